@@ -1,0 +1,364 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using HiveMind.Diffs;
+using HiveMind.Native;
+
+namespace HiveMind.Memory;
+
+/// <summary>
+/// The shared heap of one drone: one page-aligned native block holding every page, the page table
+/// (an access-state byte per page, plus a lazily created <see cref="PageEntry"/> with the twin and the
+/// applied vector), and the fast path that every read and write of shared memory takes.
+/// </summary>
+/// <remarks>
+/// Global addresses are byte offsets into the heap; every drone maps the whole heap at its own base.
+/// Fast path: one bounds compare, one in-page compare (so a value never straddles an unchecked page) and
+/// one load and compare of the state byte, then the access. Anything else goes to a NoInlining slow path
+/// that validates, runs the <see cref="IFaultHandler"/> for each page the access covers, and retries.
+/// SAFETY: <see cref="BasePointer"/> and the state table are valid until <see cref="Dispose"/>. Spans handed
+/// out stay valid until then too, but their contents are only coherent until the drone's next
+/// synchronization operation.
+/// </remarks>
+public sealed unsafe class SharedHeap : IDisposable
+{
+    private readonly NativeBlock _memory;
+    private readonly NativeBlock _stateTable;
+    private readonly byte* _base;
+    private readonly byte* _states;
+    private readonly long _size;
+    private readonly uint _pageMask;
+    private readonly int _pageShift;
+    private readonly int _pageSize;
+    private readonly PageEntry?[] _entries;
+    private readonly TwinPool _twins;
+    private IFaultHandler _faultHandler;
+    private long _readFaults;
+    private long _writeFaults;
+
+    public SharedHeap(HeapOptions options, IFaultHandler? faultHandler = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _pageSize = options.PageSize;
+        _pageShift = BitOperationsLog2(options.PageSize);
+        _pageMask = (uint)options.PageSize - 1;
+        _size = options.HeapSize;
+        PageCount = (int)(options.HeapSize >> _pageShift);
+
+        _memory = NativeBlock.AllocateZeroed((nuint)options.HeapSize, (nuint)options.PageSize);
+        _stateTable = NativeBlock.AllocateZeroed((nuint)PageCount, 64);
+        _base = _memory.Pointer;
+        _states = _stateTable.Pointer;
+
+        // All pages start valid (zero) on every drone, so a run starts with no traffic.
+        new Span<byte>(_states, PageCount).Fill((byte)PageAccess.ReadOnly);
+        _entries = new PageEntry?[PageCount];
+        _twins = new TwinPool(_pageSize);
+        _faultHandler = faultHandler ?? new LocalFaultHandler();
+    }
+
+    /// <summary>Bytes per page.</summary>
+    public int PageSize => _pageSize;
+
+    /// <summary>log2 of <see cref="PageSize"/>.</summary>
+    public int PageShift => _pageShift;
+
+    /// <summary>Bytes of shared heap.</summary>
+    public long Size => _size;
+
+    /// <summary>Number of pages.</summary>
+    public int PageCount { get; }
+
+    /// <summary>Base of the heap in this process. SAFETY: valid until <see cref="Dispose"/>.</summary>
+    public byte* BasePointer => _base;
+
+    /// <summary>The access-state table, one byte per page. SAFETY: valid until <see cref="Dispose"/>.</summary>
+    public byte* StatePointer => _states;
+
+    /// <summary>Twins in use.</summary>
+    public TwinPool Twins => _twins;
+
+    /// <summary>Faults taken by reads (the app thread's count).</summary>
+    public long ReadFaults => _readFaults;
+
+    /// <summary>Faults taken by writes (the app thread's count).</summary>
+    public long WriteFaults => _writeFaults;
+
+    /// <summary>The handler that the slow path calls. The protocol engine installs its own.</summary>
+    public IFaultHandler FaultHandler
+    {
+        get => _faultHandler;
+        set => _faultHandler = value ?? throw new ArgumentNullException(nameof(value));
+    }
+
+    // ---------------------------------------------------------------- fast path
+
+    /// <summary>Reads a <typeparamref name="T"/> at a global address, faulting the page in if needed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public T Read<T>(long address)
+        where T : unmanaged
+    {
+        if ((ulong)address < (ulong)_size
+            && ((uint)address & _pageMask) <= _pageMask + 1 - (uint)sizeof(T)
+            && _states[(nuint)address >> _pageShift] != (byte)PageAccess.NoAccess)
+        {
+            return Unsafe.ReadUnaligned<T>(_base + address);
+        }
+
+        return ReadSlow<T>(address);
+    }
+
+    /// <summary>Writes a <typeparamref name="T"/> at a global address, taking a write fault if needed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Write<T>(long address, T value)
+        where T : unmanaged
+    {
+        if ((ulong)address < (ulong)_size
+            && ((uint)address & _pageMask) <= _pageMask + 1 - (uint)sizeof(T)
+            && _states[(nuint)address >> _pageShift] == (byte)PageAccess.ReadWrite)
+        {
+            Unsafe.WriteUnaligned(_base + address, value);
+            return;
+        }
+
+        WriteSlow(address, value);
+    }
+
+    /// <summary>
+    /// Faults in every page of <c>[address, address + count * sizeof(T))</c> for reading and returns a span
+    /// over it, valid until the drone's next synchronization operation.
+    /// </summary>
+    public ReadOnlySpan<T> ReadSpan<T>(long address, int count)
+        where T : unmanaged
+    {
+        var bytes = CheckRange<T>(address, count);
+        EnsureRange(address, bytes, write: false);
+        return new ReadOnlySpan<T>(_base + address, count);
+    }
+
+    /// <summary>
+    /// Faults in every page of <c>[address, address + count * sizeof(T))</c> for writing and returns a span
+    /// over it, valid until the drone's next synchronization operation.
+    /// </summary>
+    public Span<T> WriteSpan<T>(long address, int count)
+        where T : unmanaged
+    {
+        var bytes = CheckRange<T>(address, count);
+        EnsureRange(address, bytes, write: true);
+        return new Span<T>(_base + address, count);
+    }
+
+    // ---------------------------------------------------------------- slow path
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private T ReadSlow<T>(long address)
+        where T : unmanaged
+    {
+        var bytes = CheckRange<T>(address, 1);
+        EnsureRange(address, bytes, write: false);
+        return Unsafe.ReadUnaligned<T>(_base + address);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void WriteSlow<T>(long address, T value)
+        where T : unmanaged
+    {
+        var bytes = CheckRange<T>(address, 1);
+        EnsureRange(address, bytes, write: true);
+        Unsafe.WriteUnaligned(_base + address, value);
+    }
+
+    private long CheckRange<T>(long address, int count)
+        where T : unmanaged
+    {
+        if (count < 0)
+        {
+            ThrowHelper.ArgumentOutOfRange(nameof(count), count, "Element count must not be negative.");
+        }
+
+        var bytes = (long)count * sizeof(T);
+        if (address < 0 || address > _size || bytes > _size - address)
+        {
+            if (count == 1)
+            {
+                ThrowHelper.AddressOutOfHeap(address, sizeof(T), _size);
+            }
+
+            ThrowHelper.RangeOutOfHeap(address, bytes, _size);
+        }
+
+        return bytes;
+    }
+
+    /// <summary>Makes every page of a validated range allow the access, running the fault handler as needed.</summary>
+    private void EnsureRange(long address, long bytes, bool write)
+    {
+        if (bytes == 0)
+        {
+            return;
+        }
+
+        var first = (int)(address >> _pageShift);
+        var last = (int)((address + bytes - 1) >> _pageShift);
+        for (var page = first; page <= last; page++)
+        {
+            EnsurePage(page, write);
+        }
+    }
+
+    /// <summary>Runs the fault handler for <paramref name="page"/> unless its state already allows the access.</summary>
+    public void EnsurePage(int page, bool write)
+    {
+        var state = (PageAccess)_states[page];
+        if (write ? state == PageAccess.ReadWrite : state != PageAccess.NoAccess)
+        {
+            return;
+        }
+
+        if (write)
+        {
+            _writeFaults++;
+        }
+        else
+        {
+            _readFaults++;
+        }
+
+        _faultHandler.OnFault(this, page, write);
+        state = (PageAccess)_states[page];
+        if (write ? state != PageAccess.ReadWrite : state == PageAccess.NoAccess)
+        {
+            ThrowHelper.InvalidOperation(
+                $"Fault handler {_faultHandler.GetType().Name} left page {page} in state {state} after a {(write ? "write" : "read")} fault.");
+        }
+    }
+
+    // ---------------------------------------------------------------- page table, for the protocol engine
+
+    /// <summary>Access state of a page.</summary>
+    public PageAccess GetAccess(int page) => (PageAccess)_states[CheckPage(page)];
+
+    /// <summary>Sets the access state of a page. Only the drone's application thread may call this.</summary>
+    public void SetAccess(int page, PageAccess access) => _states[CheckPage(page)] = (byte)access;
+
+    /// <summary>The slow-path entry (lock, twin, applied vector) of a page, created on first use.</summary>
+    public PageEntry GetEntry(int page)
+    {
+        var entries = _entries;
+        var entry = Volatile.Read(ref entries[CheckPage(page)]);
+        if (entry is not null)
+        {
+            return entry;
+        }
+
+        var created = new PageEntry(page);
+        return Interlocked.CompareExchange(ref entries[page], created, null) ?? created;
+    }
+
+    /// <summary>The entry of a page if one was created, else null.</summary>
+    public PageEntry? TryGetEntry(int page) => Volatile.Read(ref _entries[CheckPage(page)]);
+
+    /// <summary>The bytes of a page in this drone's copy.</summary>
+    public Span<byte> PageBytes(int page) => new(_base + ((long)CheckPage(page) << _pageShift), _pageSize);
+
+    /// <summary>Global address of the first byte of a page.</summary>
+    public long PageAddress(int page) => (long)CheckPage(page) << _pageShift;
+
+    /// <summary>Page that holds a global address.</summary>
+    public int PageOf(long address)
+    {
+        if ((ulong)address >= (ulong)_size)
+        {
+            ThrowHelper.AddressOutOfHeap(address, 1, _size);
+        }
+
+        return (int)(address >> _pageShift);
+    }
+
+    /// <summary>Copies the page into its twin (renting one if it has none). Takes the page lock.</summary>
+    public void MakeTwin(int page)
+    {
+        var entry = GetEntry(page);
+        lock (entry)
+        {
+            if (entry.Twin == null)
+            {
+                entry.Twin = _twins.Rent();
+            }
+
+            Unsafe.CopyBlockUnaligned(entry.Twin, _base + ((long)page << _pageShift), (uint)_pageSize);
+        }
+    }
+
+    /// <summary>
+    /// Encodes the diff between the page's twin and its current contents into <paramref name="destination"/>
+    /// and brings the twin up to what was encoded, so that writes racing with this call go into the next
+    /// diff. Takes the page lock. Returns the bytes written.
+    /// </summary>
+    public int MakeDiff(int page, Span<byte> destination)
+    {
+        var entry = GetEntry(page);
+        lock (entry)
+        {
+            if (entry.Twin == null)
+            {
+                ThrowHelper.InvalidOperation($"Page {page} has no twin to make a diff against.");
+            }
+
+            return PageDiff.Encode(_base + ((long)page << _pageShift), entry.Twin, _pageSize, destination);
+        }
+    }
+
+    /// <summary>Applies a diff to the local copy of a page (validated first: a bad diff changes nothing).</summary>
+    public void ApplyDiff(int page, ReadOnlySpan<byte> diff)
+    {
+        var entry = GetEntry(page);
+        lock (entry)
+        {
+            PageDiff.Apply(diff, _base + ((long)page << _pageShift), _pageSize);
+        }
+    }
+
+    /// <summary>Drops the page's twin, if any. Takes the page lock.</summary>
+    public void DropTwin(int page)
+    {
+        var entry = TryGetEntry(page);
+        if (entry is null)
+        {
+            return;
+        }
+
+        lock (entry)
+        {
+            if (entry.Twin != null)
+            {
+                _twins.Return(entry.Twin);
+                entry.Twin = null;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _twins.Dispose();
+        _memory.Dispose();
+        _stateTable.Dispose();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int CheckPage(int page)
+    {
+        if ((uint)page >= (uint)PageCount)
+        {
+            ThrowHelper.ArgumentOutOfRange(nameof(page), page, $"Page must be in [0, {PageCount}).");
+        }
+
+        return page;
+    }
+
+    private static int BitOperationsLog2(int value)
+    {
+        Debug.Assert(System.Numerics.BitOperations.IsPow2(value));
+        return System.Numerics.BitOperations.Log2((uint)value);
+    }
+}

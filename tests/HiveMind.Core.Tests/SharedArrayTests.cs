@@ -1,0 +1,67 @@
+using HiveMind.Memory;
+
+namespace HiveMind.Core.Tests;
+
+public sealed class SharedArrayTests
+{
+    private static readonly HeapOptions Small = new() { PageSize = 4096, HeapSize = 64 * 4096 };
+
+    [Fact]
+    public void Indexer_ReadsAndWritesThroughHeap()
+    {
+        using var heap = new SharedHeap(Small);
+        var xs = new SharedArray<int>(heap, 8192, 5000);
+        for (var i = 0; i < xs.Count; i++)
+        {
+            xs[i] = i * 3;
+        }
+
+        for (var i = 0; i < xs.Count; i++)
+        {
+            Assert.True(heap.Read<int>(8192 + (i * 4L)) == i * 3, $"element {i} at 0x{8192 + (i * 4):X}");
+        }
+
+        xs[7] += 1;
+        Assert.Equal(22, xs[7]);
+        Assert.Equal(8192 + (7 * 4), xs.AddressOf(7));
+    }
+
+    [Fact]
+    public void Spans_SeeTheSameElements()
+    {
+        using var heap = new SharedHeap(Small);
+        var xs = new SharedArray<long>(heap, 4096, 2000);
+        xs.AsSpan(10, 100).Fill(-5);
+        Assert.Equal(-5, xs[10]);
+        Assert.Equal(-5, xs[109]);
+        Assert.Equal(0, xs[110]);
+        Assert.Equal(100 * -5, xs.AsReadOnlySpan(0, 2000).ToArray().Sum());
+    }
+
+    [Fact]
+    public void OddSizedElements_CrossPagesSafely()
+    {
+        using var heap = new SharedHeap(Small);
+        var xs = new SharedArray<Triple>(heap, 4090, 10);
+        xs[0] = new Triple(1, 2, 3); // bytes 4090..4101 straddle pages 0 and 1
+        Assert.Equal(new Triple(1, 2, 3), xs[0]);
+        Assert.Equal(PageAccess.ReadWrite, heap.GetAccess(1));
+    }
+
+    [Fact]
+    public void BadUse_Throws()
+    {
+        using var heap = new SharedHeap(Small);
+        var xs = new SharedArray<int>(heap, 0, 10);
+        Assert.Throws<IndexOutOfRangeException>(() => xs[10]);
+        Assert.Throws<IndexOutOfRangeException>(() => xs[-1] = 1);
+        Assert.Throws<ArgumentOutOfRangeException>(() => xs.AsSpan(5, 6));
+        Assert.Throws<ArgumentOutOfRangeException>(() => xs.AsReadOnlySpan(-1, 2));
+        Assert.Throws<SharedAddressException>(() => new SharedArray<int>(heap, heap.Size - 8, 3));
+        Assert.Throws<SharedAddressException>(() => new SharedArray<int>(heap, -4, 3));
+        var misaligned = Assert.Throws<ArgumentException>(() => new SharedArray<long>(heap, 12, 3));
+        Assert.Contains("aligned to 8 bytes", misaligned.Message, StringComparison.Ordinal);
+    }
+
+    private readonly record struct Triple(int A, int B, int C);
+}
