@@ -91,7 +91,7 @@ public readonly unsafe struct SharedArray<T>
 
             if (_states[(nuint)address >> _pageShift] == (byte)PageAccess.NoAccess)
             {
-                return ReadSlow(address);
+                return ReadSlow(_heap, address);
             }
 
             return Unsafe.ReadUnaligned<T>(_base + address);
@@ -114,7 +114,7 @@ public readonly unsafe struct SharedArray<T>
 
             if (_states[(nuint)address >> _pageShift] != (byte)PageAccess.ReadWrite)
             {
-                WriteSlow(address, value);
+                WriteSlow(_heap, address, value);
                 return;
             }
 
@@ -154,9 +154,10 @@ public readonly unsafe struct SharedArray<T>
     // Aligned power-of-two elements no larger than the smallest page never straddle a page.
     private static bool IsPageSafe(SharedHeap heap) => BitOperations.IsPow2(sizeof(T)) && sizeof(T) <= HeapOptions.MinPageSize && sizeof(T) <= heap.PageSize;
 
+    // Static, so that the loop's copy of the view is never address-exposed and its fields stay in registers.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private T ReadSlow(long address) => _heap.Read<T>(address);
+    private static T ReadSlow(SharedHeap heap, long address) => heap.Read<T>(address);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void WriteSlow(long address, T value) => _heap.Write(address, value);
+    private static void WriteSlow(SharedHeap heap, long address, T value) => heap.Write(address, value);
 }

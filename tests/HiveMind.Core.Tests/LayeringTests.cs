@@ -1,3 +1,4 @@
+using System.Xml.Linq;
 using HiveMind.Memory;
 
 namespace HiveMind.Core.Tests;
@@ -12,5 +13,30 @@ public sealed class LayeringTests
             .Where(name => name.StartsWith("HiveMind", StringComparison.Ordinal))
             .ToList();
         Assert.True(references.Count == 0, $"HiveMind.Core references {string.Join(", ", references)}");
+    }
+
+    [Theory]
+    [InlineData("src/HiveMind.Core/HiveMind.Core.csproj")]
+    [InlineData("src/HiveMind.Net/HiveMind.Net.csproj")]
+    public void LowerLayers_HaveNoProjectReferences(string project)
+    {
+        var path = Path.Combine(RepositoryRoot(), project);
+        var references = XDocument.Load(path).Descendants("ProjectReference")
+            .Select(e => (string?)e.Attribute("Include"))
+            .ToList();
+        Assert.True(references.Count == 0, $"{project} references {string.Join(", ", references)}; arrows never point back up");
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "HiveMind.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"no HiveMind.sln above {AppContext.BaseDirectory}");
     }
 }

@@ -1,0 +1,99 @@
+namespace HiveMind.Apps.QuickSort;
+
+/// <summary>
+/// TreadMarks' QuickSort on the shared heap: a shared stack of ranges under <see cref="QueueLock"/>; a drone
+/// pops a range, partitions it in place, pushes the larger part back and goes on with the smaller one, and
+/// sorts ranges at or below the threshold locally through a span. The run ends when every element is sorted.
+/// </summary>
+internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int count, int threshold)
+{
+    /// <summary>The lock that guards the task queue and the sorted count.</summary>
+    public const int QueueLock = 0;
+
+    private readonly SharedArray<int> _data = drone.Array<int>(layout.Array, count);
+
+    /// <summary>Sets up the queue with the whole array as its one task (drone 0, before the start barrier).</summary>
+    public void Seed()
+    {
+        drone.Heap.Write(layout.TaskCountAddress, 1);
+        drone.Heap.Write(layout.SortedAddress, 0L);
+        drone.Heap.Write(layout.TaskAddress(0), 0);
+        drone.Heap.Write(layout.TaskAddress(0) + 4, count);
+    }
+
+    /// <summary>Works until every element is sorted; reports the sorted count seen under the lock.</summary>
+    public void Run(Action<long> progress)
+    {
+        long sortedHere = 0;
+        while (true)
+        {
+            drone.LockAcquire(QueueLock);
+            var sorted = drone.Heap.Read<long>(layout.SortedAddress) + sortedHere;
+            drone.Heap.Write(layout.SortedAddress, sorted);
+            sortedHere = 0;
+            var (found, lo, hi) = Pop();
+            drone.LockRelease(QueueLock);
+            progress(sorted);
+            if (!found)
+            {
+                if (sorted >= count)
+                {
+                    return;
+                }
+
+                // Other drones still hold ranges that may come back as tasks.
+                Thread.Yield();
+                continue;
+            }
+
+            while (hi - lo > threshold)
+            {
+                var split = lo + Partitioner.Partition(_data.AsSpan(lo, hi - lo));
+                drone.LockAcquire(QueueLock);
+                if (split - lo < hi - split)
+                {
+                    Push(split, hi);
+                    hi = split;
+                }
+                else
+                {
+                    Push(lo, split);
+                    lo = split;
+                }
+
+                drone.LockRelease(QueueLock);
+            }
+
+            Partitioner.SortLocal(_data.AsSpan(lo, hi - lo));
+            sortedHere += hi - lo;
+        }
+    }
+
+    private (bool Found, int Lo, int Hi) Pop()
+    {
+        var tasks = drone.Heap.Read<int>(layout.TaskCountAddress);
+        if (tasks == 0)
+        {
+            return (false, 0, 0);
+        }
+
+        var slot = layout.TaskAddress(tasks - 1);
+        drone.Heap.Write(layout.TaskCountAddress, tasks - 1);
+        return (true, drone.Heap.Read<int>(slot), drone.Heap.Read<int>(slot + 4));
+    }
+
+    private void Push(int lo, int hi)
+    {
+        var tasks = drone.Heap.Read<int>(layout.TaskCountAddress);
+        if (tasks >= layout.Capacity)
+        {
+            throw new InvalidOperationException(
+                $"Drone {drone.Id}: the task queue of {layout.Capacity} slots is full pushing [{lo}, {hi}).");
+        }
+
+        var slot = layout.TaskAddress(tasks);
+        drone.Heap.Write(slot, lo);
+        drone.Heap.Write(slot + 4, hi);
+        drone.Heap.Write(layout.TaskCountAddress, tasks + 1);
+    }
+}

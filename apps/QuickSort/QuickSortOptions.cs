@@ -1,0 +1,41 @@
+using CommandLine;
+
+namespace HiveMind.Apps.QuickSort;
+
+/// <summary>QuickSort's own options, on top of every drone's.</summary>
+public sealed class QuickSortOptions : DroneOptions
+{
+    [Option("count", Default = 4_194_304, HelpText = "Number of ints to sort.")]
+    public int Count { get; set; } = 4_194_304;
+
+    [Option("seed", Default = 1, HelpText = "Seed of the random input.")]
+    public int Seed { get; set; } = 1;
+
+    [Option("threshold", Default = 4096, HelpText = "Ranges of at most this many elements are sorted locally instead of partitioned.")]
+    public int Threshold { get; set; } = 4096;
+
+    [Option("no-progress", Default = false, HelpText = "Do not draw the progress bar.")]
+    public bool NoProgress { get; set; }
+
+    public override void Validate()
+    {
+        if (Count < 1)
+        {
+            throw new OptionsException($"--count: must be at least 1, not {Count}.");
+        }
+
+        if (Threshold < 16)
+        {
+            throw new OptionsException($"--threshold: must be at least 16, not {Threshold}.");
+        }
+
+        base.Validate();
+        var needed = QuickSortLayout.BytesNeeded(Count, Threshold, ToHeapOptions().PageSize);
+        var heap = ToHeapOptions().HeapSize;
+        if (needed > heap)
+        {
+            throw new OptionsException(
+                $"--count {Count}: the array and task queue need {needed} bytes of shared heap, but --heap-size gives {heap}.");
+        }
+    }
+}

@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Globalization;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace HiveMind;
+
+/// <summary>
+/// What one drone did, as TreadMarks' Tmk_stat reports it. Written by the drone's application thread only.
+/// </summary>
+public sealed class DroneStatistics
+{
+    public long ReadFaults { get; internal set; }
+
+    public long WriteFaults { get; internal set; }
+
+    public long TwinsMade { get; internal set; }
+
+    public long IntervalsClosed { get; internal set; }
+
+    public long DiffsMade { get; internal set; }
+
+    public long DiffBytesMade { get; internal set; }
+
+    public long DiffsApplied { get; internal set; }
+
+    public long DiffBytesApplied { get; internal set; }
+
+    public long LockAcquiresLocal { get; internal set; }
+
+    public long LockAcquiresRemote { get; internal set; }
+
+    public long LockWaitTicks { get; internal set; }
+
+    public long Barriers { get; internal set; }
+
+    public long BarrierWaitTicks { get; internal set; }
+
+    public long GarbageCollections { get; internal set; }
+
+    public long MessagesSent { get; internal set; }
+
+    public long BytesSent { get; internal set; }
+
+    public long Mallocs { get; internal set; }
+
+    /// <summary>Time spent waiting for locks.</summary>
+    public TimeSpan LockWait => Stopwatch.GetElapsedTime(0, LockWaitTicks);
+
+    /// <summary>Time spent in barriers.</summary>
+    public TimeSpan BarrierWait => Stopwatch.GetElapsedTime(0, BarrierWaitTicks);
+
+    /// <summary>The statistics of several drones side by side, one column per drone.</summary>
+    public static Table ToTable(IReadOnlyList<(int Drone, DroneStatistics Stats)> drones)
+    {
+        ArgumentNullException.ThrowIfNull(drones);
+        var table = new Table().Border(TableBorder.Rounded).AddColumn("statistic");
+        foreach (var (drone, _) in drones)
+        {
+            table.AddColumn(new TableColumn($"drone {drone}").RightAligned());
+        }
+
+        foreach (var (name, value) in Rows)
+        {
+            var cells = new List<IRenderable> { new Text(name) };
+            cells.AddRange(drones.Select(d => new Text(value(d.Stats))));
+            table.AddRow(cells);
+        }
+
+        return table;
+    }
+
+    private static readonly (string Name, Func<DroneStatistics, string> Value)[] Rows =
+    [
+        ("read faults", s => Count(s.ReadFaults)),
+        ("write faults", s => Count(s.WriteFaults)),
+        ("twins made", s => Count(s.TwinsMade)),
+        ("intervals closed", s => Count(s.IntervalsClosed)),
+        ("diffs made (bytes)", s => $"{Count(s.DiffsMade)} ({Count(s.DiffBytesMade)})"),
+        ("diffs applied (bytes)", s => $"{Count(s.DiffsApplied)} ({Count(s.DiffBytesApplied)})"),
+        ("lock acquires local / remote", s => $"{Count(s.LockAcquiresLocal)} / {Count(s.LockAcquiresRemote)}"),
+        ("lock wait", s => Millis(s.LockWait)),
+        ("barriers", s => Count(s.Barriers)),
+        ("barrier wait", s => Millis(s.BarrierWait)),
+        ("GC runs", s => Count(s.GarbageCollections)),
+        ("messages sent (bytes)", s => $"{Count(s.MessagesSent)} ({Count(s.BytesSent)})"),
+        ("mallocs", s => Count(s.Mallocs)),
+    ];
+
+    private static string Count(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+
+    private static string Millis(TimeSpan value) => value.TotalMilliseconds.ToString("N1", CultureInfo.InvariantCulture) + " ms";
+}

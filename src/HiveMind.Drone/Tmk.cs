@@ -1,0 +1,132 @@
+using CommandLine;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
+
+namespace HiveMind;
+
+/// <summary>
+/// The TreadMarks-style API of a drone program: a thin static façade over the one <see cref="Drone"/> of
+/// this process. <c>Tmk.Startup(args)</c> first, <c>Tmk.Exit()</c> last.
+/// </summary>
+public static class Tmk
+{
+    private static Drone? _drone;
+
+    /// <summary>The drone of this process; throws if <see cref="Startup(DroneOptions)"/> has not run.</summary>
+    public static Drone Drone => _drone ?? throw new InvalidOperationException("Tmk.Startup has not been called in this process.");
+
+    /// <summary>This drone's id (Tmk_proc_id).</summary>
+    public static int Id => Drone.Id;
+
+    /// <summary>Number of drones (Tmk_nprocs).</summary>
+    public static int Count => Drone.Count;
+
+    /// <summary>Parses the drone options from <paramref name="args"/> and starts this process's drone.</summary>
+    /// <exception cref="OptionsException">The command line is unusable; the message says why.</exception>
+    public static Drone Startup(string[] args) => Startup(ParseOptions<DroneOptions>(args));
+
+    /// <summary>Starts this process's drone with <paramref name="options"/>.</summary>
+    public static Drone Startup(DroneOptions options)
+    {
+        if (_drone is not null)
+        {
+            throw new InvalidOperationException("Tmk.Startup was already called in this process.");
+        }
+
+        _drone = Drone.Start(options, CreateLoggerFactory());
+        return _drone;
+    }
+
+    /// <summary>
+    /// Parses <paramref name="args"/> into <typeparamref name="TOptions"/> (an app's options class that derives
+    /// from <see cref="DroneOptions"/>) and validates them. Help and version requests print and exit with 0.
+    /// </summary>
+    /// <exception cref="OptionsException">An option is unknown, missing or has a bad value.</exception>
+    public static TOptions ParseOptions<TOptions>(string[] args)
+        where TOptions : DroneOptions, new()
+    {
+        using var parser = new Parser(settings =>
+        {
+            settings.HelpWriter = null;
+            settings.CaseInsensitiveEnumValues = true;
+        });
+        var result = parser.ParseArguments<TOptions>(args);
+        if (result is Parsed<TOptions> parsed)
+        {
+            parsed.Value.Validate();
+            return parsed.Value;
+        }
+
+        var errors = ((NotParsed<TOptions>)result).Errors.ToList();
+        if (errors.Any(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.VersionRequestedError))
+        {
+            Console.WriteLine(CommandLine.Text.HelpText.AutoBuild(result, h => h, e => e));
+            Environment.Exit(0);
+        }
+
+        throw new OptionsException(string.Join(Environment.NewLine, errors.Select(Describe)));
+    }
+
+    /// <summary>Allocates shared memory (Tmk_malloc); returns its global address.</summary>
+    public static long Malloc(long bytes) => Drone.Malloc(bytes);
+
+    /// <summary>Frees shared memory (Tmk_free).</summary>
+    public static void Free(long address) => Drone.Free(address);
+
+    /// <summary>Every drone gets drone 0's value (Tmk_distribute).</summary>
+    public static long Distribute(long value) => Drone.Distribute(value);
+
+    /// <summary>Reads shared memory at a global address.</summary>
+    public static T Read<T>(long address)
+        where T : unmanaged => Drone.Heap.Read<T>(address);
+
+    /// <summary>Writes shared memory at a global address.</summary>
+    public static void Write<T>(long address, T value)
+        where T : unmanaged => Drone.Heap.Write(address, value);
+
+    /// <summary>A typed view of shared memory.</summary>
+    public static SharedArray<T> Array<T>(long address, int count)
+        where T : unmanaged => Drone.Array<T>(address, count);
+
+    /// <summary>Acquires a lock (Tmk_lock_acquire).</summary>
+    public static void LockAcquire(int lockId) => Drone.LockAcquire(lockId);
+
+    /// <summary>Releases a lock (Tmk_lock_release).</summary>
+    public static void LockRelease(int lockId) => Drone.LockRelease(lockId);
+
+    /// <summary>Waits for every drone at a barrier (Tmk_barrier).</summary>
+    public static void Barrier(int barrierId) => Drone.Barrier(barrierId);
+
+    /// <summary>Ends the run for this drone (Tmk_exit): prints the statistics table unless --quiet.</summary>
+    public static void Exit()
+    {
+        var drone = Drone;
+        var stats = drone.Exit();
+        if (!drone.Options.Quiet)
+        {
+            AnsiConsole.Write(DroneStatistics.ToTable([(drone.Id, stats)]));
+            AnsiConsole.WriteLine($"run wall time: {drone.Elapsed.TotalMilliseconds:F1} ms");
+        }
+
+        drone.Dispose();
+        _drone = null;
+    }
+
+    private static ILoggerFactory CreateLoggerFactory() =>
+        LoggerFactory.Create(builder => builder
+            .AddSimpleConsole(console =>
+            {
+                console.SingleLine = true;
+                console.TimestampFormat = "HH:mm:ss.fff ";
+            })
+            .SetMinimumLevel(LogLevel.Warning));
+
+    private static string Describe(Error error) => error switch
+    {
+        UnknownOptionError unknown => $"--{unknown.Token}: unknown option (see --help).",
+        BadFormatConversionError bad => $"--{bad.NameInfo.LongName}: the value is not valid for this option.",
+        MissingValueOptionError missing => $"--{missing.NameInfo.LongName}: needs a value.",
+        MissingRequiredOptionError required => $"--{required.NameInfo.LongName}: is required.",
+        _ => error.Tag.ToString(),
+    };
+}

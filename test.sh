@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every HiveMind test: installs what the tests need when it is missing, checks formatting,
+# then runs `dotnet test` over the whole solution. CI calls exactly this (see .ci/run).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Debian packages the tests use: python3-msgpack is the independent MessagePack implementation that
+# the codec tests check frames against (Debian's /usr/bin/python3, not another python on PATH).
+missing=()
+/usr/bin/python3 -c 'import msgpack' >/dev/null 2>&1 || missing+=(python3-msgpack)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: installing ${missing[*]}"
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+dotnet restore HiveMind.sln
+dotnet build HiveMind.sln -c Release --no-restore
+echo "test.sh: checking formatting (dotnet format --verify-no-changes)"
+dotnet format HiveMind.sln --verify-no-changes --no-restore
+dotnet test HiveMind.sln -c Release --no-build --logger "console;verbosity=normal" "$@"

@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace HiveMind.EndToEnd.Tests;
+
+/// <summary>Runs a built app of the repository as a real process and collects its output; always kills it.</summary>
+internal static class AppProcess
+{
+#if RELEASE
+    private const string Configuration = "Release";
+#else
+    private const string Configuration = "Debug";
+#endif
+
+    public static string RepositoryRoot { get; } = FindRoot();
+
+    public static string AppPath(string app) =>
+        Path.Combine(RepositoryRoot, "apps", app, "bin", Configuration, "net10.0", app + ".dll");
+
+    public static (int ExitCode, string Output, string Error) Run(string app, TimeSpan timeout, params string[] args)
+    {
+        var path = AppPath(app);
+        Assert.True(File.Exists(path), $"{app} is not built at {path}");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(path);
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {app}");
+        var output = new StringBuilder();
+        var error = new StringBuilder();
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (error) { error.AppendLine(e.Data); } } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+            Assert.Fail($"{app} {string.Join(' ', args)} did not exit within {timeout.TotalSeconds} s; output so far:\n{output}\n{error}");
+        }
+
+        process.WaitForExit(); // drains the asynchronous readers
+        return (process.ExitCode, output.ToString(), error.ToString());
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "HiveMind.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"no HiveMind.sln above {AppContext.BaseDirectory}");
+    }
+}
