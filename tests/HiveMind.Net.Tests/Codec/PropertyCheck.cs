@@ -1,0 +1,17 @@
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace HiveMind.Net.Tests.Codec;
+
+/// <summary>Runs an FsCheck property and throws (with the counterexample) when it fails.</summary>
+internal static class PropertyCheck
+{
+    public static void Holds<T>(Gen<T> generator, Action<T> property, int maxTest = 200) =>
+        Check.One(
+            Config.QuickThrowOnFailure.WithMaxTest(maxTest).WithQuietOnSuccess(true),
+            Prop.ForAll(generator.ToArbitrary(), (T value) =>
+            {
+                property(value);
+                return true;
+            }));
+}
