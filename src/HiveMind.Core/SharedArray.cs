@@ -9,8 +9,10 @@ namespace HiveMind;
 /// shared heap: <c>xs[i]</c>, <c>xs.AsSpan(i, n)</c>, <c>xs.AsReadOnlySpan(i, n)</c>.
 /// </summary>
 /// <remarks>
-/// A struct that copies the heap's base and state-table pointers, so that in a loop over a local view they
-/// live in registers: the fast path is an index check, one state-byte load and compare, and the access.
+/// A struct that holds a pointer to element 0 and a state-table pointer biased so that it is indexed by the
+/// element's own address shifted by a constant: in a loop over a local view the fast path is an index check,
+/// one state-byte load and compare, and the access, with nothing but the view's pointers and count live.
+/// The slow path finds the heap from the element pointer, so the heap reference stays out of the loop.
 /// Elements whose size is a power of two no larger than a page are aligned to their size (checked when the
 /// view is made), so an element never straddles a page; other element types go through
 /// <see cref="SharedHeap.Read{T}"/>, which checks each access.
@@ -20,11 +22,9 @@ public readonly unsafe struct SharedArray<T>
     where T : unmanaged
 {
     private readonly SharedHeap _heap;
-    private readonly byte* _base;
-    private readonly byte* _states;
-    private readonly long _address;
+    private readonly byte* _elements;
+    private readonly byte* _biasedStates;
     private readonly int _count;
-    private readonly int _pageShift;
 
     /// <summary>A view of <paramref name="count"/> elements at <paramref name="address"/> of <paramref name="heap"/>.</summary>
     public SharedArray(SharedHeap heap, long address, int count)
@@ -45,18 +45,18 @@ public readonly unsafe struct SharedArray<T>
         }
 
         _heap = heap;
-        _base = heap.BasePointer;
-        _states = heap.StatePointer;
-        _address = address;
+        _elements = heap.BasePointer + address;
+
+        // The base is page-aligned, so (pointer >> shift) - (base >> shift) is the granule of the pointer.
+        _biasedStates = heap.StatePointer - ((nuint)heap.BasePointer >> SharedHeap.StateGranuleShift);
         _count = count;
-        _pageShift = heap.PageShift;
     }
 
     /// <summary>Number of elements.</summary>
     public int Count => _count;
 
     /// <summary>Global address of element 0.</summary>
-    public long Address => _address;
+    public long Address => _elements - _heap.BasePointer;
 
     /// <summary>The heap the view reads.</summary>
     public SharedHeap Heap => _heap;
@@ -69,7 +69,7 @@ public readonly unsafe struct SharedArray<T>
             ThrowHelper.IndexOutOfRange(index, _count);
         }
 
-        return _address + ((long)index * sizeof(T));
+        return Address + ((long)index * sizeof(T));
     }
 
     /// <summary>Element <paramref name="index"/>: reads and writes go through the fast path.</summary>
@@ -83,18 +83,18 @@ public readonly unsafe struct SharedArray<T>
                 ThrowHelper.IndexOutOfRange(index, _count);
             }
 
-            var address = _address + ((long)index * sizeof(T));
             if (!BitOperations.IsPow2(sizeof(T)) || sizeof(T) > HeapOptions.MinPageSize)
             {
-                return _heap.Read<T>(address);
+                return _heap.Read<T>(Address + ((long)index * sizeof(T)));
             }
 
-            if (_states[(nuint)address >> _pageShift] == (byte)PageAccess.NoAccess)
+            var element = _elements + ((nint)index * sizeof(T));
+            if (_biasedStates[(nuint)element >> SharedHeap.StateGranuleShift] == (byte)PageAccess.NoAccess)
             {
-                return ReadSlow(_heap, address);
+                return ReadSlow(element);
             }
 
-            return Unsafe.ReadUnaligned<T>(_base + address);
+            return Unsafe.ReadUnaligned<T>(element);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -105,20 +105,20 @@ public readonly unsafe struct SharedArray<T>
                 ThrowHelper.IndexOutOfRange(index, _count);
             }
 
-            var address = _address + ((long)index * sizeof(T));
             if (!BitOperations.IsPow2(sizeof(T)) || sizeof(T) > HeapOptions.MinPageSize)
             {
-                _heap.Write(address, value);
+                _heap.Write(Address + ((long)index * sizeof(T)), value);
                 return;
             }
 
-            if (_states[(nuint)address >> _pageShift] != (byte)PageAccess.ReadWrite)
+            var element = _elements + ((nint)index * sizeof(T));
+            if (_biasedStates[(nuint)element >> SharedHeap.StateGranuleShift] != (byte)PageAccess.ReadWrite)
             {
-                WriteSlow(_heap, address, value);
+                WriteSlow(element, value);
                 return;
             }
 
-            Unsafe.WriteUnaligned(_base + address, value);
+            Unsafe.WriteUnaligned(element, value);
         }
     }
 
@@ -126,14 +126,14 @@ public readonly unsafe struct SharedArray<T>
     public ReadOnlySpan<T> AsReadOnlySpan(int start, int length)
     {
         CheckSlice(start, length);
-        return _heap.ReadSpan<T>(_address + ((long)start * sizeof(T)), length);
+        return _heap.ReadSpan<T>(Address + ((long)start * sizeof(T)), length);
     }
 
     /// <summary>Faults in elements [start, start + length) for writing; valid until the next synchronization.</summary>
     public Span<T> AsSpan(int start, int length)
     {
         CheckSlice(start, length);
-        return _heap.WriteSpan<T>(_address + ((long)start * sizeof(T)), length);
+        return _heap.WriteSpan<T>(Address + ((long)start * sizeof(T)), length);
     }
 
     /// <summary>The whole array for reading.</summary>
@@ -154,10 +154,19 @@ public readonly unsafe struct SharedArray<T>
     // Aligned power-of-two elements no larger than the smallest page never straddle a page.
     private static bool IsPageSafe(SharedHeap heap) => BitOperations.IsPow2(sizeof(T)) && sizeof(T) <= HeapOptions.MinPageSize && sizeof(T) <= heap.PageSize;
 
-    // Static, so that the loop's copy of the view is never address-exposed and its fields stay in registers.
+    // Static and given only the pointer, so that the loop's copy of the view is never address-exposed and
+    // the heap reference is not live across the call (fewer values than callee-saved registers).
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static T ReadSlow(SharedHeap heap, long address) => heap.Read<T>(address);
+    private static T ReadSlow(byte* element)
+    {
+        var heap = SharedHeap.Owning(element);
+        return heap.Read<T>(element - heap.BasePointer);
+    }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void WriteSlow(SharedHeap heap, long address, T value) => heap.Write(address, value);
+    private static void WriteSlow(byte* element, T value)
+    {
+        var heap = SharedHeap.Owning(element);
+        heap.Write(element - heap.BasePointer, value);
+    }
 }

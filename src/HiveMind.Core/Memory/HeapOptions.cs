@@ -11,8 +11,11 @@ public sealed record HeapOptions
     /// <summary>Default heap: 1 GiB of address space; untouched pages cost no memory.</summary>
     public const long DefaultHeapSize = 1L << 30;
 
-    /// <summary>Smallest page: one 512-bit vector, so a diff never needs a partial vector inside a page.</summary>
-    public const int MinPageSize = 64;
+    /// <summary>
+    /// Smallest page: the granule of the access-state table (<see cref="SharedHeap.StateGranuleShift"/>), so that
+    /// the fast path indexes the table with a constant shift whatever the page size.
+    /// </summary>
+    public const int MinPageSize = 4096;
 
     /// <summary>Largest page: 16 MiB.</summary>
     public const int MaxPageSize = 1 << 24;

@@ -12,8 +12,10 @@ namespace HiveMind.Memory;
 /// </summary>
 /// <remarks>
 /// Global addresses are byte offsets into the heap; every drone maps the whole heap at its own base.
-/// Fast path: one bounds compare, one in-page compare (so a value never straddles an unchecked page) and
-/// one load and compare of the state byte, then the access. Anything else goes to a NoInlining slow path
+/// The access-state table holds one byte per 4 KiB granule (a page of more than 4 KiB owns several equal
+/// bytes), so the fast path indexes it with a constant shift. Fast path: one bounds compare, one in-granule
+/// compare (so a value never straddles an unchecked granule) and one load and compare of the state byte,
+/// then the access. Anything else goes to a NoInlining slow path
 /// that validates, runs the <see cref="IFaultHandler"/> for each page the access covers, and retries.
 /// SAFETY: <see cref="BasePointer"/> and the state table are valid until <see cref="Dispose"/>. Spans handed
 /// out stay valid until then too, but their contents are only coherent until the drone's next
@@ -26,11 +28,13 @@ public sealed unsafe class SharedHeap : IDisposable
     private readonly byte* _base;
     private readonly byte* _states;
     private readonly long _size;
-    private readonly uint _pageMask;
     private readonly int _pageShift;
     private readonly int _pageSize;
+    private readonly int _granulesPerPageShift;
     private readonly PageEntry?[] _entries;
     private readonly TwinPool _twins;
+    private static readonly Lock RegistryGate = new();
+    private static SharedHeap[] _live = [];
     private IFaultHandler _faultHandler;
     private long _readFaults;
     private long _writeFaults;
@@ -41,21 +45,28 @@ public sealed unsafe class SharedHeap : IDisposable
         options.Validate();
         _pageSize = options.PageSize;
         _pageShift = BitOperationsLog2(options.PageSize);
-        _pageMask = (uint)options.PageSize - 1;
         _size = options.HeapSize;
         PageCount = (int)(options.HeapSize >> _pageShift);
 
         _memory = NativeBlock.AllocateZeroed((nuint)options.HeapSize, (nuint)options.PageSize);
-        _stateTable = NativeBlock.AllocateZeroed((nuint)PageCount, 64);
+        _granulesPerPageShift = _pageShift - StateGranuleShift;
+        var granules = (int)(options.HeapSize >> StateGranuleShift);
+        _stateTable = NativeBlock.AllocateZeroed((nuint)granules, 64);
         _base = _memory.Pointer;
         _states = _stateTable.Pointer;
 
         // All pages start valid (zero) on every drone, so a run starts with no traffic.
-        new Span<byte>(_states, PageCount).Fill((byte)PageAccess.ReadOnly);
+        new Span<byte>(_states, granules).Fill((byte)PageAccess.ReadOnly);
         _entries = new PageEntry?[PageCount];
         _twins = new TwinPool(_pageSize);
         _faultHandler = faultHandler ?? new LocalFaultHandler();
+        Register(this);
     }
+
+    /// <summary>log2 of the bytes that one access-state byte covers (4 KiB, the smallest page).</summary>
+    public const int StateGranuleShift = 12;
+
+    private const uint StateGranuleMask = (1u << StateGranuleShift) - 1;
 
     /// <summary>Bytes per page.</summary>
     public int PageSize => _pageSize;
@@ -72,7 +83,10 @@ public sealed unsafe class SharedHeap : IDisposable
     /// <summary>Base of the heap in this process. SAFETY: valid until <see cref="Dispose"/>.</summary>
     public byte* BasePointer => _base;
 
-    /// <summary>The access-state table, one byte per page. SAFETY: valid until <see cref="Dispose"/>.</summary>
+    /// <summary>
+    /// The access-state table, one byte per 4 KiB granule of the heap (index: address &gt;&gt; <see cref="StateGranuleShift"/>).
+    /// SAFETY: valid until <see cref="Dispose"/>.
+    /// </summary>
     public byte* StatePointer => _states;
 
     /// <summary>Twins in use.</summary>
@@ -99,8 +113,8 @@ public sealed unsafe class SharedHeap : IDisposable
         where T : unmanaged
     {
         if ((ulong)address < (ulong)_size
-            && ((uint)address & _pageMask) <= _pageMask + 1 - (uint)sizeof(T)
-            && _states[(nuint)address >> _pageShift] != (byte)PageAccess.NoAccess)
+            && ((uint)address & StateGranuleMask) <= StateGranuleMask + 1 - (uint)sizeof(T)
+            && _states[(nuint)address >> StateGranuleShift] != (byte)PageAccess.NoAccess)
         {
             return Unsafe.ReadUnaligned<T>(_base + address);
         }
@@ -114,8 +128,8 @@ public sealed unsafe class SharedHeap : IDisposable
         where T : unmanaged
     {
         if ((ulong)address < (ulong)_size
-            && ((uint)address & _pageMask) <= _pageMask + 1 - (uint)sizeof(T)
-            && _states[(nuint)address >> _pageShift] == (byte)PageAccess.ReadWrite)
+            && ((uint)address & StateGranuleMask) <= StateGranuleMask + 1 - (uint)sizeof(T)
+            && _states[(nuint)address >> StateGranuleShift] == (byte)PageAccess.ReadWrite)
         {
             Unsafe.WriteUnaligned(_base + address, value);
             return;
@@ -209,7 +223,7 @@ public sealed unsafe class SharedHeap : IDisposable
     /// <summary>Runs the fault handler for <paramref name="page"/> unless its state already allows the access.</summary>
     public void EnsurePage(int page, bool write)
     {
-        var state = (PageAccess)_states[page];
+        var state = (PageAccess)_states[page << _granulesPerPageShift];
         if (write ? state == PageAccess.ReadWrite : state != PageAccess.NoAccess)
         {
             return;
@@ -225,7 +239,7 @@ public sealed unsafe class SharedHeap : IDisposable
         }
 
         _faultHandler.OnFault(this, page, write);
-        state = (PageAccess)_states[page];
+        state = (PageAccess)_states[page << _granulesPerPageShift];
         if (write ? state != PageAccess.ReadWrite : state == PageAccess.NoAccess)
         {
             ThrowHelper.InvalidOperation(
@@ -236,10 +250,20 @@ public sealed unsafe class SharedHeap : IDisposable
     // ---------------------------------------------------------------- page table, for the protocol engine
 
     /// <summary>Access state of a page.</summary>
-    public PageAccess GetAccess(int page) => (PageAccess)_states[CheckPage(page)];
+    public PageAccess GetAccess(int page) => (PageAccess)_states[CheckPage(page) << _granulesPerPageShift];
 
-    /// <summary>Sets the access state of a page. Only the drone's application thread may call this.</summary>
-    public void SetAccess(int page, PageAccess access) => _states[CheckPage(page)] = (byte)access;
+    /// <summary>Sets the access state of a page (all its granules). Only the drone's application thread may call this.</summary>
+    public void SetAccess(int page, PageAccess access)
+    {
+        var first = CheckPage(page) << _granulesPerPageShift;
+        if (_granulesPerPageShift == 0)
+        {
+            _states[first] = (byte)access;
+            return;
+        }
+
+        new Span<byte>(_states + first, 1 << _granulesPerPageShift).Fill((byte)access);
+    }
 
     /// <summary>The slow-path entry (lock, twin, applied vector) of a page, created on first use.</summary>
     public PageEntry GetEntry(int page)
@@ -338,8 +362,42 @@ public sealed unsafe class SharedHeap : IDisposable
         }
     }
 
+    /// <summary>
+    /// The live heap whose memory holds <paramref name="pointer"/>: how slow paths that carry only a pointer
+    /// (<see cref="SharedArray{T}"/>) find their heap. Heaps are listed from construction to <see cref="Dispose"/>.
+    /// </summary>
+    public static SharedHeap Owning(byte* pointer)
+    {
+        foreach (var heap in Volatile.Read(ref _live))
+        {
+            if (pointer >= heap._base && pointer < heap._base + heap._size)
+            {
+                return heap;
+            }
+        }
+
+        throw new ObjectDisposedException(nameof(SharedHeap), "The shared heap behind this view was disposed.");
+    }
+
+    private static void Register(SharedHeap heap)
+    {
+        lock (RegistryGate)
+        {
+            _live = [.. _live, heap];
+        }
+    }
+
+    private static void Unregister(SharedHeap heap)
+    {
+        lock (RegistryGate)
+        {
+            _live = [.. _live.Where(h => h != heap)];
+        }
+    }
+
     public void Dispose()
     {
+        Unregister(this);
         _twins.Dispose();
         _memory.Dispose();
         _stateTable.Dispose();
