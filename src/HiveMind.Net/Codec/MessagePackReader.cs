@@ -190,71 +190,44 @@ public ref struct MessagePackReader
     }
 
     /// <summary>Reads an array header; a count larger than the bytes left (each element takes one at least) throws.</summary>
-    public int ReadArrayHeader()
-    {
-        var start = _position;
-        var code = PeekCode("an array");
-        uint count;
-        int header;
-        switch (code)
-        {
-            case >= MessagePackCode.MinFixArray and <= MessagePackCode.MaxFixArray:
-                count = (uint)(code & MessagePackCode.MaxFixCount);
-                header = 1;
-                break;
-            case MessagePackCode.Array16:
-                count = BinaryPrimitives.ReadUInt16BigEndian(Take(start + 1, 2, start, code, "array 16 count"));
-                header = 3;
-                break;
-            case MessagePackCode.Array32:
-                count = BinaryPrimitives.ReadUInt32BigEndian(Take(start + 1, 4, start, code, "array 32 count"));
-                header = 5;
-                break;
-            default:
-                MessagePackThrowHelper.UnexpectedCode("an array", start, code);
-                return default;
-        }
-
-        var remaining = _buffer.Length - start - header;
-        if (count > (uint)remaining)
-        {
-            MessagePackThrowHelper.CountExceedsInput(count, "element", 1, remaining, start, code);
-        }
-
-        _position = start + header;
-        return (int)count;
-    }
+    public int ReadArrayHeader() => ReadCollectionHeader(
+        MessagePackCode.MinFixArray, MessagePackCode.MaxFixArray, MessagePackCode.Array16, MessagePackCode.Array32, "an array", "array", "element", 1);
 
     /// <summary>Reads a map header; a count larger than half the bytes left (each pair takes two at least) throws.</summary>
-    public int ReadMapHeader()
+    public int ReadMapHeader() => ReadCollectionHeader(
+        MessagePackCode.MinFixMap, MessagePackCode.MaxFixMap, MessagePackCode.Map16, MessagePackCode.Map32, "a map", "map", "pair", 2);
+
+    private int ReadCollectionHeader(byte minFix, byte maxFix, byte code16, byte code32, string expected, string kind, string item, int bytesPerItem)
     {
         var start = _position;
-        var code = PeekCode("a map");
+        var code = PeekCode(expected);
         uint count;
         int header;
-        switch (code)
+        if (code >= minFix && code <= maxFix)
         {
-            case >= MessagePackCode.MinFixMap and <= MessagePackCode.MaxFixMap:
-                count = (uint)(code & MessagePackCode.MaxFixCount);
-                header = 1;
-                break;
-            case MessagePackCode.Map16:
-                count = BinaryPrimitives.ReadUInt16BigEndian(Take(start + 1, 2, start, code, "map 16 count"));
-                header = 3;
-                break;
-            case MessagePackCode.Map32:
-                count = BinaryPrimitives.ReadUInt32BigEndian(Take(start + 1, 4, start, code, "map 32 count"));
-                header = 5;
-                break;
-            default:
-                MessagePackThrowHelper.UnexpectedCode("a map", start, code);
-                return default;
+            count = (uint)(code & MessagePackCode.MaxFixCount);
+            header = 1;
+        }
+        else if (code == code16)
+        {
+            count = BinaryPrimitives.ReadUInt16BigEndian(Take(start + 1, 2, start, code, kind + " 16 count"));
+            header = 3;
+        }
+        else if (code == code32)
+        {
+            count = BinaryPrimitives.ReadUInt32BigEndian(Take(start + 1, 4, start, code, kind + " 32 count"));
+            header = 5;
+        }
+        else
+        {
+            MessagePackThrowHelper.UnexpectedCode(expected, start, code);
+            return default;
         }
 
         var remaining = _buffer.Length - start - header;
-        if (count > (uint)remaining / 2)
+        if (count > (uint)remaining / (uint)bytesPerItem)
         {
-            MessagePackThrowHelper.CountExceedsInput(count, "pair", 2, remaining, start, code);
+            MessagePackThrowHelper.CountExceedsInput(count, item, bytesPerItem, remaining, start, code);
         }
 
         _position = start + header;

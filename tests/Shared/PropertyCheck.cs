@@ -1,9 +1,9 @@
 using FsCheck;
 using FsCheck.Fluent;
 
-namespace HiveMind.Core.Tests;
+namespace HiveMind.Testing;
 
-/// <summary>Runs an FsCheck property and throws (with the counterexample) when it fails.</summary>
+/// <summary>Runs an FsCheck property and throws (with the counterexample) when it fails. Linked into the test projects that use FsCheck.</summary>
 internal static class PropertyCheck
 {
     public static void Holds<T>(Gen<T> generator, Action<T> property, int maxTest = 200) =>
