@@ -15,6 +15,12 @@ public ref struct MessagePackReader
     /// <summary>Nesting that <see cref="Skip()"/> allows; HiveMind frames are far shallower.</summary>
     public const int DefaultMaxDepth = 64;
 
+    // Names of the parts that a truncated value may lack, for error messages; fixed so reading allocates nothing.
+    private static readonly string[] StrLabels = ["str 8 length", "str 16 length", "str 32 length", "str payload"];
+    private static readonly string[] BinLabels = ["bin 8 length", "bin 16 length", "bin 32 length", "bin payload"];
+    private static readonly string[] ArrayLabels = ["array 16 count", "array 32 count"];
+    private static readonly string[] MapLabels = ["map 16 count", "map 32 count"];
+
     private readonly ReadOnlySpan<byte> _buffer;
     private int _position;
 
@@ -110,39 +116,9 @@ public ref struct MessagePackReader
     }
 
     /// <summary>Returns the bytes of a str as a slice of the input, not checked for valid UTF-8.</summary>
-    public ReadOnlySpan<byte> ReadStringUtf8()
-    {
-        var start = _position;
-        var code = PeekCode("a str");
-        uint length;
-        int header;
-        switch (code)
-        {
-            case >= MessagePackCode.MinFixStr and <= MessagePackCode.MaxFixStr:
-                length = (uint)(code & MessagePackCode.MaxFixStrLength);
-                header = 1;
-                break;
-            case MessagePackCode.Str8:
-                length = Take(start + 1, 1, start, code, "str 8 length")[0];
-                header = 2;
-                break;
-            case MessagePackCode.Str16:
-                length = BinaryPrimitives.ReadUInt16BigEndian(Take(start + 1, 2, start, code, "str 16 length"));
-                header = 3;
-                break;
-            case MessagePackCode.Str32:
-                length = BinaryPrimitives.ReadUInt32BigEndian(Take(start + 1, 4, start, code, "str 32 length"));
-                header = 5;
-                break;
-            default:
-                MessagePackThrowHelper.UnexpectedCode("a str", start, code);
-                return default;
-        }
-
-        var bytes = Take(start + header, length, start, code, "str payload");
-        _position = start + header + bytes.Length;
-        return bytes;
-    }
+    public ReadOnlySpan<byte> ReadStringUtf8() => ReadPayload(
+        MessagePackCode.MinFixStr, MessagePackCode.MaxFixStr, MessagePackCode.MaxFixStrLength,
+        MessagePackCode.Str8, MessagePackCode.Str16, MessagePackCode.Str32, "a str", StrLabels);
 
     /// <summary>Reads a str into a new string; invalid UTF-8 throws.</summary>
     public string ReadString()
@@ -159,45 +135,57 @@ public ref struct MessagePackReader
     }
 
     /// <summary>Returns the payload of a bin as a slice of the input, without copying it.</summary>
-    public ReadOnlySpan<byte> ReadBinary()
+    public ReadOnlySpan<byte> ReadBinary() => ReadPayload(
+        minFix: 1, maxFix: 0, fixLengthMask: 0, MessagePackCode.Bin8, MessagePackCode.Bin16, MessagePackCode.Bin32, "a bin", BinLabels);
+
+    /// <summary>A length-prefixed payload (str or bin) as a slice of the input; bin has no fix form (minFix &gt; maxFix).</summary>
+    private ReadOnlySpan<byte> ReadPayload(
+        byte minFix, byte maxFix, int fixLengthMask, byte code8, byte code16, byte code32, string expected, string[] labels)
     {
         var start = _position;
-        var code = PeekCode("a bin");
+        var code = PeekCode(expected);
         uint length;
         int header;
-        switch (code)
+        if (code >= minFix && code <= maxFix)
         {
-            case MessagePackCode.Bin8:
-                length = Take(start + 1, 1, start, code, "bin 8 length")[0];
-                header = 2;
-                break;
-            case MessagePackCode.Bin16:
-                length = BinaryPrimitives.ReadUInt16BigEndian(Take(start + 1, 2, start, code, "bin 16 length"));
-                header = 3;
-                break;
-            case MessagePackCode.Bin32:
-                length = BinaryPrimitives.ReadUInt32BigEndian(Take(start + 1, 4, start, code, "bin 32 length"));
-                header = 5;
-                break;
-            default:
-                MessagePackThrowHelper.UnexpectedCode("a bin", start, code);
-                return default;
+            length = (uint)(code & fixLengthMask);
+            header = 1;
+        }
+        else if (code == code8)
+        {
+            length = Take(start + 1, 1, start, code, labels[0])[0];
+            header = 2;
+        }
+        else if (code == code16)
+        {
+            length = BinaryPrimitives.ReadUInt16BigEndian(Take(start + 1, 2, start, code, labels[1]));
+            header = 3;
+        }
+        else if (code == code32)
+        {
+            length = BinaryPrimitives.ReadUInt32BigEndian(Take(start + 1, 4, start, code, labels[2]));
+            header = 5;
+        }
+        else
+        {
+            MessagePackThrowHelper.UnexpectedCode(expected, start, code);
+            return default;
         }
 
-        var bytes = Take(start + header, length, start, code, "bin payload");
+        var bytes = Take(start + header, length, start, code, labels[3]);
         _position = start + header + bytes.Length;
         return bytes;
     }
 
     /// <summary>Reads an array header; a count larger than the bytes left (each element takes one at least) throws.</summary>
     public int ReadArrayHeader() => ReadCollectionHeader(
-        MessagePackCode.MinFixArray, MessagePackCode.MaxFixArray, MessagePackCode.Array16, MessagePackCode.Array32, "an array", "array", "element", 1);
+        MessagePackCode.MinFixArray, MessagePackCode.MaxFixArray, MessagePackCode.Array16, MessagePackCode.Array32, "an array", ArrayLabels, "element", 1);
 
     /// <summary>Reads a map header; a count larger than half the bytes left (each pair takes two at least) throws.</summary>
     public int ReadMapHeader() => ReadCollectionHeader(
-        MessagePackCode.MinFixMap, MessagePackCode.MaxFixMap, MessagePackCode.Map16, MessagePackCode.Map32, "a map", "map", "pair", 2);
+        MessagePackCode.MinFixMap, MessagePackCode.MaxFixMap, MessagePackCode.Map16, MessagePackCode.Map32, "a map", MapLabels, "pair", 2);
 
-    private int ReadCollectionHeader(byte minFix, byte maxFix, byte code16, byte code32, string expected, string kind, string item, int bytesPerItem)
+    private int ReadCollectionHeader(byte minFix, byte maxFix, byte code16, byte code32, string expected, string[] labels, string item, int bytesPerItem)
     {
         var start = _position;
         var code = PeekCode(expected);
@@ -210,12 +198,12 @@ public ref struct MessagePackReader
         }
         else if (code == code16)
         {
-            count = BinaryPrimitives.ReadUInt16BigEndian(Take(start + 1, 2, start, code, kind + " 16 count"));
+            count = BinaryPrimitives.ReadUInt16BigEndian(Take(start + 1, 2, start, code, labels[0]));
             header = 3;
         }
         else if (code == code32)
         {
-            count = BinaryPrimitives.ReadUInt32BigEndian(Take(start + 1, 4, start, code, kind + " 32 count"));
+            count = BinaryPrimitives.ReadUInt32BigEndian(Take(start + 1, 4, start, code, labels[1]));
             header = 5;
         }
         else
