@@ -33,6 +33,9 @@ public ref struct MessagePackReader
 
     public readonly bool End => _position >= _buffer.Length;
 
+    /// <summary>The input bytes from <paramref name="start"/> to the current position: the encoding of what was read since.</summary>
+    public readonly ReadOnlySpan<byte> Consumed(int start) => _buffer[start.._position];
+
     /// <summary>The format byte of the next value, for dispatch on formats that <see cref="PeekType"/> groups together.</summary>
     public readonly byte PeekCode() => PeekCode("a value");
 

@@ -1,0 +1,204 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using HiveMind.Net.Codec;
+
+namespace HiveMind.Net.Transport;
+
+/// <summary>
+/// Mutual proof of the cluster key before any other frame: each side sends a fresh nonce, and each proves it
+/// holds the key with HMAC-SHA256 over both nonces, both ids and its role, compared in constant time. A
+/// stranger learns nothing it can replay, and cannot make either side allocate more than a small frame.
+/// </summary>
+internal static class Handshake
+{
+    public const int Version = 1;
+    private const int NonceBytes = 32;
+    private static readonly byte[] AcceptorRole = Encoding.ASCII.GetBytes("HiveMind/1 acceptor");
+    private static readonly byte[] ConnectorRole = Encoding.ASCII.GetBytes("HiveMind/1 connector");
+
+    /// <summary>Runs the connector's side; returns when the acceptor has proven the key and is drone <paramref name="expectedPeer"/>.</summary>
+    public static void Connect(Socket socket, MeshOptions options, int self, int expectedPeer)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
+        try
+        {
+            var myNonce = RandomNumberGenerator.GetBytes(NonceBytes);
+            Send(socket, MessageKind.Hello, (ref MessagePackWriter w) =>
+            {
+                w.WriteArrayHeader(3);
+                w.Write(Version);
+                w.Write(self);
+                w.WriteBinary(myNonce);
+            });
+
+            var length = Receive(socket, ref buffer, options, out var kind);
+            Expect(kind, MessageKind.HelloAck);
+            var reader = Body(buffer, length);
+            Fields(ref reader, 3);
+            var peer = reader.ReadInt32();
+            var peerNonce = Nonce(ref reader);
+            var proof = reader.ReadBinary();
+            if (peer != expectedPeer)
+            {
+                throw new InvalidDataException($"expected drone {expectedPeer} but drone {peer} answered");
+            }
+
+            if (!CryptographicOperations.FixedTimeEquals(proof, Prove(options.ClusterKey, AcceptorRole, myNonce, peerNonce, self, peer)))
+            {
+                throw new InvalidDataException($"drone {peer} did not prove the cluster key");
+            }
+
+            var myProof = Prove(options.ClusterKey, ConnectorRole, myNonce, peerNonce, self, peer);
+            Send(socket, MessageKind.Proof, (ref MessagePackWriter w) =>
+            {
+                w.WriteArrayHeader(1);
+                w.WriteBinary(myProof);
+            });
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Runs the acceptor's side; returns the connector's drone id once it has proven the key.</summary>
+    public static int Accept(Socket socket, MeshOptions options, int self)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
+        try
+        {
+            var length = Receive(socket, ref buffer, options, out var kind);
+            Expect(kind, MessageKind.Hello);
+            var reader = Body(buffer, length);
+            Fields(ref reader, 3);
+            var version = reader.ReadInt32();
+            if (version != Version)
+            {
+                throw new InvalidDataException($"handshake version {version}, expected {Version}");
+            }
+
+            var peer = reader.ReadInt32();
+            if (peer < 0 || peer >= options.MaxDrones || peer == self)
+            {
+                throw new InvalidDataException($"connector claims drone id {peer}");
+            }
+
+            var peerNonce = Nonce(ref reader);
+            var myNonce = RandomNumberGenerator.GetBytes(NonceBytes);
+            var myProof = Prove(options.ClusterKey, AcceptorRole, peerNonce, myNonce, peer, self);
+            Send(socket, MessageKind.HelloAck, (ref MessagePackWriter w) =>
+            {
+                w.WriteArrayHeader(3);
+                w.Write(self);
+                w.WriteBinary(myNonce);
+                w.WriteBinary(myProof);
+            });
+
+            length = Receive(socket, ref buffer, options, out kind);
+            Expect(kind, MessageKind.Proof);
+            reader = Body(buffer, length);
+            Fields(ref reader, 1);
+            var proof = reader.ReadBinary();
+            if (!CryptographicOperations.FixedTimeEquals(proof, Prove(options.ClusterKey, ConnectorRole, peerNonce, myNonce, peer, self)))
+            {
+                throw new InvalidDataException($"connector claiming drone {peer} did not prove the cluster key");
+            }
+
+            return peer;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private delegate void Fill(ref MessagePackWriter writer);
+
+    private static void Send(Socket socket, byte kind, Fill fill)
+    {
+        var frame = FrameBuffer.Rent(128);
+        try
+        {
+            var writer = new MessagePackWriter(frame);
+            writer.WriteArrayHeader(3);
+            writer.Write(kind);
+            writer.Write(0UL);
+            fill(ref writer);
+            writer.Flush();
+            frame.Seal();
+            socket.Send(frame.Span);
+        }
+        finally
+        {
+            frame.Return();
+        }
+    }
+
+    private static int Receive(Socket socket, ref byte[] buffer, MeshOptions options, out byte kind)
+    {
+        var length = FrameIo.ReadFrame(socket, ref buffer, options.MaxHandshakeFrameBytes);
+        if (length < 0)
+        {
+            throw new InvalidDataException("connection closed during the handshake");
+        }
+
+        var reader = new MessagePackReader(buffer.AsSpan(0, length));
+        if (reader.ReadArrayHeader() != 3)
+        {
+            throw new InvalidDataException("handshake frame is not [kind, id, body]");
+        }
+
+        kind = reader.ReadByte();
+        return length;
+    }
+
+    private static MessagePackReader Body(byte[] buffer, int length)
+    {
+        var reader = new MessagePackReader(buffer.AsSpan(0, length));
+        reader.ReadArrayHeader();
+        reader.ReadByte();
+        reader.ReadUInt64();
+        return reader;
+    }
+
+    private static void Fields(ref MessagePackReader reader, int count)
+    {
+        var actual = reader.ReadArrayHeader();
+        if (actual != count)
+        {
+            throw new InvalidDataException($"handshake body has {actual} fields, expected {count}");
+        }
+    }
+
+    private static byte[] Nonce(ref MessagePackReader reader)
+    {
+        var nonce = reader.ReadBinary();
+        if (nonce.Length != NonceBytes)
+        {
+            throw new InvalidDataException($"nonce of {nonce.Length} bytes, expected {NonceBytes}");
+        }
+
+        return nonce.ToArray();
+    }
+
+    private static void Expect(byte kind, byte expected)
+    {
+        if (kind != expected)
+        {
+            throw new InvalidDataException($"got {MessageKind.Name(kind)} where the handshake expects {MessageKind.Name(expected)}");
+        }
+    }
+
+    private static byte[] Prove(byte[] key, byte[] role, byte[] connectorNonce, byte[] acceptorNonce, int connector, int acceptor)
+    {
+        var message = new byte[role.Length + (2 * NonceBytes) + 8];
+        role.CopyTo(message, 0);
+        connectorNonce.CopyTo(message, role.Length);
+        acceptorNonce.CopyTo(message, role.Length + NonceBytes);
+        BitConverter.TryWriteBytes(message.AsSpan(role.Length + (2 * NonceBytes)), connector);
+        BitConverter.TryWriteBytes(message.AsSpan(role.Length + (2 * NonceBytes) + 4), acceptor);
+        return HMACSHA256.HashData(key, message);
+    }
+}

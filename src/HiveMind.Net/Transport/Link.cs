@@ -1,0 +1,279 @@
+using System.Buffers;
+using System.Net.Sockets;
+
+namespace HiveMind.Net.Transport;
+
+/// <summary>
+/// One authenticated TCP link to a peer: a receive thread with blocking reads of whole frames into a pooled
+/// buffer, and a send thread that drains a bounded queue, urgent frames (heartbeats, replies) first, and
+/// coalesces what it finds into one send call.
+/// </summary>
+public sealed class Link
+{
+    private const int BatchBytes = 64 << 10;
+
+    private readonly MeshNode _node;
+    private readonly Socket _socket;
+    private readonly int _sendQueueLimit;
+    private readonly object _gate = new();
+    private readonly Queue<FrameBuffer> _urgent = new();
+    private readonly Queue<FrameBuffer> _bulk = new();
+    private int _bulkBytes;
+    private int _closed;
+    private long _lastHeard;
+    private long _lastSent;
+    private Thread? _receiver;
+    private Thread? _sender;
+
+    internal Link(MeshNode node, Socket socket, int peer, int sendQueueLimit)
+    {
+        _node = node;
+        _socket = socket;
+        _sendQueueLimit = sendQueueLimit;
+        Peer = peer;
+        _lastHeard = _lastSent = Environment.TickCount64;
+    }
+
+    /// <summary>The drone at the other end.</summary>
+    public int Peer { get; }
+
+    /// <summary>Messages and bytes by kind.</summary>
+    public LinkCounters Counters { get; } = new();
+
+    /// <summary>False once the link is closed; it never opens again.</summary>
+    public bool IsOpen => Volatile.Read(ref _closed) == 0;
+
+    /// <summary>Why the link closed, or null while it is open.</summary>
+    public string? CloseReason { get; private set; }
+
+    internal long LastHeard => Volatile.Read(ref _lastHeard);
+
+    internal long LastSent => Volatile.Read(ref _lastSent);
+
+    internal void Start()
+    {
+        _receiver = new Thread(ReceiveLoop) { IsBackground = true, Name = $"hivemind {_node.Id}<-{Peer} receive" };
+        _sender = new Thread(SendLoop) { IsBackground = true, Name = $"hivemind {_node.Id}->{Peer} send" };
+        _receiver.Start();
+        _sender.Start();
+    }
+
+    /// <summary>
+    /// Queues a sealed frame. Urgent frames skip the queue limit and go before bulk ones; a bulk frame waits
+    /// while the queue holds more than the limit. Returns false (and recycles the frame) if the link is closed.
+    /// </summary>
+    internal bool Enqueue(FrameBuffer frame, bool urgent)
+    {
+        lock (_gate)
+        {
+            while (!urgent && _bulkBytes > _sendQueueLimit && IsOpen)
+            {
+                Monitor.Wait(_gate);
+            }
+
+            if (!IsOpen)
+            {
+                frame.Return();
+                return false;
+            }
+
+            if (urgent)
+            {
+                _urgent.Enqueue(frame);
+            }
+            else
+            {
+                _bulk.Enqueue(frame);
+                _bulkBytes += frame.Length;
+            }
+
+            Monitor.PulseAll(_gate);
+            return true;
+        }
+    }
+
+    /// <summary>Closes the link once, for <paramref name="reason"/>; the node reports it and fails its requests.</summary>
+    internal void Close(string reason)
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        CloseReason = reason;
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException)
+        {
+            // Already reset by the peer: closing below is all that is left to do.
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed already.
+        }
+
+        _socket.Close();
+        lock (_gate)
+        {
+            foreach (var frame in _urgent.Concat(_bulk))
+            {
+                frame.Return();
+            }
+
+            _urgent.Clear();
+            _bulk.Clear();
+            _bulkBytes = 0;
+            Monitor.PulseAll(_gate);
+        }
+
+        _node.OnLinkClosed(this, reason);
+    }
+
+    /// <summary>Waits for both loops to end (after <see cref="Close"/>).</summary>
+    internal void Join(TimeSpan timeout)
+    {
+        if (_receiver is not null && _receiver != Thread.CurrentThread)
+        {
+            _receiver.Join(timeout);
+        }
+
+        if (_sender is not null && _sender != Thread.CurrentThread)
+        {
+            _sender.Join(timeout);
+        }
+    }
+
+    private void ReceiveLoop()
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(BatchBytes);
+        try
+        {
+            while (IsOpen)
+            {
+                var length = FrameIo.ReadFrame(_socket, ref buffer, _node.Options.MaxFrameBytes);
+                if (length < 0)
+                {
+                    Close("the peer closed the connection");
+                    return;
+                }
+
+                Volatile.Write(ref _lastHeard, Environment.TickCount64);
+                _node.Dispatch(this, buffer.AsSpan(0, length));
+            }
+        }
+        catch (Exception error) when (error is SocketException or ObjectDisposedException or InvalidDataException)
+        {
+            Close(IsOpen ? $"receive failed: {error.Message}" : "closed");
+        }
+        catch (Exception error)
+        {
+            // Nothing a peer sends may take the drone down: any other failure closes just this link.
+            Close($"frame handling failed: {error.GetType().Name}: {error.Message}");
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void SendLoop()
+    {
+        var batch = new byte[BatchBytes];
+        var taken = new List<FrameBuffer>();
+        try
+        {
+            while (true)
+            {
+                lock (_gate)
+                {
+                    while (_urgent.Count == 0 && _bulk.Count == 0 && IsOpen)
+                    {
+                        Monitor.Wait(_gate);
+                    }
+
+                    if (!IsOpen)
+                    {
+                        return;
+                    }
+
+                    // Urgent frames first, then bulk ones up to one batch (or one large frame).
+                    var bytes = 0;
+                    while (_urgent.TryDequeue(out var frame))
+                    {
+                        taken.Add(frame);
+                        bytes += frame.Length;
+                    }
+
+                    while (_bulk.TryPeek(out var frame) && (bytes == 0 || bytes + frame.Length <= BatchBytes))
+                    {
+                        _bulk.Dequeue();
+                        _bulkBytes -= frame.Length;
+                        taken.Add(frame);
+                        bytes += frame.Length;
+                    }
+
+                    Monitor.PulseAll(_gate);
+                }
+
+                Write(taken, batch);
+                Volatile.Write(ref _lastSent, Environment.TickCount64);
+                foreach (var frame in taken)
+                {
+                    Counters.CountSent(frame.Kind, frame.Length);
+                    frame.Return();
+                }
+
+                taken.Clear();
+            }
+        }
+        catch (Exception error) when (error is SocketException or ObjectDisposedException)
+        {
+            foreach (var frame in taken)
+            {
+                frame.Return();
+            }
+
+            Close(IsOpen ? $"send failed: {error.Message}" : "closed");
+        }
+    }
+
+    private void Write(List<FrameBuffer> frames, byte[] batch)
+    {
+        var used = 0;
+        foreach (var frame in frames)
+        {
+            if (frame.Length > batch.Length - used)
+            {
+                if (used > 0)
+                {
+                    SendAll(batch.AsSpan(0, used));
+                    used = 0;
+                }
+
+                if (frame.Length > batch.Length)
+                {
+                    SendAll(frame.Span);
+                    continue;
+                }
+            }
+
+            frame.Span.CopyTo(batch.AsSpan(used));
+            used += frame.Length;
+        }
+
+        if (used > 0)
+        {
+            SendAll(batch.AsSpan(0, used));
+        }
+    }
+
+    private void SendAll(ReadOnlySpan<byte> bytes)
+    {
+        while (!bytes.IsEmpty)
+        {
+            bytes = bytes[_socket.Send(bytes)..];
+        }
+    }
+}

@@ -1,0 +1,597 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using HiveMind.Net.Codec;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace HiveMind.Net.Transport;
+
+/// <summary>Writes the body of a frame: exactly one MessagePack value (usually an array).</summary>
+public delegate void BodyWriter<TState>(ref MessagePackWriter writer, TState state);
+
+/// <summary>
+/// One drone's end of the mesh: a listener, one authenticated link per peer, request/response with
+/// correlation ids, heartbeats and the failure detector, and (on drone 0) the registry that hands out the
+/// peer table so that the drones connect to each other with exactly one link per pair.
+/// </summary>
+public sealed partial class MeshNode : IDisposable
+{
+    private readonly IFrameConsumer _consumer;
+    private readonly ILogger _logger;
+    private readonly Socket _listener;
+    private readonly ConcurrentDictionary<int, Link> _links = new();
+    private readonly ConcurrentDictionary<ulong, PendingRequest> _pending = new();
+    private readonly ConcurrentDictionary<int, string> _failed = new();
+    private readonly ConcurrentDictionary<int, IPEndPoint> _registered = new();
+    private readonly ManualResetEventSlim _stopping = new();
+    private readonly ManualResetEventSlim _peerTableArrived = new();
+    private readonly object _membership = new();
+    private readonly Thread _acceptor;
+    private readonly Thread _heartbeat;
+    private IReadOnlyDictionary<int, IPEndPoint>? _peerTable;
+    private int _expectedDrones;
+    private long _nextRequestId;
+    private long _rejectedConnections;
+    private int _disposed;
+
+    /// <summary>Creates drone <paramref name="id"/>'s node and starts listening.</summary>
+    public MeshNode(int id, MeshOptions options, IFrameConsumer consumer, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(consumer);
+        options.Validate();
+        ArgumentOutOfRangeException.ThrowIfNegative(id);
+        Id = id;
+        Options = options;
+        _consumer = consumer;
+        _logger = logger ?? NullLogger.Instance;
+        _listener = new Socket(options.ListenAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        _listener.Bind(new IPEndPoint(options.ListenAddress, options.ListenPort));
+        _listener.Listen(128);
+        ListenEndpoint = (IPEndPoint)_listener.LocalEndPoint!;
+        _acceptor = new Thread(AcceptLoop) { IsBackground = true, Name = $"hivemind {id} accept" };
+        _heartbeat = new Thread(HeartbeatLoop) { IsBackground = true, Name = $"hivemind {id} heartbeat" };
+        _acceptor.Start();
+        _heartbeat.Start();
+    }
+
+    /// <summary>Raised once per peer whose link closes or who stays silent past the failure timeout: (peer, reason).</summary>
+    public event Action<int, string>? PeerFailed;
+
+    /// <summary>This drone's id.</summary>
+    public int Id { get; }
+
+    public MeshOptions Options { get; }
+
+    /// <summary>Where this node accepts links.</summary>
+    public IPEndPoint ListenEndpoint { get; }
+
+    /// <summary>Connections dropped before or during the handshake (wrong key, bad frames, duplicates).</summary>
+    public long RejectedConnections => Interlocked.Read(ref _rejectedConnections);
+
+    /// <summary>Peers with an open link.</summary>
+    public IReadOnlyCollection<int> ConnectedPeers => _links.Where(l => l.Value.IsOpen).Select(l => l.Key).OrderBy(p => p).ToList();
+
+    /// <summary>The open link to <paramref name="peer"/>, or null.</summary>
+    public Link? GetLink(int peer) => _links.TryGetValue(peer, out var link) && link.IsOpen ? link : null;
+
+    /// <summary>Requests waiting for a reply.</summary>
+    public int PendingRequests => _pending.Count;
+
+    // ------------------------------------------------------------------ forming the mesh
+
+    /// <summary>
+    /// Joins the run of <paramref name="drones"/> drones and returns when this node has a link to every other.
+    /// Drone 0 is the registry: it waits for every drone to register, then sends each the peer table. Other
+    /// drones register with <paramref name="registry"/> and connect to every drone with a lower id (above 0).
+    /// </summary>
+    public void FormMesh(int drones, IPEndPoint? registry, TimeSpan timeout)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(drones, 1);
+        if (Id >= drones)
+        {
+            throw new ArgumentOutOfRangeException(nameof(drones), drones, $"drone {Id} cannot be in a run of {drones} drones");
+        }
+
+        var deadline = DateTime.UtcNow + timeout;
+        lock (_membership)
+        {
+            _expectedDrones = drones;
+        }
+
+        if (Id == 0)
+        {
+            SendPeerTableIfComplete();
+        }
+        else
+        {
+            ArgumentNullException.ThrowIfNull(registry);
+            Connect(0, registry, Remaining(deadline));
+            Send(0, MessageKind.Register, ListenEndpoint, static (ref MessagePackWriter w, IPEndPoint endpoint) =>
+            {
+                w.WriteArrayHeader(2);
+                w.WriteString(endpoint.Address.ToString());
+                w.Write(endpoint.Port);
+            });
+            if (!_peerTableArrived.Wait(Remaining(deadline)))
+            {
+                throw new MeshException($"drone {Id}: no peer table from drone 0 within {timeout.TotalSeconds:F1} s");
+            }
+
+            foreach (var (peer, endpoint) in _peerTable!)
+            {
+                if (peer > 0 && peer < Id)
+                {
+                    Connect(peer, endpoint, Remaining(deadline));
+                }
+            }
+        }
+
+        while (true)
+        {
+            var missing = Enumerable.Range(0, drones).Where(p => p != Id && GetLink(p) is null).ToList();
+            if (missing.Count == 0)
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow >= deadline || _stopping.IsSet)
+            {
+                throw new MeshException(
+                    $"drone {Id}: mesh of {drones} not formed within {timeout.TotalSeconds:F1} s; no link to drone(s) {string.Join(", ", missing)}");
+            }
+
+            lock (_membership)
+            {
+                Monitor.Wait(_membership, TimeSpan.FromMilliseconds(100));
+            }
+        }
+    }
+
+    /// <summary>Connects to <paramref name="peer"/> at <paramref name="endpoint"/>, retrying with backoff, and runs the handshake.</summary>
+    public Link Connect(int peer, IPEndPoint endpoint, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        var deadline = DateTime.UtcNow + timeout;
+        var backoff = TimeSpan.FromMilliseconds(10);
+        while (true)
+        {
+            var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                socket.Connect(endpoint);
+                socket.ReceiveTimeout = (int)Options.HandshakeTimeout.TotalMilliseconds;
+                Handshake.Connect(socket, Options, Id, peer);
+                socket.ReceiveTimeout = 0;
+                return Adopt(socket, peer) ?? throw new MeshException($"drone {Id}: a link to drone {peer} already exists");
+            }
+            catch (Exception error) when (error is SocketException or InvalidDataException or MessagePackFormatException)
+            {
+                socket.Dispose();
+                if (DateTime.UtcNow + backoff >= deadline || _stopping.IsSet)
+                {
+                    throw new MeshException($"drone {Id}: cannot connect to drone {peer} at {endpoint}: {error.Message}", error);
+                }
+
+                LogConnectRetry(_logger, Id, peer, endpoint, error.Message);
+                _stopping.Wait(backoff);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ sending
+
+    /// <summary>Sends a one-way frame of <paramref name="kind"/> to <paramref name="peer"/>. Blocks while the link's queue is full.</summary>
+    public void Send<TState>(int peer, byte kind, TState state, BodyWriter<TState> body)
+    {
+        var link = GetLink(peer) ?? throw new MeshException($"drone {Id}: no open link to drone {peer} for {MessageKind.Name(kind)}");
+        if (!link.Enqueue(Build(kind, 0, state, body), urgent: false))
+        {
+            throw new MeshException($"drone {Id}: link to drone {peer} closed while sending {MessageKind.Name(kind)} ({link.CloseReason})");
+        }
+    }
+
+    /// <summary>Sends a request and waits for its reply.</summary>
+    /// <exception cref="MeshException">No reply within <paramref name="timeout"/>, the link closed, or the peer answered with an error.</exception>
+    public Reply Request<TState>(int peer, byte kind, TState state, BodyWriter<TState> body, TimeSpan timeout)
+    {
+        var task = RequestAsync(peer, kind, state, body, timeout);
+        try
+        {
+            return task.GetAwaiter().GetResult();
+        }
+        catch (AggregateException error) when (error.InnerException is MeshException inner)
+        {
+            throw inner;
+        }
+    }
+
+    /// <summary>Sends a request; the task completes with the reply, or fails with a <see cref="MeshException"/> that names the peer and kind.</summary>
+    public Task<Reply> RequestAsync<TState>(int peer, byte kind, TState state, BodyWriter<TState> body, TimeSpan timeout)
+    {
+        var link = GetLink(peer) ?? throw new MeshException($"drone {Id}: no open link to drone {peer} for {MessageKind.Name(kind)}");
+        var id = (ulong)Interlocked.Increment(ref _nextRequestId);
+        var pending = new PendingRequest(peer, kind);
+        _pending[id] = pending;
+        pending.Timer = new Timer(
+            static s =>
+            {
+                var (node, requestId, timeout) = ((MeshNode, ulong, TimeSpan))s!;
+                if (node._pending.TryRemove(requestId, out var expired))
+                {
+                    expired.Completion.TrySetException(new MeshException(
+                        $"drone {node.Id}: no reply from drone {expired.Peer} to {MessageKind.Name(expired.Kind)} within {timeout.TotalMilliseconds:F0} ms"));
+                    expired.Timer?.Dispose();
+                }
+            },
+            (this, id, timeout),
+            timeout,
+            Timeout.InfiniteTimeSpan);
+        if (!link.Enqueue(Build(kind, id, state, body), urgent: false) && _pending.TryRemove(id, out _))
+        {
+            pending.Timer.Dispose();
+            pending.Completion.TrySetException(new MeshException(
+                $"drone {Id}: link to drone {peer} closed before {MessageKind.Name(kind)} was sent ({link.CloseReason})"));
+        }
+
+        return pending.Completion.Task;
+    }
+
+    /// <summary>Answers request <paramref name="requestId"/> of <paramref name="peer"/>. Replies go ahead of bulk frames.</summary>
+    public void Reply<TState>(int peer, ulong requestId, TState state, BodyWriter<TState> body)
+    {
+        if (requestId == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(requestId), "Request id 0 marks a one-way frame, which takes no reply.");
+        }
+
+        GetLink(peer)?.Enqueue(Build(MessageKind.Response, requestId, state, body), urgent: true);
+    }
+
+    /// <summary>Answers request <paramref name="requestId"/> of <paramref name="peer"/> with an error the requester sees.</summary>
+    public void ReplyError(int peer, ulong requestId, string message) =>
+        GetLink(peer)?.Enqueue(
+            Build(MessageKind.ErrorResponse, requestId, message, static (ref MessagePackWriter w, string m) => w.WriteString(m)), urgent: true);
+
+    private static FrameBuffer Build<TState>(byte kind, ulong requestId, TState state, BodyWriter<TState> body)
+    {
+        var frame = FrameBuffer.Rent();
+        frame.Kind = kind;
+        var writer = new MessagePackWriter(frame);
+        writer.WriteArrayHeader(3);
+        writer.Write(kind);
+        writer.Write(requestId);
+        body(ref writer, state);
+        writer.Flush();
+        frame.Seal();
+        return frame;
+    }
+
+    // ------------------------------------------------------------------ receiving
+
+    /// <summary>Handles one frame of <paramref name="link"/> on its receive thread.</summary>
+    internal void Dispatch(Link link, ReadOnlySpan<byte> frame)
+    {
+        var reader = new MessagePackReader(frame);
+        if (reader.ReadArrayHeader() != 3)
+        {
+            throw new InvalidDataException("frame is not [kind, request id, body]");
+        }
+
+        var kind = reader.ReadByte();
+        var requestId = reader.ReadUInt64();
+        link.Counters.CountReceived(kind, frame.Length + FrameBuffer.PrefixBytes);
+        switch (kind)
+        {
+            case MessageKind.Heartbeat:
+                reader.Skip();
+                break;
+            case MessageKind.Response or MessageKind.ErrorResponse:
+                Complete(link.Peer, kind, requestId, ref reader);
+                break;
+            case MessageKind.Register when Id == 0:
+                OnRegister(link.Peer, ref reader);
+                break;
+            case MessageKind.PeerTable when link.Peer == 0:
+                OnPeerTable(ref reader);
+                break;
+            case >= MessageKind.FirstApplicationKind when _consumer.IsKnownKind(kind):
+                _consumer.OnFrame(this, link.Peer, kind, requestId, ref reader);
+                break;
+            default:
+                throw new InvalidDataException($"unexpected {MessageKind.Name(kind)} from drone {link.Peer}");
+        }
+    }
+
+    private void Complete(int peer, byte kind, ulong requestId, ref MessagePackReader reader)
+    {
+        var start = reader.Position;
+        reader.Skip();
+        if (!_pending.TryRemove(requestId, out var pending))
+        {
+            LogLateReply(_logger, Id, peer, requestId);
+            return;
+        }
+
+        pending.Timer?.Dispose();
+        if (pending.Peer != peer)
+        {
+            pending.Completion.TrySetException(new MeshException(
+                $"drone {Id}: reply to request {requestId} came from drone {peer}, not drone {pending.Peer}"));
+            return;
+        }
+
+        var body = reader.Consumed(start).ToArray();
+        if (kind == MessageKind.ErrorResponse)
+        {
+            var error = new MessagePackReader(body).ReadString();
+            pending.Completion.TrySetException(new MeshException(
+                $"drone {pending.Peer} failed {MessageKind.Name(pending.Kind)} from drone {Id}: {error}"));
+            return;
+        }
+
+        pending.Completion.TrySetResult(new Reply(peer, pending.Kind, body));
+    }
+
+    private void OnRegister(int peer, ref MessagePackReader reader)
+    {
+        if (reader.ReadArrayHeader() != 2)
+        {
+            throw new InvalidDataException("Register body is not [host, port]");
+        }
+
+        var host = reader.ReadString();
+        var port = reader.ReadInt32();
+        if (!IPAddress.TryParse(host, out var address) || port is <= 0 or > 65535)
+        {
+            throw new InvalidDataException($"drone {peer} registered an unusable endpoint {host}:{port}");
+        }
+
+        _registered[peer] = new IPEndPoint(address, port);
+        SendPeerTableIfComplete();
+    }
+
+    private void SendPeerTableIfComplete()
+    {
+        Dictionary<int, IPEndPoint> table;
+        lock (_membership)
+        {
+            if (_expectedDrones == 0 || _peerTable is not null || _registered.Count < _expectedDrones - 1)
+            {
+                return;
+            }
+
+            table = new Dictionary<int, IPEndPoint>(_registered) { [0] = ListenEndpoint };
+            _peerTable = table;
+        }
+
+        foreach (var peer in table.Keys.Where(p => p != 0))
+        {
+            Send(peer, MessageKind.PeerTable, table, static (ref MessagePackWriter w, Dictionary<int, IPEndPoint> t) =>
+            {
+                w.WriteArrayHeader(t.Count);
+                foreach (var (id, endpoint) in t.OrderBy(e => e.Key))
+                {
+                    w.WriteArrayHeader(3);
+                    w.Write(id);
+                    w.WriteString(endpoint.Address.ToString());
+                    w.Write(endpoint.Port);
+                }
+            });
+        }
+    }
+
+    private void OnPeerTable(ref MessagePackReader reader)
+    {
+        var count = reader.ReadArrayHeader();
+        var table = new Dictionary<int, IPEndPoint>(count);
+        for (var i = 0; i < count; i++)
+        {
+            if (reader.ReadArrayHeader() != 3)
+            {
+                throw new InvalidDataException("peer table entry is not [id, host, port]");
+            }
+
+            var id = reader.ReadInt32();
+            var host = reader.ReadString();
+            var port = reader.ReadInt32();
+            if (!IPAddress.TryParse(host, out var address) || port is <= 0 or > 65535 || id < 0 || id >= Options.MaxDrones)
+            {
+                throw new InvalidDataException($"peer table entry {id} {host}:{port} is unusable");
+            }
+
+            table[id] = new IPEndPoint(address, port);
+        }
+
+        lock (_membership)
+        {
+            _peerTable = table;
+        }
+
+        _peerTableArrived.Set();
+    }
+
+    // ------------------------------------------------------------------ links and failures
+
+    private Link? Adopt(Socket socket, int peer)
+    {
+        socket.NoDelay = true;
+        var link = new Link(this, socket, peer, Options.SendQueueBytes);
+        lock (_membership)
+        {
+            if (_failed.ContainsKey(peer) || (_links.TryGetValue(peer, out var existing) && existing.IsOpen) || _stopping.IsSet)
+            {
+                socket.Dispose();
+                return null;
+            }
+
+            _links[peer] = link;
+            link.Start();
+            Monitor.PulseAll(_membership);
+        }
+
+        LogLinkUp(_logger, Id, peer);
+        return link;
+    }
+
+    internal void OnLinkClosed(Link link, string reason)
+    {
+        foreach (var (id, pending) in _pending)
+        {
+            if (pending.Peer == link.Peer && _pending.TryRemove(id, out _))
+            {
+                pending.Timer?.Dispose();
+                pending.Completion.TrySetException(new MeshException(
+                    $"drone {Id}: {MessageKind.Name(pending.Kind)} to drone {link.Peer} failed: link closed ({reason})"));
+            }
+        }
+
+        if (_stopping.IsSet)
+        {
+            return;
+        }
+
+        // A peer that failed stays failed: it may only come back by joining again (a new view, later).
+        if (_failed.TryAdd(link.Peer, reason))
+        {
+            LogPeerFailed(_logger, Id, link.Peer, reason);
+            PeerFailed?.Invoke(link.Peer, reason);
+        }
+    }
+
+    private void AcceptLoop()
+    {
+        while (!_stopping.IsSet)
+        {
+            Socket socket;
+            try
+            {
+                socket = _listener.Accept();
+            }
+            catch (Exception error) when (error is SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            // Handshakes run apart, so that a slow or hostile connector holds up nobody else.
+            _ = Task.Run(() => AcceptOne(socket));
+        }
+    }
+
+    private void AcceptOne(Socket socket)
+    {
+        try
+        {
+            socket.NoDelay = true;
+            socket.ReceiveTimeout = (int)Options.HandshakeTimeout.TotalMilliseconds;
+            var peer = Handshake.Accept(socket, Options, Id);
+            if (_failed.TryGetValue(peer, out var why))
+            {
+                throw new InvalidDataException($"drone {peer} was declared failed ({why}) and must join again");
+            }
+
+            socket.ReceiveTimeout = 0;
+            if (Adopt(socket, peer) is null)
+            {
+                throw new InvalidDataException($"drone {peer} already has a link");
+            }
+        }
+        catch (Exception error) when (error is SocketException or InvalidDataException or MessagePackFormatException or ObjectDisposedException)
+        {
+            Interlocked.Increment(ref _rejectedConnections);
+            LogRejected(_logger, Id, socket.RemoteEndPoint?.ToString() ?? "?", error.Message);
+            socket.Dispose();
+        }
+    }
+
+    private void HeartbeatLoop()
+    {
+        var interval = Options.HeartbeatInterval;
+        var timeout = (long)Options.FailureTimeout.TotalMilliseconds;
+        while (!_stopping.Wait(interval / 2))
+        {
+            var now = Environment.TickCount64;
+            foreach (var link in _links.Values)
+            {
+                if (!link.IsOpen)
+                {
+                    continue;
+                }
+
+                var silent = now - link.LastHeard;
+                if (silent > timeout)
+                {
+                    link.Close($"silent for {silent} ms (failure timeout {timeout} ms)");
+                    continue;
+                }
+
+                if (now - link.LastSent >= interval.TotalMilliseconds / 2)
+                {
+                    link.Enqueue(Build(MessageKind.Heartbeat, 0, 0, static (ref MessagePackWriter w, int _) => w.WriteNil()), urgent: true);
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _stopping.Set();
+        _listener.Dispose();
+        foreach (var link in _links.Values)
+        {
+            link.Close("node stopped");
+        }
+
+        foreach (var link in _links.Values)
+        {
+            link.Join(TimeSpan.FromSeconds(5));
+        }
+
+        _acceptor.Join(TimeSpan.FromSeconds(5));
+        _heartbeat.Join(TimeSpan.FromSeconds(5));
+        foreach (var (_, pending) in _pending)
+        {
+            pending.Timer?.Dispose();
+            pending.Completion.TrySetException(new MeshException($"drone {Id}: node stopped"));
+        }
+    }
+
+    private static TimeSpan Remaining(DateTime deadline)
+    {
+        var left = deadline - DateTime.UtcNow;
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+    }
+
+    private sealed class PendingRequest(int peer, byte kind)
+    {
+        public int Peer { get; } = peer;
+
+        public byte Kind { get; } = kind;
+
+        public TaskCompletionSource<Reply> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Timer? Timer { get; set; }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "drone {DroneId}: link to drone {Peer} is up")]
+    private static partial void LogLinkUp(ILogger logger, int droneId, int peer);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: drone {Peer} failed: {Reason}")]
+    private static partial void LogPeerFailed(ILogger logger, int droneId, int peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: rejected connection from {Remote}: {Reason}")]
+    private static partial void LogRejected(ILogger logger, int droneId, string remote, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "drone {DroneId}: connect to drone {Peer} at {Endpoint} failed, retrying: {Reason}")]
+    private static partial void LogConnectRetry(ILogger logger, int droneId, int peer, IPEndPoint endpoint, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "drone {DroneId}: reply {RequestId} from drone {Peer} came after its request ended")]
+    private static partial void LogLateReply(ILogger logger, int droneId, int peer, ulong requestId);
+}

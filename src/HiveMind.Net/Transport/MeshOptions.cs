@@ -1,0 +1,65 @@
+using System.Net;
+
+namespace HiveMind.Net.Transport;
+
+/// <summary>Settings of a mesh node. Defaults live here and nowhere else.</summary>
+public sealed record MeshOptions
+{
+    /// <summary>The secret every drone of the run holds; the handshake proves knowledge of it. At least 16 bytes.</summary>
+    public required byte[] ClusterKey { get; init; }
+
+    /// <summary>Address the node listens on (loopback by default).</summary>
+    public IPAddress ListenAddress { get; init; } = IPAddress.Loopback;
+
+    /// <summary>Port the node listens on; 0 picks an ephemeral one.</summary>
+    public int ListenPort { get; init; }
+
+    /// <summary>Largest frame accepted after the handshake; a larger length prefix closes the link.</summary>
+    public int MaxFrameBytes { get; init; } = 16 << 20;
+
+    /// <summary>Largest frame accepted before the handshake completes, so a stranger cannot make us allocate.</summary>
+    public int MaxHandshakeFrameBytes { get; init; } = 256;
+
+    /// <summary>How long a handshake may take before the connection is dropped.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often a link with nothing else to send sends a heartbeat.</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>A peer silent for this long is reported failed and its link closed.</summary>
+    public TimeSpan FailureTimeout { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Bytes of bulk frames a link may queue before senders block (backpressure).</summary>
+    public int SendQueueBytes { get; init; } = 4 << 20;
+
+    /// <summary>How long connect keeps retrying (with backoff) before it gives up.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Highest drone id accepted in a handshake.</summary>
+    public int MaxDrones { get; init; } = 1024;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the setting that is unusable.</summary>
+    public void Validate()
+    {
+        if (ClusterKey is null || ClusterKey.Length < 16)
+        {
+            throw new ArgumentException("ClusterKey must hold at least 16 bytes.", nameof(ClusterKey));
+        }
+
+        if (MaxFrameBytes < 1024)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxFrameBytes), MaxFrameBytes, "MaxFrameBytes must be at least 1024.");
+        }
+
+        if (HeartbeatInterval <= TimeSpan.Zero || FailureTimeout <= HeartbeatInterval)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(FailureTimeout), FailureTimeout, $"FailureTimeout must be longer than HeartbeatInterval ({HeartbeatInterval}).");
+        }
+
+        if (ListenPort is < 0 or > 65535)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ListenPort), ListenPort, "ListenPort must be 0..65535.");
+        }
+    }
+}

@@ -1,0 +1,49 @@
+namespace HiveMind.Net.Transport;
+
+/// <summary>
+/// Message kinds the mesh itself uses. Kinds from <see cref="FirstApplicationKind"/> up belong to the layer
+/// above, which says which of them it knows (<see cref="IFrameConsumer.IsKnownKind"/>).
+/// </summary>
+public static class MessageKind
+{
+    /// <summary>Handshake, connector to acceptor: [version, drone id, nonce].</summary>
+    public const byte Hello = 1;
+
+    /// <summary>Handshake, acceptor to connector: [drone id, nonce, proof].</summary>
+    public const byte HelloAck = 2;
+
+    /// <summary>Handshake, connector to acceptor: [proof].</summary>
+    public const byte Proof = 3;
+
+    /// <summary>Liveness; carries nothing.</summary>
+    public const byte Heartbeat = 4;
+
+    /// <summary>Reply to the request whose id the frame carries; body is the reply.</summary>
+    public const byte Response = 5;
+
+    /// <summary>Failure reply to a request: body is the error text.</summary>
+    public const byte ErrorResponse = 6;
+
+    /// <summary>Drone to registry (drone 0): [listen host, listen port].</summary>
+    public const byte Register = 7;
+
+    /// <summary>Registry to drone: [[id, host, port] ...] of every drone.</summary>
+    public const byte PeerTable = 8;
+
+    /// <summary>First kind the layer above may use.</summary>
+    public const byte FirstApplicationKind = 16;
+
+    /// <summary>Name of a kind, for logs and errors.</summary>
+    public static string Name(byte kind) => kind switch
+    {
+        Hello => "Hello",
+        HelloAck => "HelloAck",
+        Proof => "Proof",
+        Heartbeat => "Heartbeat",
+        Response => "Response",
+        ErrorResponse => "ErrorResponse",
+        Register => "Register",
+        PeerTable => "PeerTable",
+        _ => $"kind {kind}",
+    };
+}

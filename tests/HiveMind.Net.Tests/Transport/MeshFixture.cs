@@ -1,0 +1,109 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Cryptography;
+using HiveMind.Net.Codec;
+using HiveMind.Net.Transport;
+
+namespace HiveMind.Net.Tests.Transport;
+
+/// <summary>Consumer used by the mesh tests: records frames of kind <see cref="Numbered"/>, echoes <see cref="Echo"/>, ignores <see cref="Silent"/>.</summary>
+internal sealed class TestConsumer : IFrameConsumer
+{
+    public const byte Numbered = MessageKind.FirstApplicationKind;
+    public const byte Echo = MessageKind.FirstApplicationKind + 1;
+    public const byte Silent = MessageKind.FirstApplicationKind + 2;
+
+    private readonly object _gate = new();
+
+    public ConcurrentQueue<(int Peer, long Value)> Received { get; } = new();
+
+    public int ReceivedCount => Received.Count;
+
+    public bool IsKnownKind(byte kind) => kind is Numbered or Echo or Silent;
+
+    public void OnFrame(MeshNode node, int peer, byte kind, ulong requestId, ref MessagePackReader body)
+    {
+        switch (kind)
+        {
+            case Numbered:
+                Received.Enqueue((peer, body.ReadInt64()));
+                lock (_gate)
+                {
+                    Monitor.PulseAll(_gate);
+                }
+
+                break;
+            case Echo:
+                var payload = body.ReadBinary().ToArray();
+                node.Reply(peer, requestId, payload, static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p));
+                break;
+            default:
+                body.Skip();
+                break;
+        }
+    }
+
+    /// <summary>Waits until <paramref name="count"/> numbered frames arrived; fails naming what is missing.</summary>
+    public void WaitFor(int count, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        lock (_gate)
+        {
+            while (Received.Count < count)
+            {
+                var left = deadline - DateTime.UtcNow;
+                Assert.True(left > TimeSpan.Zero, $"{what}: {Received.Count} of {count} frames arrived within {timeout.TotalSeconds} s");
+                Monitor.Wait(_gate, left);
+            }
+        }
+    }
+}
+
+/// <summary>A mesh of nodes in this process over loopback; disposes them all.</summary>
+internal sealed class LocalMesh : IDisposable
+{
+    public LocalMesh(int drones, MeshOptions? options = null)
+    {
+        Options = options ?? NewOptions();
+        Consumers = Enumerable.Range(0, drones).Select(_ => new TestConsumer()).ToArray();
+        Nodes = Enumerable.Range(0, drones).Select(i => new MeshNode(i, Options, Consumers[i])).ToArray();
+        var registry = Nodes[0].ListenEndpoint;
+        var errors = new ConcurrentQueue<Exception>();
+        var threads = Nodes.Select(node => new Thread(() =>
+        {
+            try
+            {
+                node.FormMesh(drones, registry, TimeSpan.FromSeconds(30));
+            }
+            catch (Exception error)
+            {
+                errors.Enqueue(error);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => Assert.True(t.Join(TimeSpan.FromSeconds(60)), "FormMesh did not return within 60 s"));
+        Assert.True(errors.IsEmpty, $"forming a mesh of {drones}: {string.Join("; ", errors.Select(e => e.Message))}");
+    }
+
+    public MeshOptions Options { get; }
+
+    public MeshNode[] Nodes { get; }
+
+    public TestConsumer[] Consumers { get; }
+
+    public static MeshOptions NewOptions(byte[]? key = null) => new()
+    {
+        ClusterKey = key ?? RandomNumberGenerator.GetBytes(32),
+        ListenAddress = IPAddress.Loopback,
+        HeartbeatInterval = TimeSpan.FromMilliseconds(100),
+        FailureTimeout = TimeSpan.FromSeconds(2),
+    };
+
+    public void Dispose()
+    {
+        foreach (var node in Nodes)
+        {
+            node.Dispose();
+        }
+    }
+}

@@ -1,0 +1,296 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using HiveMind.Net.Codec;
+using HiveMind.Net.Transport;
+
+namespace HiveMind.Net.Tests.Transport;
+
+public sealed class MeshNodeTests
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(5)]
+    [InlineData(8)]
+    public void FormMesh_Drones_LinkEveryPairExactlyOnce(int drones)
+    {
+        using var mesh = new LocalMesh(drones);
+        foreach (var node in mesh.Nodes)
+        {
+            var expected = Enumerable.Range(0, drones).Where(p => p != node.Id).ToList();
+            Assert.True(expected.SequenceEqual(node.ConnectedPeers),
+                $"drone {node.Id} is linked to [{string.Join(",", node.ConnectedPeers)}], expected [{string.Join(",", expected)}]");
+            Assert.True(node.RejectedConnections == 0, $"drone {node.Id} rejected {node.RejectedConnections} connection(s) of its own mesh");
+        }
+    }
+
+    [Fact]
+    public void Send_ManyFramesFromSeveralPeers_ArriveInOrderPerLink()
+    {
+        const int PerSender = 20_000;
+        using var mesh = new LocalMesh(4);
+        var senders = Enumerable.Range(1, 3).Select(id => new Thread(() =>
+        {
+            for (long i = 0; i < PerSender; i++)
+            {
+                mesh.Nodes[id].Send(0, TestConsumer.Numbered, i, static (ref MessagePackWriter w, long v) => w.Write(v));
+            }
+        })).ToList();
+        senders.ForEach(t => t.Start());
+        senders.ForEach(t => Assert.True(t.Join(Wait), "a sender did not finish within 20 s"));
+        mesh.Consumers[0].WaitFor(3 * PerSender, Wait, "drone 0 receiving from drones 1..3");
+
+        var next = new long[4];
+        foreach (var (peer, value) in mesh.Consumers[0].Received)
+        {
+            Assert.True(value == next[peer], $"drone 0 got {value} from drone {peer}, expected {next[peer]}: order broken");
+            next[peer]++;
+        }
+
+        var link = mesh.Nodes[1].GetLink(0)!;
+        Assert.Equal(PerSender, link.Counters.SentMessages(TestConsumer.Numbered));
+        Assert.Equal(PerSender, mesh.Nodes[0].GetLink(1)!.Counters.ReceivedMessages(TestConsumer.Numbered));
+        Assert.Equal(link.Counters.SentBytes(TestConsumer.Numbered), mesh.Nodes[0].GetLink(1)!.Counters.ReceivedBytes(TestConsumer.Numbered));
+    }
+
+    [Fact]
+    public void Request_ConcurrentFromAllDrones_EachGetsItsOwnReply()
+    {
+        using var mesh = new LocalMesh(4);
+        var failures = new ConcurrentQueue<string>();
+        var threads = mesh.Nodes.SelectMany(node => Enumerable.Range(0, 4).Where(p => p != node.Id).Select(peer => new Thread(() =>
+        {
+            var rng = new Random((node.Id * 10) + peer);
+            for (var i = 0; i < 300; i++)
+            {
+                var payload = new byte[rng.Next(0, 5000)];
+                rng.NextBytes(payload);
+                var reply = node.Request(peer, TestConsumer.Echo, payload, static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p), Wait);
+                var echoed = reply.Reader().ReadBinary();
+                if (!echoed.SequenceEqual(payload))
+                {
+                    failures.Enqueue($"drone {node.Id} request {i} to drone {peer}: {payload.Length} bytes sent, {echoed.Length} came back different");
+                }
+            }
+        }))).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => Assert.True(t.Join(TimeSpan.FromSeconds(60)), "a requester did not finish within 60 s"));
+        Assert.True(failures.IsEmpty, string.Join("\n", failures.Take(5)));
+        Assert.All(mesh.Nodes, node => Assert.Equal(0, node.PendingRequests));
+    }
+
+    [Fact]
+    public void Request_NoReply_TimesOutNamingPeerAndKind()
+    {
+        using var mesh = new LocalMesh(2);
+        var error = Assert.Throws<MeshException>(() =>
+            mesh.Nodes[1].Request(0, TestConsumer.Silent, 0, static (ref MessagePackWriter w, int _) => w.WriteNil(), TimeSpan.FromMilliseconds(200)));
+        Assert.Contains("no reply from drone 0 to kind 18 within 200 ms", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, mesh.Nodes[1].PendingRequests);
+    }
+
+    [Fact]
+    public void Request_PeerDies_FailsWithLinkClosedAndReportsPeer()
+    {
+        using var mesh = new LocalMesh(3);
+        var failed = new BlockingCollection<(int Peer, string Reason)>();
+        mesh.Nodes[1].PeerFailed += (peer, reason) => failed.Add((peer, reason));
+        var request = mesh.Nodes[1].RequestAsync(2, TestConsumer.Silent, 0, static (ref MessagePackWriter w, int _) => w.WriteNil(), TimeSpan.FromMinutes(1));
+        mesh.Nodes[2].Dispose();
+        var error = Assert.Throws<MeshException>(() => request.GetAwaiter().GetResult());
+        Assert.Contains("to drone 2 failed: link closed", error.Message, StringComparison.Ordinal);
+        Assert.True(failed.TryTake(out var report, Wait), "drone 1 did not report drone 2 failed within 20 s");
+        Assert.Equal(2, report.Peer);
+        Assert.NotNull(mesh.Nodes[1].GetLink(0)); // the other link is untouched
+    }
+
+    [Fact]
+    public void Connect_WrongClusterKey_IsRejectedBothWays()
+    {
+        using var mesh = new LocalMesh(2);
+        using var stranger = new MeshNode(5, LocalMesh.NewOptions(), new TestConsumer());
+        var error = Assert.Throws<MeshException>(() => stranger.Connect(0, mesh.Nodes[0].ListenEndpoint, TimeSpan.FromMilliseconds(300)));
+        Assert.Contains("cannot connect to drone 0", error.Message, StringComparison.Ordinal);
+        Assert.True(mesh.Nodes[0].RejectedConnections > 0, "drone 0 did not count the stranger's connection as rejected");
+        Assert.Null(mesh.Nodes[0].GetLink(5));
+    }
+
+    [Fact]
+    public void HostileConnections_RandomTruncatedOversized_AreDroppedAndNothingLeaks()
+    {
+        using var mesh = new LocalMesh(2);
+        var target = mesh.Nodes[0].ListenEndpoint;
+        var rng = new Random(99);
+        Exercise(1);
+        var handlesBefore = OpenHandles();
+        var memoryBefore = GC.GetTotalMemory(forceFullCollection: true);
+        Exercise(1500);
+        var rejectedTarget = 1500;
+        var deadline = DateTime.UtcNow + Wait;
+        while (mesh.Nodes[0].RejectedConnections < rejectedTarget && DateTime.UtcNow < deadline)
+        {
+            Thread.Yield();
+        }
+
+        Assert.True(mesh.Nodes[0].RejectedConnections >= rejectedTarget, $"drone 0 rejected {mesh.Nodes[0].RejectedConnections} of {rejectedTarget} hostile connections");
+
+        // The mesh still works, and what the strangers cost is given back.
+        var reply = mesh.Nodes[1].Request(0, TestConsumer.Echo, new byte[] { 1, 2, 3 }, static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p), Wait);
+        Assert.Equal(3, reply.Reader().ReadBinary().Length);
+        var handlesAfter = OpenHandles();
+        var memoryAfter = GC.GetTotalMemory(forceFullCollection: true);
+        Assert.True(handlesAfter - handlesBefore < 20, $"open handles went from {handlesBefore} to {handlesAfter} after 1500 hostile connections");
+        Assert.True(memoryAfter - memoryBefore < 8 << 20, $"managed memory grew by {(memoryAfter - memoryBefore) >> 10} KiB after 1500 hostile connections");
+
+        void Exercise(int count)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+                socket.Connect(target);
+                byte[] bytes;
+                switch (i % 4)
+                {
+                    case 0: // random garbage
+                        bytes = new byte[rng.Next(1, 300)];
+                        rng.NextBytes(bytes);
+                        break;
+                    case 1: // a length prefix claiming 2 GB
+                        bytes = [0x7F, 0xFF, 0xFF, 0xFF, 0x93];
+                        break;
+                    case 2: // a truncated Hello
+                        bytes = [0x00, 0x00, 0x00, 0x30, 0x93, 0x01, 0x00];
+                        break;
+                    default: // a well-formed Hello with a forged nonce size
+                        bytes = [0x00, 0x00, 0x00, 0x08, 0x93, 0x01, 0x00, 0x93, 0x01, 0x07, 0xC4, 0x00];
+                        break;
+                }
+
+                socket.Send(bytes);
+                socket.Shutdown(SocketShutdown.Send);
+            }
+        }
+    }
+
+    [Fact]
+    public void AuthenticatedPeer_BadFrames_CloseOnlyItsLink()
+    {
+        using var mesh = new LocalMesh(3);
+        var failed = new BlockingCollection<(int Peer, string Reason)>();
+        mesh.Nodes[0].PeerFailed += (peer, reason) => failed.Add((peer, reason));
+
+        // An impostor with the key, as drone 7: an unknown kind, then it is gone.
+        using (var socket = AuthenticatedSocket(mesh, 7))
+        {
+            socket.Send(Frame(0x93, 0x63, 0x00, 0xC0)); // [99, 0, nil]: kind 99 is nobody's
+            Assert.True(failed.TryTake(out var report, Wait), "drone 0 did not close the link that sent an unknown kind");
+            Assert.Equal(7, report.Peer);
+            Assert.Contains("unexpected kind 99", report.Reason, StringComparison.Ordinal);
+        }
+
+        using (var socket = AuthenticatedSocket(mesh, 8))
+        {
+            var prefix = new byte[4];
+            BinaryPrimitives.WriteUInt32BigEndian(prefix, (uint)mesh.Options.MaxFrameBytes + 1);
+            socket.Send(prefix);
+            Assert.True(failed.TryTake(out var report, Wait), "drone 0 did not close the link that announced an oversized frame");
+            Assert.Contains("outside 1..", report.Reason, StringComparison.Ordinal);
+        }
+
+        using (var socket = AuthenticatedSocket(mesh, 9))
+        {
+            socket.Send(Frame(0x93, 0x10, 0x00, 0xD9)); // kind 16 with a truncated str 8 body
+            Assert.True(failed.TryTake(out var report, Wait), "drone 0 did not close the link that sent a malformed body");
+            Assert.Equal(9, report.Peer);
+        }
+
+        Assert.Equal([1, 2], mesh.Nodes[0].ConnectedPeers);
+        mesh.Nodes[1].Send(0, TestConsumer.Numbered, 5L, static (ref MessagePackWriter w, long v) => w.Write(v));
+        mesh.Consumers[0].WaitFor(1, Wait, "drone 0 receiving from drone 1 after the bad links closed");
+    }
+
+    [Fact]
+    public void Heartbeats_IdleLinks_StayUpPastTheFailureTimeout()
+    {
+        using var mesh = new LocalMesh(3);
+        var failed = new ConcurrentQueue<int>();
+        foreach (var node in mesh.Nodes)
+        {
+            node.PeerFailed += (peer, _) => failed.Enqueue(peer);
+        }
+
+        // Idle for twice the failure timeout: heartbeats alone keep every link up.
+        using var idle = new ManualResetEventSlim();
+        Assert.False(idle.Wait(mesh.Options.FailureTimeout * 2), "nothing sets this event; the wait is the idle period");
+        Assert.True(failed.IsEmpty, $"drone(s) {string.Join(",", failed)} reported failed while only idle");
+        Assert.True(mesh.Nodes[1].GetLink(0)!.Counters.SentMessages(MessageKind.Heartbeat) >= 5, "drone 1 sent too few heartbeats to drone 0");
+    }
+
+    [Fact]
+    public void SilentPeer_IsReportedWithinTheFailureTimeout()
+    {
+        using var mesh = new LocalMesh(2);
+        var failed = new BlockingCollection<(int Peer, string Reason)>();
+        mesh.Nodes[0].PeerFailed += (peer, reason) => failed.Add((peer, reason));
+
+        // An authenticated peer that never sends another byte (as a frozen process would).
+        using var socket = AuthenticatedSocket(mesh, 6);
+        var started = DateTime.UtcNow;
+        Assert.True(failed.TryTake(out var report, mesh.Options.FailureTimeout * 3), "drone 0 did not report the silent drone 6");
+        var took = DateTime.UtcNow - started;
+        Assert.Equal(6, report.Peer);
+        Assert.Contains("silent for", report.Reason, StringComparison.Ordinal);
+        Assert.True(took < mesh.Options.FailureTimeout + TimeSpan.FromSeconds(1), $"drone 6 was reported after {took.TotalMilliseconds:F0} ms");
+
+        // It cannot come back silently: a new handshake as drone 6 is refused.
+        Assert.Throws<InvalidDataException>(() => AuthenticatedSocket(mesh, 6).Dispose());
+    }
+
+    private static Socket AuthenticatedSocket(LocalMesh mesh, int self)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        socket.Connect(mesh.Nodes[0].ListenEndpoint);
+        Handshake.Connect(socket, mesh.Options, self, 0);
+
+        // Adoption happens after the acceptor checks the proof; wait for it, or for the refusal.
+        var deadline = DateTime.UtcNow + Wait;
+        while (mesh.Nodes[0].GetLink(self) is null)
+        {
+            if (socket.Poll(1000, SelectMode.SelectRead) && socket.Available == 0)
+            {
+                socket.Dispose();
+                throw new InvalidDataException($"drone 0 refused drone {self} after the handshake");
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"drone 0 did not adopt drone {self}'s link within 20 s");
+        }
+
+        return socket;
+    }
+
+    private static byte[] Frame(params byte[] body)
+    {
+        var frame = new byte[4 + body.Length];
+        BinaryPrimitives.WriteUInt32BigEndian(frame, (uint)body.Length);
+        body.CopyTo(frame, 4);
+        return frame;
+    }
+
+    private static int OpenHandles() => Directory.GetFiles("/proc/self/fd").Length;
+
+    [Fact]
+    public void Options_Invalid_NameTheSetting()
+    {
+        Assert.Contains("ClusterKey", Assert.Throws<ArgumentException>(() => new MeshOptions { ClusterKey = new byte[4] }.Validate()).Message, StringComparison.Ordinal);
+        Assert.Equal("FailureTimeout", Assert.Throws<ArgumentOutOfRangeException>(() => new MeshOptions
+        {
+            ClusterKey = RandomNumberGenerator.GetBytes(16),
+            HeartbeatInterval = TimeSpan.FromSeconds(2),
+            FailureTimeout = TimeSpan.FromSeconds(1),
+        }.Validate()).ParamName);
+    }
+}
