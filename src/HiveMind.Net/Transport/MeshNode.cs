@@ -59,6 +59,9 @@ public sealed partial class MeshNode : IDisposable
     /// <summary>Raised once per peer whose link closes or who stays silent past the failure timeout: (peer, reason).</summary>
     public event Action<int, string>? PeerFailed;
 
+    /// <summary>Raised for each connection dropped before or during the handshake, with the reason.</summary>
+    public event Action<string>? ConnectionRejected;
+
     /// <summary>This drone's id.</summary>
     public int Id { get; }
 
@@ -503,6 +506,7 @@ public sealed partial class MeshNode : IDisposable
             Interlocked.Increment(ref _rejectedConnections);
             LogRejected(_logger, Id, socket.RemoteEndPoint?.ToString() ?? "?", error.Message);
             socket.Dispose();
+            ConnectionRejected?.Invoke(error.Message);
         }
     }
 

@@ -19,6 +19,9 @@ internal sealed class TestConsumer : IFrameConsumer
 
     public int ReceivedCount => Received.Count;
 
+    /// <summary>Frames of kind <see cref="Silent"/> handled so far.</summary>
+    public int SilentCount { get; private set; }
+
     public bool IsKnownKind(byte kind) => kind is Numbered or Echo or Silent;
 
     public void OnFrame(MeshNode node, int peer, byte kind, ulong requestId, ref MessagePackReader body)
@@ -39,20 +42,31 @@ internal sealed class TestConsumer : IFrameConsumer
                 break;
             default:
                 body.Skip();
+                lock (_gate)
+                {
+                    SilentCount++;
+                    Monitor.PulseAll(_gate);
+                }
+
                 break;
         }
     }
 
     /// <summary>Waits until <paramref name="count"/> numbered frames arrived; fails naming what is missing.</summary>
-    public void WaitFor(int count, TimeSpan timeout, string what)
+    public void WaitFor(int count, TimeSpan timeout, string what) => WaitUntil(() => Received.Count, count, timeout, what);
+
+    /// <summary>Waits until <paramref name="count"/> frames of kind <see cref="Silent"/> arrived.</summary>
+    public void WaitForSilent(int count, TimeSpan timeout, string what) => WaitUntil(() => SilentCount, count, timeout, what);
+
+    private void WaitUntil(Func<int> current, int count, TimeSpan timeout, string what)
     {
         var deadline = DateTime.UtcNow + timeout;
         lock (_gate)
         {
-            while (Received.Count < count)
+            while (current() < count)
             {
                 var left = deadline - DateTime.UtcNow;
-                Assert.True(left > TimeSpan.Zero, $"{what}: {Received.Count} of {count} frames arrived within {timeout.TotalSeconds} s");
+                Assert.True(left > TimeSpan.Zero, $"{what}: {current()} of {count} frames arrived within {timeout.TotalSeconds} s");
                 Monitor.Wait(_gate, left);
             }
         }
