@@ -4,5 +4,20 @@ namespace HiveMind.Benchmarks;
 
 internal static class Program
 {
-    private static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    private static int Main(string[] args)
+    {
+        // "net" runs the two-process mesh benchmark (BenchmarkDotNet measures within one process only).
+        if (args is ["net", ..])
+        {
+            return NetBench.Run(args[1..]);
+        }
+
+        if (args is ["--net-server", var registry])
+        {
+            return NetBench.Serve(registry);
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }

@@ -17,6 +17,7 @@ public delegate void BodyWriter<TState>(ref MessagePackWriter writer, TState sta
 /// </summary>
 public sealed partial class MeshNode : IDisposable
 {
+
     private readonly IFrameConsumer _consumer;
     private readonly ILogger _logger;
     private readonly Socket _listener;
@@ -186,11 +187,14 @@ public sealed partial class MeshNode : IDisposable
 
     // ------------------------------------------------------------------ sending
 
-    /// <summary>Sends a one-way frame of <paramref name="kind"/> to <paramref name="peer"/>. Blocks while the link's queue is full.</summary>
+    /// <summary>
+    /// Sends a one-way frame of <paramref name="kind"/> to <paramref name="peer"/> through the link's send loop,
+    /// which coalesces streams of frames. Blocks while the link's queue is full.
+    /// </summary>
     public void Send<TState>(int peer, byte kind, TState state, BodyWriter<TState> body)
     {
         var link = GetLink(peer) ?? throw new MeshException($"drone {Id}: no open link to drone {peer} for {MessageKind.Name(kind)}");
-        if (!link.Enqueue(Build(kind, 0, state, body), urgent: false))
+        if (!link.Enqueue(Build(kind, 0, state, body), urgent: false, inline: false))
         {
             throw new MeshException($"drone {Id}: link to drone {peer} closed while sending {MessageKind.Name(kind)} ({link.CloseReason})");
         }
@@ -201,6 +205,7 @@ public sealed partial class MeshNode : IDisposable
     public Reply Request<TState>(int peer, byte kind, TState state, BodyWriter<TState> body, TimeSpan timeout)
     {
         var task = RequestAsync(peer, kind, state, body, timeout);
+
         try
         {
             return task.GetAwaiter().GetResult();
