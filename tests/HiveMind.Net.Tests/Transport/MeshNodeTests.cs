@@ -142,14 +142,14 @@ public sealed class MeshNodeTests
         Exercise(1);
         var handlesBefore = OpenHandles();
         var memoryBefore = GC.GetTotalMemory(forceFullCollection: true);
-        Exercise(1500);
+        Exercise(2000);
         var deadline = DateTime.UtcNow + Wait;
         lock (gate)
         {
-            while (rejections < 1501)
+            while (rejections < 2001)
             {
                 var left = deadline - DateTime.UtcNow;
-                Assert.True(left > TimeSpan.Zero, $"drone 0 rejected {rejections} of 1501 hostile connections within 20 s");
+                Assert.True(left > TimeSpan.Zero, $"drone 0 rejected {rejections} of 2001 hostile connections within 20 s");
                 Monitor.Wait(gate, left);
             }
         }
@@ -159,8 +159,8 @@ public sealed class MeshNodeTests
         Assert.Equal(3, reply.Reader().ReadBinary().Length);
         var handlesAfter = OpenHandles();
         var memoryAfter = GC.GetTotalMemory(forceFullCollection: true);
-        Assert.True(handlesAfter - handlesBefore < 20, $"open handles went from {handlesBefore} to {handlesAfter} after 1500 hostile connections");
-        Assert.True(memoryAfter - memoryBefore < 8 << 20, $"managed memory grew by {(memoryAfter - memoryBefore) >> 10} KiB after 1500 hostile connections");
+        Assert.True(handlesAfter - handlesBefore < 20, $"open handles went from {handlesBefore} to {handlesAfter} after 2000 hostile connections");
+        Assert.True(memoryAfter - memoryBefore < 8 << 20, $"managed memory grew by {(memoryAfter - memoryBefore) >> 10} KiB after 2000 hostile connections");
 
         void Exercise(int count)
         {
@@ -227,6 +227,47 @@ public sealed class MeshNodeTests
         Assert.Equal([1, 2], mesh.Nodes[0].ConnectedPeers);
         mesh.Nodes[1].Send(0, TestConsumer.Numbered, 5L, static (ref MessagePackWriter w, long v) => w.Write(v));
         mesh.Consumers[0].WaitFor(1, Wait, "drone 0 receiving from drone 1 after the bad links closed");
+    }
+
+    [Fact]
+    public void AuthenticatedPeers_RandomFrames_CloseTheirLinksAndNothingLeaks()
+    {
+        using var mesh = new LocalMesh(2);
+        var closed = new BlockingCollection<int>();
+        mesh.Nodes[0].PeerFailed += (peer, _) => closed.Add(peer);
+        var rng = new Random(2024);
+        var handlesBefore = OpenHandles();
+
+        // 300 impostors holding the key, each sending random bytes inside a well-formed length prefix, a
+        // random prefix, or a frame cut short; every one must cost drone 0 just that link.
+        for (var id = 10; id < 310; id++)
+        {
+            using var socket = AuthenticatedSocket(mesh, id);
+            var body = new byte[rng.Next(1, 200)];
+            rng.NextBytes(body);
+            switch (id % 3)
+            {
+                case 0:
+                    socket.Send(Frame(body));
+                    break;
+                case 1:
+                    socket.Send(body);
+                    break;
+                default:
+                    socket.Send(Frame(body)[..(4 + (body.Length / 2))]);
+                    break;
+            }
+
+            socket.Shutdown(SocketShutdown.Send);
+            Assert.True(closed.TryTake(out var peer, Wait), $"drone 0 kept the link of impostor {id} after its bad frame");
+            Assert.Equal(id, peer);
+        }
+
+        Assert.Equal([1], mesh.Nodes[0].ConnectedPeers);
+        var reply = mesh.Nodes[1].Request(0, TestConsumer.Echo, new byte[] { 9 }, static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p), Wait);
+        Assert.Equal(9, reply.Reader().ReadBinary()[0]);
+        var handlesAfter = OpenHandles();
+        Assert.True(handlesAfter - handlesBefore < 20, $"open handles went from {handlesBefore} to {handlesAfter} after 300 bad authenticated links");
     }
 
     [Fact]
