@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Net.Sockets;
 
 namespace HiveMind.Net.Transport;
@@ -180,20 +181,65 @@ public sealed class Link
 
     private void ReceiveLoop()
     {
+        // Reads whatever the socket has into one pooled buffer and hands out every complete frame in it, so a
+        // burst of small frames costs one receive call, not two per frame.
         var buffer = ArrayPool<byte>.Shared.Rent(BatchBytes);
+        int start = 0, end = 0;
         try
         {
             while (IsOpen)
             {
-                var length = FrameIo.ReadFrame(_socket, ref buffer, _node.Options.MaxFrameBytes);
-                if (length < 0)
+                while (end - start >= FrameBuffer.PrefixBytes)
                 {
-                    Close("the peer closed the connection");
+                    var length = BinaryPrimitives.ReadUInt32BigEndian(buffer.AsSpan(start));
+                    if (length == 0 || length > (uint)_node.Options.MaxFrameBytes)
+                    {
+                        throw new InvalidDataException($"frame length {length} is outside 1..{_node.Options.MaxFrameBytes}");
+                    }
+
+                    var total = FrameBuffer.PrefixBytes + (int)length;
+                    if (end - start < total)
+                    {
+                        if (total > buffer.Length)
+                        {
+                            // Validated above: grow to hold this frame, keeping the bytes already read.
+                            var larger = ArrayPool<byte>.Shared.Rent(total);
+                            buffer.AsSpan(start, end - start).CopyTo(larger);
+                            ArrayPool<byte>.Shared.Return(buffer);
+                            buffer = larger;
+                            end -= start;
+                            start = 0;
+                        }
+
+                        break;
+                    }
+
+                    _node.Dispatch(this, buffer.AsSpan(start + FrameBuffer.PrefixBytes, (int)length));
+                    start += total;
+                }
+
+                if (start == end)
+                {
+                    start = end = 0;
+                }
+                else if (buffer.Length - end < FrameBuffer.PrefixBytes || (start > 0 && buffer.Length - end < BatchBytes / 4))
+                {
+                    buffer.AsSpan(start, end - start).CopyTo(buffer);
+                    end -= start;
+                    start = 0;
+                }
+
+                var received = _socket.Receive(buffer.AsSpan(end));
+                if (received == 0)
+                {
+                    Close(end == start ? "the peer closed the connection" : $"the peer closed the connection inside a frame ({end - start} bytes)");
                     return;
                 }
 
+                end += received;
+
+                // Any bytes count as a sign of life, so a large frame in transit never looks like silence.
                 Volatile.Write(ref _lastHeard, Environment.TickCount64);
-                _node.Dispatch(this, buffer.AsSpan(0, length));
             }
         }
         catch (Exception error) when (error is SocketException or ObjectDisposedException or InvalidDataException)

@@ -204,11 +204,19 @@ public sealed partial class MeshNode : IDisposable
     /// <exception cref="MeshException">No reply within <paramref name="timeout"/>, the link closed, or the peer answered with an error.</exception>
     public Reply Request<TState>(int peer, byte kind, TState state, BodyWriter<TState> body, TimeSpan timeout)
     {
-        var task = RequestAsync(peer, kind, state, body, timeout);
-
+        // The caller's own wait is the timeout: no timer per request on the blocking path.
+        var (id, pending) = Start(peer, kind, state, body, timeout: null);
         try
         {
-            return task.GetAwaiter().GetResult();
+            if (!pending.Completion.Task.Wait(timeout))
+            {
+                if (_pending.TryRemove(id, out _))
+                {
+                    throw TimedOut(peer, kind, timeout);
+                }
+            }
+
+            return pending.Completion.Task.GetAwaiter().GetResult();
         }
         catch (AggregateException error) when (error.InnerException is MeshException inner)
         {
@@ -217,35 +225,44 @@ public sealed partial class MeshNode : IDisposable
     }
 
     /// <summary>Sends a request; the task completes with the reply, or fails with a <see cref="MeshException"/> that names the peer and kind.</summary>
-    public Task<Reply> RequestAsync<TState>(int peer, byte kind, TState state, BodyWriter<TState> body, TimeSpan timeout)
+    public Task<Reply> RequestAsync<TState>(int peer, byte kind, TState state, BodyWriter<TState> body, TimeSpan timeout) =>
+        Start(peer, kind, state, body, timeout).Pending.Completion.Task;
+
+    private (ulong Id, PendingRequest Pending) Start<TState>(int peer, byte kind, TState state, BodyWriter<TState> body, TimeSpan? timeout)
     {
         var link = GetLink(peer) ?? throw new MeshException($"drone {Id}: no open link to drone {peer} for {MessageKind.Name(kind)}");
         var id = (ulong)Interlocked.Increment(ref _nextRequestId);
         var pending = new PendingRequest(peer, kind);
         _pending[id] = pending;
-        pending.Timer = new Timer(
-            static s =>
-            {
-                var (node, requestId, timeout) = ((MeshNode, ulong, TimeSpan))s!;
-                if (node._pending.TryRemove(requestId, out var expired))
+        if (timeout is { } limit)
+        {
+            pending.Timer = new Timer(
+                static s =>
                 {
-                    expired.Completion.TrySetException(new MeshException(
-                        $"drone {node.Id}: no reply from drone {expired.Peer} to {MessageKind.Name(expired.Kind)} within {timeout.TotalMilliseconds:F0} ms"));
-                    expired.Timer?.Dispose();
-                }
-            },
-            (this, id, timeout),
-            timeout,
-            Timeout.InfiniteTimeSpan);
+                    var (node, requestId, limit) = ((MeshNode, ulong, TimeSpan))s!;
+                    if (node._pending.TryRemove(requestId, out var expired))
+                    {
+                        expired.Completion.TrySetException(node.TimedOut(expired.Peer, expired.Kind, limit));
+                        expired.Timer?.Dispose();
+                    }
+                },
+                (this, id, limit),
+                limit,
+                Timeout.InfiniteTimeSpan);
+        }
+
         if (!link.Enqueue(Build(kind, id, state, body), urgent: false) && _pending.TryRemove(id, out _))
         {
-            pending.Timer.Dispose();
+            pending.Timer?.Dispose();
             pending.Completion.TrySetException(new MeshException(
                 $"drone {Id}: link to drone {peer} closed before {MessageKind.Name(kind)} was sent ({link.CloseReason})"));
         }
 
-        return pending.Completion.Task;
+        return (id, pending);
     }
+
+    private MeshException TimedOut(int peer, byte kind, TimeSpan timeout) =>
+        new($"drone {Id}: no reply from drone {peer} to {MessageKind.Name(kind)} within {timeout.TotalMilliseconds:F0} ms");
 
     /// <summary>Answers request <paramref name="requestId"/> of <paramref name="peer"/>. Replies go ahead of bulk frames.</summary>
     public void Reply<TState>(int peer, ulong requestId, TState state, BodyWriter<TState> body)
