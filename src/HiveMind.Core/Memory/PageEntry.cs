@@ -16,6 +16,12 @@ public sealed unsafe class PageEntry
     /// <summary>The twin: a copy of the page taken at a write fault, or null.</summary>
     public byte* Twin { get; internal set; }
 
+    /// <summary>
+    /// The interval (of this drone) whose writes the twin tracks, while its diff is not yet made; 0 when the
+    /// twin has no pending diff. Owned by the protocol engine, changed under the page lock.
+    /// </summary>
+    public int TwinInterval { get; set; }
+
     /// <summary>True while the page holds a twin.</summary>
     public bool HasTwin => Twin != null;
 

@@ -1,0 +1,644 @@
+using System.Diagnostics;
+using HiveMind.Diffs;
+using HiveMind.Memory;
+
+namespace HiveMind.Consistency;
+
+/// <summary>
+/// Lazy release consistency with multiple writers and lazy diffs, for one drone (PROTOCOL.md): intervals
+/// closed at every acquire, release and barrier; write notices incorporated with invalidation; twins at write
+/// faults; diffs made when asked for, at the next write fault, or before foreign diffs meet a twinned page;
+/// access misses that ask each writer for all its missing diffs at once and apply them in happens-before
+/// order; locks managed by drone <c>lock % N</c> with requests forwarded to the last requester; a
+/// centralized barrier manager on drone 0.
+/// </summary>
+/// <remarks>
+/// Threads: the application thread calls <see cref="Acquire"/>, <see cref="Release"/>, <see cref="Barrier"/>
+/// and takes faults; it alone changes page access states. <see cref="Handle"/> runs on network threads and
+/// only answers from what is stored (diffs, records) or hands results to the waiting application thread.
+/// <see cref="_gate"/> guards the engine's tables; page locks (the page entries) guard twins and diffs, and
+/// no thread waits on the network while it holds either.
+/// </remarks>
+public sealed class LrcEngine : IFaultHandler
+{
+    /// <summary>The drone that manages barriers.</summary>
+    public const int BarrierManager = 0;
+
+    private readonly SharedHeap _heap;
+    private readonly IDroneNetwork _network;
+    private readonly object _gate = new();
+    private readonly VectorTimestamp _vt;
+    private readonly List<IntervalRecord?>[] _records;
+    private readonly List<WriteNotice>?[] _notices;
+    private readonly Dictionary<(int Page, int Interval), byte[]> _diffs = [];
+    private readonly List<int> _dirty = [];
+    private readonly Dictionary<int, LockState> _locks = [];
+    private readonly TimeSpan _waitLimit;
+    private int[] _managerKnows;
+    private BarrierRelease? _release;
+    private readonly Dictionary<int, BarrierRound> _rounds = [];
+
+    public LrcEngine(int self, int drones, SharedHeap heap, IDroneNetwork network, TimeSpan? waitLimit = null)
+    {
+        ArgumentNullException.ThrowIfNull(heap);
+        ArgumentNullException.ThrowIfNull(network);
+        if ((uint)self >= (uint)drones)
+        {
+            throw new ArgumentOutOfRangeException(nameof(self), self, $"drone id must be in [0, {drones})");
+        }
+
+        Self = self;
+        Drones = drones;
+        _heap = heap;
+        _network = network;
+        _waitLimit = waitLimit ?? TimeSpan.FromMinutes(5);
+        _vt = new VectorTimestamp(drones);
+        _managerKnows = new int[drones];
+        _records = Enumerable.Range(0, drones).Select(_ => new List<IntervalRecord?>()).ToArray();
+        _notices = new List<WriteNotice>?[heap.PageCount];
+        heap.FaultHandler = this;
+    }
+
+    public int Self { get; }
+
+    public int Drones { get; }
+
+    /// <summary>What this drone did (application-thread counters; network-thread ones are interlocked).</summary>
+    public ProtocolStatistics Statistics { get; } = new();
+
+    /// <summary>A copy of this drone's VT.</summary>
+    public int[] Timestamp
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _vt.Entries.ToArray();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ synchronization (application thread)
+
+    /// <summary>Acquires <paramref name="lockId"/>: free if this drone released it last and nobody asked since.</summary>
+    public void Acquire(int lockId)
+    {
+        CheckLock(lockId);
+        var started = Stopwatch.GetTimestamp();
+        CloseInterval();
+        LockRequest request;
+        LockState state;
+        lock (_gate)
+        {
+            state = LockOf(lockId);
+            if (state.Held)
+            {
+                throw new InvalidOperationException($"Drone {Self} acquires lock {lockId}, which it already holds: locks are not reentrant.");
+            }
+
+            if (state.HasToken)
+            {
+                state.Held = true;
+                Statistics.LockAcquiresLocal++;
+                Statistics.LockWaitTicks += Stopwatch.GetTimestamp() - started;
+                return;
+            }
+
+            state.Grant = null;
+            request = new LockRequest(lockId, Self, ++state.Sequence, _vt.Entries.ToArray());
+        }
+
+        _network.Send(lockId % Drones, request);
+        LockGrant grant;
+        lock (_gate)
+        {
+            var deadline = DateTime.UtcNow + _waitLimit;
+            while (state.Grant is null)
+            {
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero)
+                {
+                    throw new TimeoutException($"Drone {Self}: lock {lockId} was not granted within {_waitLimit.TotalSeconds:F0} s.");
+                }
+
+                Monitor.Wait(_gate, left);
+            }
+
+            grant = state.Grant;
+            state.Grant = null;
+        }
+
+        Incorporate(grant.Timestamp, grant.Intervals);
+        Statistics.LockAcquiresRemote++;
+        Statistics.LockWaitTicks += Stopwatch.GetTimestamp() - started;
+    }
+
+    /// <summary>Releases <paramref name="lockId"/>, which this drone must hold; grants it to a waiting requester.</summary>
+    public void Release(int lockId)
+    {
+        CheckLock(lockId);
+        lock (_gate)
+        {
+            if (!LockOf(lockId).Held)
+            {
+                throw new InvalidOperationException($"Drone {Self} releases lock {lockId}, which it does not hold.");
+            }
+        }
+
+        CloseInterval();
+        (int Drone, LockGrant Grant)? handOff = null;
+        lock (_gate)
+        {
+            var state = LockOf(lockId);
+            state.Held = false;
+            if (state.Next is { } next)
+            {
+                state.Next = null;
+                state.HasToken = false;
+                handOff = (next.Requester, GrantFor(next));
+            }
+        }
+
+        if (handOff is { } h)
+        {
+            _network.Send(h.Drone, h.Grant);
+        }
+    }
+
+    /// <summary>Waits until every drone arrives at <paramref name="barrierId"/>, then sees all their writes.</summary>
+    public void Barrier(int barrierId)
+    {
+        var started = Stopwatch.GetTimestamp();
+        CloseInterval();
+        BarrierArrival arrival;
+        lock (_gate)
+        {
+            _release = null;
+            arrival = new BarrierArrival(barrierId, Self, _vt.Entries.ToArray(), RecordsNotCoveredBy(_managerKnows));
+        }
+
+        _network.Send(BarrierManager, arrival);
+        BarrierRelease release;
+        lock (_gate)
+        {
+            var deadline = DateTime.UtcNow + _waitLimit;
+            while (_release is null)
+            {
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero)
+                {
+                    throw new TimeoutException($"Drone {Self}: barrier {barrierId} did not complete within {_waitLimit.TotalSeconds:F0} s.");
+                }
+
+                Monitor.Wait(_gate, left);
+            }
+
+            release = _release;
+            _release = null;
+            _managerKnows = release.Timestamp;
+        }
+
+        Incorporate(release.Timestamp, release.Intervals);
+        Statistics.Barriers++;
+        Statistics.BarrierWaitTicks += Stopwatch.GetTimestamp() - started;
+    }
+
+    // ------------------------------------------------------------------ faults (application thread)
+
+    public void OnFault(SharedHeap heap, int page, bool write)
+    {
+        if (heap.GetAccess(page) == PageAccess.NoAccess)
+        {
+            Miss(page);
+            Statistics.ReadMisses += write ? 0 : 1;
+        }
+
+        if (!write)
+        {
+            return;
+        }
+
+        var entry = heap.GetEntry(page);
+        lock (entry)
+        {
+            MakePendingDiff(entry);
+            heap.MakeTwin(page);
+            entry.TwinInterval = _vt[Self] + 1;
+        }
+
+        Statistics.TwinsMade++;
+        _dirty.Add(page);
+        heap.SetAccess(page, PageAccess.ReadWrite);
+    }
+
+    /// <summary>Brings an invalid page up to date: each writer's missing diffs, asked for at once, applied in happens-before order.</summary>
+    private void Miss(int page)
+    {
+        var entry = _heap.GetEntry(page);
+        var applied = entry.AppliedVector ??= new int[Drones];
+        var wanted = new Dictionary<int, List<int>>();
+        lock (_gate)
+        {
+            foreach (var notice in _notices[page] ?? [])
+            {
+                if (notice.Drone != Self && notice.Interval > applied[notice.Drone])
+                {
+                    (wanted.TryGetValue(notice.Drone, out var list) ? list : wanted[notice.Drone] = []).Add(notice.Interval);
+                }
+            }
+        }
+
+        if (wanted.Count > 0)
+        {
+            var requests = wanted.Select(w => (w.Key, (ProtocolMessage)new DiffRequest(page, [.. w.Value]))).ToList();
+            var replies = _network.RequestAll(requests);
+            var diffs = new List<(VectorTimestamp Order, int Drone, int Interval, byte[] Diff)>();
+            for (var i = 0; i < requests.Count; i++)
+            {
+                var (writer, request) = requests[i];
+                var intervals = ((DiffRequest)request).Intervals;
+                if (replies[i] is not DiffReply reply || reply.Page != page || reply.Diffs.Length != intervals.Length)
+                {
+                    throw new InvalidDataException($"Drone {Self}: drone {writer} answered the diff request for page {page} with {replies[i]}.");
+                }
+
+                for (var k = 0; k < intervals.Length; k++)
+                {
+                    PageDiff.Validate(reply.Diffs[k], _heap.PageSize);
+                    diffs.Add((RecordOf(writer, intervals[k]).Timestamp, writer, intervals[k], reply.Diffs[k]));
+                }
+            }
+
+            // A linear extension of happens-before: a dominated VT has a smaller sum; ties are concurrent.
+            diffs.Sort((a, b) => Sum(a.Order) != Sum(b.Order) ? Sum(a.Order).CompareTo(Sum(b.Order)) : a.Drone.CompareTo(b.Drone));
+            lock (entry)
+            {
+                // Our own pending diff first, or the foreign words would later be taken for our writes.
+                MakePendingDiff(entry);
+                foreach (var (_, drone, interval, diff) in diffs)
+                {
+                    _heap.ApplyDiff(page, diff);
+                    applied[drone] = Math.Max(applied[drone], interval);
+                    Statistics.DiffsApplied++;
+                    Statistics.DiffBytesApplied += diff.Length;
+                }
+            }
+        }
+
+        _heap.SetAccess(page, PageAccess.ReadOnly);
+    }
+
+    /// <summary>Makes the diff of a twin whose interval is closed, if it has not been made. Caller holds the page lock.</summary>
+    private void MakePendingDiff(PageEntry entry)
+    {
+        if (entry.TwinInterval == 0 || entry.TwinInterval > ClosedIntervals())
+        {
+            return;
+        }
+
+        var buffer = new byte[PageDiff.MaxEncodedLength(_heap.PageSize)];
+        var length = _heap.MakeDiff(entry.Page, buffer);
+        var diff = buffer.AsSpan(0, length).ToArray();
+        lock (_gate)
+        {
+            _diffs[(entry.Page, entry.TwinInterval)] = diff;
+        }
+
+        Statistics.CountDiffMade(diff.Length);
+        entry.TwinInterval = 0;
+        _heap.DropTwin(entry.Page);
+    }
+
+    private int ClosedIntervals()
+    {
+        lock (_gate)
+        {
+            return _records[Self].Count;
+        }
+    }
+
+    // ------------------------------------------------------------------ intervals
+
+    /// <summary>Ends the current interval if it wrote anything: a new interval record, dirty pages back to ReadOnly.</summary>
+    private void CloseInterval()
+    {
+        if (_dirty.Count == 0)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            var index = _vt.Increment(Self);
+            var record = new IntervalRecord(Self, index, _vt, [.. _dirty]);
+            Store(record);
+        }
+
+        foreach (var page in _dirty)
+        {
+            _heap.SetAccess(page, PageAccess.ReadOnly);
+        }
+
+        _dirty.Clear();
+        Statistics.IntervalsClosed++;
+    }
+
+    /// <summary>Takes in what <paramref name="timestamp"/> knows: stores the records, notes their write notices, invalidates their pages.</summary>
+    private void Incorporate(int[] timestamp, IntervalRecord[] records)
+    {
+        var invalid = new List<int>();
+        lock (_gate)
+        {
+            foreach (var record in records)
+            {
+                Store(record);
+            }
+
+            for (var drone = 0; drone < Drones; drone++)
+            {
+                for (var index = _vt[drone] + 1; index <= timestamp[drone]; index++)
+                {
+                    var record = RecordOf(drone, index);
+                    foreach (var page in record.Pages)
+                    {
+                        (_notices[page] ??= []).Add(new WriteNotice(page, drone, index));
+                        invalid.Add(page);
+                    }
+                }
+
+                if (timestamp[drone] > _vt[drone])
+                {
+                    _vt.Set(drone, timestamp[drone]);
+                }
+            }
+        }
+
+        foreach (var page in invalid)
+        {
+            _heap.SetAccess(page, PageAccess.NoAccess);
+        }
+    }
+
+    private void Store(IntervalRecord record)
+    {
+        var list = _records[record.Drone];
+        while (list.Count < record.Index)
+        {
+            list.Add(null);
+        }
+
+        list[record.Index - 1] ??= record;
+    }
+
+    private IntervalRecord RecordOf(int drone, int index)
+    {
+        lock (_gate)
+        {
+            var list = _records[drone];
+            return index >= 1 && index <= list.Count && list[index - 1] is { } record
+                ? record
+                : throw new InvalidOperationException($"Drone {Self} has no record of interval {index} of drone {drone}.");
+        }
+    }
+
+    /// <summary>The records this drone knows that <paramref name="timestamp"/> does not cover.</summary>
+    private IntervalRecord[] RecordsNotCoveredBy(int[] timestamp)
+    {
+        var result = new List<IntervalRecord>();
+        for (var drone = 0; drone < Drones; drone++)
+        {
+            for (var index = timestamp[drone] + 1; index <= _vt[drone]; index++)
+            {
+                result.Add(RecordOf(drone, index));
+            }
+        }
+
+        return [.. result];
+    }
+
+    private LockGrant GrantFor(LockRequest request) =>
+        new(request.Lock, request.Sequence, _vt.Entries.ToArray(), RecordsNotCoveredBy(request.Timestamp));
+
+    // ------------------------------------------------------------------ incoming (network threads)
+
+    /// <summary>Handles a message from another drone (or this one); returns the reply to a request, else null.</summary>
+    public ProtocolMessage? Handle(int from, ProtocolMessage message)
+    {
+        switch (message)
+        {
+            case LockRequest request:
+                Manage(request);
+                return null;
+            case ForwardedLockRequest forwarded:
+                OnForwarded(forwarded.Request);
+                return null;
+            case LockGrant grant:
+                lock (_gate)
+                {
+                    var state = LockOf(grant.Lock);
+                    if (grant.Sequence != state.Sequence || state.Grant is not null || state.HasToken)
+                    {
+                        return null; // a duplicate or a stale grant: never granted twice
+                    }
+
+                    state.HasToken = true;
+                    state.Held = true;
+                    state.Grant = grant;
+                    Monitor.PulseAll(_gate);
+                }
+
+                return null;
+            case BarrierArrival arrival:
+                OnArrival(arrival);
+                return null;
+            case BarrierRelease release:
+                lock (_gate)
+                {
+                    _release = release;
+                    Monitor.PulseAll(_gate);
+                }
+
+                return null;
+            case DiffRequest request:
+                return DiffsFor(request);
+            default:
+                throw new InvalidDataException($"Drone {Self}: unexpected {message.GetType().Name} from drone {from}.");
+        }
+    }
+
+    /// <summary>The manager's part: remember the requester as the last one and forward to the previous last.</summary>
+    private void Manage(LockRequest request)
+    {
+        int previous;
+        lock (_gate)
+        {
+            var state = LockOf(request.Lock);
+            previous = state.LastRequester;
+            state.LastRequester = request.Requester;
+        }
+
+        if (previous == Self)
+        {
+            OnForwarded(request);
+        }
+        else
+        {
+            _network.Send(previous, new ForwardedLockRequest(request));
+        }
+    }
+
+    /// <summary>The last requester's part: grant now if the lock is free here, else grant at release.</summary>
+    private void OnForwarded(LockRequest request)
+    {
+        LockGrant? grant = null;
+        lock (_gate)
+        {
+            var state = LockOf(request.Lock);
+            if (state.HasToken && !state.Held)
+            {
+                state.HasToken = false;
+                grant = GrantFor(request);
+            }
+            else
+            {
+                state.Next = request;
+            }
+        }
+
+        if (grant is not null)
+        {
+            _network.Send(request.Requester, grant);
+        }
+    }
+
+    private void OnArrival(BarrierArrival arrival)
+    {
+        List<(int Drone, BarrierRelease Release)>? releases = null;
+        lock (_gate)
+        {
+            if (!_rounds.TryGetValue(arrival.Barrier, out var round))
+            {
+                _rounds[arrival.Barrier] = round = new BarrierRound(Drones);
+            }
+
+            foreach (var record in arrival.Intervals)
+            {
+                Store(record);
+            }
+
+            round.Arrivals[arrival.Drone] = arrival.Timestamp;
+            if (round.Arrivals.All(a => a is not null))
+            {
+                _rounds.Remove(arrival.Barrier);
+                var all = new VectorTimestamp(Drones);
+                foreach (var vt in round.Arrivals)
+                {
+                    all.Merge(new VectorTimestamp(vt!));
+                }
+
+                releases = [];
+                for (var drone = 0; drone < Drones; drone++)
+                {
+                    var known = round.Arrivals[drone]!;
+                    var missing = new List<IntervalRecord>();
+                    for (var j = 0; j < Drones; j++)
+                    {
+                        for (var index = known[j] + 1; index <= all[j]; index++)
+                        {
+                            missing.Add(RecordOf(j, index));
+                        }
+                    }
+
+                    releases.Add((drone, new BarrierRelease(arrival.Barrier, all.Entries.ToArray(), [.. missing])));
+                }
+            }
+        }
+
+        foreach (var (drone, release) in releases ?? [])
+        {
+            _network.Send(drone, release);
+        }
+    }
+
+    private DiffReply DiffsFor(DiffRequest request)
+    {
+        var entry = _heap.GetEntry(request.Page);
+        var diffs = new byte[request.Intervals.Length][];
+        lock (entry)
+        {
+            for (var i = 0; i < diffs.Length; i++)
+            {
+                var interval = request.Intervals[i];
+                byte[]? diff;
+                lock (_gate)
+                {
+                    _diffs.TryGetValue((request.Page, interval), out diff);
+                }
+
+                if (diff is null && entry.TwinInterval == interval)
+                {
+                    MakePendingDiff(entry);
+                    lock (_gate)
+                    {
+                        diff = _diffs[(request.Page, interval)];
+                    }
+                }
+
+                diffs[i] = diff ?? throw new InvalidOperationException(
+                    $"Drone {Self} has no diff of page {request.Page} for its interval {interval}.");
+            }
+        }
+
+        return new DiffReply(request.Page, diffs);
+    }
+
+    private LockState LockOf(int lockId)
+    {
+        if (!_locks.TryGetValue(lockId, out var state))
+        {
+            var manager = lockId % Drones;
+            _locks[lockId] = state = new LockState { LastRequester = manager, HasToken = manager == Self };
+        }
+
+        return state;
+    }
+
+    private static void CheckLock(int lockId)
+    {
+        if (lockId < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(lockId), lockId, "Lock ids are not negative.");
+        }
+    }
+
+    private static long Sum(VectorTimestamp vt)
+    {
+        long sum = 0;
+        foreach (var entry in vt.Entries)
+        {
+            sum += entry;
+        }
+
+        return sum;
+    }
+
+    private sealed class LockState
+    {
+        public int LastRequester { get; set; }
+
+        public bool HasToken { get; set; }
+
+        public bool Held { get; set; }
+
+        public long Sequence { get; set; }
+
+        public LockRequest? Next { get; set; }
+
+        public LockGrant? Grant { get; set; }
+    }
+
+    private sealed class BarrierRound(int drones)
+    {
+        public int[]?[] Arrivals { get; } = new int[]?[drones];
+    }
+}

@@ -1,0 +1,38 @@
+namespace HiveMind.Consistency;
+
+/// <summary>What one drone's protocol engine did. Diffs are made on network threads too, so those counters are interlocked.</summary>
+public sealed class ProtocolStatistics
+{
+    private long _diffsMade;
+    private long _diffBytesMade;
+
+    public long ReadMisses { get; internal set; }
+
+    public long TwinsMade { get; internal set; }
+
+    public long IntervalsClosed { get; internal set; }
+
+    public long DiffsApplied { get; internal set; }
+
+    public long DiffBytesApplied { get; internal set; }
+
+    public long LockAcquiresLocal { get; internal set; }
+
+    public long LockAcquiresRemote { get; internal set; }
+
+    public long LockWaitTicks { get; internal set; }
+
+    public long Barriers { get; internal set; }
+
+    public long BarrierWaitTicks { get; internal set; }
+
+    public long DiffsMade => Interlocked.Read(ref _diffsMade);
+
+    public long DiffBytesMade => Interlocked.Read(ref _diffBytesMade);
+
+    internal void CountDiffMade(int bytes)
+    {
+        Interlocked.Increment(ref _diffsMade);
+        Interlocked.Add(ref _diffBytesMade, bytes);
+    }
+}

@@ -1,0 +1,132 @@
+using System.Collections.Concurrent;
+using HiveMind.Consistency;
+using HiveMind.Memory;
+
+namespace HiveMind.Core.Tests.Consistency;
+
+/// <summary>
+/// N drones in this process, each with its own heap and engine, talking through in-memory queues: every
+/// drone has a network thread that handles its incoming messages in arrival order, like a mesh receive thread.
+/// </summary>
+internal sealed class InMemoryCluster : IDisposable
+{
+    private readonly Network[] _networks;
+    private readonly ConcurrentQueue<string> _errors = new();
+
+    public InMemoryCluster(int drones, HeapOptions? heap = null)
+    {
+        var options = heap ?? new HeapOptions { PageSize = 4096, HeapSize = 4096 * 64 };
+        Heaps = Enumerable.Range(0, drones).Select(_ => new SharedHeap(options)).ToArray();
+        _networks = Enumerable.Range(0, drones).Select(i => new Network(this, i)).ToArray();
+        Engines = Enumerable.Range(0, drones).Select(i => new LrcEngine(i, drones, Heaps[i], _networks[i], TimeSpan.FromSeconds(60))).ToArray();
+        foreach (var network in _networks)
+        {
+            network.Start();
+        }
+    }
+
+    public SharedHeap[] Heaps { get; }
+
+    public LrcEngine[] Engines { get; }
+
+    /// <summary>Messages delivered, all drones.</summary>
+    public long Messages => _networks.Sum(n => Interlocked.Read(ref n.Delivered));
+
+    /// <summary>Runs <paramref name="body"/> as the application thread of every drone and waits for all; rethrows the first failure.</summary>
+    public void Run(Action<int> body, TimeSpan? timeout = null)
+    {
+        var failures = new ConcurrentQueue<Exception>();
+        var threads = Enumerable.Range(0, Engines.Length).Select(id => new Thread(() =>
+        {
+            try
+            {
+                body(id);
+            }
+            catch (Exception error)
+            {
+                failures.Enqueue(error);
+            }
+        })
+        { Name = $"drone {id} app" }).ToList();
+        threads.ForEach(t => t.Start());
+        var limit = timeout ?? TimeSpan.FromSeconds(120);
+        foreach (var thread in threads)
+        {
+            Assert.True(thread.Join(limit), $"{thread.Name} did not finish within {limit.TotalSeconds} s; network errors: {string.Join("; ", _errors)}");
+        }
+
+        Assert.True(_errors.IsEmpty, $"network thread errors: {string.Join("; ", _errors)}");
+        if (failures.TryDequeue(out var first))
+        {
+            throw new InvalidOperationException($"{failures.Count + 1} drone(s) failed; first: {first.Message}", first);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var network in _networks)
+        {
+            network.Stop();
+        }
+
+        foreach (var heap in Heaps)
+        {
+            heap.Dispose();
+        }
+    }
+
+    private sealed class Network(InMemoryCluster cluster, int self) : IDroneNetwork
+    {
+        private readonly BlockingCollection<(int From, ProtocolMessage Message, TaskCompletionSource<ProtocolMessage>? Reply)> _inbox = new();
+        private Thread? _thread;
+        public long Delivered;
+
+        public void Start()
+        {
+            _thread = new Thread(Loop) { IsBackground = true, Name = $"drone {self} network" };
+            _thread.Start();
+        }
+
+        public void Stop()
+        {
+            _inbox.CompleteAdding();
+            _thread?.Join(TimeSpan.FromSeconds(10));
+        }
+
+        public void Send(int drone, ProtocolMessage message) => cluster._networks[drone]._inbox.Add((self, message, null));
+
+        public IReadOnlyList<ProtocolMessage> RequestAll(IReadOnlyList<(int Drone, ProtocolMessage Request)> requests)
+        {
+            var replies = requests.Select(r =>
+            {
+                var reply = new TaskCompletionSource<ProtocolMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+                cluster._networks[r.Drone]._inbox.Add((self, r.Request, reply));
+                return reply.Task;
+            }).ToArray();
+            if (!Task.WaitAll(replies, TimeSpan.FromSeconds(60)))
+            {
+                throw new TimeoutException($"drone {self}: no reply within 60 s to {string.Join(", ", requests.Select(r => $"{r.Request.GetType().Name} to drone {r.Drone}"))}");
+            }
+
+            return replies.Select(t => t.Result).ToList();
+        }
+
+        private void Loop()
+        {
+            foreach (var (from, message, reply) in _inbox.GetConsumingEnumerable())
+            {
+                Interlocked.Increment(ref Delivered);
+                try
+                {
+                    var answer = cluster.Engines[self].Handle(from, message);
+                    reply?.SetResult(answer ?? throw new InvalidOperationException($"drone {self} gave no reply to {message.GetType().Name}"));
+                }
+                catch (Exception error)
+                {
+                    cluster._errors.Enqueue($"drone {self} handling {message.GetType().Name} from drone {from}: {error.Message}");
+                    reply?.TrySetException(error);
+                }
+            }
+        }
+    }
+}
