@@ -8,7 +8,7 @@ namespace HiveMind.Core.Tests.Consistency;
 /// N drones in this process, each with its own heap and engine, talking through in-memory queues: every
 /// drone has a network thread that handles its incoming messages in arrival order, like a mesh receive thread.
 /// </summary>
-internal sealed class InMemoryCluster : IDisposable
+internal sealed class InMemoryCluster : ILrcCluster, IDisposable
 {
     private readonly Network[] _networks;
     private readonly ConcurrentQueue<string> _errors = new();

@@ -1,0 +1,81 @@
+using HiveMind.Consistency;
+using HiveMind.Net.Codec;
+using HiveMind.Net.Transport;
+
+namespace HiveMind.Wire;
+
+/// <summary>
+/// The protocol engine's "other drones" over the mesh: messages become frames through <see cref="ProtocolCodec"/>;
+/// incoming frames are decoded on the link's receive thread and handed to the engine, whose replies answer requests.
+/// </summary>
+public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
+{
+    private readonly int _drones;
+    private readonly TimeSpan _requestTimeout;
+    private LrcEngine? _engine;
+    private MeshNode? _node;
+
+    public MeshNetwork(int drones, TimeSpan requestTimeout)
+    {
+        _drones = drones;
+        _requestTimeout = requestTimeout;
+    }
+
+    /// <summary>Connects the two ends: the node that carries frames and the engine that handles them.</summary>
+    public void Attach(MeshNode node, LrcEngine engine)
+    {
+        _node = node;
+        _engine = engine;
+    }
+
+    public void Send(int drone, ProtocolMessage message)
+    {
+        if (drone == Node.Id)
+        {
+            // To this drone: handled at once on the calling thread, as the engine expects of a network thread.
+            Engine.Handle(drone, message);
+            return;
+        }
+
+        Node.Send(drone, ProtocolCodec.KindOf(message), message, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m));
+    }
+
+    public IReadOnlyList<ProtocolMessage> RequestAll(IReadOnlyList<(int Drone, ProtocolMessage Request)> requests)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        var tasks = requests.Select(r => Node.RequestAsync(
+            r.Drone, ProtocolCodec.KindOf(r.Request), r.Request, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), _requestTimeout)).ToArray();
+        var replies = new ProtocolMessage[tasks.Length];
+        for (var i = 0; i < tasks.Length; i++)
+        {
+            var reply = tasks[i].GetAwaiter().GetResult();
+            var reader = reply.Reader();
+            replies[i] = ProtocolCodec.Read(ProtocolCodec.DiffReplyKind, ref reader, _drones);
+        }
+
+        return replies;
+    }
+
+    public bool IsKnownKind(byte kind) => ProtocolCodec.IsProtocolKind(kind) && kind != ProtocolCodec.DiffReplyKind;
+
+    public void OnFrame(MeshNode node, int peer, byte kind, ulong requestId, ref MessagePackReader body)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        var message = ProtocolCodec.Read(kind, ref body, _drones);
+        var reply = Engine.Handle(peer, message);
+        if (requestId != 0)
+        {
+            if (reply is null)
+            {
+                node.ReplyError(peer, requestId, $"{message.GetType().Name} takes no reply");
+                return;
+            }
+
+            node.Reply(peer, requestId, reply, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m));
+        }
+    }
+
+    private MeshNode Node => _node ?? throw new InvalidOperationException("The mesh network is not attached to a node.");
+
+    private LrcEngine Engine => _engine ?? throw new InvalidOperationException("The mesh network is not attached to an engine.");
+}

@@ -1,0 +1,217 @@
+using HiveMind.Consistency;
+using HiveMind.Net.Codec;
+using HiveMind.Net.Transport;
+
+namespace HiveMind.Wire;
+
+/// <summary>
+/// The protocol engine's messages as mesh frames: one application kind per message type, the body a
+/// MessagePack array of its fields. Decoding checks shapes and values; a bad frame throws, which closes the link.
+/// </summary>
+public static class ProtocolCodec
+{
+    public const byte LockRequestKind = MessageKind.FirstApplicationKind;
+    public const byte ForwardedLockRequestKind = MessageKind.FirstApplicationKind + 1;
+    public const byte LockGrantKind = MessageKind.FirstApplicationKind + 2;
+    public const byte BarrierArrivalKind = MessageKind.FirstApplicationKind + 3;
+    public const byte BarrierReleaseKind = MessageKind.FirstApplicationKind + 4;
+    public const byte DiffRequestKind = MessageKind.FirstApplicationKind + 5;
+    public const byte DiffReplyKind = MessageKind.FirstApplicationKind + 6;
+
+    /// <summary>True for the kinds this codec reads.</summary>
+    public static bool IsProtocolKind(byte kind) => kind is >= LockRequestKind and <= DiffReplyKind;
+
+    /// <summary>The frame kind of a message.</summary>
+    public static byte KindOf(ProtocolMessage message) => message switch
+    {
+        LockRequest => LockRequestKind,
+        ForwardedLockRequest => ForwardedLockRequestKind,
+        LockGrant => LockGrantKind,
+        BarrierArrival => BarrierArrivalKind,
+        BarrierRelease => BarrierReleaseKind,
+        DiffRequest => DiffRequestKind,
+        DiffReply => DiffReplyKind,
+        _ => throw new ArgumentException($"no frame kind for {message.GetType().Name}", nameof(message)),
+    };
+
+    /// <summary>Writes a message's fields as one MessagePack array.</summary>
+    public static void Write(ref MessagePackWriter writer, ProtocolMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        switch (message)
+        {
+            case LockRequest m:
+                WriteLockRequest(ref writer, m);
+                break;
+            case ForwardedLockRequest m:
+                WriteLockRequest(ref writer, m.Request);
+                break;
+            case LockGrant m:
+                writer.WriteArrayHeader(4);
+                writer.Write(m.Lock);
+                writer.Write(m.Sequence);
+                WriteInts(ref writer, m.Timestamp);
+                WriteRecords(ref writer, m.Intervals);
+                break;
+            case BarrierArrival m:
+                writer.WriteArrayHeader(4);
+                writer.Write(m.Barrier);
+                writer.Write(m.Drone);
+                WriteInts(ref writer, m.Timestamp);
+                WriteRecords(ref writer, m.Intervals);
+                break;
+            case BarrierRelease m:
+                writer.WriteArrayHeader(3);
+                writer.Write(m.Barrier);
+                WriteInts(ref writer, m.Timestamp);
+                WriteRecords(ref writer, m.Intervals);
+                break;
+            case DiffRequest m:
+                writer.WriteArrayHeader(2);
+                writer.Write(m.Page);
+                WriteInts(ref writer, m.Intervals);
+                break;
+            case DiffReply m:
+                writer.WriteArrayHeader(2);
+                writer.Write(m.Page);
+                writer.WriteArrayHeader(m.Diffs.Length);
+                foreach (var diff in m.Diffs)
+                {
+                    writer.WriteBinary(diff);
+                }
+
+                break;
+            default:
+                throw new ArgumentException($"cannot encode {message.GetType().Name}", nameof(message));
+        }
+    }
+
+    /// <summary>Reads the message of <paramref name="kind"/> for a run of <paramref name="drones"/> drones.</summary>
+    /// <exception cref="InvalidDataException">The body does not describe a valid message.</exception>
+    public static ProtocolMessage Read(byte kind, ref MessagePackReader reader, int drones)
+    {
+        switch (kind)
+        {
+            case LockRequestKind:
+                return ReadLockRequest(ref reader, drones);
+            case ForwardedLockRequestKind:
+                return new ForwardedLockRequest(ReadLockRequest(ref reader, drones));
+            case LockGrantKind:
+                Fields(ref reader, 4, "LockGrant");
+                return new LockGrant(NonNegative(reader.ReadInt32(), "lock"), reader.ReadInt64(), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones));
+            case BarrierArrivalKind:
+                Fields(ref reader, 4, "BarrierArrival");
+                return new BarrierArrival(reader.ReadInt32(), Drone(reader.ReadInt32(), drones), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones));
+            case BarrierReleaseKind:
+                Fields(ref reader, 3, "BarrierRelease");
+                return new BarrierRelease(reader.ReadInt32(), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones));
+            case DiffRequestKind:
+                Fields(ref reader, 2, "DiffRequest");
+                return new DiffRequest(NonNegative(reader.ReadInt32(), "page"), ReadInts(ref reader, "intervals"));
+            case DiffReplyKind:
+                Fields(ref reader, 2, "DiffReply");
+                var page = NonNegative(reader.ReadInt32(), "page");
+                var diffs = new byte[reader.ReadArrayHeader()][];
+                for (var i = 0; i < diffs.Length; i++)
+                {
+                    diffs[i] = reader.ReadBinary().ToArray();
+                }
+
+                return new DiffReply(page, diffs);
+            default:
+                throw new InvalidDataException($"kind {kind} is not a protocol message");
+        }
+    }
+
+    private static void WriteLockRequest(ref MessagePackWriter writer, LockRequest m)
+    {
+        writer.WriteArrayHeader(4);
+        writer.Write(m.Lock);
+        writer.Write(m.Requester);
+        writer.Write(m.Sequence);
+        WriteInts(ref writer, m.Timestamp);
+    }
+
+    private static LockRequest ReadLockRequest(ref MessagePackReader reader, int drones)
+    {
+        Fields(ref reader, 4, "LockRequest");
+        return new LockRequest(NonNegative(reader.ReadInt32(), "lock"), Drone(reader.ReadInt32(), drones), reader.ReadInt64(), ReadTimestamp(ref reader, drones));
+    }
+
+    private static void WriteInts(ref MessagePackWriter writer, ReadOnlySpan<int> values)
+    {
+        writer.WriteArrayHeader(values.Length);
+        foreach (var value in values)
+        {
+            writer.Write(value);
+        }
+    }
+
+    private static int[] ReadInts(ref MessagePackReader reader, string what)
+    {
+        var values = new int[reader.ReadArrayHeader()];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = NonNegative(reader.ReadInt32(), what);
+        }
+
+        return values;
+    }
+
+    private static int[] ReadTimestamp(ref MessagePackReader reader, int drones)
+    {
+        var vt = ReadInts(ref reader, "VT entry");
+        return vt.Length == drones ? vt : throw new InvalidDataException($"VT of {vt.Length} entries in a run of {drones} drones");
+    }
+
+    private static void WriteRecords(ref MessagePackWriter writer, IntervalRecord[] records)
+    {
+        writer.WriteArrayHeader(records.Length);
+        foreach (var record in records)
+        {
+            writer.WriteArrayHeader(4);
+            writer.Write(record.Drone);
+            writer.Write(record.Index);
+            WriteInts(ref writer, record.Timestamp.Entries);
+            WriteInts(ref writer, record.Pages);
+        }
+    }
+
+    private static IntervalRecord[] ReadRecords(ref MessagePackReader reader, int drones)
+    {
+        var records = new IntervalRecord[reader.ReadArrayHeader()];
+        for (var i = 0; i < records.Length; i++)
+        {
+            Fields(ref reader, 4, "interval record");
+            var drone = Drone(reader.ReadInt32(), drones);
+            var index = reader.ReadInt32();
+            var vt = ReadTimestamp(ref reader, drones);
+            var pages = ReadInts(ref reader, "page");
+            try
+            {
+                records[i] = new IntervalRecord(drone, index, new VectorTimestamp(vt), pages);
+            }
+            catch (ArgumentException error)
+            {
+                throw new InvalidDataException($"bad interval record: {error.Message}", error);
+            }
+        }
+
+        return records;
+    }
+
+    private static void Fields(ref MessagePackReader reader, int count, string what)
+    {
+        var actual = reader.ReadArrayHeader();
+        if (actual != count)
+        {
+            throw new InvalidDataException($"{what} has {actual} fields, expected {count}");
+        }
+    }
+
+    private static int Drone(int id, int drones) =>
+        (uint)id < (uint)drones ? id : throw new InvalidDataException($"drone id {id} outside a run of {drones} drones");
+
+    private static int NonNegative(int value, string what) =>
+        value >= 0 ? value : throw new InvalidDataException($"{what} {value} is negative");
+}
