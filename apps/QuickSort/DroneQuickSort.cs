@@ -25,6 +25,7 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
     public void Run(Action<long> progress)
     {
         long sortedHere = 0;
+        var idle = 0;
         while (true)
         {
             drone.LockAcquire(QueueLock);
@@ -41,10 +42,22 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
                     return;
                 }
 
-                // Other drones still hold ranges that may come back as tasks.
-                Thread.Yield();
+                // Other drones still hold ranges that may come back as tasks: back off before asking again,
+                // so idle drones do not keep the queue lock (and its page) moving between drones.
+                idle++;
+                if (idle < 4)
+                {
+                    Thread.Yield();
+                }
+                else
+                {
+                    Thread.Sleep(Math.Min(idle - 3, 5));
+                }
+
                 continue;
             }
+
+            idle = 0;
 
             while (hi - lo > threshold)
             {

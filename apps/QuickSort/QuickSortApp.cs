@@ -16,8 +16,8 @@ public static class QuickSortApp
         var capacity = QuickSortLayout.CapacityFor(options.Count, options.Threshold);
 
         // Drone 0 allocates and seeds; everyone learns the addresses through Distribute.
-        var array = Tmk.Distribute(drone.Malloc(options.Count * 4L, pageSize));
-        var queue = Tmk.Distribute(drone.Malloc(QuickSortLayout.HeaderBytes + (capacity * 8L), pageSize));
+        var array = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(options.Count * 4L, pageSize) : 0);
+        var queue = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(QuickSortLayout.HeaderBytes + (capacity * 8L), pageSize) : 0);
         var layout = new QuickSortLayout(array, queue, capacity);
         var sort = new DroneQuickSort(drone, layout, options.Count, options.Threshold);
 
@@ -102,7 +102,7 @@ public static class QuickSortApp
         var speedup = sequential.TotalSeconds / parallel.TotalSeconds;
         var table = new Table().Border(TableBorder.Rounded).AddColumns("QuickSort", "value");
         table.AddRow("elements", options.Count.ToString("N0", CultureInfo.InvariantCulture));
-        table.AddRow("drones", drone.Count.ToString(CultureInfo.InvariantCulture) + (drone.Count == 1 ? " (single-drone build: the mesh is not built yet)" : string.Empty));
+        table.AddRow("drones", drone.Count.ToString(CultureInfo.InvariantCulture));
         table.AddRow("threshold", options.Threshold.ToString(CultureInfo.InvariantCulture));
         table.AddRow("seed", options.Seed.ToString(CultureInfo.InvariantCulture));
         table.AddRow("time on drones", $"{parallel.TotalMilliseconds:F1} ms");

@@ -1,42 +1,80 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
 using HiveMind.Allocation;
+using HiveMind.Consistency;
+using HiveMind.Launch;
 using HiveMind.Memory;
+using HiveMind.Net.Transport;
+using HiveMind.Wire;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HiveMind;
 
 /// <summary>
-/// One drone: its copy of the shared heap, the allocator, locks and barriers, and its statistics.
-/// This build runs the single-drone configuration: the drone's copy of every page is the truth, and
-/// synchronization operations close intervals (dirty pages back to ReadOnly, twins kept) exactly where a
-/// multi-drone run will exchange write notices.
+/// One drone: its copy of the shared heap, the protocol engine that keeps it consistent, and (in a run of
+/// several) its mesh node. Drone 0 starts the other drones on this machine, hands out the peer table and is
+/// the barrier manager; every drone meets the others at a start barrier before the program goes on.
 /// </summary>
 /// <remarks>Instance-based so that tests can hold several; the static <see cref="Tmk"/> façade holds one per process.</remarks>
 public sealed partial class Drone : IDisposable
 {
-    private readonly LocalFaultHandler _faults = new();
-    private readonly bool[] _held;
+    // Barrier ids the runtime uses itself; programs use 0 .. --barriers - 1.
+    private const int StartBarrier = -1;
+    private const int ExitBarrier = -2;
+    private const int DistributeBarrier = -3;
+
+    // Tmk.Distribute passes drone 0's value through this word: the allocator never hands out the first granule.
+    private const long DistributeSlot = 8;
+
+    private readonly LrcEngine _engine;
+    private readonly MeshNode? _node;
+    private readonly LocalLauncher? _launcher;
+    private readonly int _locks;
     private readonly int _barriers;
     private readonly ILogger _logger;
     private readonly long _started = Stopwatch.GetTimestamp();
+    private volatile bool _exiting;
     private bool _exited;
 
-    private Drone(DroneOptions options, ILoggerFactory loggers)
+    private Drone(DroneOptions options, int id, int drones, string? registry, byte[]? key, ILoggerFactory loggers)
     {
         Options = options;
-        Heap = new SharedHeap(options.ToHeapOptions(), _faults);
-        Allocator = new SharedAllocator(0, Heap.Size);
-        _held = new bool[options.Locks];
+        Id = id;
+        Count = drones;
+        _locks = options.Locks;
         _barriers = options.Barriers;
         _logger = loggers.CreateLogger("HiveMind.Drone");
+        Heap = new SharedHeap(options.ToHeapOptions());
+        Allocator = new SharedAllocator(0, Heap.Size);
+        if (drones == 1)
+        {
+            var loopback = new LoopbackNetwork();
+            _engine = new LrcEngine(0, 1, Heap, loopback);
+            loopback.Attach(_engine);
+            return;
+        }
+
+        var network = new MeshNetwork(drones, TimeSpan.FromMinutes(1));
+        _node = new MeshNode(id, new MeshOptions { ClusterKey = key!, MaxDrones = DroneOptions.MaxDrones }, network, loggers.CreateLogger("HiveMind.Mesh"));
+        _engine = new LrcEngine(id, drones, Heap, network);
+        network.Attach(_node, _engine);
+        _node.PeerFailed += OnPeerFailed;
+        if (id == 0)
+        {
+            _launcher = new LocalLauncher(drones, _node.ListenEndpoint.ToString(), key!);
+        }
+
+        _node.FormMesh(drones, registry is null ? null : IPEndPoint.Parse(registry), TimeSpan.FromSeconds(60));
     }
 
     /// <summary>This drone's id, 0 .. <see cref="Count"/> - 1 (Tmk_proc_id).</summary>
-    public int Id => 0;
+    public int Id { get; }
 
     /// <summary>Number of drones in the run (Tmk_nprocs).</summary>
-    public int Count => 1;
+    public int Count { get; }
 
     /// <summary>The options the drone runs with.</summary>
     public DroneOptions Options { get; }
@@ -44,7 +82,7 @@ public sealed partial class Drone : IDisposable
     /// <summary>This drone's copy of the shared heap.</summary>
     public SharedHeap Heap { get; }
 
-    /// <summary>The allocator of the shared heap.</summary>
+    /// <summary>The allocator of the shared heap (used on drone 0).</summary>
     public SharedAllocator Allocator { get; }
 
     /// <summary>What this drone did so far.</summary>
@@ -53,37 +91,80 @@ public sealed partial class Drone : IDisposable
     /// <summary>Wall time since the drone started.</summary>
     public TimeSpan Elapsed => Stopwatch.GetElapsedTime(_started);
 
-    /// <summary>Starts a drone with validated <paramref name="options"/>.</summary>
+    /// <summary>
+    /// Starts this process's drone. Started by a user, it is drone 0 and launches the other
+    /// <see cref="DroneOptions.Drones"/> - 1 on this machine; started by drone 0, it reads its place in the
+    /// run from its environment. Returns when every drone has met at the start barrier.
+    /// </summary>
     public static Drone Start(DroneOptions options, ILoggerFactory? loggers = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var drone = new Drone(options, loggers ?? NullLoggerFactory.Instance);
+        var id = Environment.GetEnvironmentVariable(LocalLauncher.IdVariable);
+        Drone drone;
+        if (id is null)
+        {
+            var key = options.Drones > 1 ? RandomNumberGenerator.GetBytes(32) : null;
+            drone = new Drone(options, 0, options.Drones, null, key, loggers ?? NullLoggerFactory.Instance);
+        }
+        else
+        {
+            drone = new Drone(
+                options,
+                ParseVariable(LocalLauncher.IdVariable, id),
+                ParseVariable(LocalLauncher.DronesVariable, Environment.GetEnvironmentVariable(LocalLauncher.DronesVariable)),
+                Environment.GetEnvironmentVariable(LocalLauncher.RegistryVariable) ?? throw new OptionsException($"{LocalLauncher.RegistryVariable} is not set"),
+                Convert.FromBase64String(Environment.GetEnvironmentVariable(LocalLauncher.KeyVariable) ?? throw new OptionsException($"{LocalLauncher.KeyVariable} is not set")),
+                loggers ?? NullLoggerFactory.Instance);
+        }
+
+        drone._engine.Barrier(StartBarrier);
         LogStarted(drone._logger, drone.Id, drone.Count, drone.Heap.Size, drone.Heap.PageSize);
         return drone;
     }
 
-    /// <summary>Allocates shared memory; returns its global address.</summary>
+    /// <summary>Allocates shared memory on drone 0; returns its global address. Other drones learn it through <see cref="Distribute"/>.</summary>
     public long Malloc(long bytes, int alignment = SharedAllocator.Granule)
     {
         CheckRunning();
+        if (Id != 0)
+        {
+            throw new InvalidOperationException($"Drone {Id}: Malloc runs on drone 0; other drones get its addresses through Distribute.");
+        }
+
         var address = Allocator.Malloc(bytes, alignment);
         Statistics.Mallocs++;
         return address;
     }
 
-    /// <summary>Frees shared memory allocated by <see cref="Malloc"/>.</summary>
+    /// <summary>Frees shared memory allocated by <see cref="Malloc"/> (on drone 0).</summary>
     public void Free(long address)
     {
         CheckRunning();
+        if (Id != 0)
+        {
+            throw new InvalidOperationException($"Drone {Id}: Free runs on drone 0, which allocated the block.");
+        }
+
         Allocator.Free(address);
     }
 
-    /// <summary>Every drone gets drone 0's <paramref name="value"/> (Tmk_distribute).</summary>
+    /// <summary>Every drone gets drone 0's <paramref name="value"/> (Tmk_distribute); a barrier for all drones.</summary>
     public long Distribute(long value)
     {
         CheckRunning();
-        return value;
+        if (Count == 1)
+        {
+            return value;
+        }
+
+        if (Id == 0)
+        {
+            Heap.Write(DistributeSlot, value);
+        }
+
+        _engine.Barrier(DistributeBarrier);
+        return Heap.Read<long>(DistributeSlot);
     }
 
     /// <summary>A typed view of shared memory.</summary>
@@ -95,17 +176,7 @@ public sealed partial class Drone : IDisposable
     {
         CheckRunning();
         CheckLock(lockId);
-        if (_held[lockId])
-        {
-            throw new InvalidOperationException(
-                $"Drone {Id} acquires lock {lockId}, which it already holds: locks are not reentrant.");
-        }
-
-        var start = Stopwatch.GetTimestamp();
-        CloseInterval();
-        _held[lockId] = true;
-        Statistics.LockAcquiresLocal++;
-        Statistics.LockWaitTicks += Stopwatch.GetTimestamp() - start;
+        _engine.Acquire(lockId);
     }
 
     /// <summary>Releases lock <paramref name="lockId"/>, which this drone must hold.</summary>
@@ -113,13 +184,7 @@ public sealed partial class Drone : IDisposable
     {
         CheckRunning();
         CheckLock(lockId);
-        if (!_held[lockId])
-        {
-            throw new InvalidOperationException($"Drone {Id} releases lock {lockId}, which it does not hold.");
-        }
-
-        CloseInterval();
-        _held[lockId] = false;
+        _engine.Release(lockId);
     }
 
     /// <summary>Waits until every drone reaches barrier <paramref name="barrierId"/>.</summary>
@@ -128,24 +193,23 @@ public sealed partial class Drone : IDisposable
         CheckRunning();
         if ((uint)barrierId >= (uint)_barriers)
         {
-            throw new ArgumentOutOfRangeException(
-                nameof(barrierId), barrierId, $"Drone {Id}: barrier ids are 0 .. {_barriers - 1}.");
+            throw new ArgumentOutOfRangeException(nameof(barrierId), barrierId, $"Drone {Id}: barrier ids are 0 .. {_barriers - 1}.");
         }
 
-        var start = Stopwatch.GetTimestamp();
-        CloseInterval();
-        Statistics.Barriers++;
-        Statistics.BarrierWaitTicks += Stopwatch.GetTimestamp() - start;
+        _engine.Barrier(barrierId);
     }
 
-    /// <summary>Ends the drone's part in the run; returns the final statistics. Idempotent.</summary>
+    /// <summary>Ends the drone's part in the run after every drone got here; returns the final statistics. Idempotent.</summary>
     public DroneStatistics Exit()
     {
         if (!_exited)
         {
-            CloseInterval();
-            SyncFaultCounters();
+            _exiting = true;
+            _engine.Barrier(ExitBarrier);
             _exited = true;
+            CollectStatistics();
+            _node?.Leave();
+            _launcher?.WaitOrKill(TimeSpan.FromSeconds(30));
             LogExited(_logger, Id, Elapsed.TotalMilliseconds);
         }
 
@@ -154,29 +218,68 @@ public sealed partial class Drone : IDisposable
 
     public void Dispose()
     {
-        Exit();
+        if (!_exited)
+        {
+            _exiting = true;
+            _launcher?.WaitOrKill(TimeSpan.Zero);
+        }
+
+        _node?.Dispose();
+        _launcher?.Dispose();
         Heap.Dispose();
     }
 
-    private void CloseInterval()
+    private void CollectStatistics()
     {
-        _faults.CloseInterval(Heap);
-        SyncFaultCounters();
-    }
-
-    private void SyncFaultCounters()
-    {
+        var s = _engine.Statistics;
         Statistics.ReadFaults = Heap.ReadFaults;
         Statistics.WriteFaults = Heap.WriteFaults;
-        Statistics.TwinsMade = _faults.TwinsMade;
-        Statistics.IntervalsClosed = _faults.IntervalsClosed;
+        Statistics.TwinsMade = s.TwinsMade;
+        Statistics.IntervalsClosed = s.IntervalsClosed;
+        Statistics.DiffsMade = s.DiffsMade;
+        Statistics.DiffBytesMade = s.DiffBytesMade;
+        Statistics.DiffsApplied = s.DiffsApplied;
+        Statistics.DiffBytesApplied = s.DiffBytesApplied;
+        Statistics.LockAcquiresLocal = s.LockAcquiresLocal;
+        Statistics.LockAcquiresRemote = s.LockAcquiresRemote;
+        Statistics.LockWaitTicks = s.LockWaitTicks;
+        Statistics.Barriers = s.Barriers;
+        Statistics.BarrierWaitTicks = s.BarrierWaitTicks;
+        if (_node is not null)
+        {
+            foreach (var peer in Enumerable.Range(0, Count).Where(p => p != Id))
+            {
+                var link = _node.GetLink(peer);
+                Statistics.MessagesSent += link?.Counters.TotalSentMessages ?? 0;
+                Statistics.BytesSent += link?.Counters.TotalSentBytes ?? 0;
+            }
+        }
+    }
+
+    private void OnPeerFailed(int peer, string reason)
+    {
+        if (_exiting)
+        {
+            return;
+        }
+
+        // Without membership views (a later step) a run cannot go on without one of its drones.
+        if (Id != 0 && peer == 0)
+        {
+            Console.Error.WriteLine($"drone {Id}: drone 0 is gone ({reason}); exiting.");
+            Environment.Exit(3);
+        }
+
+        Console.Error.WriteLine($"drone {Id}: drone {peer} failed ({reason}); the run cannot go on without it.");
+        _launcher?.WaitOrKill(TimeSpan.Zero);
+        Environment.Exit(4);
     }
 
     private void CheckLock(int lockId)
     {
-        if ((uint)lockId >= (uint)_held.Length)
+        if ((uint)lockId >= (uint)_locks)
         {
-            throw new ArgumentOutOfRangeException(nameof(lockId), lockId, $"Drone {Id}: lock ids are 0 .. {_held.Length - 1}.");
+            throw new ArgumentOutOfRangeException(nameof(lockId), lockId, $"Drone {Id}: lock ids are 0 .. {_locks - 1}.");
         }
     }
 
@@ -187,6 +290,11 @@ public sealed partial class Drone : IDisposable
             throw new InvalidOperationException($"Drone {Id} has exited; no more shared-memory operations are allowed.");
         }
     }
+
+    private static int ParseVariable(string name, string? value) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number)
+            ? number
+            : throw new OptionsException($"{name}: '{value}' is not a drone number.");
 
     [LoggerMessage(Level = LogLevel.Information, Message = "drone {DroneId}: started, {Drones} drone(s), heap {HeapBytes} bytes in pages of {PageSize}")]
     private static partial void LogStarted(ILogger logger, int droneId, int drones, long heapBytes, int pageSize);

@@ -15,7 +15,10 @@ public class DroneOptions
     /// <summary>Default number of barriers.</summary>
     public const int DefaultBarriers = 64;
 
-    [Option("drones", Default = 1, HelpText = "Number of drones in the run (this build runs one drone: the mesh is not built yet).")]
+    /// <summary>Largest run.</summary>
+    public const int MaxDrones = 256;
+
+    [Option("drones", Default = 1, HelpText = "Number of drones in the run; drone 0 (this process) starts the others on this machine.")]
     public int Drones { get; set; } = 1;
 
     [Option("page-size", Default = HeapOptions.DefaultPageSize, HelpText = "Bytes per shared page: a power of two from 64 to 16777216.")]
@@ -58,10 +61,9 @@ public class DroneOptions
             throw new OptionsException($"--drones: must be at least 1, not {Drones}.");
         }
 
-        if (Drones > 1)
+        if (Drones > MaxDrones)
         {
-            throw new OptionsException(
-                $"--drones {Drones}: this build runs a single drone; multi-drone runs arrive with the mesh and the protocol engine.");
+            throw new OptionsException($"--drones: at most {MaxDrones}, not {Drones}.");
         }
 
         if (Locks < 1)

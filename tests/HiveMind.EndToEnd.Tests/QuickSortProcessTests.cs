@@ -20,9 +20,25 @@ public sealed class QuickSortProcessTests
     }
 
     [Theory]
+    [InlineData("2", "300000", "5")]
+    [InlineData("3", "200000", "6")]
+    [InlineData("4", "100000", "7")]
+    public void QuickSort_LocalDrones_SortsAndVerifies(string drones, string count, string seed)
+    {
+        var (exit, output, error) = AppProcess.Run(
+            "QuickSort", Timeout, "--drones", drones, "--count", count, "--seed", seed, "--threshold", "2048", "--heap-size", "64MiB", "--no-progress");
+        Assert.True(exit == 0, $"QuickSort --drones {drones} --count {count} --seed {seed} exited {exit}:\n{output}\n{error}");
+        Assert.Contains("VERIFIED", output, StringComparison.Ordinal);
+        for (var id = 1; id < int.Parse(drones, System.Globalization.CultureInfo.InvariantCulture); id++)
+        {
+            Assert.Contains($"[drone {id}] ", output, StringComparison.Ordinal); // each drone's statistics, prefixed
+        }
+    }
+
+    [Theory]
     [InlineData("--count 0", "--count: must be at least 1")]
     [InlineData("--drones 0", "--drones: must be at least 1")]
-    [InlineData("--drones 4", "this build runs a single drone")]
+    [InlineData("--drones 999", "--drones: at most 256")]
     [InlineData("--page-size 1000", "--page-size: PageSize must be a power of two")]
     [InlineData("--heap-size lots", "--heap-size: 'lots' is not a positive byte count")]
     [InlineData("--heap-size 1MiB", "need")]

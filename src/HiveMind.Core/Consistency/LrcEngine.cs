@@ -207,6 +207,14 @@ public sealed class LrcEngine : IFaultHandler
 
     public void OnFault(SharedHeap heap, int page, bool write)
     {
+        ArgumentNullException.ThrowIfNull(heap);
+        if (Drones == 1)
+        {
+            // Alone, this drone's copy is the only one and nobody will ask for a diff: no twins, no notices.
+            heap.SetAccess(page, write ? PageAccess.ReadWrite : PageAccess.ReadOnly);
+            return;
+        }
+
         if (heap.GetAccess(page) == PageAccess.NoAccess)
         {
             Miss(page);

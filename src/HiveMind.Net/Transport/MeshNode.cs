@@ -35,6 +35,7 @@ public sealed partial class MeshNode : IDisposable
     private long _nextRequestId;
     private long _rejectedConnections;
     private int _disposed;
+    private volatile bool _leaving;
 
     /// <summary>Creates drone <paramref name="id"/>'s node and starts listening.</summary>
     public MeshNode(int id, MeshOptions options, IFrameConsumer consumer, ILogger? logger = null)
@@ -473,7 +474,7 @@ public sealed partial class MeshNode : IDisposable
             }
         }
 
-        if (_stopping.IsSet)
+        if (_stopping.IsSet || _leaving)
         {
             return;
         }
@@ -560,6 +561,12 @@ public sealed partial class MeshNode : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Marks the end of the run: links that close from now on are the peers leaving too, not failures, so
+    /// they are neither reported nor logged as such.
+    /// </summary>
+    public void Leave() => _leaving = true;
 
     public void Dispose()
     {
