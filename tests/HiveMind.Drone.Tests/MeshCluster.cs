@@ -48,6 +48,10 @@ internal sealed class MeshCluster : ILrcCluster, IDisposable
 
     public SharedHeap[] Heaps { get; }
 
+    public int Drones => Engines.Length;
+
+    public IDroneView View(int id) => new EngineView(Engines[id], Heaps[id]);
+
     public LrcEngine[] Engines { get; }
 
     /// <summary>Links that failed during the run (a protocol frame that could not be handled closes its link).</summary>

@@ -14,8 +14,12 @@ internal static class AppProcess
 
     public static string RepositoryRoot { get; } = FindRoot();
 
-    public static string AppPath(string app) =>
-        Path.Combine(RepositoryRoot, "apps", app, "bin", Configuration, "net10.0", app + ".dll");
+    /// <summary>The built program: an app under apps/, or a test program under tests/.</summary>
+    public static string AppPath(string app)
+    {
+        var folder = Directory.Exists(Path.Combine(RepositoryRoot, "apps", app)) ? "apps" : "tests";
+        return Path.Combine(RepositoryRoot, folder, app, "bin", Configuration, "net10.0", app + ".dll");
+    }
 
     public static (int ExitCode, string Output, string Error) Run(string app, TimeSpan timeout, params string[] args)
     {

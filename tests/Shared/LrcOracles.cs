@@ -3,90 +3,137 @@ using HiveMind.Memory;
 
 namespace HiveMind.Testing;
 
-/// <summary>Drones with a heap and an engine each, however they talk (in memory, over the mesh).</summary>
+/// <summary>A drone of a cluster in this process: its engine and its heap.</summary>
+internal sealed class EngineView(LrcEngine engine, SharedHeap heap) : IDroneView
+{
+    public SharedHeap Heap => heap;
+
+    public void Acquire(int lockId) => engine.Acquire(lockId);
+
+    public void Release(int lockId) => engine.Release(lockId);
+
+    public void Barrier(int barrierId) => engine.Barrier(barrierId);
+}
+
+/// <summary>What an oracle needs of one drone: its heap and its synchronization operations.</summary>
+internal interface IDroneView
+{
+    SharedHeap Heap { get; }
+
+    void Acquire(int lockId);
+
+    void Release(int lockId);
+
+    void Barrier(int barrierId);
+}
+
+/// <summary>
+/// Drones however they run: threads of this process (in memory or over the mesh), or processes of their own,
+/// where <see cref="Run"/> runs only this process's drone.
+/// </summary>
 internal interface ILrcCluster
 {
-    SharedHeap[] Heaps { get; }
+    int Drones { get; }
 
-    LrcEngine[] Engines { get; }
+    IDroneView View(int id);
 
-    /// <summary>Runs <paramref name="body"/> as every drone's application thread; fails with the first drone's error.</summary>
+    /// <summary>Runs <paramref name="body"/> as the application thread of each drone here; fails with the first drone's error.</summary>
     void Run(Action<int> body, TimeSpan? timeout = null);
 }
 
-/// <summary>The correctness oracles of PROTOCOL.md, for any <see cref="ILrcCluster"/> of the right size.</summary>
+/// <summary>
+/// The correctness oracles of PROTOCOL.md for any <see cref="ILrcCluster"/>. Every check runs inside a drone's
+/// own body against its own heap, so the same oracle runs with drones as threads or as processes. A failure
+/// names the drone, the address, the expected and the seen value, and the seed.
+/// </summary>
 internal static class LrcOracles
 {
-    /// <summary>x and y on one page; P1 writes x under lock 1, P2 writes y under lock 2, P3 reads x under lock 1. Needs 4 drones.</summary>
+    /// <summary>
+    /// x and y on one page: P1 writes x under lock 1, P2 writes y under lock 2, P3 reads x under lock 1 and
+    /// sees 2. P3 acquires lock 1 until it sees the flag P1 set in the same critical section as x; then x must be 2.
+    /// Needs at least 4 drones.
+    /// </summary>
     public static void SeedExample(ILrcCluster cluster)
     {
-        const long X = 4096 + 8, Y = 4096 + 12;
-        using var p1Released = new ManualResetEventSlim();
-        var seen = new int[2];
+        const long X = 4096 + 8, Y = 4096 + 12, Flag = 4096 + 16;
         cluster.Run(id =>
         {
-            var engine = cluster.Engines[id];
-            var heap = cluster.Heaps[id];
+            var drone = cluster.View(id);
+            var heap = drone.Heap;
             switch (id)
             {
                 case 1:
-                    engine.Acquire(1);
+                    drone.Acquire(1);
                     heap.Write(X, 2);
-                    engine.Release(1);
-                    p1Released.Set();
+                    heap.Write(Flag, 1);
+                    drone.Release(1);
                     break;
                 case 2:
-                    engine.Acquire(2);
+                    drone.Acquire(2);
                     heap.Write(Y, 3);
-                    engine.Release(2);
+                    drone.Release(2);
                     break;
                 case 3:
-                    Assert.True(p1Released.Wait(TimeSpan.FromSeconds(30)), "P1 did not release lock 1 within 30 s");
-                    engine.Acquire(1);
-                    seen[0] = heap.Read<int>(X);
-                    engine.Release(1);
+                    for (var attempt = 0; ; attempt++)
+                    {
+                        drone.Acquire(1);
+                        var flag = heap.Read<int>(Flag);
+                        var x = heap.Read<int>(X);
+                        drone.Release(1);
+                        if (flag == 1)
+                        {
+                            Check(x == 2, $"drone 3 read x = {x} at 0x{X:X} under lock 1 after P1's critical section, expected 2");
+                            break;
+                        }
+
+                        Check(attempt < 1_000_000, "drone 3 never saw P1's critical section under lock 1");
+                        Thread.Yield();
+                    }
+
                     break;
             }
-        });
-        Assert.True(seen[0] == 2, $"drone 3 read x = {seen[0]} at 0x{X:X} after acquiring lock 1, expected 2");
 
-        // After a barrier everyone sees both writes, and the page's two writers did not overwrite each other.
-        cluster.Run(id => cluster.Engines[id].Barrier(0));
-        for (var id = 0; id < 4; id++)
-        {
-            Assert.True(cluster.Heaps[id].Read<int>(X) == 2, $"drone {id} read x = {cluster.Heaps[id].Read<int>(X)} after the barrier, expected 2");
-            Assert.True(cluster.Heaps[id].Read<int>(Y) == 3, $"drone {id} read y = {cluster.Heaps[id].Read<int>(Y)} after the barrier, expected 3");
-        }
+            // After a barrier everyone sees both writes: the page's two writers did not overwrite each other.
+            drone.Barrier(0);
+            Check(heap.Read<int>(X) == 2, $"drone {id} read x = {heap.Read<int>(X)} at 0x{X:X} after the barrier, expected 2");
+            Check(heap.Read<int>(Y) == 3, $"drone {id} read y = {heap.Read<int>(Y)} at 0x{Y:X} after the barrier, expected 3");
+        });
     }
 
-
-    /// <summary>Lock-protected counters whose words share pages with other locks' words.</summary>
+    /// <summary>
+    /// Lock-protected counters whose words share pages with other locks' words: in each critical section all
+    /// words of the lock are equal; after the final barrier each equals the critical sections run on the lock.
+    /// </summary>
     public static void LockedCounters(ILrcCluster cluster, int seed)
     {
-        var drones = cluster.Engines.Length;
+        var drones = cluster.Drones;
         const int Locks = 6, WordsPerLock = 12, Rounds = 60;
 
         // Lock l's words are spread over three pages that every other lock's words share.
         static long Word(int l, int k) => 4096L * (1 + (k % 3)) + (4L * ((k * Locks) + l));
-        var counts = new int[drones, Locks];
+        var plan = new int[drones, Rounds];
+        var rng = new Random(seed);
+        for (var d = 0; d < drones; d++)
+        {
+            for (var r = 0; r < Rounds; r++)
+            {
+                plan[d, r] = rng.Next(Locks);
+            }
+        }
+
         cluster.Run(id =>
         {
-            var engine = cluster.Engines[id];
-            var heap = cluster.Heaps[id];
-            var rng = new Random((seed * 100) + id);
+            var drone = cluster.View(id);
+            var heap = drone.Heap;
             for (var round = 0; round < Rounds; round++)
             {
-                var l = rng.Next(Locks);
-                engine.Acquire(l);
+                var l = plan[id, round];
+                drone.Acquire(l);
                 var first = heap.Read<int>(Word(l, 0));
                 for (var k = 0; k < WordsPerLock; k++)
                 {
                     var value = heap.Read<int>(Word(l, k));
-                    if (value != first)
-                    {
-                        throw new InvalidOperationException(
-                            $"seed {seed}: drone {id} round {round} under lock {l} read {value} at 0x{Word(l, k):X}, but {first} at 0x{Word(l, 0):X}: stale or torn");
-                    }
+                    Check(value == first, $"seed {seed}: drone {id} round {round} under lock {l} read {value} at 0x{Word(l, k):X}, but {first} at 0x{Word(l, 0):X}: stale or torn");
                 }
 
                 for (var k = 0; k < WordsPerLock; k++)
@@ -94,38 +141,40 @@ internal static class LrcOracles
                     heap.Write(Word(l, k), first + 1);
                 }
 
-                engine.Release(l);
-                counts[id, l]++;
+                drone.Release(l);
             }
 
-            engine.Barrier(0);
-        });
-
-        for (var l = 0; l < Locks; l++)
-        {
-            var expected = Enumerable.Range(0, drones).Sum(d => counts[d, l]);
-            for (var id = 0; id < drones; id++)
+            drone.Barrier(0);
+            for (var l = 0; l < Locks; l++)
             {
+                var expected = 0;
+                for (var d = 0; d < drones; d++)
+                {
+                    for (var r = 0; r < Rounds; r++)
+                    {
+                        expected += plan[d, r] == l ? 1 : 0;
+                    }
+                }
+
                 for (var k = 0; k < WordsPerLock; k++)
                 {
-                    var seen = cluster.Heaps[id].Read<int>(Word(l, k));
-                    Assert.True(seen == expected, $"seed {seed}: drone {id} reads {seen} at 0x{Word(l, k):X} (lock {l}) after the final barrier, expected {expected}");
+                    var seen = heap.Read<int>(Word(l, k));
+                    Check(seen == expected, $"seed {seed}: drone {id} reads {seen} at 0x{Word(l, k):X} (lock {l}) after the final barrier, expected {expected}");
                 }
             }
-        }
+        });
     }
 
-
-    /// <summary>Phases separated by barriers; regions of all drones interleave word by word.</summary>
+    /// <summary>Phases separated by barriers; in phase t drone i writes f(t, i) into its region, regions interleaving word by word.</summary>
     public static void BarrierPhases(ILrcCluster cluster)
     {
-        var drones = cluster.Engines.Length;
-        const int Phases = 8, WordsPerDrone = 700; // regions interleave word by word across several pages
+        var drones = cluster.Drones;
+        const int Phases = 8, WordsPerDrone = 700;
         static int F(int t, int i, int k) => (t * 1_000_000) + (i * 1_000) + k;
         cluster.Run(id =>
         {
-            var engine = cluster.Engines[id];
-            var heap = cluster.Heaps[id];
+            var drone = cluster.View(id);
+            var heap = drone.Heap;
             for (var t = 0; t < Phases; t++)
             {
                 for (var k = 0; k < WordsPerDrone; k++)
@@ -133,22 +182,18 @@ internal static class LrcOracles
                     heap.Write(4L * ((k * drones) + id), F(t, id, k));
                 }
 
-                engine.Barrier(0);
+                drone.Barrier(0);
                 for (var j = 0; j < drones; j++)
                 {
                     for (var k = 0; k < WordsPerDrone; k++)
                     {
                         var address = 4L * ((k * drones) + j);
                         var seen = heap.Read<int>(address);
-                        if (seen != F(t, j, k))
-                        {
-                            throw new InvalidOperationException(
-                                $"drone {id} phase {t}: 0x{address:X} (drone {j}'s region) holds {seen}, expected {F(t, j, k)}");
-                        }
+                        Check(seen == F(t, j, k), $"drone {id} phase {t}: 0x{address:X} (drone {j}'s region) holds {seen}, expected {F(t, j, k)}");
                     }
                 }
 
-                engine.Barrier(1);
+                drone.Barrier(1);
             }
         });
     }
@@ -163,7 +208,7 @@ internal static class LrcOracles
     public static void RandomSchedule(ILrcCluster cluster, int seed, int rounds)
     {
         const int Locks = 5, WordsPerLock = 6, Phases = 3, ScratchWords = 40;
-        var drones = cluster.Engines.Length;
+        var drones = cluster.Drones;
         static long Counter(int l, int k) => 4096L * (1 + ((l + k) % 4)) + (8L * ((k * Locks) + l));
         long Scratch(int d, int k) => 4096L * (1 + (k % 4)) + 4 + (8L * ((k * drones) + d)) + (8L * Locks * WordsPerLock);
         var plan = new int[Phases, drones, rounds];
@@ -181,8 +226,8 @@ internal static class LrcOracles
 
         cluster.Run(id =>
         {
-            var engine = cluster.Engines[id];
-            var heap = cluster.Heaps[id];
+            var engine = cluster.View(id);
+            var heap = engine.Heap;
             for (var t = 0; t < Phases; t++)
             {
                 for (var r = 0; r < rounds; r++)
@@ -193,10 +238,7 @@ internal static class LrcOracles
                     for (var k = 1; k < WordsPerLock; k++)
                     {
                         var other = heap.Read<int>(Counter(l, k));
-                        if (other != value)
-                        {
-                            throw new InvalidOperationException($"seed {seed}: drone {id} phase {t} lock {l}: 0x{Counter(l, k):X} holds {other}, 0x{Counter(l, 0):X} holds {value}");
-                        }
+                        Check(other == value, $"seed {seed}: drone {id} phase {t} lock {l}: 0x{Counter(l, k):X} holds {other}, 0x{Counter(l, 0):X} holds {value}");
                     }
 
                     for (var k = 0; k < WordsPerLock; k++)
@@ -226,10 +268,7 @@ internal static class LrcOracles
                     for (var k = 0; k < WordsPerLock; k++)
                     {
                         var seen = heap.Read<int>(Counter(l, k));
-                        if (seen != expected)
-                        {
-                            throw new InvalidOperationException($"seed {seed}: drone {id} after phase {t}: lock {l}'s 0x{Counter(l, k):X} holds {seen}, expected {expected}");
-                        }
+                        Check(seen == expected, $"seed {seed}: drone {id} after phase {t}: lock {l}'s 0x{Counter(l, k):X} holds {seen}, expected {expected}");
                     }
                 }
 
@@ -239,15 +278,20 @@ internal static class LrcOracles
                     {
                         var last = Enumerable.Range(0, rounds).Where(r => r % ScratchWords == k).Max();
                         var seen = heap.Read<int>(Scratch(d, k));
-                        if (seen != (t * 10_000) + last)
-                        {
-                            throw new InvalidOperationException($"seed {seed}: drone {id} after phase {t}: drone {d}'s scratch 0x{Scratch(d, k):X} holds {seen}, expected {(t * 10_000) + last}");
-                        }
+                        Check(seen == (t * 10_000) + last, $"seed {seed}: drone {id} after phase {t}: drone {d}'s scratch 0x{Scratch(d, k):X} holds {seen}, expected {(t * 10_000) + last}");
                     }
                 }
 
                 engine.Barrier(1);
             }
         });
+    }
+
+    private static void Check(bool condition, string failure)
+    {
+        if (!condition)
+        {
+            throw new InvalidOperationException(failure);
+        }
     }
 }

@@ -27,6 +27,10 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
 
     public SharedHeap[] Heaps { get; }
 
+    public int Drones => Engines.Length;
+
+    public IDroneView View(int id) => new EngineView(Engines[id], Heaps[id]);
+
     public LrcEngine[] Engines { get; }
 
     /// <summary>Messages delivered, all drones.</summary>

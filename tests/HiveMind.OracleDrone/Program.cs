@@ -1,0 +1,85 @@
+using CommandLine;
+using HiveMind;
+using HiveMind.Memory;
+using HiveMind.OracleDrone;
+
+// Runs one PROTOCOL.md oracle with this process as one of the drones; prints "oracle ... passed on drone N".
+try
+{
+    var options = Tmk.ParseOptions<OracleOptions>(args);
+    var drone = Tmk.Startup(options);
+    var cluster = new ProcessCluster(drone);
+    switch (options.Oracle)
+    {
+        case "seed-example":
+            LrcOracles.SeedExample(cluster);
+            break;
+        case "counters":
+            LrcOracles.LockedCounters(cluster, options.Seed);
+            break;
+        case "phases":
+            LrcOracles.BarrierPhases(cluster);
+            break;
+        case "random":
+            LrcOracles.RandomSchedule(cluster, options.Seed, rounds: 30);
+            break;
+        default:
+            throw new InvalidOperationException($"oracle {options.Oracle} has no runner");
+    }
+
+    Console.WriteLine($"oracle {options.Oracle} passed on drone {drone.Id}");
+    Tmk.Exit();
+    return 0;
+}
+catch (OptionsException error)
+{
+    Console.Error.WriteLine($"oracle: {error.Message}");
+    return 2;
+}
+catch (InvalidOperationException error)
+{
+    Console.Error.WriteLine($"oracle FAILED: {error.Message}");
+    return 1;
+}
+
+namespace HiveMind.OracleDrone
+{
+    /// <summary>The oracle to run, on top of every drone's options.</summary>
+    internal sealed class OracleOptions : DroneOptions
+    {
+        [Option("oracle", Required = true, HelpText = "seed-example, counters, phases or random.")]
+        public string Oracle { get; set; } = string.Empty;
+
+        [Option("seed", Default = 1, HelpText = "Seed of the randomized oracles.")]
+        public int Seed { get; set; } = 1;
+
+        public override void Validate()
+        {
+            if (Oracle is not ("seed-example" or "counters" or "phases" or "random"))
+            {
+                throw new OptionsException($"--oracle: '{Oracle}' is not one of seed-example, counters, phases, random.");
+            }
+
+            base.Validate();
+        }
+    }
+
+    /// <summary>This process's drone as the one drone of the cluster that runs here.</summary>
+    internal sealed class ProcessCluster(Drone drone) : ILrcCluster, IDroneView
+    {
+        public int Drones => drone.Count;
+
+        public SharedHeap Heap => drone.Heap;
+
+        public IDroneView View(int id) =>
+            id == drone.Id ? this : throw new InvalidOperationException($"drone {drone.Id} cannot act as drone {id}");
+
+        public void Run(Action<int> body, TimeSpan? timeout = null) => body(drone.Id);
+
+        public void Acquire(int lockId) => drone.LockAcquire(lockId);
+
+        public void Release(int lockId) => drone.LockRelease(lockId);
+
+        public void Barrier(int barrierId) => drone.Barrier(barrierId);
+    }
+}
