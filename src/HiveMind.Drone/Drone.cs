@@ -49,17 +49,18 @@ public sealed partial class Drone : IDisposable
         _logger = loggers.CreateLogger("HiveMind.Drone");
         Heap = new SharedHeap(options.ToHeapOptions());
         Allocator = new SharedAllocator(0, Heap.Size);
+        var threshold = ByteSize.Parse(options.GcThreshold, "--gc-threshold");
         if (drones == 1)
         {
             var loopback = new LoopbackNetwork();
-            _engine = new LrcEngine(0, 1, Heap, loopback);
+            _engine = new LrcEngine(0, 1, Heap, loopback, collectionThreshold: threshold);
             loopback.Attach(_engine);
             return;
         }
 
         var network = new MeshNetwork(drones, TimeSpan.FromMinutes(1));
         _node = new MeshNode(id, new MeshOptions { ClusterKey = key!, MaxDrones = DroneOptions.MaxDrones }, network, loggers.CreateLogger("HiveMind.Mesh"));
-        _engine = new LrcEngine(id, drones, Heap, network);
+        _engine = new LrcEngine(id, drones, Heap, network, collectionThreshold: threshold);
         network.Attach(_node, _engine);
         _node.PeerFailed += OnPeerFailed;
         if (id == 0)
@@ -245,6 +246,7 @@ public sealed partial class Drone : IDisposable
         Statistics.LockWaitTicks = s.LockWaitTicks;
         Statistics.Barriers = s.Barriers;
         Statistics.BarrierWaitTicks = s.BarrierWaitTicks;
+        Statistics.GarbageCollections = s.GarbageCollections;
         if (_node is not null)
         {
             foreach (var peer in Enumerable.Range(0, Count).Where(p => p != Id))

@@ -33,6 +33,9 @@ public class DroneOptions
     [Option("barriers", Default = DefaultBarriers, HelpText = "Number of barriers (ids 0 .. barriers-1).")]
     public int Barriers { get; set; } = DefaultBarriers;
 
+    [Option("gc-threshold", Default = "64MiB", HelpText = "Consistency data (interval records, write notices, diffs, twins) one drone may hold before the next barrier collects it; suffixes KiB, MiB, GiB.")]
+    public string GcThreshold { get; set; } = "64MiB";
+
     [Option("quiet", Default = false, HelpText = "Print no statistics table at exit.")]
     public bool Quiet { get; set; }
 
@@ -77,5 +80,6 @@ public class DroneOptions
         }
 
         _ = ToHeapOptions();
+        _ = ByteSize.Parse(GcThreshold, "--gc-threshold");
     }
 }

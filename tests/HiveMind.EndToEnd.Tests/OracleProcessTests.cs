@@ -25,6 +25,18 @@ public sealed class OracleProcessTests
         }
     }
 
+    [Theory]
+    [InlineData("phases", "3")]
+    [InlineData("random", "4")]
+    public void Oracle_DronesAsProcesses_CollectingAtEveryBarrier_Passes(string oracle, string drones)
+    {
+        var (exit, output, error) = AppProcess.Run(
+            "HiveMind.OracleDrone", Timeout, "--drones", drones, "--oracle", oracle, "--seed", "45", "--heap-size", "1MiB", "--gc-threshold", "1");
+        Assert.True(exit == 0, $"oracle {oracle} on {drones} drones with --gc-threshold 1 exited {exit}:\n{output}\n{error}");
+        Assert.Contains($"oracle {oracle} passed on drone 0", output, StringComparison.Ordinal);
+        Assert.Matches(@"GC runs\s*│\s*[1-9]", output); // drone 0's statistics table shows the collections
+    }
+
     [Fact]
     public void Oracle_UnknownName_ExitsTwoNamingIt()
     {

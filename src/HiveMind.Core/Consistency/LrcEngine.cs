@@ -24,22 +24,38 @@ public sealed class LrcEngine : IFaultHandler
     /// <summary>The drone that manages barriers.</summary>
     public const int BarrierManager = 0;
 
+    /// <summary>Default garbage-collection threshold: consistency data of one drone, in bytes.</summary>
+    public const long DefaultCollectionThreshold = 64L << 20;
+
+    // The two barriers of a garbage collection: after validation, after the drop.
+    private const int ValidatedBarrier = int.MinValue;
+    private const int DroppedBarrier = int.MinValue + 1;
+
     private readonly SharedHeap _heap;
     private readonly IDroneNetwork _network;
     private readonly object _gate = new();
     private readonly VectorTimestamp _vt;
-    private readonly List<IntervalRecord?>[] _records;
+    private readonly Dictionary<int, IntervalRecord>[] _records;
     private readonly List<WriteNotice>?[] _notices;
     private readonly Dictionary<(int Page, int Interval), byte[]> _diffs = [];
     private readonly List<int> _dirty = [];
     private readonly Dictionary<int, LockState> _locks = [];
     private readonly TimeSpan _waitLimit;
+    private readonly long _collectionThreshold;
+    private readonly int[] _collectedUpTo;
+    private readonly HashSet<int> _modifiedSinceCollection = [];
+    private readonly HashSet<int> _noticedSinceCollection = [];
+    private readonly Dictionary<int, int[]> _holders = [];
+    private long _recordBytes;
+    private long _diffBytes;
+    private long _noticeCount;
     private int[] _managerKnows;
     private BarrierRelease? _release;
     private readonly Dictionary<int, BarrierRound> _rounds = [];
 
-    public LrcEngine(int self, int drones, SharedHeap heap, IDroneNetwork network, TimeSpan? waitLimit = null)
+    public LrcEngine(int self, int drones, SharedHeap heap, IDroneNetwork network, TimeSpan? waitLimit = null, long collectionThreshold = DefaultCollectionThreshold)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(collectionThreshold);
         ArgumentNullException.ThrowIfNull(heap);
         ArgumentNullException.ThrowIfNull(network);
         if ((uint)self >= (uint)drones)
@@ -52,9 +68,11 @@ public sealed class LrcEngine : IFaultHandler
         _heap = heap;
         _network = network;
         _waitLimit = waitLimit ?? TimeSpan.FromMinutes(5);
+        _collectionThreshold = collectionThreshold;
+        _collectedUpTo = new int[drones];
         _vt = new VectorTimestamp(drones);
         _managerKnows = new int[drones];
-        _records = Enumerable.Range(0, drones).Select(_ => new List<IntervalRecord?>()).ToArray();
+        _records = Enumerable.Range(0, drones).Select(_ => new Dictionary<int, IntervalRecord>()).ToArray();
         _notices = new List<WriteNotice>?[heap.PageCount];
         heap.FaultHandler = this;
     }
@@ -65,6 +83,21 @@ public sealed class LrcEngine : IFaultHandler
 
     /// <summary>What this drone did (application-thread counters; network-thread ones are interlocked).</summary>
     public ProtocolStatistics Statistics { get; } = new();
+
+    /// <summary>
+    /// Consistency data held now: interval records, write notices, diffs and twins, in bytes. When any drone's
+    /// passes the threshold, the next barrier collects it.
+    /// </summary>
+    public long ConsistencyBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _recordBytes + (16 * _noticeCount) + _diffBytes + ((long)_heap.Twins.Rented * _heap.PageSize);
+            }
+        }
+    }
 
     /// <summary>A copy of this drone's VT.</summary>
     public int[] Timestamp
@@ -165,16 +198,33 @@ public sealed class LrcEngine : IFaultHandler
         }
     }
 
-    /// <summary>Waits until every drone arrives at <paramref name="barrierId"/>, then sees all their writes.</summary>
+    /// <summary>
+    /// Waits until every drone arrives at <paramref name="barrierId"/>, then sees all their writes. When some
+    /// drone's consistency data passed the threshold, the barrier also collects garbage on every drone.
+    /// </summary>
     public void Barrier(int barrierId)
     {
         var started = Stopwatch.GetTimestamp();
+        var release = Meet(barrierId, mayCollect: true);
+        if (release.Collect)
+        {
+            Collect();
+        }
+
+        Statistics.Barriers++;
+        Statistics.BarrierWaitTicks += Stopwatch.GetTimestamp() - started;
+    }
+
+    private BarrierRelease Meet(int barrierId, bool mayCollect)
+    {
         CloseInterval();
         BarrierArrival arrival;
+        var held = ConsistencyBytes;
+        Statistics.PeakConsistencyBytes = Math.Max(Statistics.PeakConsistencyBytes, held);
         lock (_gate)
         {
             _release = null;
-            arrival = new BarrierArrival(barrierId, Self, _vt.Entries.ToArray(), RecordsNotCoveredBy(_managerKnows));
+            arrival = new BarrierArrival(barrierId, Self, _vt.Entries.ToArray(), RecordsNotCoveredBy(_managerKnows), mayCollect && held > _collectionThreshold);
         }
 
         _network.Send(BarrierManager, arrival);
@@ -199,8 +249,90 @@ public sealed class LrcEngine : IFaultHandler
         }
 
         Incorporate(release.Timestamp, release.Intervals);
-        Statistics.Barriers++;
-        Statistics.BarrierWaitTicks += Stopwatch.GetTimestamp() - started;
+        return release;
+    }
+
+    /// <summary>
+    /// Garbage collection, after a barrier that brought every drone to the same VT: validate the pages this
+    /// drone modified since the last collection and become a holder of them; barrier; drop every interval
+    /// record, write notice, diff and twin, and mark the pages others modified that this copy lacks for a
+    /// whole-page fetch; barrier. Without the second barrier a lock request right after collection could meet
+    /// a drone that still holds old records and receive stale consistency information.
+    /// </summary>
+    private void Collect()
+    {
+        foreach (var page in _modifiedSinceCollection.ToList())
+        {
+            if (_heap.GetAccess(page) == PageAccess.NoAccess)
+            {
+                Miss(page);
+            }
+        }
+
+        Dictionary<int, int[]> holders;
+        lock (_gate)
+        {
+            holders = _noticedSinceCollection.ToDictionary(
+                page => page,
+                page => (_notices[page] ?? []).Select(n => n.Drone).Append(Self).Where(d => d != Self || _modifiedSinceCollection.Contains(page)).Distinct().Order().ToArray());
+        }
+
+        Meet(ValidatedBarrier, mayCollect: false);
+
+        List<int> noticed, modified;
+        lock (_gate)
+        {
+            noticed = [.. _noticedSinceCollection];
+            modified = [.. _modifiedSinceCollection];
+            foreach (var (page, pageHolders) in holders)
+            {
+                _holders[page] = pageHolders;
+                _notices[page] = null;
+            }
+
+            for (var drone = 0; drone < Drones; drone++)
+            {
+                _collectedUpTo[drone] = _vt[drone];
+                _records[drone].Clear();
+            }
+
+            _diffs.Clear();
+            _recordBytes = 0;
+            _diffBytes = 0;
+            _noticeCount = 0;
+            _noticedSinceCollection.Clear();
+            _modifiedSinceCollection.Clear();
+        }
+
+        foreach (var page in noticed)
+        {
+            var entry = _heap.GetEntry(page);
+            lock (entry)
+            {
+                entry.TwinInterval = 0;
+                _heap.DropTwin(page);
+
+                // A valid copy is current (a newer notice would have invalidated it); an invalid one lost its diffs.
+                if (_heap.GetAccess(page) == PageAccess.NoAccess)
+                {
+                    entry.NeedsWholePage = true;
+                }
+            }
+        }
+
+        foreach (var page in modified)
+        {
+            var entry = _heap.GetEntry(page);
+            lock (entry)
+            {
+                entry.TwinInterval = 0;
+                _heap.DropTwin(page);
+            }
+        }
+
+        _heap.Twins.TrimIfIdle();
+        Meet(DroppedBarrier, mayCollect: false);
+        Statistics.GarbageCollections++;
     }
 
     // ------------------------------------------------------------------ faults (application thread)
@@ -243,6 +375,11 @@ public sealed class LrcEngine : IFaultHandler
     private void Miss(int page)
     {
         var entry = _heap.GetEntry(page);
+        if (entry.NeedsWholePage)
+        {
+            FetchWholePage(page, entry);
+        }
+
         var applied = entry.AppliedVector ??= new int[Drones];
         var wanted = new Dictionary<int, List<int>>();
         lock (_gate)
@@ -296,6 +433,38 @@ public sealed class LrcEngine : IFaultHandler
         _heap.SetAccess(page, PageAccess.ReadOnly);
     }
 
+    /// <summary>Replaces this drone's copy of a page with a holder's, together with that copy's applied vector.</summary>
+    private void FetchWholePage(int page, PageEntry entry)
+    {
+        int[] holders;
+        lock (_gate)
+        {
+            holders = _holders.TryGetValue(page, out var known) ? known.Where(h => h != Self).ToArray() : [];
+        }
+
+        if (holders.Length == 0)
+        {
+            throw new InvalidOperationException($"Drone {Self}: page {page} needs a whole-page fetch but has no holder.");
+        }
+
+        // Spread the fetches of one page over its holders.
+        var holder = holders[Self % holders.Length];
+        if (_network.RequestAll([(holder, new PageRequest(page))])[0] is not PageReply reply
+            || reply.Page != page || reply.Bytes.Length != _heap.PageSize || reply.Applied.Length != Drones)
+        {
+            throw new InvalidDataException($"Drone {Self}: drone {holder} answered the request for page {page} with something else.");
+        }
+
+        lock (entry)
+        {
+            reply.Bytes.CopyTo(_heap.PageBytes(page));
+            entry.AppliedVector = reply.Applied;
+            entry.NeedsWholePage = false;
+        }
+
+        Statistics.WholePagesFetched++;
+    }
+
     /// <summary>Makes the diff of a twin whose interval is closed, if it has not been made. Caller holds the page lock.</summary>
     private void MakePendingDiff(PageEntry entry)
     {
@@ -310,6 +479,7 @@ public sealed class LrcEngine : IFaultHandler
         lock (_gate)
         {
             _diffs[(entry.Page, entry.TwinInterval)] = diff;
+            _diffBytes += diff.Length;
         }
 
         Statistics.CountDiffMade(diff.Length);
@@ -321,7 +491,7 @@ public sealed class LrcEngine : IFaultHandler
     {
         lock (_gate)
         {
-            return _records[Self].Count;
+            return _vt[Self];
         }
     }
 
@@ -340,6 +510,8 @@ public sealed class LrcEngine : IFaultHandler
             var index = _vt.Increment(Self);
             var record = new IntervalRecord(Self, index, _vt, [.. _dirty]);
             Store(record);
+            _modifiedSinceCollection.UnionWith(_dirty);
+            _noticedSinceCollection.UnionWith(_dirty);
         }
 
         foreach (var page in _dirty)
@@ -370,6 +542,8 @@ public sealed class LrcEngine : IFaultHandler
                     foreach (var page in record.Pages)
                     {
                         (_notices[page] ??= []).Add(new WriteNotice(page, drone, index));
+                        _noticeCount++;
+                        _noticedSinceCollection.Add(page);
                         invalid.Add(page);
                     }
                 }
@@ -389,21 +563,23 @@ public sealed class LrcEngine : IFaultHandler
 
     private void Store(IntervalRecord record)
     {
-        var list = _records[record.Drone];
-        while (list.Count < record.Index)
+        // Records older than the last garbage collection are gone for good; nobody asks for them any more.
+        if (record.Index > _collectedUpTo[record.Drone])
         {
-            list.Add(null);
+            if (_records[record.Drone].TryAdd(record.Index, record))
+            {
+                _recordBytes += RecordBytes(record);
+            }
         }
-
-        list[record.Index - 1] ??= record;
     }
+
+    private static long RecordBytes(IntervalRecord record) => 64 + (4L * (record.Timestamp.Count + record.Pages.Length));
 
     private IntervalRecord RecordOf(int drone, int index)
     {
         lock (_gate)
         {
-            var list = _records[drone];
-            return index >= 1 && index <= list.Count && list[index - 1] is { } record
+            return _records[drone].TryGetValue(index, out var record)
                 ? record
                 : throw new InvalidOperationException($"Drone {Self} has no record of interval {index} of drone {drone}.");
         }
@@ -469,6 +645,8 @@ public sealed class LrcEngine : IFaultHandler
                 return null;
             case DiffRequest request:
                 return DiffsFor(request);
+            case PageRequest request:
+                return PageFor(request.Page);
             default:
                 throw new InvalidDataException($"Drone {Self}: unexpected {message.GetType().Name} from drone {from}.");
         }
@@ -535,6 +713,7 @@ public sealed class LrcEngine : IFaultHandler
             }
 
             round.Arrivals[arrival.Drone] = arrival.Timestamp;
+            round.Collect |= arrival.WantsCollection;
             if (round.Arrivals.All(a => a is not null))
             {
                 _rounds.Remove(arrival.Barrier);
@@ -557,7 +736,7 @@ public sealed class LrcEngine : IFaultHandler
                         }
                     }
 
-                    releases.Add((drone, new BarrierRelease(arrival.Barrier, all.Entries.ToArray(), [.. missing])));
+                    releases.Add((drone, new BarrierRelease(arrival.Barrier, all.Entries.ToArray(), [.. missing], round.Collect)));
                 }
             }
         }
@@ -598,6 +777,41 @@ public sealed class LrcEngine : IFaultHandler
         }
 
         return new DiffReply(request.Page, diffs);
+    }
+
+    /// <summary>This drone's copy of a page for a drone that lost its own to garbage collection.</summary>
+    private PageReply PageFor(int page)
+    {
+        var entry = _heap.GetEntry(page);
+        lock (entry)
+        {
+            if (entry.NeedsWholePage)
+            {
+                throw new InvalidOperationException($"Drone {Self} holds no valid copy of page {page} to send.");
+            }
+
+            var applied = (entry.AppliedVector ?? new int[Drones]).ToArray();
+            byte[] bytes;
+            unsafe
+            {
+                // A twin is the page as it was before this drone's pending interval: send that, and say so.
+                if (entry.TwinInterval != 0 && entry.HasTwin)
+                {
+                    bytes = new ReadOnlySpan<byte>(entry.Twin, _heap.PageSize).ToArray();
+                    applied[Self] = entry.TwinInterval - 1;
+                }
+                else
+                {
+                    bytes = _heap.PageBytes(page).ToArray();
+                    lock (_gate)
+                    {
+                        applied[Self] = _vt[Self];
+                    }
+                }
+            }
+
+            return new PageReply(page, bytes, applied);
+        }
     }
 
     private LockState LockOf(int lockId)
@@ -648,5 +862,7 @@ public sealed class LrcEngine : IFaultHandler
     private sealed class BarrierRound(int drones)
     {
         public int[]?[] Arrivals { get; } = new int[]?[drones];
+
+        public bool Collect { get; set; }
     }
 }

@@ -18,14 +18,26 @@ public sealed record ForwardedLockRequest(LockRequest Request) : ProtocolMessage
 /// </summary>
 public sealed record LockGrant(int Lock, long Sequence, int[] Timestamp, IntervalRecord[] Intervals) : ProtocolMessage;
 
-/// <summary>Arrival at a barrier: the drone's VT and the records the barrier manager's last known VT does not cover.</summary>
-public sealed record BarrierArrival(int Barrier, int Drone, int[] Timestamp, IntervalRecord[] Intervals) : ProtocolMessage;
+/// <summary>
+/// Arrival at a barrier: the drone's VT, the records the barrier manager's last known VT does not cover, and
+/// whether the drone's consistency data has passed the garbage-collection threshold.
+/// </summary>
+public sealed record BarrierArrival(int Barrier, int Drone, int[] Timestamp, IntervalRecord[] Intervals, bool WantsCollection) : ProtocolMessage;
 
-/// <summary>Departure from a barrier: the records the drone's arrival VT did not cover, and the VT everyone now has.</summary>
-public sealed record BarrierRelease(int Barrier, int[] Timestamp, IntervalRecord[] Intervals) : ProtocolMessage;
+/// <summary>
+/// Departure from a barrier: the records the drone's arrival VT did not cover, the VT everyone now has, and
+/// whether this barrier is a garbage-collection barrier (some drone asked for one).
+/// </summary>
+public sealed record BarrierRelease(int Barrier, int[] Timestamp, IntervalRecord[] Intervals, bool Collect) : ProtocolMessage;
 
 /// <summary>Request for the diffs of <paramref name="Page"/> made in the writer's <paramref name="Intervals"/>.</summary>
 public sealed record DiffRequest(int Page, int[] Intervals) : ProtocolMessage;
 
 /// <summary>The diffs asked for, one per interval, in the order asked.</summary>
 public sealed record DiffReply(int Page, byte[][] Diffs) : ProtocolMessage;
+
+/// <summary>Request for the whole of <paramref name="Page"/> (after garbage collection dropped its diffs).</summary>
+public sealed record PageRequest(int Page) : ProtocolMessage;
+
+/// <summary>A copy of a page and its applied vector: for each drone, the highest interval whose writes it holds.</summary>
+public sealed record PageReply(int Page, byte[] Bytes, int[] Applied) : ProtocolMessage;

@@ -24,6 +24,13 @@ public sealed class ProtocolStatistics
 
     public long Barriers { get; internal set; }
 
+    public long GarbageCollections { get; internal set; }
+
+    public long WholePagesFetched { get; internal set; }
+
+    /// <summary>The most consistency data (records, notices, diffs, twins) this drone held at a barrier.</summary>
+    public long PeakConsistencyBytes { get; internal set; }
+
     public long BarrierWaitTicks { get; internal set; }
 
     public long DiffsMade => Interlocked.Read(ref _diffsMade);

@@ -22,6 +22,12 @@ public sealed unsafe class PageEntry
     /// </summary>
     public int TwinInterval { get; set; }
 
+    /// <summary>
+    /// Set by garbage collection on a page that others modified while this copy was invalid: the diffs that
+    /// would bring it up to date are gone, so the next miss fetches the whole page from one of its holders.
+    /// </summary>
+    public bool NeedsWholePage { get; set; }
+
     /// <summary>True while the page holds a twin.</summary>
     public bool HasTwin => Twin != null;
 

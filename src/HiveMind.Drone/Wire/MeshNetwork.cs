@@ -50,13 +50,13 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
         {
             var reply = tasks[i].GetAwaiter().GetResult();
             var reader = reply.Reader();
-            replies[i] = ProtocolCodec.Read(ProtocolCodec.DiffReplyKind, ref reader, _drones);
+            replies[i] = ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(requests[i].Request), ref reader, _drones);
         }
 
         return replies;
     }
 
-    public bool IsKnownKind(byte kind) => ProtocolCodec.IsProtocolKind(kind) && kind != ProtocolCodec.DiffReplyKind;
+    public bool IsKnownKind(byte kind) => ProtocolCodec.IsProtocolKind(kind) && !ProtocolCodec.IsReplyKind(kind);
 
     public void OnFrame(MeshNode node, int peer, byte kind, ulong requestId, ref MessagePackReader body)
     {

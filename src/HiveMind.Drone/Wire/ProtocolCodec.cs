@@ -17,9 +17,22 @@ public static class ProtocolCodec
     public const byte BarrierReleaseKind = MessageKind.FirstApplicationKind + 4;
     public const byte DiffRequestKind = MessageKind.FirstApplicationKind + 5;
     public const byte DiffReplyKind = MessageKind.FirstApplicationKind + 6;
+    public const byte PageRequestKind = MessageKind.FirstApplicationKind + 7;
+    public const byte PageReplyKind = MessageKind.FirstApplicationKind + 8;
 
     /// <summary>True for the kinds this codec reads.</summary>
-    public static bool IsProtocolKind(byte kind) => kind is >= LockRequestKind and <= DiffReplyKind;
+    public static bool IsProtocolKind(byte kind) => kind is >= LockRequestKind and <= PageReplyKind;
+
+    /// <summary>True for the kinds that only come as replies to requests.</summary>
+    public static bool IsReplyKind(byte kind) => kind is DiffReplyKind or PageReplyKind;
+
+    /// <summary>The kind of the reply that a request of this message type gets.</summary>
+    public static byte ReplyKindOf(ProtocolMessage request) => request switch
+    {
+        DiffRequest => DiffReplyKind,
+        PageRequest => PageReplyKind,
+        _ => throw new ArgumentException($"{request.GetType().Name} takes no reply", nameof(request)),
+    };
 
     /// <summary>The frame kind of a message.</summary>
     public static byte KindOf(ProtocolMessage message) => message switch
@@ -31,6 +44,8 @@ public static class ProtocolCodec
         BarrierRelease => BarrierReleaseKind,
         DiffRequest => DiffRequestKind,
         DiffReply => DiffReplyKind,
+        PageRequest => PageRequestKind,
+        PageReply => PageReplyKind,
         _ => throw new ArgumentException($"no frame kind for {message.GetType().Name}", nameof(message)),
     };
 
@@ -54,17 +69,29 @@ public static class ProtocolCodec
                 WriteRecords(ref writer, m.Intervals);
                 break;
             case BarrierArrival m:
-                writer.WriteArrayHeader(4);
+                writer.WriteArrayHeader(5);
                 writer.Write(m.Barrier);
                 writer.Write(m.Drone);
                 WriteInts(ref writer, m.Timestamp);
                 WriteRecords(ref writer, m.Intervals);
+                writer.Write(m.WantsCollection);
                 break;
             case BarrierRelease m:
-                writer.WriteArrayHeader(3);
+                writer.WriteArrayHeader(4);
                 writer.Write(m.Barrier);
                 WriteInts(ref writer, m.Timestamp);
                 WriteRecords(ref writer, m.Intervals);
+                writer.Write(m.Collect);
+                break;
+            case PageRequest m:
+                writer.WriteArrayHeader(1);
+                writer.Write(m.Page);
+                break;
+            case PageReply m:
+                writer.WriteArrayHeader(3);
+                writer.Write(m.Page);
+                writer.WriteBinary(m.Bytes);
+                WriteInts(ref writer, m.Applied);
                 break;
             case DiffRequest m:
                 writer.WriteArrayHeader(2);
@@ -100,11 +127,17 @@ public static class ProtocolCodec
                 Fields(ref reader, 4, "LockGrant");
                 return new LockGrant(NonNegative(reader.ReadInt32(), "lock"), reader.ReadInt64(), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones));
             case BarrierArrivalKind:
-                Fields(ref reader, 4, "BarrierArrival");
-                return new BarrierArrival(reader.ReadInt32(), Drone(reader.ReadInt32(), drones), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones));
+                Fields(ref reader, 5, "BarrierArrival");
+                return new BarrierArrival(reader.ReadInt32(), Drone(reader.ReadInt32(), drones), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones), reader.ReadBoolean());
             case BarrierReleaseKind:
-                Fields(ref reader, 3, "BarrierRelease");
-                return new BarrierRelease(reader.ReadInt32(), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones));
+                Fields(ref reader, 4, "BarrierRelease");
+                return new BarrierRelease(reader.ReadInt32(), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones), reader.ReadBoolean());
+            case PageRequestKind:
+                Fields(ref reader, 1, "PageRequest");
+                return new PageRequest(NonNegative(reader.ReadInt32(), "page"));
+            case PageReplyKind:
+                Fields(ref reader, 3, "PageReply");
+                return new PageReply(NonNegative(reader.ReadInt32(), "page"), reader.ReadBinary().ToArray(), ReadTimestamp(ref reader, drones));
             case DiffRequestKind:
                 Fields(ref reader, 2, "DiffRequest");
                 return new DiffRequest(NonNegative(reader.ReadInt32(), "page"), ReadInts(ref reader, "intervals"));

@@ -13,12 +13,12 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
     private readonly Network[] _networks;
     private readonly ConcurrentQueue<string> _errors = new();
 
-    public InMemoryCluster(int drones, HeapOptions? heap = null)
+    public InMemoryCluster(int drones, HeapOptions? heap = null, long collectionThreshold = LrcEngine.DefaultCollectionThreshold)
     {
         var options = heap ?? new HeapOptions { PageSize = 4096, HeapSize = 4096 * 64 };
         Heaps = Enumerable.Range(0, drones).Select(_ => new SharedHeap(options)).ToArray();
         _networks = Enumerable.Range(0, drones).Select(i => new Network(this, i)).ToArray();
-        Engines = Enumerable.Range(0, drones).Select(i => new LrcEngine(i, drones, Heaps[i], _networks[i], TimeSpan.FromSeconds(60))).ToArray();
+        Engines = Enumerable.Range(0, drones).Select(i => new LrcEngine(i, drones, Heaps[i], _networks[i], TimeSpan.FromSeconds(60), collectionThreshold)).ToArray();
         foreach (var network in _networks)
         {
             network.Start();
