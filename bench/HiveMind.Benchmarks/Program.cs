@@ -12,6 +12,12 @@ internal static class Program
             return NetBench.Run(args[1..]);
         }
 
+        // "proto" runs the protocol benchmark as a run of drones (this process is drone 0).
+        if (args is ["proto", ..])
+        {
+            return ProtoBench.Run(args[1..]);
+        }
+
         if (args is ["--net-server", var registry])
         {
             return NetBench.Serve(registry);

@@ -205,11 +205,12 @@ public sealed partial class Drone : IDisposable
     {
         if (!_exited)
         {
+            // From the exit barrier on, drones leave as they please: links closing are not failures.
             _exiting = true;
+            _node?.Leave();
             _engine.Barrier(ExitBarrier);
             _exited = true;
             CollectStatistics();
-            _node?.Leave();
             _launcher?.WaitOrKill(TimeSpan.FromSeconds(30));
             LogExited(_logger, Id, Elapsed.TotalMilliseconds);
         }
@@ -251,9 +252,9 @@ public sealed partial class Drone : IDisposable
         {
             foreach (var peer in Enumerable.Range(0, Count).Where(p => p != Id))
             {
-                var link = _node.GetLink(peer);
-                Statistics.MessagesSent += link?.Counters.TotalSentMessages ?? 0;
-                Statistics.BytesSent += link?.Counters.TotalSentBytes ?? 0;
+                var counters = _node.CountersOf(peer);
+                Statistics.MessagesSent += counters?.TotalSentMessages ?? 0;
+                Statistics.BytesSent += counters?.TotalSentBytes ?? 0;
             }
         }
     }

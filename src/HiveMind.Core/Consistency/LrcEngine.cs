@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using HiveMind.Diffs;
 using HiveMind.Memory;
@@ -473,9 +474,10 @@ public sealed class LrcEngine : IFaultHandler
             return;
         }
 
-        var buffer = new byte[PageDiff.MaxEncodedLength(_heap.PageSize)];
+        var buffer = ArrayPool<byte>.Shared.Rent(PageDiff.MaxEncodedLength(_heap.PageSize));
         var length = _heap.MakeDiff(entry.Page, buffer);
         var diff = buffer.AsSpan(0, length).ToArray();
+        ArrayPool<byte>.Shared.Return(buffer);
         lock (_gate)
         {
             _diffs[(entry.Page, entry.TwinInterval)] = diff;

@@ -37,12 +37,22 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
             return;
         }
 
-        Node.Send(drone, ProtocolCodec.KindOf(message), message, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m));
+        // Lock requests, grants and barrier messages are lone and on someone's critical path: send them inline.
+        Node.Send(drone, ProtocolCodec.KindOf(message), message, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), inline: true);
     }
 
     public IReadOnlyList<ProtocolMessage> RequestAll(IReadOnlyList<(int Drone, ProtocolMessage Request)> requests)
     {
         ArgumentNullException.ThrowIfNull(requests);
+        if (requests.Count == 1)
+        {
+            // The common miss: one writer. A blocking request needs no timer.
+            var (drone, request) = requests[0];
+            var single = Node.Request(drone, ProtocolCodec.KindOf(request), request, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), _requestTimeout);
+            var singleReader = single.Reader();
+            return [ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(request), ref singleReader, _drones)];
+        }
+
         var tasks = requests.Select(r => Node.RequestAsync(
             r.Drone, ProtocolCodec.KindOf(r.Request), r.Request, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), _requestTimeout)).ToArray();
         var replies = new ProtocolMessage[tasks.Length];

@@ -81,6 +81,9 @@ public sealed partial class MeshNode : IDisposable
     /// <summary>The open link to <paramref name="peer"/>, or null.</summary>
     public Link? GetLink(int peer) => _links.TryGetValue(peer, out var link) && link.IsOpen ? link : null;
 
+    /// <summary>The counters of the link to <paramref name="peer"/>, open or closed, or null if there never was one.</summary>
+    public LinkCounters? CountersOf(int peer) => _links.TryGetValue(peer, out var link) ? link.Counters : null;
+
     /// <summary>Requests waiting for a reply.</summary>
     public int PendingRequests => _pending.Count;
 
@@ -192,10 +195,16 @@ public sealed partial class MeshNode : IDisposable
     /// Sends a one-way frame of <paramref name="kind"/> to <paramref name="peer"/> through the link's send loop,
     /// which coalesces streams of frames. Blocks while the link's queue is full.
     /// </summary>
-    public void Send<TState>(int peer, byte kind, TState state, BodyWriter<TState> body)
+    public void Send<TState>(int peer, byte kind, TState state, BodyWriter<TState> body) => Send(peer, kind, state, body, inline: false);
+
+    /// <summary>
+    /// Sends a one-way frame; with <paramref name="inline"/> the calling thread writes it itself when the link is
+    /// idle (lower latency for a lone message, as requests and replies get); without, the send loop coalesces.
+    /// </summary>
+    public void Send<TState>(int peer, byte kind, TState state, BodyWriter<TState> body, bool inline)
     {
         var link = GetLink(peer) ?? throw new MeshException($"drone {Id}: no open link to drone {peer} for {MessageKind.Name(kind)}");
-        if (!link.Enqueue(Build(kind, 0, state, body), urgent: false, inline: false))
+        if (!link.Enqueue(Build(kind, 0, state, body), urgent: false, inline: inline))
         {
             throw new MeshException($"drone {Id}: link to drone {peer} closed while sending {MessageKind.Name(kind)} ({link.CloseReason})");
         }

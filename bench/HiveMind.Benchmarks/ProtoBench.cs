@@ -1,0 +1,268 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using CommandLine;
+
+namespace HiveMind.Benchmarks;
+
+/// <summary>
+/// Protocol operations timed inside a real run of drones (processes on this machine, linked by the mesh),
+/// each against a raw socket round trip between drone 0 and drone 1 in the same run:
+/// <list type="bullet">
+/// <item><c>miss</c>: a read miss on a page whose only new write is one word on drone 1 (one diff request);</item>
+/// <item><c>page</c>: the same after a garbage collection, so the miss fetches the whole page (run with --gc-threshold 1);</item>
+/// <item><c>lock</c>: a lock managed by drone 2, last held by drone 1, acquired by drone 0 (forwarded), and a local re-acquire;</item>
+/// <item><c>barrier</c>: a barrier with no writes, for the run's number of drones.</item>
+/// </list>
+/// </summary>
+internal static class ProtoBench
+{
+    public static int Run(string[] args)
+    {
+        var options = Tmk.ParseOptions<ProtoOptions>(args);
+        var drone = Tmk.Startup(options);
+        var pages = options.Iterations;
+        var region = Tmk.Distribute(drone.Id == 0 ? drone.Malloc((pages + 1L) * drone.Heap.PageSize, drone.Heap.PageSize) : 0);
+        var portSlot = region + ((long)pages * drone.Heap.PageSize);
+        using var echo = drone.Id == 1 ? new EchoServer() : null;
+        if (drone.Id == 1)
+        {
+            drone.Heap.Write(portSlot, echo!.Port);
+        }
+
+        drone.Barrier(0);
+        var results = new List<(string Measure, double[] Micros)>();
+        switch (options.Case)
+        {
+            case "miss":
+            case "page":
+                // Drone 1 writes one word on each page; after the barrier drone 0's first read of each page misses.
+                if (drone.Id == 1)
+                {
+                    for (var i = 0; i < pages; i++)
+                    {
+                        drone.Heap.Write(region + ((long)i * drone.Heap.PageSize) + 64, i + 1);
+                    }
+                }
+
+                drone.Barrier(1);
+                if (drone.Id == 0)
+                {
+                    var times = new double[pages];
+                    for (var i = 0; i < pages; i++)
+                    {
+                        var start = Stopwatch.GetTimestamp();
+                        var value = drone.Heap.Read<int>(region + ((long)i * drone.Heap.PageSize) + 64);
+                        times[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+                        if (value != i + 1)
+                        {
+                            throw new InvalidOperationException($"page {i}: read {value}, expected {i + 1}");
+                        }
+                    }
+
+                    results.Add((options.Case == "miss" ? "read miss, one remote diff of one word" : "read miss, whole page from a holder", times));
+                }
+
+                break;
+            case "lock":
+                const int Lock = 2; // managed by drone 2
+                var forwarded = new double[pages];
+                for (var i = 0; i < pages; i++)
+                {
+                    if (drone.Id == 1)
+                    {
+                        drone.LockAcquire(Lock);
+                        drone.LockRelease(Lock);
+                    }
+
+                    drone.Barrier(1);
+                    if (drone.Id == 0)
+                    {
+                        var start = Stopwatch.GetTimestamp();
+                        drone.LockAcquire(Lock);
+                        forwarded[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+                        drone.LockRelease(Lock);
+                    }
+
+                    drone.Barrier(2);
+                }
+
+                if (drone.Id == 0)
+                {
+                    results.Add(("lock acquire forwarded by the manager (drone 0 <- 2 <- 1)", forwarded));
+                    const int Local = 1_000_000;
+                    var start = Stopwatch.GetTimestamp();
+                    for (var i = 0; i < Local; i++)
+                    {
+                        drone.LockAcquire(Lock);
+                        drone.LockRelease(Lock);
+                    }
+
+                    results.Add(("local re-acquire + release (per pair)", [Stopwatch.GetElapsedTime(start).TotalMicroseconds / Local]));
+                }
+
+                break;
+            case "barrier":
+                var barrier = new double[pages];
+                for (var i = 0; i < pages; i++)
+                {
+                    var start = Stopwatch.GetTimestamp();
+                    drone.Barrier(1);
+                    barrier[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+                }
+
+                if (drone.Id == 0)
+                {
+                    results.Add(($"barrier, {drone.Count} drones, no writes", barrier));
+                }
+
+                break;
+        }
+
+        if (drone.Id == 0)
+        {
+            var port = drone.Heap.Read<int>(portSlot);
+            var raw16 = RawRoundTrips(port, 16, 20_000);
+            var raw48 = RawRoundTrips(port, 48, 20_000);
+            Console.WriteLine($"# protocol benchmark '{options.Case}', {drone.Count} drones, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
+            Console.WriteLine("| measure | median | p99 | raw socket round trip, same run | ratio (median) |");
+            Console.WriteLine("|---|---:|---:|---:|---:|");
+            foreach (var (measure, micros) in results)
+            {
+                var baseline = measure.StartsWith("read miss", StringComparison.Ordinal) ? raw48 : raw16;
+                var bytes = ReferenceEquals(baseline, raw48) ? 48 : 16;
+                Console.WriteLine($"| {measure} | {Percentile(micros, 0.5):F2} µs | {Percentile(micros, 0.99):F2} µs | {Percentile(baseline, 0.5):F2} µs ({bytes} B) | {Percentile(micros, 0.5) / Percentile(baseline, 0.5):F2} |");
+            }
+        }
+
+        drone.Barrier(3);
+        Tmk.Exit();
+        return 0;
+    }
+
+    private static double[] RawRoundTrips(int port, int size, int count)
+    {
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
+        var buffer = new byte[size];
+        BinaryPrimitives.WriteInt32LittleEndian(buffer, size);
+        var times = new double[count];
+        for (var i = -count / 10; i < count; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            socket.Send(buffer);
+            for (var read = 0; read < size;)
+            {
+                read += socket.Receive(buffer.AsSpan(read));
+            }
+
+            if (i >= 0)
+            {
+                times[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+            }
+        }
+
+        return times;
+    }
+
+    private static double Percentile(double[] values, double p)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[(int)Math.Round(p * (sorted.Length - 1))];
+    }
+
+    /// <summary>Options of the protocol benchmark, on top of every drone's.</summary>
+    private sealed class ProtoOptions : DroneOptions
+    {
+        [Option("case", Required = true, HelpText = "miss, page, lock or barrier.")]
+        public string Case { get; set; } = string.Empty;
+
+        [Option("iterations", Default = 2000, HelpText = "Misses, forwarded acquires or barriers to time.")]
+        public int Iterations { get; set; } = 2000;
+
+        public override void Validate()
+        {
+            if (Case is not ("miss" or "page" or "lock" or "barrier"))
+            {
+                throw new OptionsException($"--case: '{Case}' is not one of miss, page, lock, barrier.");
+            }
+
+            if (Case == "lock" && Drones < 3)
+            {
+                throw new OptionsException("--case lock needs --drones 3 or more (requester, holder and manager apart).");
+            }
+
+            if (Drones < 2)
+            {
+                throw new OptionsException("--drones: the protocol benchmark needs at least 2 drones.");
+            }
+
+            base.Validate();
+        }
+    }
+
+    /// <summary>Drone 1's raw echo server: reads a 4-byte size, then echoes messages of that size.</summary>
+    private sealed class EchoServer : IDisposable
+    {
+        private readonly Socket _listener = new(SocketType.Stream, ProtocolType.Tcp);
+        private readonly Thread _thread;
+
+        public EchoServer()
+        {
+            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            _listener.Listen(4);
+            Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+            _thread = new Thread(Serve) { IsBackground = true };
+            _thread.Start();
+        }
+
+        public int Port { get; }
+
+        public void Dispose() => _listener.Dispose();
+
+        private void Serve()
+        {
+            try
+            {
+                while (true)
+                {
+                    using var socket = _listener.Accept();
+                    socket.NoDelay = true;
+                    var buffer = new byte[4096];
+                    while (true)
+                    {
+                        var read = 0;
+                        var first = socket.Receive(buffer.AsSpan(0, 4));
+                        if (first == 0)
+                        {
+                            break;
+                        }
+
+                        while (first < 4)
+                        {
+                            first += socket.Receive(buffer.AsSpan(first, 4 - first));
+                        }
+
+                        var size = BinaryPrimitives.ReadInt32LittleEndian(buffer);
+                        read = 4;
+                        while (read < size)
+                        {
+                            read += socket.Receive(buffer.AsSpan(read, size - read));
+                        }
+
+                        socket.Send(buffer.AsSpan(0, size));
+                    }
+                }
+            }
+            catch (SocketException)
+            {
+                // The listener closed at the end of the run.
+            }
+            catch (ObjectDisposedException)
+            {
+                // The listener closed at the end of the run.
+            }
+        }
+    }
+}
