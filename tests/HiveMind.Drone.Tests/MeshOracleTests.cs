@@ -41,4 +41,19 @@ public sealed class MeshOracleTests
         using var cluster = new MeshCluster(drones);
         LrcOracles.RandomSchedule(cluster, seed, rounds: 30);
     }
+
+    /// <summary>HIVEMIND_MESH_SEEDS (default 1) seeds for each of 2, 3, 4 and 8 drones over loopback mesh links.</summary>
+    [Fact]
+    public void RandomSchedules_OverTheMesh_SeedSweep()
+    {
+        var seeds = int.TryParse(Environment.GetEnvironmentVariable("HIVEMIND_MESH_SEEDS"), out var n) && n > 0 ? n : 1;
+        foreach (var drones in new[] { 2, 3, 4, 8 })
+        {
+            for (var seed = 2000; seed < 2000 + seeds; seed++)
+            {
+                using var cluster = new MeshCluster(drones);
+                LrcOracles.RandomSchedule(cluster, seed, rounds: 20);
+            }
+        }
+    }
 }
