@@ -250,12 +250,29 @@ public sealed partial class Drone : IDisposable
         Statistics.GarbageCollections = s.GarbageCollections;
         if (_node is not null)
         {
+            var byKind = new Dictionary<string, (long Messages, long Bytes)>();
             foreach (var peer in Enumerable.Range(0, Count).Where(p => p != Id))
             {
-                var counters = _node.CountersOf(peer);
-                Statistics.MessagesSent += counters?.TotalSentMessages ?? 0;
-                Statistics.BytesSent += counters?.TotalSentBytes ?? 0;
+                if (_node.CountersOf(peer) is not { } counters)
+                {
+                    continue;
+                }
+
+                Statistics.MessagesSent += counters.TotalSentMessages;
+                Statistics.BytesSent += counters.TotalSentBytes;
+                for (var kind = 0; kind < 256; kind++)
+                {
+                    var messages = counters.SentMessages((byte)kind);
+                    if (messages > 0)
+                    {
+                        var name = ProtocolCodec.Name((byte)kind);
+                        var (m, b) = byKind.GetValueOrDefault(name);
+                        byKind[name] = (m + messages, b + counters.SentBytes((byte)kind));
+                    }
+                }
             }
+
+            Statistics.SentByKind = byKind;
         }
     }
 

@@ -44,6 +44,10 @@ public sealed class DroneStatistics
 
     public long Mallocs { get; internal set; }
 
+    /// <summary>Messages and bytes sent, by message kind (mesh and protocol kinds; replies count as Response).</summary>
+    public IReadOnlyDictionary<string, (long Messages, long Bytes)> SentByKind { get; internal set; } =
+        new Dictionary<string, (long Messages, long Bytes)>();
+
     /// <summary>Time spent waiting for locks.</summary>
     public TimeSpan LockWait => Stopwatch.GetElapsedTime(0, LockWaitTicks);
 
@@ -64,6 +68,13 @@ public sealed class DroneStatistics
         {
             var cells = new List<IRenderable> { new Text(name) };
             cells.AddRange(drones.Select(d => new Text(value(d.Stats))));
+            table.AddRow(cells);
+        }
+
+        foreach (var kind in drones.SelectMany(d => d.Stats.SentByKind.Keys).Distinct().Order(StringComparer.Ordinal))
+        {
+            var cells = new List<IRenderable> { new Text($"  sent {kind} (bytes)") };
+            cells.AddRange(drones.Select(d => new Text(d.Stats.SentByKind.TryGetValue(kind, out var sent) ? $"{Count(sent.Messages)} ({Count(sent.Bytes)})" : "0")));
             table.AddRow(cells);
         }
 

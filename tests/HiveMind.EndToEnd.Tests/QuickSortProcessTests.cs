@@ -29,6 +29,8 @@ public sealed class QuickSortProcessTests
             "QuickSort", Timeout, "--drones", drones, "--count", count, "--seed", seed, "--threshold", "2048", "--heap-size", "64MiB", "--no-progress");
         Assert.True(exit == 0, $"QuickSort --drones {drones} --count {count} --seed {seed} exited {exit}:\n{output}\n{error}");
         Assert.Contains("VERIFIED", output, StringComparison.Ordinal);
+        Assert.Contains("sent LockRequest", output, StringComparison.Ordinal); // statistics by message kind
+        Assert.Contains("sent DiffRequest", output, StringComparison.Ordinal);
         for (var id = 1; id < int.Parse(drones, System.Globalization.CultureInfo.InvariantCulture); id++)
         {
             Assert.Contains($"[drone {id}] ", output, StringComparison.Ordinal); // each drone's statistics, prefixed

@@ -20,6 +20,21 @@ public static class ProtocolCodec
     public const byte PageRequestKind = MessageKind.FirstApplicationKind + 7;
     public const byte PageReplyKind = MessageKind.FirstApplicationKind + 8;
 
+    /// <summary>Name of a frame kind, protocol or mesh, for statistics and logs.</summary>
+    public static string Name(byte kind) => kind switch
+    {
+        LockRequestKind => "LockRequest",
+        ForwardedLockRequestKind => "ForwardedLockRequest",
+        LockGrantKind => "LockGrant",
+        BarrierArrivalKind => "BarrierArrival",
+        BarrierReleaseKind => "BarrierRelease",
+        DiffRequestKind => "DiffRequest",
+        DiffReplyKind => "DiffReply",
+        PageRequestKind => "PageRequest",
+        PageReplyKind => "PageReply",
+        _ => MessageKind.Name(kind),
+    };
+
     /// <summary>True for the kinds this codec reads.</summary>
     public static bool IsProtocolKind(byte kind) => kind is >= LockRequestKind and <= PageReplyKind;
 
