@@ -36,14 +36,23 @@ public sealed partial class Drone : IDisposable
     private readonly int _barriers;
     private readonly ILogger _logger;
     private readonly long _started = Stopwatch.GetTimestamp();
+    private readonly bool _exitOnPeerFailure;
     private volatile bool _exiting;
+    private volatile string? _failure;
     private bool _exited;
 
-    private Drone(DroneOptions options, int id, int drones, string? registry, byte[]? key, ILoggerFactory loggers)
+    private Drone(DroneOptions options, DronePlacement placement, ILoggerFactory loggers)
     {
+        var (id, drones) = (placement.Id, placement.Drones);
+        if (drones < 1 || (uint)id >= (uint)drones)
+        {
+            throw new OptionsException($"drone {id} cannot be part of a run of {drones} drone(s).");
+        }
+
         Options = options;
         Id = id;
         Count = drones;
+        _exitOnPeerFailure = placement.ExitOnPeerFailure;
         _locks = options.Locks;
         _barriers = options.Barriers;
         _logger = loggers.CreateLogger("HiveMind.Drone");
@@ -58,17 +67,24 @@ public sealed partial class Drone : IDisposable
             return;
         }
 
+        var key = placement.ClusterKey ?? throw new OptionsException("a run of several drones needs a cluster key");
         var network = new MeshNetwork(drones, TimeSpan.FromMinutes(1));
-        _node = new MeshNode(id, new MeshOptions { ClusterKey = key!, MaxDrones = DroneOptions.MaxDrones }, network, loggers.CreateLogger("HiveMind.Mesh"));
+        _node = new MeshNode(id, new MeshOptions { ClusterKey = key, MaxDrones = DroneOptions.MaxDrones }, network, loggers.CreateLogger("HiveMind.Mesh"));
         _engine = new LrcEngine(id, drones, Heap, network, collectionThreshold: threshold);
         network.Attach(_node, _engine);
         _node.PeerFailed += OnPeerFailed;
-        if (id == 0)
+        placement.Listening?.Invoke(_node.ListenEndpoint);
+        if (id == 0 && placement.LaunchOthers)
         {
-            _launcher = new LocalLauncher(drones, _node.ListenEndpoint.ToString(), key!);
+            _launcher = new LocalLauncher(drones, _node.ListenEndpoint.ToString(), key);
         }
 
-        _node.FormMesh(drones, registry is null ? null : IPEndPoint.Parse(registry), TimeSpan.FromSeconds(60));
+        if (id != 0 && placement.Registry is null)
+        {
+            throw new OptionsException($"drone {id} needs the address of drone 0 to join the run.");
+        }
+
+        _node.FormMesh(drones, placement.Registry is null ? null : IPEndPoint.Parse(placement.Registry), TimeSpan.FromSeconds(60));
     }
 
     /// <summary>This drone's id, 0 .. <see cref="Count"/> - 1 (Tmk_proc_id).</summary>
@@ -100,25 +116,34 @@ public sealed partial class Drone : IDisposable
     public static Drone Start(DroneOptions options, ILoggerFactory? loggers = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
         var id = Environment.GetEnvironmentVariable(LocalLauncher.IdVariable);
-        Drone drone;
-        if (id is null)
-        {
-            var key = options.Drones > 1 ? RandomNumberGenerator.GetBytes(32) : null;
-            drone = new Drone(options, 0, options.Drones, null, key, loggers ?? NullLoggerFactory.Instance);
-        }
-        else
-        {
-            drone = new Drone(
-                options,
+        var placement = id is null
+            ? new DronePlacement(0, options.Drones)
+            {
+                ClusterKey = options.Drones > 1 ? RandomNumberGenerator.GetBytes(32) : null,
+                LaunchOthers = true,
+            }
+            : new DronePlacement(
                 ParseVariable(LocalLauncher.IdVariable, id),
-                ParseVariable(LocalLauncher.DronesVariable, Environment.GetEnvironmentVariable(LocalLauncher.DronesVariable)),
-                Environment.GetEnvironmentVariable(LocalLauncher.RegistryVariable) ?? throw new OptionsException($"{LocalLauncher.RegistryVariable} is not set"),
-                Convert.FromBase64String(Environment.GetEnvironmentVariable(LocalLauncher.KeyVariable) ?? throw new OptionsException($"{LocalLauncher.KeyVariable} is not set")),
-                loggers ?? NullLoggerFactory.Instance);
-        }
+                ParseVariable(LocalLauncher.DronesVariable, Environment.GetEnvironmentVariable(LocalLauncher.DronesVariable)))
+            {
+                Registry = Environment.GetEnvironmentVariable(LocalLauncher.RegistryVariable) ?? throw new OptionsException($"{LocalLauncher.RegistryVariable} is not set"),
+                ClusterKey = Convert.FromBase64String(Environment.GetEnvironmentVariable(LocalLauncher.KeyVariable) ?? throw new OptionsException($"{LocalLauncher.KeyVariable} is not set")),
+            };
+        return Join(options, placement with { ExitOnPeerFailure = true }, loggers);
+    }
 
+    /// <summary>
+    /// Starts a drone at an explicit place in a run, for hosts that start drones themselves (several in one
+    /// process, say): returns when every drone has met at the start barrier, so the drones of a run must be
+    /// joined concurrently.
+    /// </summary>
+    public static Drone Join(DroneOptions options, DronePlacement placement, ILoggerFactory? loggers = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(placement);
+        options.Validate();
+        var drone = new Drone(options, placement, loggers ?? NullLoggerFactory.Instance);
         drone._engine.Barrier(StartBarrier);
         LogStarted(drone._logger, drone.Id, drone.Count, drone.Heap.Size, drone.Heap.PageSize);
         return drone;
@@ -284,6 +309,12 @@ public sealed partial class Drone : IDisposable
         }
 
         // Without membership views (a later step) a run cannot go on without one of its drones.
+        _failure = $"drone {peer} failed ({reason})";
+        if (!_exitOnPeerFailure)
+        {
+            return;
+        }
+
         if (Id != 0 && peer == 0)
         {
             Console.Error.WriteLine($"drone {Id}: drone 0 is gone ({reason}); exiting.");
@@ -308,6 +339,11 @@ public sealed partial class Drone : IDisposable
         if (_exited)
         {
             throw new InvalidOperationException($"Drone {Id} has exited; no more shared-memory operations are allowed.");
+        }
+
+        if (_failure is { } failure)
+        {
+            throw new InvalidOperationException($"Drone {Id} cannot go on: {failure}.");
         }
     }
 

@@ -661,6 +661,14 @@ public sealed class LrcEngine : IFaultHandler
         lock (_gate)
         {
             var state = LockOf(request.Lock);
+
+            // A duplicate or a late retry of a request already queued would be granted twice: drop it.
+            if (state.Seen.TryGetValue(request.Requester, out var seen) && request.Sequence <= seen)
+            {
+                return;
+            }
+
+            state.Seen[request.Requester] = request.Sequence;
             previous = state.LastRequester;
             state.LastRequester = request.Requester;
         }
@@ -859,6 +867,9 @@ public sealed class LrcEngine : IFaultHandler
         public LockRequest? Next { get; set; }
 
         public LockGrant? Grant { get; set; }
+
+        /// <summary>On the manager: the latest request sequence seen from each requester.</summary>
+        public Dictionary<int, long> Seen { get; } = [];
     }
 
     private sealed class BarrierRound(int drones)

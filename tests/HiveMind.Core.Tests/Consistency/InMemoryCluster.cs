@@ -33,6 +33,9 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
 
     public LrcEngine[] Engines { get; }
 
+    /// <summary>Messages delivered, by receiving drone and message type.</summary>
+    public ConcurrentDictionary<(int Drone, string Type), long> Delivered { get; } = new();
+
     /// <summary>Messages delivered, all drones.</summary>
     public long Messages => _networks.Sum(n => Interlocked.Read(ref n.Delivered));
 
@@ -120,6 +123,7 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
             foreach (var (from, message, reply) in _inbox.GetConsumingEnumerable())
             {
                 Interlocked.Increment(ref Delivered);
+                cluster.Delivered.AddOrUpdate((self, message.GetType().Name), 1, (_, n) => n + 1);
                 try
                 {
                     var answer = cluster.Engines[self].Handle(from, message);

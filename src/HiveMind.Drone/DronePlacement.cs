@@ -1,0 +1,24 @@
+using System.Net;
+
+namespace HiveMind;
+
+/// <summary>Where a drone stands in its run: its id, the run's size, how to reach drone 0 and the cluster key.</summary>
+/// <param name="Id">This drone's id, 0 .. <paramref name="Drones"/> - 1.</param>
+/// <param name="Drones">Number of drones in the run.</param>
+public sealed record DronePlacement(int Id, int Drones)
+{
+    /// <summary>Drone 0's mesh address (host:port); required for every drone but drone 0.</summary>
+    public string? Registry { get; init; }
+
+    /// <summary>The run's secret; required when there are several drones.</summary>
+    public byte[]? ClusterKey { get; init; }
+
+    /// <summary>Drone 0 starts drones 1..N-1 as processes of this program on this machine.</summary>
+    public bool LaunchOthers { get; init; }
+
+    /// <summary>A lost drone ends this process with a message (a program's drone); otherwise operations fail with it.</summary>
+    public bool ExitOnPeerFailure { get; init; }
+
+    /// <summary>Called with this drone's mesh address as soon as it listens (before it waits for the others).</summary>
+    public Action<IPEndPoint>? Listening { get; init; }
+}
