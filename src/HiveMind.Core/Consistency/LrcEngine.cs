@@ -20,7 +20,7 @@ namespace HiveMind.Consistency;
 /// <see cref="_gate"/> guards the engine's tables; page locks (the page entries) guard twins and diffs, and
 /// no thread waits on the network while it holds either.
 /// </remarks>
-public sealed class LrcEngine : IFaultHandler
+public sealed class LrcEngine : IRangeFaultHandler
 {
     /// <summary>The drone that manages barriers.</summary>
     public const int BarrierManager = 0;
@@ -373,65 +373,116 @@ public sealed class LrcEngine : IFaultHandler
     }
 
     /// <summary>Brings an invalid page up to date: each writer's missing diffs, asked for at once, applied in happens-before order.</summary>
-    private void Miss(int page)
+    private void Miss(int page) => Miss([page]);
+
+    /// <summary>
+    /// Brings invalid pages up to date together: every (writer, page) diff request of all of them goes out
+    /// at once, so a range costs about one round trip instead of one per page.
+    /// </summary>
+    private void Miss(IReadOnlyList<int> pages)
     {
-        var entry = _heap.GetEntry(page);
-        if (entry.NeedsWholePage)
+        foreach (var page in pages)
         {
-            FetchWholePage(page, entry);
+            var entry = _heap.GetEntry(page);
+            if (entry.NeedsWholePage)
+            {
+                FetchWholePage(page, entry);
+            }
         }
 
-        var applied = entry.AppliedVector ??= new int[Drones];
-        var wanted = new Dictionary<int, List<int>>();
+        var requests = new List<(int Drone, ProtocolMessage Request)>();
         lock (_gate)
         {
-            foreach (var notice in _notices[page] ?? [])
+            foreach (var page in pages)
             {
-                if (notice.Drone != Self && notice.Interval > applied[notice.Drone])
+                var applied = _heap.GetEntry(page).AppliedVector ??= new int[Drones];
+                var wanted = new SortedDictionary<int, List<int>>();
+                foreach (var notice in _notices[page] ?? [])
                 {
-                    (wanted.TryGetValue(notice.Drone, out var list) ? list : wanted[notice.Drone] = []).Add(notice.Interval);
+                    if (notice.Drone != Self && notice.Interval > applied[notice.Drone])
+                    {
+                        (wanted.TryGetValue(notice.Drone, out var list) ? list : wanted[notice.Drone] = []).Add(notice.Interval);
+                    }
                 }
+
+                requests.AddRange(wanted.Select(w => (w.Key, (ProtocolMessage)new DiffRequest(page, [.. w.Value]))));
             }
         }
 
-        if (wanted.Count > 0)
+        var replies = requests.Count == 0 ? [] : _network.RequestAll(requests);
+        var diffsByPage = new Dictionary<int, List<(long Order, int Drone, int Interval, byte[] Diff)>>();
+        for (var i = 0; i < requests.Count; i++)
         {
-            var requests = wanted.Select(w => (w.Key, (ProtocolMessage)new DiffRequest(page, [.. w.Value]))).ToList();
-            var replies = _network.RequestAll(requests);
-            var diffs = new List<(VectorTimestamp Order, int Drone, int Interval, byte[] Diff)>();
-            for (var i = 0; i < requests.Count; i++)
+            var (writer, message) = requests[i];
+            var request = (DiffRequest)message;
+            if (replies[i] is not DiffReply reply || reply.Page != request.Page || reply.Diffs.Length != request.Intervals.Length)
             {
-                var (writer, request) = requests[i];
-                var intervals = ((DiffRequest)request).Intervals;
-                if (replies[i] is not DiffReply reply || reply.Page != page || reply.Diffs.Length != intervals.Length)
-                {
-                    throw new InvalidDataException($"Drone {Self}: drone {writer} answered the diff request for page {page} with {replies[i]}.");
-                }
-
-                for (var k = 0; k < intervals.Length; k++)
-                {
-                    PageDiff.Validate(reply.Diffs[k], _heap.PageSize);
-                    diffs.Add((RecordOf(writer, intervals[k]).Timestamp, writer, intervals[k], reply.Diffs[k]));
-                }
+                throw new InvalidDataException($"Drone {Self}: drone {writer} answered the diff request for page {request.Page} with {replies[i]}.");
             }
 
-            // A linear extension of happens-before: a dominated VT has a smaller sum; ties are concurrent.
-            diffs.Sort((a, b) => Sum(a.Order) != Sum(b.Order) ? Sum(a.Order).CompareTo(Sum(b.Order)) : a.Drone.CompareTo(b.Drone));
-            lock (entry)
+            var diffs = diffsByPage.TryGetValue(request.Page, out var known) ? known : diffsByPage[request.Page] = [];
+            for (var k = 0; k < request.Intervals.Length; k++)
             {
-                // Our own pending diff first, or the foreign words would later be taken for our writes.
-                MakePendingDiff(entry);
-                foreach (var (_, drone, interval, diff) in diffs)
-                {
-                    _heap.ApplyDiff(page, diff);
-                    applied[drone] = Math.Max(applied[drone], interval);
-                    Statistics.DiffsApplied++;
-                    Statistics.DiffBytesApplied += diff.Length;
-                }
+                PageDiff.Validate(reply.Diffs[k], _heap.PageSize);
+                diffs.Add((Sum(RecordOf(writer, request.Intervals[k]).Timestamp), writer, request.Intervals[k], reply.Diffs[k]));
             }
         }
 
-        _heap.SetAccess(page, PageAccess.ReadOnly);
+        foreach (var page in pages)
+        {
+            if (diffsByPage.TryGetValue(page, out var diffs))
+            {
+                // A linear extension of happens-before: a dominated VT has a smaller sum; ties are concurrent.
+                diffs.Sort((a, b) => a.Order != b.Order ? a.Order.CompareTo(b.Order) : a.Drone.CompareTo(b.Drone));
+                var entry = _heap.GetEntry(page);
+                var applied = entry.AppliedVector!;
+                lock (entry)
+                {
+                    // Our own pending diff first, or the foreign words would later be taken for our writes.
+                    MakePendingDiff(entry);
+                    foreach (var (_, drone, interval, diff) in diffs)
+                    {
+                        _heap.ApplyDiff(page, diff);
+                        applied[drone] = Math.Max(applied[drone], interval);
+                        Statistics.DiffsApplied++;
+                        Statistics.DiffBytesApplied += diff.Length;
+                    }
+                }
+            }
+
+            _heap.SetAccess(page, PageAccess.ReadOnly);
+        }
+    }
+
+    /// <summary>Faults in a range of pages: the invalid ones are brought up to date together, then each is made writable if asked.</summary>
+    public void OnFaults(SharedHeap heap, int first, int last, bool write)
+    {
+        ArgumentNullException.ThrowIfNull(heap);
+        if (Drones > 1)
+        {
+            var invalid = new List<int>();
+            for (var page = first; page <= last; page++)
+            {
+                if (heap.GetAccess(page) == PageAccess.NoAccess)
+                {
+                    invalid.Add(page);
+                }
+            }
+
+            if (invalid.Count > 1)
+            {
+                Miss(invalid);
+                Statistics.ReadMisses += write ? 0 : invalid.Count;
+            }
+        }
+
+        for (var page = first; page <= last; page++)
+        {
+            if (write ? heap.GetAccess(page) != PageAccess.ReadWrite : heap.GetAccess(page) == PageAccess.NoAccess)
+            {
+                OnFault(heap, page, write);
+            }
+        }
     }
 
     /// <summary>Replaces this drone's copy of a page with a holder's, together with that copy's applied vector.</summary>

@@ -214,6 +214,30 @@ public sealed unsafe class SharedHeap : IDisposable
 
         var first = (int)(address >> _pageShift);
         var last = (int)((address + bytes - 1) >> _pageShift);
+        if (last > first && _faultHandler is IRangeFaultHandler range)
+        {
+            var needed = 0;
+            for (var page = first; page <= last; page++)
+            {
+                var state = (PageAccess)_states[page << _granulesPerPageShift];
+                needed += (write ? state != PageAccess.ReadWrite : state == PageAccess.NoAccess) ? 1 : 0;
+            }
+
+            if (needed > 1)
+            {
+                if (write)
+                {
+                    _writeFaults += needed;
+                }
+                else
+                {
+                    _readFaults += needed;
+                }
+
+                range.OnFaults(this, first, last, write);
+            }
+        }
+
         for (var page = first; page <= last; page++)
         {
             EnsurePage(page, write);

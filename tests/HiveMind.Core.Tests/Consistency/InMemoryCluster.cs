@@ -36,6 +36,9 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
     /// <summary>Messages delivered, by receiving drone and message type.</summary>
     public ConcurrentDictionary<(int Drone, string Type), long> Delivered { get; } = new();
 
+    /// <summary>Sizes of the request batches each drone sent, in order.</summary>
+    public ConcurrentQueue<(int Drone, int Requests)> Batches { get; } = new();
+
     /// <summary>Messages delivered, all drones.</summary>
     public long Messages => _networks.Sum(n => Interlocked.Read(ref n.Delivered));
 
@@ -104,6 +107,7 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
 
         public IReadOnlyList<ProtocolMessage> RequestAll(IReadOnlyList<(int Drone, ProtocolMessage Request)> requests)
         {
+            cluster.Batches.Enqueue((self, requests.Count));
             var replies = requests.Select(r =>
             {
                 var reply = new TaskCompletionSource<ProtocolMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
