@@ -20,23 +20,10 @@ public sealed class LayeringTests
     [InlineData("src/HiveMind.Net/HiveMind.Net.csproj")]
     public void LowerLayers_HaveNoProjectReferences(string project)
     {
-        var path = Path.Combine(RepositoryRoot(), project);
+        var path = Path.Combine(RepositoryRoot.Path, project);
         var references = XDocument.Load(path).Descendants("ProjectReference")
             .Select(e => (string?)e.Attribute("Include"))
             .ToList();
         Assert.True(references.Count == 0, $"{project} references {string.Join(", ", references)}; arrows never point back up");
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "HiveMind.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no HiveMind.sln above {AppContext.BaseDirectory}");
     }
 }

@@ -41,29 +41,7 @@ internal sealed class DroneCluster : ILrcCluster, IDisposable
 
     public IDroneView View(int id) => new DroneView(_drones[id]);
 
-    public void Run(Action<int> body, TimeSpan? timeout = null)
-    {
-        var failures = new ConcurrentQueue<Exception>();
-        var threads = Enumerable.Range(0, Drones).Select(id => new Thread(() =>
-        {
-            try
-            {
-                body(id);
-            }
-            catch (Exception error)
-            {
-                failures.Enqueue(error);
-            }
-        })
-        { Name = $"drone {id} app" }).ToList();
-        threads.ForEach(t => t.Start());
-        var limit = timeout ?? TimeSpan.FromSeconds(120);
-        threads.ForEach(t => Assert.True(t.Join(limit), $"{t.Name} did not finish within {limit.TotalSeconds} s"));
-        if (failures.TryDequeue(out var first))
-        {
-            throw new InvalidOperationException($"{failures.Count + 1} drone(s) failed; first: {first.Message}", first);
-        }
-    }
+    public void Run(Action<int> body, TimeSpan? timeout = null) => DroneThreads.Run(Drones, body, timeout);
 
     public void Dispose()
     {

@@ -61,31 +61,8 @@ internal sealed class MeshCluster : ILrcCluster, IDisposable
 
     public void Run(Action<int> body, TimeSpan? timeout = null)
     {
-        var failures = new ConcurrentQueue<Exception>();
-        var threads = Enumerable.Range(0, Engines.Length).Select(id => new Thread(() =>
-        {
-            try
-            {
-                body(id);
-            }
-            catch (Exception error)
-            {
-                failures.Enqueue(error);
-            }
-        })
-        { Name = $"drone {id} app" }).ToList();
-        threads.ForEach(t => t.Start());
-        var limit = timeout ?? TimeSpan.FromSeconds(120);
-        foreach (var thread in threads)
-        {
-            Assert.True(thread.Join(limit), $"{thread.Name} did not finish within {limit.TotalSeconds} s; link failures: {string.Join("; ", Failures)}");
-        }
-
+        DroneThreads.Run(Engines.Length, body, timeout, () => $"link failures: {string.Join("; ", Failures)}");
         Assert.True(Failures.IsEmpty, $"link failures: {string.Join("; ", Failures)}");
-        if (failures.TryDequeue(out var first))
-        {
-            throw new InvalidOperationException($"{failures.Count + 1} drone(s) failed; first: {first.Message}", first);
-        }
     }
 
     public void Dispose()

@@ -12,13 +12,11 @@ internal static class AppProcess
     private const string Configuration = "Debug";
 #endif
 
-    public static string RepositoryRoot { get; } = FindRoot();
-
     /// <summary>The built program: an app under apps/, or a test program under tests/.</summary>
     public static string AppPath(string app)
     {
-        var folder = Directory.Exists(Path.Combine(RepositoryRoot, "apps", app)) ? "apps" : "tests";
-        return Path.Combine(RepositoryRoot, folder, app, "bin", Configuration, "net10.0", app + ".dll");
+        var folder = Directory.Exists(Path.Combine(RepositoryRoot.Path, "apps", app)) ? "apps" : "tests";
+        return Path.Combine(RepositoryRoot.Path, folder, app, "bin", Configuration, "net10.0", app + ".dll");
     }
 
     public static (int ExitCode, string Output, string Error) Run(string app, TimeSpan timeout, params string[] args)
@@ -53,18 +51,5 @@ internal static class AppProcess
 
         process.WaitForExit(); // drains the asynchronous readers
         return (process.ExitCode, output.ToString(), error.ToString());
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "HiveMind.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no HiveMind.sln above {AppContext.BaseDirectory}");
     }
 }

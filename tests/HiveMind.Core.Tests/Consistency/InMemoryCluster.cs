@@ -45,31 +45,8 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
     /// <summary>Runs <paramref name="body"/> as the application thread of every drone and waits for all; rethrows the first failure.</summary>
     public void Run(Action<int> body, TimeSpan? timeout = null)
     {
-        var failures = new ConcurrentQueue<Exception>();
-        var threads = Enumerable.Range(0, Engines.Length).Select(id => new Thread(() =>
-        {
-            try
-            {
-                body(id);
-            }
-            catch (Exception error)
-            {
-                failures.Enqueue(error);
-            }
-        })
-        { Name = $"drone {id} app" }).ToList();
-        threads.ForEach(t => t.Start());
-        var limit = timeout ?? TimeSpan.FromSeconds(120);
-        foreach (var thread in threads)
-        {
-            Assert.True(thread.Join(limit), $"{thread.Name} did not finish within {limit.TotalSeconds} s; network errors: {string.Join("; ", _errors)}");
-        }
-
+        DroneThreads.Run(Engines.Length, body, timeout, () => $"network errors: {string.Join("; ", _errors)}");
         Assert.True(_errors.IsEmpty, $"network thread errors: {string.Join("; ", _errors)}");
-        if (failures.TryDequeue(out var first))
-        {
-            throw new InvalidOperationException($"{failures.Count + 1} drone(s) failed; first: {first.Message}", first);
-        }
     }
 
     public void Dispose()

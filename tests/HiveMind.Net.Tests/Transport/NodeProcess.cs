@@ -18,7 +18,7 @@ internal sealed partial class NodeProcess : IDisposable
     public NodeProcess(int id, int drones, string? registry, string clusterKey)
     {
         Id = id;
-        var path = Path.Combine(RepositoryRoot(), "tests", "HiveMind.Net.TestNode", "bin", Configuration, "net10.0", "HiveMind.Net.TestNode.dll");
+        var path = Path.Combine(RepositoryRoot.Path, "tests", "HiveMind.Net.TestNode", "bin", Configuration, "net10.0", "HiveMind.Net.TestNode.dll");
         Assert.True(File.Exists(path), $"the test node is not built at {path}");
         var start = new ProcessStartInfo("dotnet")
         {
@@ -111,18 +111,5 @@ internal sealed partial class NodeProcess : IDisposable
             _lines.Add(line);
             Monitor.PulseAll(_lines);
         }
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "HiveMind.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no HiveMind.sln above {AppContext.BaseDirectory}");
     }
 }
