@@ -130,6 +130,11 @@ public sealed partial class Drone : IDisposable
                 Registry = Environment.GetEnvironmentVariable(LocalLauncher.RegistryVariable) ?? throw new OptionsException($"{LocalLauncher.RegistryVariable} is not set"),
                 ClusterKey = Convert.FromBase64String(Environment.GetEnvironmentVariable(LocalLauncher.KeyVariable) ?? throw new OptionsException($"{LocalLauncher.KeyVariable} is not set")),
             };
+        if (placement.Id != 0)
+        {
+            LocalLauncher.WatchParent(placement.Id);
+        }
+
         return Join(options, placement with { ExitOnPeerFailure = true }, loggers);
     }
 

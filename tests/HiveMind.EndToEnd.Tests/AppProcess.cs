@@ -13,7 +13,7 @@ internal static class AppProcess
 #endif
 
     /// <summary>The built program: an app under apps/, or a test program under tests/.</summary>
-    public static string AppPath(string app)
+    internal static string AppPath(string app)
     {
         var folder = Directory.Exists(Path.Combine(RepositoryRoot.Path, "apps", app)) ? "apps" : "tests";
         return Path.Combine(RepositoryRoot.Path, folder, app, "bin", Configuration, "net10.0", app + ".dll");

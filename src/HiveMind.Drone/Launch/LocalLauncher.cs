@@ -14,6 +14,7 @@ public sealed class LocalLauncher : IDisposable
     public const string DronesVariable = "HIVEMIND_DRONES";
     public const string RegistryVariable = "HIVEMIND_REGISTRY";
     public const string KeyVariable = "HIVEMIND_CLUSTER_KEY";
+    public const string ParentVariable = "HIVEMIND_PARENT_PID";
 
     private readonly List<Process> _children = [];
 
@@ -39,6 +40,7 @@ public sealed class LocalLauncher : IDisposable
             start.Environment[DronesVariable] = drones.ToString(System.Globalization.CultureInfo.InvariantCulture);
             start.Environment[RegistryVariable] = registry;
             start.Environment[KeyVariable] = Convert.ToBase64String(clusterKey);
+            start.Environment[ParentVariable] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
             var child = Process.Start(start) ?? throw new InvalidOperationException($"could not start drone {id} ({program})");
             var prefix = $"[drone {id}] ";
             child.OutputDataReceived += (_, e) => Forward(Console.Out, prefix, e.Data);
@@ -47,6 +49,44 @@ public sealed class LocalLauncher : IDisposable
             child.BeginErrorReadLine();
             _children.Add(child);
         }
+    }
+
+    /// <summary>
+    /// In a drone started by this launcher: ends this process as soon as drone 0's process is gone, whatever
+    /// this drone is doing (even still connecting), so that a killed drone 0 leaves no orphans.
+    /// </summary>
+    public static void WatchParent(int droneId)
+    {
+        if (!int.TryParse(Environment.GetEnvironmentVariable(ParentVariable), out var parentId))
+        {
+            return;
+        }
+
+        var watcher = new Thread(() =>
+        {
+            try
+            {
+                using var parent = Process.GetProcessById(parentId);
+                parent.WaitForExit();
+            }
+            catch (ArgumentException)
+            {
+                // Already gone.
+            }
+
+            try
+            {
+                Console.Error.WriteLine($"drone {droneId}: drone 0 (process {parentId}) is gone; exiting.");
+            }
+            catch (IOException)
+            {
+                // Our output went to drone 0, which is gone with it.
+            }
+
+            Environment.Exit(3);
+        })
+        { IsBackground = true, Name = "hivemind parent watch" };
+        watcher.Start();
     }
 
     /// <summary>Process ids of the drones started.</summary>
