@@ -2,10 +2,11 @@ namespace HiveMind.Apps.QuickSort;
 
 /// <summary>
 /// TreadMarks' QuickSort on the shared heap: a shared stack of ranges under <see cref="QueueLock"/>; a drone
-/// pops a range, partitions it in place, pushes the larger part back and goes on with the smaller one, and
-/// sorts ranges at or below the threshold locally through a span. The run ends when every element is sorted.
+/// pops a range, partitions it in place, pushes the larger part back (when it is at least
+/// <c>shareAbove</c> elements; smaller parts stay on this drone's own stack) and goes on with the smaller one,
+/// and sorts ranges at or below the threshold locally through a span. The run ends when every element is sorted.
 /// </summary>
-internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int count, int threshold)
+internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int count, int threshold, int shareAbove)
 {
     /// <summary>The lock that guards the task queue and the sorted count.</summary>
     public const int QueueLock = 0;
@@ -59,26 +60,35 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
 
             idle = 0;
 
-            while (hi - lo > threshold)
+            // Large parts go back to the shared queue for any drone; small ones stay with this drone, which
+            // sorts them without touching the queue lock (each lock operation ends an interval on every page
+            // written since the last one, so fewer of them means fewer twins and diffs).
+            var local = new Stack<(int Lo, int Hi)>();
+            local.Push((lo, hi));
+            while (local.TryPop(out var range))
             {
-                var split = lo + Partitioner.Partition(_data.AsSpan(lo, hi - lo));
-                drone.LockAcquire(QueueLock);
-                if (split - lo < hi - split)
+                (lo, hi) = range;
+                while (hi - lo > threshold)
                 {
-                    Push(split, hi);
-                    hi = split;
-                }
-                else
-                {
-                    Push(lo, split);
-                    lo = split;
+                    var split = lo + Partitioner.Partition(_data.AsSpan(lo, hi - lo));
+                    var (keepLo, keepHi, giveLo, giveHi) = split - lo < hi - split ? (lo, split, split, hi) : (split, hi, lo, split);
+                    if (giveHi - giveLo >= shareAbove)
+                    {
+                        drone.LockAcquire(QueueLock);
+                        Push(giveLo, giveHi);
+                        drone.LockRelease(QueueLock);
+                    }
+                    else
+                    {
+                        local.Push((giveLo, giveHi));
+                    }
+
+                    (lo, hi) = (keepLo, keepHi);
                 }
 
-                drone.LockRelease(QueueLock);
+                Partitioner.SortLocal(_data.AsSpan(lo, hi - lo));
+                sortedHere += hi - lo;
             }
-
-            Partitioner.SortLocal(_data.AsSpan(lo, hi - lo));
-            sortedHere += hi - lo;
         }
     }
 

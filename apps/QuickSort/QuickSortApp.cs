@@ -19,7 +19,8 @@ public static class QuickSortApp
         var array = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(options.Count * 4L, pageSize) : 0);
         var queue = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(QuickSortLayout.HeaderBytes + (capacity * 8L), pageSize) : 0);
         var layout = new QuickSortLayout(array, queue, capacity);
-        var sort = new DroneQuickSort(drone, layout, options.Count, options.Threshold);
+        var shareAbove = options.ShareAbove > 0 ? options.ShareAbove : Math.Max(options.Threshold + 1, options.Count / (drone.Count * 16));
+        var sort = new DroneQuickSort(drone, layout, options.Count, options.Threshold, shareAbove);
 
         int[]? sequentialInput = null;
         var inputChecksum = default(Checksum);

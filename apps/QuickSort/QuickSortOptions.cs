@@ -14,6 +14,9 @@ public sealed class QuickSortOptions : DroneOptions
     [Option("threshold", Default = 4096, HelpText = "Ranges of at most this many elements are sorted locally instead of partitioned.")]
     public int Threshold { get; set; } = 4096;
 
+    [Option("share-above", Default = 0, HelpText = "Parts of at least this many elements go back to the shared queue; smaller ones stay with the drone that made them. 0: count / (drones x 16).")]
+    public int ShareAbove { get; set; }
+
     [Option("no-progress", Default = false, HelpText = "Do not draw the progress bar.")]
     public bool NoProgress { get; set; }
 
@@ -27,6 +30,11 @@ public sealed class QuickSortOptions : DroneOptions
         if (Threshold < 16)
         {
             throw new OptionsException($"--threshold: must be at least 16, not {Threshold}.");
+        }
+
+        if (ShareAbove < 0)
+        {
+            throw new OptionsException($"--share-above: must not be negative, not {ShareAbove}.");
         }
 
         base.Validate();

@@ -46,6 +46,7 @@ public sealed class QuickSortProcessTests
     [InlineData("--heap-size 1MiB", "need")]
     [InlineData("--threshold 2", "--threshold: must be at least 16")]
     [InlineData("--bogus 1", "--bogus: unknown option")]
+    [InlineData("--share-above -1", "--share-above: must not be negative")]
     [InlineData("--count many", "--count: the value is not valid")]
     public void QuickSort_BadOptions_ExitTwoNamingTheOption(string args, string expected)
     {
