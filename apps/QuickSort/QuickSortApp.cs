@@ -113,5 +113,10 @@ public static class QuickSortApp
         table.AddRow("same multiset as input", sameMultiset ? $"yes ({output})" : $"NO: input {input}, output {output}");
         AnsiConsole.Write(table);
         AnsiConsole.WriteLine(sortedOk && sameMultiset ? "VERIFIED" : "VERIFICATION FAILED");
+
+        // One line for scripts (bench/speedup.sh).
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"RESULT drones={drone.Count} elements={options.Count} parallel_ms={parallel.TotalMilliseconds:F1} sequential_ms={sequential.TotalMilliseconds:F1} speedup={speedup:F3} verified={(sortedOk && sameMultiset ? 1 : 0)}"));
     }
 }
