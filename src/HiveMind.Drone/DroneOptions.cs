@@ -1,5 +1,8 @@
+using System.Reflection;
 using CommandLine;
+using HiveMind.Config;
 using HiveMind.Memory;
+using HiveMind.Net.Transport;
 
 namespace HiveMind;
 
@@ -39,6 +42,76 @@ public class DroneOptions
     [Option("quiet", Default = false, HelpText = "Print no statistics table at exit.")]
     public bool Quiet { get; set; }
 
+    [Option("config", HelpText = "Cluster file (drones.config.json): drone k runs on its host k, started over ssh; the file's settings apply where the command line gives none.")]
+    public string? Config { get; set; }
+
+    [Option("heartbeat-ms", Default = 250, HelpText = "Milliseconds between heartbeats on an idle link.")]
+    public int HeartbeatMs { get; set; } = 250;
+
+    [Option("failure-timeout-ms", Default = 3000, HelpText = "Milliseconds of silence after which a drone is taken for failed.")]
+    public int FailureTimeoutMs { get; set; } = 3000;
+
+    [Option("listen-port", Default = 0, HelpText = "Port drone 0 listens on (0: any free port).")]
+    public int ListenPort { get; set; }
+
+    /// <summary>The cluster file named by <see cref="Config"/>, once <see cref="ApplyConfig"/> has read it.</summary>
+    public DronesConfig? ClusterConfig { get; private set; }
+
+    /// <summary>
+    /// Reads the cluster file named by <see cref="Config"/> (if any) and takes its settings for every option
+    /// not in <paramref name="given"/> (the long names given on the command line, which win). The number of
+    /// drones is the number of hosts. Throws <see cref="OptionsException"/> naming the field and the problem.
+    /// </summary>
+    public void ApplyConfig(IReadOnlyCollection<string> given)
+    {
+        ArgumentNullException.ThrowIfNull(given);
+        if (Config is null || ClusterConfig is not null)
+        {
+            return;
+        }
+
+        var config = DronesConfig.Load(Config);
+        if (given.Contains("drones") && Drones != config.Hosts.Count)
+        {
+            throw new OptionsException($"--drones {Drones}: {config.Source} lists {config.Hosts.Count} host(s), one per drone.");
+        }
+
+        Drones = config.Hosts.Count;
+        PageSize = given.Contains("page-size") ? PageSize : config.PageSize ?? PageSize;
+        HeapSize = given.Contains("heap-size") ? HeapSize : config.HeapSize ?? HeapSize;
+        GcThreshold = given.Contains("gc-threshold") ? GcThreshold : config.GcThreshold ?? GcThreshold;
+        HeartbeatMs = given.Contains("heartbeat-ms") ? HeartbeatMs : config.HeartbeatIntervalMs ?? HeartbeatMs;
+        FailureTimeoutMs = given.Contains("failure-timeout-ms") ? FailureTimeoutMs : config.FailureTimeoutMs ?? FailureTimeoutMs;
+        ListenPort = given.Contains("listen-port") ? ListenPort : config.ListenPortOf(0);
+        ClusterConfig = config;
+    }
+
+    /// <summary>The long names of the options <paramref name="args"/> gives (<c>--name value</c> or <c>--name=value</c>).</summary>
+    public static HashSet<string> GivenOptions(Type optionsType, IEnumerable<string> args)
+    {
+        ArgumentNullException.ThrowIfNull(optionsType);
+        ArgumentNullException.ThrowIfNull(args);
+        var known = optionsType.GetProperties()
+            .Select(p => p.GetCustomAttribute<OptionAttribute>()?.LongName)
+            .OfType<string>()
+            .ToHashSet(StringComparer.Ordinal);
+        return args
+            .Where(a => a.StartsWith("--", StringComparison.Ordinal))
+            .Select(a => a[2..].Split('=', 2)[0])
+            .Where(known.Contains)
+            .ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>The mesh settings these options describe.</summary>
+    public MeshOptions ToMeshOptions(byte[] clusterKey) => new()
+    {
+        ClusterKey = clusterKey,
+        MaxDrones = MaxDrones,
+        HeartbeatInterval = TimeSpan.FromMilliseconds(HeartbeatMs),
+        FailureTimeout = TimeSpan.FromMilliseconds(FailureTimeoutMs),
+        ListenPort = ListenPort,
+    };
+
     /// <summary>The heap shape these options describe; throws <see cref="OptionsException"/> naming the bad option.</summary>
     public HeapOptions ToHeapOptions()
     {
@@ -77,6 +150,21 @@ public class DroneOptions
         if (Barriers < 1)
         {
             throw new OptionsException($"--barriers: must be at least 1, not {Barriers}.");
+        }
+
+        if (HeartbeatMs < 1)
+        {
+            throw new OptionsException($"--heartbeat-ms: must be at least 1, not {HeartbeatMs}.");
+        }
+
+        if (FailureTimeoutMs <= HeartbeatMs)
+        {
+            throw new OptionsException($"--failure-timeout-ms: must be longer than --heartbeat-ms ({HeartbeatMs}), not {FailureTimeoutMs}.");
+        }
+
+        if (ListenPort is < 0 or > 65535)
+        {
+            throw new OptionsException($"--listen-port: must be a port 0..65535, not {ListenPort}.");
         }
 
         _ = ToHeapOptions();

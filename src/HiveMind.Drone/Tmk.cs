@@ -53,6 +53,7 @@ public static class Tmk
         var result = parser.ParseArguments<TOptions>(args);
         if (result is Parsed<TOptions> parsed)
         {
+            parsed.Value.ApplyConfig(DroneOptions.GivenOptions(typeof(TOptions), args));
             parsed.Value.Validate();
             return parsed.Value;
         }
