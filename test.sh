@@ -5,9 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages the tests use: python3-msgpack is the independent MessagePack implementation that
-# the codec tests check frames against (Debian's /usr/bin/python3, not another python on PATH).
+# the codec tests check frames against (Debian's /usr/bin/python3, not another python on PATH);
+# openssh-server is the real sshd the ssh-launcher tests start on loopback and inside network namespaces
+# (with the ssh/scp client and ssh-keygen); iproute2 makes the namespaces (the tests run as root).
 missing=()
 /usr/bin/python3 -c 'import msgpack' >/dev/null 2>&1 || missing+=(python3-msgpack)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+[ -x /usr/lib/openssh/sftp-server ] || missing+=(openssh-sftp-server)
+command -v ssh >/dev/null && command -v scp >/dev/null && command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   as_root=()

@@ -31,7 +31,7 @@ public sealed partial class Drone : IDisposable
 
     private readonly LrcEngine _engine;
     private readonly MeshNode? _node;
-    private readonly LocalLauncher? _launcher;
+    private readonly IDroneLauncher? _launcher;
     private readonly int _locks;
     private readonly int _barriers;
     private readonly ILogger _logger;
@@ -68,23 +68,42 @@ public sealed partial class Drone : IDisposable
         }
 
         var key = placement.ClusterKey ?? throw new OptionsException("a run of several drones needs a cluster key");
-        var network = new MeshNetwork(drones, TimeSpan.FromMinutes(1));
-        _node = new MeshNode(id, new MeshOptions { ClusterKey = key, MaxDrones = DroneOptions.MaxDrones }, network, loggers.CreateLogger("HiveMind.Mesh"));
-        _engine = new LrcEngine(id, drones, Heap, network, collectionThreshold: threshold);
-        network.Attach(_node, _engine);
-        _node.PeerFailed += OnPeerFailed;
-        placement.Listening?.Invoke(_node.ListenEndpoint);
-        if (id == 0 && placement.LaunchOthers)
-        {
-            _launcher = new LocalLauncher(drones, _node.ListenEndpoint.ToString(), key);
-        }
-
         if (id != 0 && placement.Registry is null)
         {
             throw new OptionsException($"drone {id} needs the address of drone 0 to join the run.");
         }
 
-        _node.FormMesh(drones, placement.Registry is null ? null : IPEndPoint.Parse(placement.Registry), TimeSpan.FromSeconds(60));
+        var network = new MeshNetwork(drones, TimeSpan.FromMinutes(1));
+        var mesh = options.ToMeshOptions(key);
+        if (placement.Listen is { } listen)
+        {
+            mesh = mesh with { ListenAddress = listen.Address, ListenPort = listen.Port };
+        }
+
+        _node = new MeshNode(id, mesh, network, loggers.CreateLogger("HiveMind.Mesh"));
+        _engine = new LrcEngine(id, drones, Heap, network, collectionThreshold: threshold);
+        network.Attach(_node, _engine);
+        _node.PeerFailed += OnPeerFailed;
+        placement.Listening?.Invoke(_node.ListenEndpoint);
+        try
+        {
+            if (id == 0 && placement.LaunchOthers)
+            {
+                _launcher = options.ClusterConfig is null
+                    ? new LocalLauncher(drones, _node.ListenEndpoint.ToString(), key)
+                    : new SshLauncher(options, _node.ListenEndpoint.ToString(), key);
+            }
+
+            _node.FormMesh(drones, placement.Registry is null ? null : IPEndPoint.Parse(placement.Registry), TimeSpan.FromSeconds(60));
+        }
+        catch
+        {
+            _launcher?.WaitOrKill(TimeSpan.Zero);
+            _launcher?.Dispose();
+            _node.Dispose();
+            Heap.Dispose();
+            throw;
+        }
     }
 
     /// <summary>This drone's id, 0 .. <see cref="Count"/> - 1 (Tmk_proc_id).</summary>
@@ -117,22 +136,33 @@ public sealed partial class Drone : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         var id = Environment.GetEnvironmentVariable(LocalLauncher.IdVariable);
-        var placement = id is null
-            ? new DronePlacement(0, options.Drones)
+        DronePlacement placement;
+        if (id is null)
+        {
+            // Started by a user: this is drone 0. A cluster file (not yet read when the options were built in
+            // code) names the hosts, and drone 0 listens on the first, where the others can reach it.
+            options.ApplyConfig([]);
+            placement = new DronePlacement(0, options.Drones)
             {
                 ClusterKey = options.Drones > 1 ? RandomNumberGenerator.GetBytes(32) : null,
                 LaunchOthers = true,
-            }
-            : new DronePlacement(
-                ParseVariable(LocalLauncher.IdVariable, id),
-                ParseVariable(LocalLauncher.DronesVariable, Environment.GetEnvironmentVariable(LocalLauncher.DronesVariable)))
+                Listen = options.ClusterConfig is { } config ? new IPEndPoint(Resolve(config.Hosts[0].Host), options.ListenPort) : null,
+            };
+        }
+        else
+        {
+            var droneId = ParseVariable(LocalLauncher.IdVariable, id);
+            var onInput = Environment.GetEnvironmentVariable(SshLauncher.KeyOnInputVariable) == "1";
+            var listen = Environment.GetEnvironmentVariable(SshLauncher.ListenVariable);
+            placement = new DronePlacement(droneId, ParseVariable(LocalLauncher.DronesVariable, Environment.GetEnvironmentVariable(LocalLauncher.DronesVariable)))
             {
                 Registry = Environment.GetEnvironmentVariable(LocalLauncher.RegistryVariable) ?? throw new OptionsException($"{LocalLauncher.RegistryVariable} is not set"),
-                ClusterKey = Convert.FromBase64String(Environment.GetEnvironmentVariable(LocalLauncher.KeyVariable) ?? throw new OptionsException($"{LocalLauncher.KeyVariable} is not set")),
+                ClusterKey = onInput
+                    ? SshLauncher.ReadKeyAndWatchInput(droneId)
+                    : Convert.FromBase64String(Environment.GetEnvironmentVariable(LocalLauncher.KeyVariable) ?? throw new OptionsException($"{LocalLauncher.KeyVariable} is not set")),
+                Listen = listen is null ? null : ParseListen(listen),
             };
-        if (placement.Id != 0)
-        {
-            LocalLauncher.WatchParent(placement.Id);
+            LocalLauncher.WatchParent(droneId);
         }
 
         return Join(options, placement with { ExitOnPeerFailure = true }, loggers);
@@ -349,6 +379,38 @@ public sealed partial class Drone : IDisposable
         if (_failure is { } failure)
         {
             throw new InvalidOperationException($"Drone {Id} cannot go on: {failure}.");
+        }
+    }
+
+    private static IPEndPoint ParseListen(string text)
+    {
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
+        {
+            throw new OptionsException($"{SshLauncher.ListenVariable}: '{text}' is not host:port.");
+        }
+
+        return new IPEndPoint(Resolve(text[..colon].Trim('[', ']')), port);
+    }
+
+    /// <summary>The address of a host name or address, IPv4 first; throws <see cref="OptionsException"/> naming the host.</summary>
+    private static IPAddress Resolve(string host)
+    {
+        if (IPAddress.TryParse(host, out var address))
+        {
+            return address;
+        }
+
+        try
+        {
+            var addresses = Dns.GetHostAddresses(host);
+            return addresses.FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+                ?? addresses.FirstOrDefault()
+                ?? throw new OptionsException($"host '{host}' has no address.");
+        }
+        catch (System.Net.Sockets.SocketException error)
+        {
+            throw new OptionsException($"host '{host}' cannot be resolved: {error.Message}", error);
         }
     }
 

@@ -19,6 +19,9 @@ public sealed record DronePlacement(int Id, int Drones)
     /// <summary>A lost drone ends this process with a message (a program's drone); otherwise operations fail with it.</summary>
     public bool ExitOnPeerFailure { get; init; }
 
+    /// <summary>Address and port to listen on (default: the options', on loopback).</summary>
+    public IPEndPoint? Listen { get; init; }
+
     /// <summary>Called with this drone's mesh address as soon as it listens (before it waits for the others).</summary>
     public Action<IPEndPoint>? Listening { get; init; }
 }

@@ -19,16 +19,28 @@ internal static class AppProcess
         return Path.Combine(RepositoryRoot.Path, folder, app, "bin", Configuration, "net10.0", app + ".dll");
     }
 
-    public static (int ExitCode, string Output, string Error) Run(string app, TimeSpan timeout, params string[] args)
+    public static (int ExitCode, string Output, string Error) Run(string app, TimeSpan timeout, params string[] args) =>
+        RunIn(null, app, timeout, args);
+
+    /// <summary>Runs the app inside network namespace <paramref name="netns"/> (or here when null).</summary>
+    public static (int ExitCode, string Output, string Error) RunIn(string? netns, string app, TimeSpan timeout, params string[] args)
     {
         var path = AppPath(app);
         Assert.True(File.Exists(path), $"{app} is not built at {path}");
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(netns is null ? "dotnet" : "ip")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (netns is not null)
+        {
+            foreach (var arg in new[] { "netns", "exec", netns, "dotnet" })
+            {
+                start.ArgumentList.Add(arg);
+            }
+        }
+
         start.ArgumentList.Add(path);
         foreach (var arg in args)
         {

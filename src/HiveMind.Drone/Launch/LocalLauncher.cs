@@ -8,7 +8,7 @@ namespace HiveMind.Launch;
 /// users can read). Their output reaches drone 0's console prefixed with their id. Dispose waits for them
 /// and kills any that outlive the run, so no orphan is left.
 /// </summary>
-public sealed class LocalLauncher : IDisposable
+public sealed class LocalLauncher : IDroneLauncher
 {
     public const string IdVariable = "HIVEMIND_DRONE_ID";
     public const string DronesVariable = "HIVEMIND_DRONES";
@@ -16,7 +16,7 @@ public sealed class LocalLauncher : IDisposable
     public const string KeyVariable = "HIVEMIND_CLUSTER_KEY";
     public const string ParentVariable = "HIVEMIND_PARENT_PID";
 
-    private readonly List<Process> _children = [];
+    private readonly DroneProcesses _children = new();
 
     /// <summary>Starts drones 1..<paramref name="drones"/>-1 with the given registry endpoint and key.</summary>
     public LocalLauncher(int drones, string registry, byte[] clusterKey)
@@ -25,12 +25,7 @@ public sealed class LocalLauncher : IDisposable
         var args = Environment.GetCommandLineArgs().Skip(1).ToList();
         for (var id = 1; id < drones; id++)
         {
-            var start = new ProcessStartInfo(program)
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
+            var start = new ProcessStartInfo(program);
             foreach (var arg in leading.Concat(args))
             {
                 start.ArgumentList.Add(arg);
@@ -41,13 +36,7 @@ public sealed class LocalLauncher : IDisposable
             start.Environment[RegistryVariable] = registry;
             start.Environment[KeyVariable] = Convert.ToBase64String(clusterKey);
             start.Environment[ParentVariable] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            var child = Process.Start(start) ?? throw new InvalidOperationException($"could not start drone {id} ({program})");
-            var prefix = $"[drone {id}] ";
-            child.OutputDataReceived += (_, e) => Forward(Console.Out, prefix, e.Data);
-            child.ErrorDataReceived += (_, e) => Forward(Console.Error, prefix, e.Data);
-            child.BeginOutputReadLine();
-            child.BeginErrorReadLine();
-            _children.Add(child);
+            _children.Start(id, start);
         }
     }
 
@@ -89,36 +78,13 @@ public sealed class LocalLauncher : IDisposable
         watcher.Start();
     }
 
-    /// <summary>Process ids of the drones started.</summary>
-    public IReadOnlyList<int> ProcessIds => _children.Select(c => c.Id).ToList();
+    /// <inheritdoc/>
+    public IReadOnlyList<int> ProcessIds => _children.ProcessIds;
 
-    /// <summary>Waits up to <paramref name="timeout"/> for every drone to exit, then kills the rest.</summary>
-    public void WaitOrKill(TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        foreach (var child in _children)
-        {
-            var left = deadline - DateTime.UtcNow;
-            if (!child.WaitForExit(left > TimeSpan.Zero ? left : TimeSpan.Zero))
-            {
-                child.Kill(entireProcessTree: true);
-                child.WaitForExit();
-            }
-            else
-            {
-                child.WaitForExit(); // drains the output readers
-            }
-        }
-    }
+    /// <inheritdoc/>
+    public void WaitOrKill(TimeSpan timeout) => _children.WaitOrKill(timeout);
 
-    public void Dispose()
-    {
-        WaitOrKill(TimeSpan.FromSeconds(10));
-        foreach (var child in _children)
-        {
-            child.Dispose();
-        }
-    }
+    public void Dispose() => _children.Dispose();
 
     private static (string Program, string[] Leading) CurrentProgram()
     {
@@ -128,16 +94,5 @@ public sealed class LocalLauncher : IDisposable
         return Path.GetFileNameWithoutExtension(process) == "dotnet"
             ? (process, [Environment.GetCommandLineArgs()[0]])
             : (process, []);
-    }
-
-    private static void Forward(TextWriter output, string prefix, string? line)
-    {
-        if (line is not null)
-        {
-            lock (output)
-            {
-                output.WriteLine(prefix + line);
-            }
-        }
     }
 }

@@ -1,0 +1,11 @@
+namespace HiveMind.Launch;
+
+/// <summary>How drone 0 started the other drones of its run; disposing it leaves none of them running.</summary>
+public interface IDroneLauncher : IDisposable
+{
+    /// <summary>Ids of the local processes started (the drones, or the ssh clients that run them).</summary>
+    IReadOnlyList<int> ProcessIds { get; }
+
+    /// <summary>Waits up to <paramref name="timeout"/> for every started process to exit, then kills the rest.</summary>
+    void WaitOrKill(TimeSpan timeout);
+}
