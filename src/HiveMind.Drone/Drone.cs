@@ -84,6 +84,7 @@ public sealed partial class Drone : IDisposable
         _engine = new LrcEngine(id, drones, Heap, network, collectionThreshold: threshold);
         network.Attach(_node, _engine);
         _node.PeerFailed += OnPeerFailed;
+        _engine.ViewChanged += OnViewChanged;
         placement.Listening?.Invoke(_node.ListenEndpoint);
         try
         {
@@ -123,6 +124,15 @@ public sealed partial class Drone : IDisposable
 
     /// <summary>What this drone did so far.</summary>
     public DroneStatistics Statistics { get; } = new();
+
+    /// <summary>The membership view this drone acts on: the live drones and those removed as failed.</summary>
+    public MembershipView View => _engine.View;
+
+    /// <summary>
+    /// Raised when drone 0 announces a new membership view (a drone failed). It runs on a network thread: a
+    /// handler should note the change and act on it from the application thread (under a lock, say).
+    /// </summary>
+    public event Action<MembershipView>? ViewChanged;
 
     /// <summary>Wall time since the drone started.</summary>
     public TimeSpan Elapsed => Stopwatch.GetElapsedTime(_started);
@@ -343,22 +353,42 @@ public sealed partial class Drone : IDisposable
             return;
         }
 
-        // Without membership views (a later step) a run cannot go on without one of its drones.
-        _failure = $"drone {peer} failed ({reason})";
-        if (!_exitOnPeerFailure)
+        if (peer != 0)
         {
+            // Only drone 0, the barrier manager, decides: the run goes on in the view it announces.
+            _engine.Suspect(peer, reason);
             return;
         }
 
-        if (Id != 0 && peer == 0)
+        // Drone 0 (the barrier manager) is assumed not to fail; without it the run cannot go on.
+        _failure = $"drone 0 failed ({reason})";
+        if (_exitOnPeerFailure)
         {
             Console.Error.WriteLine($"drone {Id}: drone 0 is gone ({reason}); exiting.");
             Environment.Exit(3);
         }
+    }
 
-        Console.Error.WriteLine($"drone {Id}: drone {peer} failed ({reason}); the run cannot go on without it.");
-        _launcher?.WaitOrKill(TimeSpan.Zero);
-        Environment.Exit(4);
+    private void OnViewChanged(MembershipView view)
+    {
+        foreach (var removed in view.Removed)
+        {
+            _launcher?.Abandon(removed);
+        }
+
+        if (!_exiting && !view.Contains(Id))
+        {
+            // Declared failed (cut off, say): the others go on without this drone, so it must not go on either.
+            _failure = $"drone 0 removed this drone from the run (view {view.Number})";
+            if (_exitOnPeerFailure)
+            {
+                Console.Error.WriteLine($"drone {Id}: removed from the run in view {view.Number}; exiting.");
+                _launcher?.WaitOrKill(TimeSpan.Zero);
+                Environment.Exit(4);
+            }
+        }
+
+        ViewChanged?.Invoke(view);
     }
 
     private void CheckLock(int lockId)

@@ -1,4 +1,5 @@
 using CommandLine;
+using HiveMind.Consistency;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
 
@@ -20,6 +21,9 @@ public static class Tmk
 
     /// <summary>Number of drones (Tmk_nprocs).</summary>
     public static int Count => Drone.Count;
+
+    /// <summary>The membership view: which drones take part now and which were removed as failed.</summary>
+    public static MembershipView View => Drone.View;
 
     /// <summary>Parses the drone options from <paramref name="args"/> and starts this process's drone.</summary>
     /// <exception cref="OptionsException">The command line is unusable; the message says why.</exception>

@@ -54,10 +54,12 @@ public sealed unsafe class PageDiffConcurrencyTests
 
         writer.Start();
         Assert.True(writerStarted.Wait(TimeSpan.FromSeconds(10)), "the writer thread did not start within 10 s");
-        var diffs = 0;
+        var diffs = 0L;
         var nonEmpty = 0;
-        // Diff until enough of them met concurrent writes; bounded by count, so a writer that never runs fails below.
-        for (; nonEmpty < 2_000 && diffs < 20_000_000; diffs++)
+        // Diff until enough of them met concurrent writes. Bounded by time, not by count: on a loaded machine the
+        // writer may get little CPU for a while; one that never runs still fails below.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        for (; nonEmpty < 2_000 && (diffs % 4096 != 0 || DateTime.UtcNow < deadline); diffs++)
         {
             var length = Encode(scalar, page, twin, buffer);
             nonEmpty += length > 0 ? 1 : 0;
@@ -71,7 +73,7 @@ public sealed unsafe class PageDiffConcurrencyTests
         var last = Encode(scalar, page, twin, buffer);
         PageDiff.Apply(buffer.AsSpan(0, last), replica.Pointer, PageSize);
 
-        Assert.True(nonEmpty >= 2_000, $"only {nonEmpty} of {diffs} diffs saw writes ({writes} writes): the race was not exercised");
+        Assert.True(nonEmpty >= 2_000, $"only {nonEmpty} of {diffs} diffs in 60 s saw writes ({writes} writes): the race was not exercised");
         PageDiffTests.AssertSame(page, replica, PageSize, $"replica after {diffs} racing diffs and {writes} writes (seed {seed}, scalar {scalar})");
         PageDiffTests.AssertSame(page, twin, PageSize, "twin after the last diff");
     }

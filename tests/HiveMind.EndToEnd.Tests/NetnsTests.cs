@@ -12,7 +12,7 @@ public sealed class NetnsTests
         using var hosts = new NetworkNamespaces(3);
         using var second = SshServer.Start(keys, NetworkNamespaces.Address(1), 22, hosts.Name(1));
         using var third = SshServer.Start(keys, NetworkNamespaces.Address(2), 22, hosts.Name(2));
-        var config = SshServer.WriteConfig(
+        var config = SshServer.WriteConfig<object>(
             keys,
             Path.Combine(keys.Folder, "work"),
             [

@@ -131,7 +131,7 @@ internal sealed class SshServer : IDisposable
 
     /// <summary>Writes a cluster file for <paramref name="hosts"/> that logs in with these keys; returns its path.</summary>
     /// <remarks>A host is its name, or a dictionary of host fields.</remarks>
-    public static string WriteConfig(Keys keys, string workFolder, IEnumerable<object> hosts, int sshPort, Dictionary<string, object>? extra = null)
+    public static string WriteConfig<THost>(Keys keys, string workFolder, IEnumerable<THost> hosts, int sshPort, Dictionary<string, object>? extra = null)
     {
         var config = new Dictionary<string, object>
         {
@@ -141,7 +141,7 @@ internal sealed class SshServer : IDisposable
             ["workFolder"] = workFolder,
             ["dotnet"] = "/usr/bin/dotnet",
             ["heapSize"] = "64MiB",
-            ["hosts"] = hosts.Select(h => h as Dictionary<string, object> ?? new Dictionary<string, object> { ["host"] = h }).ToArray(),
+            ["hosts"] = hosts.Select(h => h as Dictionary<string, object> ?? new Dictionary<string, object> { ["host"] = h! }).ToArray(),
         };
         foreach (var (key, value) in extra ?? [])
         {

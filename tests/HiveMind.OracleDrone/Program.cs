@@ -23,6 +23,9 @@ try
         case "random":
             LrcOracles.RandomSchedule(cluster, options.Seed, rounds: 30);
             break;
+        case "failover":
+            Failover.Run(drone);
+            break;
         default:
             throw new InvalidOperationException($"oracle {options.Oracle} has no runner");
     }
@@ -47,7 +50,7 @@ namespace HiveMind.OracleDrone
     /// <summary>The oracle to run, on top of every drone's options.</summary>
     internal sealed class OracleOptions : DroneOptions
     {
-        [Option("oracle", Required = true, HelpText = "seed-example, counters, phases or random.")]
+        [Option("oracle", Required = true, HelpText = "seed-example, counters, phases, random or failover.")]
         public string Oracle { get; set; } = string.Empty;
 
         [Option("seed", Default = 1, HelpText = "Seed of the randomized oracles.")]
@@ -55,9 +58,9 @@ namespace HiveMind.OracleDrone
 
         public override void Validate()
         {
-            if (Oracle is not ("seed-example" or "counters" or "phases" or "random"))
+            if (Oracle is not ("seed-example" or "counters" or "phases" or "random" or "failover"))
             {
-                throw new OptionsException($"--oracle: '{Oracle}' is not one of seed-example, counters, phases, random.");
+                throw new OptionsException($"--oracle: '{Oracle}' is not one of seed-example, counters, phases, random, failover.");
             }
 
             base.Validate();

@@ -20,7 +20,7 @@ namespace HiveMind.Consistency;
 /// <see cref="_gate"/> guards the engine's tables; page locks (the page entries) guard twins and diffs, and
 /// no thread waits on the network while it holds either.
 /// </remarks>
-public sealed class LrcEngine : IRangeFaultHandler
+public sealed partial class LrcEngine : IRangeFaultHandler
 {
     /// <summary>The drone that manages barriers.</summary>
     public const int BarrierManager = 0;
@@ -75,6 +75,7 @@ public sealed class LrcEngine : IRangeFaultHandler
         _managerKnows = new int[drones];
         _records = Enumerable.Range(0, drones).Select(_ => new Dictionary<int, IntervalRecord>()).ToArray();
         _notices = new List<WriteNotice>?[heap.PageCount];
+        InitializeMembership();
         heap.FaultHandler = this;
     }
 
@@ -122,8 +123,10 @@ public sealed class LrcEngine : IRangeFaultHandler
         CloseInterval();
         LockRequest request;
         LockState state;
+        int manager;
         lock (_gate)
         {
+            WaitForLockRecovery();
             state = LockOf(lockId);
             if (state.Held)
             {
@@ -139,10 +142,12 @@ public sealed class LrcEngine : IRangeFaultHandler
             }
 
             state.Grant = null;
-            request = new LockRequest(lockId, Self, ++state.Sequence, _vt.Entries.ToArray());
+            state.Waiting = true;
+            request = new LockRequest(lockId, Self, ++state.Sequence, _vt.Entries.ToArray(), _lockView);
+            manager = ManagerOf(lockId);
         }
 
-        _network.Send(lockId % Drones, request);
+        SendIfReachable(manager, request); // a manager that failed: the lock recovery re-issues the request
         LockGrant grant;
         lock (_gate)
         {
@@ -173,6 +178,7 @@ public sealed class LrcEngine : IRangeFaultHandler
         CheckLock(lockId);
         lock (_gate)
         {
+            WaitForLockRecovery();
             if (!LockOf(lockId).Held)
             {
                 throw new InvalidOperationException($"Drone {Self} releases lock {lockId}, which it does not hold.");
@@ -195,7 +201,7 @@ public sealed class LrcEngine : IRangeFaultHandler
 
         if (handOff is { } h)
         {
-            _network.Send(h.Drone, h.Grant);
+            SendIfReachable(h.Drone, h.Grant);
         }
     }
 
@@ -381,6 +387,23 @@ public sealed class LrcEngine : IRangeFaultHandler
     /// </summary>
     private void Miss(IReadOnlyList<int> pages)
     {
+        // A writer that stops answering is waited out until the view removes it; then its diffs are skipped.
+        while (true)
+        {
+            try
+            {
+                MissOnce(pages);
+                return;
+            }
+            catch (DroneUnreachableException error) when (error.Drone >= 0)
+            {
+                WaitUntilRemoved(error.Drone, error.Message);
+            }
+        }
+    }
+
+    private void MissOnce(IReadOnlyList<int> pages)
+    {
         foreach (var page in pages)
         {
             var entry = _heap.GetEntry(page);
@@ -399,7 +422,8 @@ public sealed class LrcEngine : IRangeFaultHandler
                 var wanted = new SortedDictionary<int, List<int>>();
                 foreach (var notice in _notices[page] ?? [])
                 {
-                    if (notice.Drone != Self && notice.Interval > applied[notice.Drone])
+                    // Diffs that lived only on a removed drone are lost: the copy stays without them (LRC permits the older value).
+                    if (notice.Drone != Self && notice.Interval > applied[notice.Drone] && _live[notice.Drone])
                     {
                         (wanted.TryGetValue(notice.Drone, out var list) ? list : wanted[notice.Drone] = []).Add(notice.Interval);
                     }
@@ -491,17 +515,36 @@ public sealed class LrcEngine : IRangeFaultHandler
         int[] holders;
         lock (_gate)
         {
-            holders = _holders.TryGetValue(page, out var known) ? known.Where(h => h != Self).ToArray() : [];
+            holders = _holders.TryGetValue(page, out var known) ? known.Where(h => h != Self && IsLive(h)).ToArray() : [];
         }
 
         if (holders.Length == 0)
         {
-            throw new InvalidOperationException($"Drone {Self}: page {page} needs a whole-page fetch but has no holder.");
+            // Every holder has failed: the stale copy is all that is left, and it is what the page now holds.
+            lock (entry)
+            {
+                entry.NeedsWholePage = false;
+            }
+
+            Statistics.PagesResurrected++;
+            return;
         }
 
         // Spread the fetches of one page over its holders.
         var holder = holders[Self % holders.Length];
-        if (_network.RequestAll([(holder, new PageRequest(page))])[0] is not PageReply reply
+        ProtocolMessage answer;
+        try
+        {
+            answer = _network.RequestAll([(holder, new PageRequest(page))])[0];
+        }
+        catch (DroneUnreachableException)
+        {
+            WaitUntilRemoved(holder, $"page {page}");
+            FetchWholePage(page, entry);
+            return;
+        }
+
+        if (answer is not PageReply reply
             || reply.Page != page || reply.Bytes.Length != _heap.PageSize || reply.Applied.Length != Drones)
         {
             throw new InvalidDataException($"Drone {Self}: drone {holder} answered the request for page {page} with something else.");
@@ -654,24 +697,47 @@ public sealed class LrcEngine : IRangeFaultHandler
     }
 
     private LockGrant GrantFor(LockRequest request) =>
-        new(request.Lock, request.Sequence, _vt.Entries.ToArray(), RecordsNotCoveredBy(request.Timestamp));
+        new(request.Lock, request.Sequence, _vt.Entries.ToArray(), RecordsNotCoveredBy(request.Timestamp), _lockView);
 
     // ------------------------------------------------------------------ incoming (network threads)
 
     /// <summary>Handles a message from another drone (or this one); returns the reply to a request, else null.</summary>
     public ProtocolMessage? Handle(int from, ProtocolMessage message)
     {
+        // A drone outside the view has been declared failed: whatever it still sends is refused.
+        if (!IsLive(from) && from != Self)
+        {
+            return null;
+        }
+
         switch (message)
         {
             case LockRequest request:
-                Manage(request);
+                Manage(from, request);
                 return null;
             case ForwardedLockRequest forwarded:
-                OnForwarded(forwarded.Request);
+                OnForwarded(from, forwarded, forwarded.Request, forwarded.View);
+                return null;
+            case Suspicion suspicion:
+                OnSuspicion(suspicion);
+                return null;
+            case ViewChange change when from == BarrierManager:
+                OnViewChange(change);
+                return null;
+            case LockReport report:
+                OnLockReport(report);
+                return null;
+            case LockReset reset when from == BarrierManager:
+                OnLockReset(reset);
                 return null;
             case LockGrant grant:
                 lock (_gate)
                 {
+                    if (!IsCurrentLockMessage(from, grant, grant.View))
+                    {
+                        return null;
+                    }
+
                     var state = LockOf(grant.Lock);
                     if (grant.Sequence != state.Sequence || state.Grant is not null || state.HasToken)
                     {
@@ -680,6 +746,7 @@ public sealed class LrcEngine : IRangeFaultHandler
 
                     state.HasToken = true;
                     state.Held = true;
+                    state.Waiting = false;
                     state.Grant = grant;
                     Monitor.PulseAll(_gate);
                 }
@@ -706,11 +773,17 @@ public sealed class LrcEngine : IRangeFaultHandler
     }
 
     /// <summary>The manager's part: remember the requester as the last one and forward to the previous last.</summary>
-    private void Manage(LockRequest request)
+    private void Manage(int from, LockRequest request)
     {
         int previous;
+        int view;
         lock (_gate)
         {
+            if (!IsCurrentLockMessage(from, request, request.View))
+            {
+                return;
+            }
+
             var state = LockOf(request.Lock);
 
             // A duplicate or a late retry of a request already queued would be granted twice: drop it.
@@ -722,24 +795,31 @@ public sealed class LrcEngine : IRangeFaultHandler
             state.Seen[request.Requester] = request.Sequence;
             previous = state.LastRequester;
             state.LastRequester = request.Requester;
+            view = _lockView;
         }
 
+        var forwarded = new ForwardedLockRequest(request, view);
         if (previous == Self)
         {
-            OnForwarded(request);
+            OnForwarded(Self, forwarded, request, view);
         }
         else
         {
-            _network.Send(previous, new ForwardedLockRequest(request));
+            SendIfReachable(previous, forwarded);
         }
     }
 
     /// <summary>The last requester's part: grant now if the lock is free here, else grant at release.</summary>
-    private void OnForwarded(LockRequest request)
+    private void OnForwarded(int from, ProtocolMessage message, LockRequest request, int view)
     {
         LockGrant? grant = null;
         lock (_gate)
         {
+            if (!IsCurrentLockMessage(from, message, view))
+            {
+                return;
+            }
+
             var state = LockOf(request.Lock);
             if (state.HasToken && !state.Held)
             {
@@ -754,13 +834,12 @@ public sealed class LrcEngine : IRangeFaultHandler
 
         if (grant is not null)
         {
-            _network.Send(request.Requester, grant);
+            SendIfReachable(request.Requester, grant);
         }
     }
 
     private void OnArrival(BarrierArrival arrival)
     {
-        List<(int Drone, BarrierRelease Release)>? releases = null;
         lock (_gate)
         {
             if (!_rounds.TryGetValue(arrival.Barrier, out var round))
@@ -775,36 +854,42 @@ public sealed class LrcEngine : IRangeFaultHandler
 
             round.Arrivals[arrival.Drone] = arrival.Timestamp;
             round.Collect |= arrival.WantsCollection;
-            if (round.Arrivals.All(a => a is not null))
+        }
+
+        CompleteBarrierRounds();
+    }
+
+    /// <summary>Releases every barrier round that all drones of the decided view have reached.</summary>
+    private void CompleteBarrierRounds()
+    {
+        var releases = new List<(int Drone, BarrierRelease Release)>();
+        lock (_gate)
+        {
+            foreach (var (barrier, round) in _rounds.ToList())
             {
-                _rounds.Remove(arrival.Barrier);
-                var all = new VectorTimestamp(Drones);
-                foreach (var vt in round.Arrivals)
+                var live = Enumerable.Range(0, Drones).Where(d => _decidedLive[d]).ToArray();
+                if (!live.All(d => round.Arrivals[d] is not null))
                 {
-                    all.Merge(new VectorTimestamp(vt!));
+                    continue;
                 }
 
-                releases = [];
-                for (var drone = 0; drone < Drones; drone++)
+                _rounds.Remove(barrier);
+                var all = new VectorTimestamp(Drones);
+                foreach (var vt in round.Arrivals.OfType<int[]>())
                 {
-                    var known = round.Arrivals[drone]!;
-                    var missing = new List<IntervalRecord>();
-                    for (var j = 0; j < Drones; j++)
-                    {
-                        for (var index = known[j] + 1; index <= all[j]; index++)
-                        {
-                            missing.Add(RecordOf(j, index));
-                        }
-                    }
+                    all.Merge(new VectorTimestamp(vt));
+                }
 
-                    releases.Add((drone, new BarrierRelease(arrival.Barrier, all.Entries.ToArray(), [.. missing], round.Collect)));
+                foreach (var drone in live)
+                {
+                    releases.Add((drone, new BarrierRelease(barrier, all.Entries.ToArray(), RecordsBetween(round.Arrivals[drone]!, all), round.Collect)));
                 }
             }
         }
 
-        foreach (var (drone, release) in releases ?? [])
+        foreach (var (drone, release) in releases)
         {
-            _network.Send(drone, release);
+            SendIfReachable(drone, release);
         }
     }
 
@@ -879,7 +964,7 @@ public sealed class LrcEngine : IRangeFaultHandler
     {
         if (!_locks.TryGetValue(lockId, out var state))
         {
-            var manager = lockId % Drones;
+            var manager = ManagerOf(lockId);
             _locks[lockId] = state = new LockState { LastRequester = manager, HasToken = manager == Self };
         }
 
@@ -918,6 +1003,9 @@ public sealed class LrcEngine : IRangeFaultHandler
         public LockRequest? Next { get; set; }
 
         public LockGrant? Grant { get; set; }
+
+        /// <summary>This drone's request is out and its grant has not come.</summary>
+        public bool Waiting { get; set; }
 
         /// <summary>On the manager: the latest request sequence seen from each requester.</summary>
         public Dictionary<int, long> Seen { get; } = [];

@@ -7,16 +7,20 @@ public abstract record ProtocolMessage;
 /// Acquire request for <paramref name="Lock"/>: sent by <paramref name="Requester"/> to the lock's manager,
 /// which forwards it to the last requester. <paramref name="Timestamp"/> is the requester's VT.
 /// </summary>
-public sealed record LockRequest(int Lock, int Requester, long Sequence, int[] Timestamp) : ProtocolMessage;
+/// <paramref name="View"/> is the lock view (the membership view of the requester's last lock recovery): lock
+/// messages of an older lock view are dropped, those of a newer one wait until the recipient has recovered too.
+public sealed record LockRequest(int Lock, int Requester, long Sequence, int[] Timestamp, int View = 0) : ProtocolMessage;
 
 /// <summary>A <see cref="LockRequest"/> forwarded by the lock's manager to the previous last requester.</summary>
-public sealed record ForwardedLockRequest(LockRequest Request) : ProtocolMessage;
+/// <paramref name="View"/> is the manager's lock view when it forwarded.
+public sealed record ForwardedLockRequest(LockRequest Request, int View = 0) : ProtocolMessage;
 
 /// <summary>
 /// Grant of <paramref name="Lock"/> with every interval record the releaser knows that the requester's VT does
 /// not cover; <paramref name="Timestamp"/> is the releaser's VT, which the acquirer ends up with.
+/// <paramref name="View"/> is the releaser's lock view.
 /// </summary>
-public sealed record LockGrant(int Lock, long Sequence, int[] Timestamp, IntervalRecord[] Intervals) : ProtocolMessage;
+public sealed record LockGrant(int Lock, long Sequence, int[] Timestamp, IntervalRecord[] Intervals, int View = 0) : ProtocolMessage;
 
 /// <summary>
 /// Arrival at a barrier: the drone's VT, the records the barrier manager's last known VT does not cover, and
@@ -41,3 +45,36 @@ public sealed record PageRequest(int Page) : ProtocolMessage;
 
 /// <summary>A copy of a page and its applied vector: for each drone, the highest interval whose writes it holds.</summary>
 public sealed record PageReply(int Page, byte[] Bytes, int[] Applied) : ProtocolMessage;
+
+/// <summary>To the barrier manager: <paramref name="Suspect"/> has been silent for the failure timeout (or its link broke).</summary>
+public sealed record Suspicion(int Suspect, int Reporter, string Reason) : ProtocolMessage;
+
+/// <summary>
+/// The barrier manager's decision: membership view number <paramref name="View"/> with the drones in
+/// <paramref name="Live"/>. Every drone acts on views only; messages from drones outside the view are refused.
+/// </summary>
+public sealed record ViewChange(int View, int[] Live) : ProtocolMessage;
+
+/// <summary>One lock as a drone sees it at a view change: what it holds and what it waits for.</summary>
+/// <param name="Lock">The lock.</param>
+/// <param name="HasToken">The drone holds the lock's token (held or free).</param>
+/// <param name="Held">The drone is inside a critical section of the lock.</param>
+/// <param name="Waiting">The drone waits for a grant of its request <paramref name="Sequence"/>.</param>
+/// <param name="Sequence">The drone's latest request sequence for the lock.</param>
+public sealed record LockSnapshot(int Lock, bool HasToken, bool Held, bool Waiting, long Sequence);
+
+/// <summary>
+/// A drone's answer to a view change, to the barrier manager: its VT, the records the manager may lack, and the
+/// state of every lock it knows, so that the manager can rebuild each lock's token and queue from live drones only.
+/// </summary>
+public sealed record LockReport(int View, int Drone, int[] Timestamp, IntervalRecord[] Intervals, LockSnapshot[] Locks) : ProtocolMessage;
+
+/// <summary>
+/// One lock's rebuilt state for one drone: whether it now holds the token (<paramref name="Grant"/> when the token
+/// was lost with a failed drone and is granted anew to this waiting drone), the request it grants at its next
+/// release, and, on the lock's manager, the last requester and the latest sequence seen from each requester.
+/// </summary>
+public sealed record LockAssignment(int Lock, bool Token, LockRequest? Next, int LastRequester, int[] SeenDrones, long[] SeenSequences, LockGrant? Grant);
+
+/// <summary>The end of lock recovery for view <paramref name="View"/>: every lock this drone takes part in, rebuilt.</summary>
+public sealed record LockReset(int View, LockAssignment[] Locks) : ProtocolMessage;

@@ -28,6 +28,9 @@ public sealed class ProtocolStatistics
 
     public long WholePagesFetched { get; internal set; }
 
+    /// <summary>Pages whose every holder failed, so the stale local copy became the page (PROTOCOL.md, "Failures and churn").</summary>
+    public long PagesResurrected { get; internal set; }
+
     /// <summary>The most consistency data (records, notices, diffs, twins) this drone held at a barrier.</summary>
     public long PeakConsistencyBytes { get; internal set; }
 

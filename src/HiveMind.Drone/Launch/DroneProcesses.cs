@@ -66,6 +66,22 @@ internal sealed class DroneProcesses : IDisposable
         }
     }
 
+    /// <summary>Kills the processes started for <paramref name="drone"/>, if they still run.</summary>
+    public void Kill(int drone)
+    {
+        foreach (var (_, child) in _children.Where(c => c.Drone == drone))
+        {
+            try
+            {
+                child.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // It exited already.
+            }
+        }
+    }
+
     public void Dispose()
     {
         WaitOrKill(TimeSpan.FromSeconds(10));

@@ -8,4 +8,7 @@ public interface IDroneLauncher : IDisposable
 
     /// <summary>Waits up to <paramref name="timeout"/> for every started process to exit, then kills the rest.</summary>
     void WaitOrKill(TimeSpan timeout);
+
+    /// <summary>Ends the processes of a drone the run removed as failed (its ssh client, say), so none lingers.</summary>
+    void Abandon(int drone);
 }

@@ -84,6 +84,9 @@ public sealed class LocalLauncher : IDroneLauncher
     /// <inheritdoc/>
     public void WaitOrKill(TimeSpan timeout) => _children.WaitOrKill(timeout);
 
+    /// <inheritdoc/>
+    public void Abandon(int drone) => _children.Kill(drone);
+
     public void Dispose() => _children.Dispose();
 
     private static (string Program, string[] Leading) CurrentProgram()

@@ -80,6 +80,9 @@ public sealed class SshLauncher : IDroneLauncher
     /// <inheritdoc/>
     public void WaitOrKill(TimeSpan timeout) => _children.WaitOrKill(timeout);
 
+    /// <inheritdoc/>
+    public void Abandon(int drone) => _children.Kill(drone);
+
     public void Dispose() => _children.Dispose();
 
     /// <summary>

@@ -38,7 +38,14 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
         }
 
         // Lock requests, grants and barrier messages are lone and on someone's critical path: send them inline.
-        Node.Send(drone, ProtocolCodec.KindOf(message), message, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), inline: true);
+        try
+        {
+            Node.Send(drone, ProtocolCodec.KindOf(message), message, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), inline: true);
+        }
+        catch (MeshException error) when (Node.GetLink(drone) is null)
+        {
+            throw Unreachable(drone, error);
+        }
     }
 
     public IReadOnlyList<ProtocolMessage> RequestAll(IReadOnlyList<(int Drone, ProtocolMessage Request)> requests)
@@ -48,17 +55,34 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
         {
             // The common miss: one writer. A blocking request needs no timer.
             var (drone, request) = requests[0];
-            var single = Node.Request(drone, ProtocolCodec.KindOf(request), request, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), _requestTimeout);
+            Reply single;
+            try
+            {
+                single = Node.Request(drone, ProtocolCodec.KindOf(request), request, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), _requestTimeout);
+            }
+            catch (MeshException error) when (Node.GetLink(drone) is null)
+            {
+                throw Unreachable(drone, error);
+            }
+
             var singleReader = single.Reader();
             return [ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(request), ref singleReader, _drones)];
         }
 
-        var tasks = requests.Select(r => Node.RequestAsync(
-            r.Drone, ProtocolCodec.KindOf(r.Request), r.Request, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), _requestTimeout)).ToArray();
+        var tasks = requests.Select(r => StartRequest(r.Drone, r.Request)).ToArray();
         var replies = new ProtocolMessage[tasks.Length];
         for (var i = 0; i < tasks.Length; i++)
         {
-            var reply = tasks[i].GetAwaiter().GetResult();
+            Reply reply;
+            try
+            {
+                reply = tasks[i].GetAwaiter().GetResult();
+            }
+            catch (MeshException error) when (Node.GetLink(requests[i].Drone) is null)
+            {
+                throw Unreachable(requests[i].Drone, error);
+            }
+
             var reader = reply.Reader();
             replies[i] = ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(requests[i].Request), ref reader, _drones);
         }
@@ -84,6 +108,21 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
             node.Reply(peer, requestId, reply, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m));
         }
     }
+
+    private Task<Reply> StartRequest(int drone, ProtocolMessage request)
+    {
+        try
+        {
+            return Node.RequestAsync(drone, ProtocolCodec.KindOf(request), request, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), _requestTimeout);
+        }
+        catch (MeshException error)
+        {
+            return Task.FromException<Reply>(error);
+        }
+    }
+
+    private static DroneUnreachableException Unreachable(int drone, MeshException error) =>
+        new($"drone {drone} cannot be reached: {error.Message}", error) { Drone = drone };
 
     private MeshNode Node => _node ?? throw new InvalidOperationException("The mesh network is not attached to a node.");
 

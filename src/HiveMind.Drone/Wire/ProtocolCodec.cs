@@ -20,6 +20,12 @@ public static class ProtocolCodec
     public const byte PageRequestKind = MessageKind.FirstApplicationKind + 7;
     public const byte PageReplyKind = MessageKind.FirstApplicationKind + 8;
 
+    // Membership and lock recovery (PROTOCOL.md, "Failures and churn").
+    public const byte SuspicionKind = MessageKind.FirstApplicationKind + 20;
+    public const byte ViewChangeKind = MessageKind.FirstApplicationKind + 21;
+    public const byte LockReportKind = MessageKind.FirstApplicationKind + 22;
+    public const byte LockResetKind = MessageKind.FirstApplicationKind + 23;
+
     /// <summary>Name of a frame kind, protocol or mesh, for statistics and logs.</summary>
     public static string Name(byte kind) => kind switch
     {
@@ -32,11 +38,15 @@ public static class ProtocolCodec
         DiffReplyKind => "DiffReply",
         PageRequestKind => "PageRequest",
         PageReplyKind => "PageReply",
+        SuspicionKind => "Suspicion",
+        ViewChangeKind => "ViewChange",
+        LockReportKind => "LockReport",
+        LockResetKind => "LockReset",
         _ => MessageKind.Name(kind),
     };
 
     /// <summary>True for the kinds this codec reads.</summary>
-    public static bool IsProtocolKind(byte kind) => kind is >= LockRequestKind and <= PageReplyKind;
+    public static bool IsProtocolKind(byte kind) => kind is (>= LockRequestKind and <= PageReplyKind) or (>= SuspicionKind and <= LockResetKind);
 
     /// <summary>True for the kinds that only come as replies to requests.</summary>
     public static bool IsReplyKind(byte kind) => kind is DiffReplyKind or PageReplyKind;
@@ -61,6 +71,10 @@ public static class ProtocolCodec
         DiffReply => DiffReplyKind,
         PageRequest => PageRequestKind,
         PageReply => PageReplyKind,
+        Suspicion => SuspicionKind,
+        ViewChange => ViewChangeKind,
+        LockReport => LockReportKind,
+        LockReset => LockResetKind,
         _ => throw new ArgumentException($"no frame kind for {message.GetType().Name}", nameof(message)),
     };
 
@@ -74,14 +88,51 @@ public static class ProtocolCodec
                 WriteLockRequest(ref writer, m);
                 break;
             case ForwardedLockRequest m:
+                writer.WriteArrayHeader(2);
                 WriteLockRequest(ref writer, m.Request);
+                writer.Write(m.View);
                 break;
             case LockGrant m:
-                writer.WriteArrayHeader(4);
-                writer.Write(m.Lock);
-                writer.Write(m.Sequence);
+                WriteLockGrant(ref writer, m);
+                break;
+            case Suspicion m:
+                writer.WriteArrayHeader(3);
+                writer.Write(m.Suspect);
+                writer.Write(m.Reporter);
+                writer.WriteString(m.Reason);
+                break;
+            case ViewChange m:
+                writer.WriteArrayHeader(2);
+                writer.Write(m.View);
+                WriteInts(ref writer, m.Live);
+                break;
+            case LockReport m:
+                writer.WriteArrayHeader(5);
+                writer.Write(m.View);
+                writer.Write(m.Drone);
                 WriteInts(ref writer, m.Timestamp);
                 WriteRecords(ref writer, m.Intervals);
+                writer.WriteArrayHeader(m.Locks.Length);
+                foreach (var l in m.Locks)
+                {
+                    writer.WriteArrayHeader(5);
+                    writer.Write(l.Lock);
+                    writer.Write(l.HasToken);
+                    writer.Write(l.Held);
+                    writer.Write(l.Waiting);
+                    writer.Write(l.Sequence);
+                }
+
+                break;
+            case LockReset m:
+                writer.WriteArrayHeader(2);
+                writer.Write(m.View);
+                writer.WriteArrayHeader(m.Locks.Length);
+                foreach (var a in m.Locks)
+                {
+                    WriteAssignment(ref writer, a);
+                }
+
                 break;
             case BarrierArrival m:
                 writer.WriteArrayHeader(5);
@@ -137,10 +188,35 @@ public static class ProtocolCodec
             case LockRequestKind:
                 return ReadLockRequest(ref reader, drones);
             case ForwardedLockRequestKind:
-                return new ForwardedLockRequest(ReadLockRequest(ref reader, drones));
+                Fields(ref reader, 2, "ForwardedLockRequest");
+                return new ForwardedLockRequest(ReadLockRequest(ref reader, drones), NonNegative(reader.ReadInt32(), "view"));
             case LockGrantKind:
-                Fields(ref reader, 4, "LockGrant");
-                return new LockGrant(NonNegative(reader.ReadInt32(), "lock"), reader.ReadInt64(), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones));
+                return ReadLockGrant(ref reader, drones);
+            case SuspicionKind:
+                Fields(ref reader, 3, "Suspicion");
+                return new Suspicion(Drone(reader.ReadInt32(), drones), Drone(reader.ReadInt32(), drones), reader.ReadString());
+            case ViewChangeKind:
+                Fields(ref reader, 2, "ViewChange");
+                var view = NonNegative(reader.ReadInt32(), "view");
+                var live = ReadInts(ref reader, "live drone");
+                foreach (var drone in live)
+                {
+                    Drone(drone, drones);
+                }
+
+                return new ViewChange(view, live);
+            case LockReportKind:
+                return ReadLockReport(ref reader, drones);
+            case LockResetKind:
+                Fields(ref reader, 2, "LockReset");
+                var resetView = NonNegative(reader.ReadInt32(), "view");
+                var assignments = new LockAssignment[reader.ReadArrayHeader()];
+                for (var i = 0; i < assignments.Length; i++)
+                {
+                    assignments[i] = ReadAssignment(ref reader, drones);
+                }
+
+                return new LockReset(resetView, assignments);
             case BarrierArrivalKind:
                 Fields(ref reader, 5, "BarrierArrival");
                 return new BarrierArrival(reader.ReadInt32(), Drone(reader.ReadInt32(), drones), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones), reader.ReadBoolean());
@@ -173,17 +249,113 @@ public static class ProtocolCodec
 
     private static void WriteLockRequest(ref MessagePackWriter writer, LockRequest m)
     {
-        writer.WriteArrayHeader(4);
+        writer.WriteArrayHeader(5);
         writer.Write(m.Lock);
         writer.Write(m.Requester);
         writer.Write(m.Sequence);
         WriteInts(ref writer, m.Timestamp);
+        writer.Write(m.View);
     }
 
     private static LockRequest ReadLockRequest(ref MessagePackReader reader, int drones)
     {
-        Fields(ref reader, 4, "LockRequest");
-        return new LockRequest(NonNegative(reader.ReadInt32(), "lock"), Drone(reader.ReadInt32(), drones), reader.ReadInt64(), ReadTimestamp(ref reader, drones));
+        Fields(ref reader, 5, "LockRequest");
+        return new LockRequest(
+            NonNegative(reader.ReadInt32(), "lock"), Drone(reader.ReadInt32(), drones), reader.ReadInt64(), ReadTimestamp(ref reader, drones), NonNegative(reader.ReadInt32(), "view"));
+    }
+
+    private static void WriteLockGrant(ref MessagePackWriter writer, LockGrant m)
+    {
+        writer.WriteArrayHeader(5);
+        writer.Write(m.Lock);
+        writer.Write(m.Sequence);
+        WriteInts(ref writer, m.Timestamp);
+        WriteRecords(ref writer, m.Intervals);
+        writer.Write(m.View);
+    }
+
+    private static LockGrant ReadLockGrant(ref MessagePackReader reader, int drones)
+    {
+        Fields(ref reader, 5, "LockGrant");
+        return new LockGrant(
+            NonNegative(reader.ReadInt32(), "lock"), reader.ReadInt64(), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones), NonNegative(reader.ReadInt32(), "view"));
+    }
+
+    private static LockReport ReadLockReport(ref MessagePackReader reader, int drones)
+    {
+        Fields(ref reader, 5, "LockReport");
+        var view = NonNegative(reader.ReadInt32(), "view");
+        var drone = Drone(reader.ReadInt32(), drones);
+        var timestamp = ReadTimestamp(ref reader, drones);
+        var records = ReadRecords(ref reader, drones);
+        var locks = new LockSnapshot[reader.ReadArrayHeader()];
+        for (var i = 0; i < locks.Length; i++)
+        {
+            Fields(ref reader, 5, "lock snapshot");
+            locks[i] = new LockSnapshot(NonNegative(reader.ReadInt32(), "lock"), reader.ReadBoolean(), reader.ReadBoolean(), reader.ReadBoolean(), reader.ReadInt64());
+        }
+
+        return new LockReport(view, drone, timestamp, records, locks);
+    }
+
+    private static void WriteAssignment(ref MessagePackWriter writer, LockAssignment a)
+    {
+        writer.WriteArrayHeader(7);
+        writer.Write(a.Lock);
+        writer.Write(a.Token);
+        if (a.Next is null)
+        {
+            writer.WriteNil();
+        }
+        else
+        {
+            WriteLockRequest(ref writer, a.Next);
+        }
+
+        writer.Write(a.LastRequester);
+        WriteInts(ref writer, a.SeenDrones);
+        writer.WriteArrayHeader(a.SeenSequences.Length);
+        foreach (var sequence in a.SeenSequences)
+        {
+            writer.Write(sequence);
+        }
+
+        if (a.Grant is null)
+        {
+            writer.WriteNil();
+        }
+        else
+        {
+            WriteLockGrant(ref writer, a.Grant);
+        }
+    }
+
+    private static LockAssignment ReadAssignment(ref MessagePackReader reader, int drones)
+    {
+        Fields(ref reader, 7, "lock assignment");
+        var lockId = NonNegative(reader.ReadInt32(), "lock");
+        var token = reader.ReadBoolean();
+        var next = reader.TryReadNil() ? null : ReadLockRequest(ref reader, drones);
+        var last = Drone(reader.ReadInt32(), drones);
+        var seenDrones = ReadInts(ref reader, "drone");
+        foreach (var drone in seenDrones)
+        {
+            Drone(drone, drones);
+        }
+
+        var seenSequences = new long[reader.ReadArrayHeader()];
+        for (var i = 0; i < seenSequences.Length; i++)
+        {
+            seenSequences[i] = reader.ReadInt64();
+        }
+
+        if (seenSequences.Length != seenDrones.Length)
+        {
+            throw new InvalidDataException($"lock assignment of lock {lockId}: {seenDrones.Length} drones but {seenSequences.Length} sequences");
+        }
+
+        var grant = reader.TryReadNil() ? null : ReadLockGrant(ref reader, drones);
+        return new LockAssignment(lockId, token, next, last, seenDrones, seenSequences, grant);
     }
 
     private static void WriteInts(ref MessagePackWriter writer, ReadOnlySpan<int> values)

@@ -1,0 +1,422 @@
+namespace HiveMind.Consistency;
+
+/// <summary>
+/// Failures and churn (PROTOCOL.md): suspicions go to the barrier manager, which decides numbered membership views
+/// and announces them; drones act on views only. At each view change every live drone reports its locks and
+/// the manager rebuilds every lock from live drones: a token lost with a failed drone is granted anew (to the
+/// first waiter, or kept by the lock's manager), queues are rebuilt from the live waiters, and locks managed by a
+/// failed drone move to a manager every drone computes alike from the view. Lock messages carry the lock view they
+/// were sent in, so a message from before a recovery can neither be lost in a dead forwarding chain nor grant twice.
+/// </summary>
+public sealed partial class LrcEngine
+{
+    // The view this drone acts on, and the view of its last lock recovery (equal except while recovering).
+    private int _view;
+    private int _lockView;
+    private bool[] _live = [];
+    private readonly List<(int From, ProtocolMessage Message, int View)> _deferred = [];
+
+    // The barrier manager's decisions: the latest view and the lock reports gathered for it.
+    private int _decidedView;
+    private bool[] _decidedLive = [];
+    private readonly Dictionary<int, LockReport> _reports = [];
+
+    /// <summary>Raised (on a network thread) when this drone installs a new membership view.</summary>
+    public event Action<MembershipView>? ViewChanged;
+
+    /// <summary>The membership view this drone acts on.</summary>
+    public MembershipView View
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return ViewOf(_view, _live);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reports that <paramref name="drone"/> seems to have failed (its link broke or it went silent). Only the
+    /// barrier manager decides; this drone goes on acting on the current view until a new one arrives.
+    /// </summary>
+    public void Suspect(int drone, string reason)
+    {
+        if ((uint)drone >= (uint)Drones || drone == BarrierManager)
+        {
+            return; // the barrier manager is assumed not to fail: its loss ends the run at the drone level
+        }
+
+        _network.Send(BarrierManager, new Suspicion(drone, Self, reason));
+    }
+
+    private void InitializeMembership()
+    {
+        _live = Enumerable.Repeat(true, Drones).ToArray();
+        _decidedLive = Enumerable.Repeat(true, Drones).ToArray();
+    }
+
+    private bool IsLive(int drone) => (uint)drone < (uint)_live.Length && _live[drone];
+
+    /// <summary>The drones the current view holds, in id order. Caller holds <see cref="_gate"/>.</summary>
+    private int[] LiveDrones() => Enumerable.Range(0, Drones).Where(d => _live[d]).ToArray();
+
+    /// <summary>
+    /// The manager of <paramref name="lockId"/> in the current view: drone <c>lock % N</c> while it lives, else the
+    /// next live drone after it (all drones compute the same one). Caller holds <see cref="_gate"/>.
+    /// </summary>
+    private int ManagerOf(int lockId) => ManagerIn(lockId, _live);
+
+    private int ManagerIn(int lockId, bool[] live)
+    {
+        for (var step = 0; step < Drones; step++)
+        {
+            var candidate = (lockId + step) % Drones;
+            if (live[candidate])
+            {
+                return candidate;
+            }
+        }
+
+        return BarrierManager;
+    }
+
+    /// <summary>
+    /// Whether a lock message sent in lock view <paramref name="view"/> is for now: older ones are dropped (the
+    /// recovery rebuilt what they carried), newer ones wait until this drone has recovered too. Caller holds <see cref="_gate"/>.
+    /// </summary>
+    private bool IsCurrentLockMessage(int from, ProtocolMessage message, int view)
+    {
+        if (view == _lockView && _lockView == _view)
+        {
+            return true;
+        }
+
+        if (view > _lockView || (view == _lockView && _lockView != _view))
+        {
+            _deferred.Add((from, message, view));
+        }
+
+        return false;
+    }
+
+    /// <summary>Blocks the application thread while a lock recovery is under way. Caller holds <see cref="_gate"/>.</summary>
+    private void WaitForLockRecovery()
+    {
+        var deadline = DateTime.UtcNow + _waitLimit;
+        while (_lockView != _view)
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                throw new TimeoutException($"Drone {Self}: lock recovery for view {_view} did not complete within {_waitLimit.TotalSeconds:F0} s.");
+            }
+
+            Monitor.Wait(_gate, left);
+        }
+    }
+
+    /// <summary>Blocks until the view no longer holds <paramref name="drone"/> (its failure was decided). Caller does not hold <see cref="_gate"/>.</summary>
+    private void WaitUntilRemoved(int drone, string what)
+    {
+        lock (_gate)
+        {
+            var deadline = DateTime.UtcNow + _waitLimit;
+            while (_live[drone])
+            {
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero)
+                {
+                    throw new TimeoutException($"Drone {Self}: drone {drone} stopped answering ({what}) but was not removed from the view within {_waitLimit.TotalSeconds:F0} s.");
+                }
+
+                Monitor.Wait(_gate, left);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ the barrier manager's decisions
+
+    private void OnSuspicion(Suspicion suspicion)
+    {
+        ViewChange change;
+        int[] audience;
+        lock (_gate)
+        {
+            if (Self != BarrierManager || suspicion.Suspect == BarrierManager || !_decidedLive[suspicion.Suspect])
+            {
+                return;
+            }
+
+            _decidedLive[suspicion.Suspect] = false;
+            _decidedView++;
+            _reports.Clear();
+            change = new ViewChange(_decidedView, Enumerable.Range(0, Drones).Where(d => _decidedLive[d]).ToArray());
+
+            // The removed drone hears of it too when it can: a drone that was only cut off then stops by itself.
+            audience = [.. change.Live.Where(d => d != Self), suspicion.Suspect];
+        }
+
+        foreach (var drone in audience)
+        {
+            SendIfReachable(drone, change);
+        }
+
+        _network.Send(Self, change);
+        CompleteBarrierRounds();
+    }
+
+    private void OnLockReport(LockReport report)
+    {
+        List<(int Drone, LockReset Reset)>? resets = null;
+        lock (_gate)
+        {
+            if (Self != BarrierManager || report.View != _decidedView || !_decidedLive[report.Drone])
+            {
+                return;
+            }
+
+            foreach (var record in report.Intervals)
+            {
+                Store(record);
+            }
+
+            _reports[report.Drone] = report;
+            if (Enumerable.Range(0, Drones).Where(d => _decidedLive[d]).All(_reports.ContainsKey))
+            {
+                resets = RebuildLocks();
+            }
+        }
+
+        foreach (var (drone, reset) in resets ?? [])
+        {
+            SendIfReachable(drone, reset);
+        }
+    }
+
+    /// <summary>
+    /// Rebuilds every reported lock from the live drones' reports: the token stays with a live drone that has it,
+    /// or goes to the first live waiter (granted with everything the live drones know), or to the lock's manager;
+    /// the live waiters queue behind it in id order; the manager learns the queue's tail and the sequences seen.
+    /// Caller holds <see cref="_gate"/>.
+    /// </summary>
+    private List<(int Drone, LockReset Reset)> RebuildLocks()
+    {
+        var live = Enumerable.Range(0, Drones).Where(d => _decidedLive[d]).ToArray();
+        var merged = new VectorTimestamp(Drones);
+        foreach (var report in _reports.Values)
+        {
+            merged.Merge(new VectorTimestamp(report.Timestamp));
+        }
+
+        var assignments = live.ToDictionary(d => d, _ => new List<LockAssignment>());
+        var locks = _reports.Values.SelectMany(r => r.Locks.Select(l => l.Lock)).Distinct().Order();
+        foreach (var lockId in locks)
+        {
+            var snapshots = live
+                .Select(d => (Drone: d, Snapshot: _reports[d].Locks.FirstOrDefault(l => l.Lock == lockId)))
+                .Where(s => s.Snapshot is not null)
+                .ToList();
+            var owner = snapshots.FirstOrDefault(s => s.Snapshot!.HasToken).Snapshot is not null ? snapshots.First(s => s.Snapshot!.HasToken).Drone : -1;
+            var waiters = snapshots.Where(s => s.Snapshot!.Waiting && s.Drone != owner).Select(s => s.Drone).ToList();
+            var manager = ManagerIn(lockId, _decidedLive);
+            LockGrant? regranted = null;
+            if (owner < 0 && waiters.Count > 0)
+            {
+                // The token was lost with a failed drone: grant it anew to the first waiter.
+                owner = waiters[0];
+                waiters.RemoveAt(0);
+                var request = RequestOf(lockId, owner);
+                regranted = new LockGrant(lockId, request.Sequence, merged.Entries.ToArray(), RecordsBetween(request.Timestamp, merged), _decidedView);
+            }
+            else if (owner < 0)
+            {
+                owner = manager;
+            }
+
+            var chain = new List<int> { owner };
+            chain.AddRange(waiters);
+            var seen = snapshots.Where(s => s.Snapshot!.Sequence > 0).ToList();
+            foreach (var drone in live)
+            {
+                var position = chain.IndexOf(drone);
+                var next = position >= 0 && position + 1 < chain.Count ? RequestOf(lockId, chain[position + 1]) : null;
+                var isManager = drone == manager;
+                assignments[drone].Add(new LockAssignment(
+                    lockId,
+                    Token: drone == owner,
+                    next,
+                    LastRequester: isManager ? chain[^1] : manager,
+                    SeenDrones: isManager ? seen.Select(s => s.Drone).ToArray() : [],
+                    SeenSequences: isManager ? seen.Select(s => s.Snapshot!.Sequence).ToArray() : [],
+                    Grant: drone == owner ? regranted : null));
+            }
+        }
+
+        return live.Select(d => (d, new LockReset(_decidedView, [.. assignments[d]]))).ToList();
+    }
+
+    private LockRequest RequestOf(int lockId, int drone)
+    {
+        var report = _reports[drone];
+        var snapshot = report.Locks.First(l => l.Lock == lockId);
+        return new LockRequest(lockId, drone, snapshot.Sequence, report.Timestamp, _decidedView);
+    }
+
+    /// <summary>The records between <paramref name="known"/> and <paramref name="target"/>. Caller holds <see cref="_gate"/>.</summary>
+    private IntervalRecord[] RecordsBetween(int[] known, VectorTimestamp target)
+    {
+        var records = new List<IntervalRecord>();
+        for (var drone = 0; drone < Drones; drone++)
+        {
+            for (var index = known[drone] + 1; index <= target[drone]; index++)
+            {
+                records.Add(RecordOf(drone, index));
+            }
+        }
+
+        return [.. records];
+    }
+
+    // ------------------------------------------------------------------ every drone
+
+    private void OnViewChange(ViewChange change)
+    {
+        LockReport report;
+        MembershipView view;
+        lock (_gate)
+        {
+            if (change.View <= _view)
+            {
+                return;
+            }
+
+            _view = change.View;
+            _live = new bool[Drones];
+            foreach (var drone in change.Live)
+            {
+                _live[drone] = true;
+            }
+
+            view = ViewOf(_view, _live);
+            report = new LockReport(
+                _view,
+                Self,
+                _vt.Entries.ToArray(),
+                RecordsNotCoveredBy(_managerKnows),
+                _locks.Select(l => new LockSnapshot(l.Key, l.Value.HasToken, l.Value.Held, l.Value.Waiting, l.Value.Sequence)).ToArray());
+            Monitor.PulseAll(_gate);
+        }
+
+        if (view.Contains(Self))
+        {
+            SendIfReachable(BarrierManager, report);
+        }
+
+        ViewChanged?.Invoke(view);
+    }
+
+    private void OnLockReset(LockReset reset)
+    {
+        var grants = new List<(int Drone, LockGrant Grant)>();
+        List<(int From, ProtocolMessage Message, int View)> replay;
+        lock (_gate)
+        {
+            if (reset.View != _view)
+            {
+                return; // a newer view is being recovered; its reset will come
+            }
+
+            foreach (var assignment in reset.Locks)
+            {
+                var state = LockOf(assignment.Lock);
+                state.Next = assignment.Next;
+                state.LastRequester = assignment.LastRequester;
+                state.Seen.Clear();
+                for (var i = 0; i < assignment.SeenDrones.Length; i++)
+                {
+                    state.Seen[assignment.SeenDrones[i]] = assignment.SeenSequences[i];
+                }
+
+                if (assignment.Grant is { } grant)
+                {
+                    // A token lost with a failed drone, granted anew to this waiting drone.
+                    state.HasToken = true;
+                    state.Held = true;
+                    state.Waiting = false;
+                    state.Grant = grant;
+                }
+                else
+                {
+                    state.HasToken = assignment.Token;
+                }
+
+                if (state.HasToken && !state.Held && state.Next is { } next)
+                {
+                    state.Next = null;
+                    state.HasToken = false;
+                    grants.Add((next.Requester, GrantFor(next)));
+                }
+            }
+
+            _lockView = reset.View;
+            replay = _deferred.Where(d => d.View == _lockView).ToList();
+            _deferred.RemoveAll(d => d.View <= _lockView);
+            Monitor.PulseAll(_gate);
+        }
+
+        foreach (var (drone, grant) in grants)
+        {
+            SendIfReachable(drone, grant);
+        }
+
+        foreach (var (from, message, _) in replay)
+        {
+            Handle(from, message);
+        }
+    }
+
+    /// <summary>Sends to a drone that may have failed: a message to a failed drone is moot, never an error.</summary>
+    private void SendIfReachable(int drone, ProtocolMessage message)
+    {
+        try
+        {
+            _network.Send(drone, message);
+        }
+        catch (DroneUnreachableException)
+        {
+            // Its failure is (or will be) a view change of its own.
+        }
+    }
+
+    private MembershipView ViewOf(int number, bool[] live) =>
+        new(number, Enumerable.Range(0, Drones).Where(d => live[d]).ToArray(), Enumerable.Range(0, Drones).Where(d => !live[d]).ToArray());
+}
+
+/// <summary>A numbered membership view: the drones taking part, and those removed (failed) so far.</summary>
+public sealed record MembershipView(int Number, IReadOnlyList<int> Live, IReadOnlyList<int> Removed)
+{
+    /// <summary>Whether <paramref name="drone"/> takes part in this view.</summary>
+    public bool Contains(int drone) => Live.Contains(drone);
+}
+
+/// <summary>The network could not reach a drone (its link is closed): it has failed, or is about to be found failed.</summary>
+public sealed class DroneUnreachableException : Exception
+{
+    public DroneUnreachableException()
+    {
+    }
+
+    public DroneUnreachableException(string message)
+        : base(message)
+    {
+    }
+
+    public DroneUnreachableException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>The drone that could not be reached, or -1.</summary>
+    public int Drone { get; init; } = -1;
+}

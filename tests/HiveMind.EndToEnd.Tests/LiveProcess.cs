@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace HiveMind.EndToEnd.Tests;
+
+/// <summary>
+/// A built app running as a real process whose output a test follows line by line, waiting for the lines that
+/// mark the moments it acts at (kill a drone, take a link down). Dispose kills whatever is left of it.
+/// </summary>
+internal sealed class LiveProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly List<string> _lines = [];
+
+    public LiveProcess(string app, string? netns, params string[] args)
+    {
+        var start = new ProcessStartInfo(netns is null ? "dotnet" : "ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (netns is not null)
+        {
+            foreach (var arg in new[] { "netns", "exec", netns, "dotnet" })
+            {
+                start.ArgumentList.Add(arg);
+            }
+        }
+
+        start.ArgumentList.Add(AppProcess.AppPath(app));
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        Command = $"{app} {string.Join(' ', args)}";
+        _process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {app}");
+        _process.OutputDataReceived += (_, e) => Add(e.Data);
+        _process.ErrorDataReceived += (_, e) => Add(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public string Command { get; }
+
+    public int Id => _process.Id;
+
+    /// <summary>Everything the process (and the drones it started) printed so far.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_lines)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>Waits for a line matching <paramref name="pattern"/>; fails naming what did not happen.</summary>
+    public Match WaitForLine(string pattern, TimeSpan timeout, string what)
+    {
+        var regex = new Regex(pattern, RegexOptions.CultureInvariant);
+        var deadline = DateTime.UtcNow + timeout;
+        var seen = 0;
+        var drained = false;
+        while (true)
+        {
+            lock (_lines)
+            {
+                for (; seen < _lines.Count; seen++)
+                {
+                    if (regex.Match(_lines[seen]) is { Success: true } match)
+                    {
+                        return match;
+                    }
+                }
+
+                var left = deadline - DateTime.UtcNow;
+                Assert.True(left > TimeSpan.Zero && !drained,
+                    $"{what}: no line matching /{pattern}/ within {timeout.TotalSeconds} s{(drained ? $" (the process exited with {_process.ExitCode})" : string.Empty)}; output:\n{_output}");
+                if (!_process.HasExited)
+                {
+                    Monitor.Wait(_lines, left > TimeSpan.FromMilliseconds(200) ? TimeSpan.FromMilliseconds(200) : left);
+                    continue;
+                }
+            }
+
+            // Exited: its last lines may still be on their way through the output readers; take them all first.
+            _process.WaitForExit();
+            drained = true;
+        }
+    }
+
+    /// <summary>Waits for the process to exit; fails naming the command when it does not.</summary>
+    public int WaitForExit(TimeSpan timeout)
+    {
+        Assert.True(_process.WaitForExit(timeout), $"{Command} did not exit within {timeout.TotalSeconds} s; output:\n{Output}");
+        _process.WaitForExit();
+        return _process.ExitCode;
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+
+        _process.Dispose();
+    }
+
+    private void Add(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_lines)
+        {
+            _lines.Add(line);
+            _output.AppendLine(line);
+            Monitor.PulseAll(_lines);
+        }
+    }
+}
