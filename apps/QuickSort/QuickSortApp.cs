@@ -17,23 +17,19 @@ public static class QuickSortApp
 
         // Drone 0 allocates and seeds; everyone learns the addresses through Distribute.
         var array = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(options.Count * 4L, pageSize) : 0);
-        var queue = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(QuickSortLayout.HeaderBytes + (capacity * 8L), pageSize) : 0);
-        var layout = new QuickSortLayout(array, queue, capacity);
+        var queue = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(QuickSortLayout.QueueBytesFor(options.Count, options.Threshold, drone.Count), pageSize) : 0);
+        var layout = new QuickSortLayout(array, queue, capacity, drone.Count);
         var shareAbove = options.ShareAbove > 0 ? options.ShareAbove : Math.Max(options.Threshold + 1, options.Count / (drone.Count * 16));
-        var sort = new DroneQuickSort(drone, layout, options.Count, options.Threshold, shareAbove);
+        var stall = options.StallAt is { } at ? Stall.Parse(at) : null;
+        var sort = new DroneQuickSort(drone, layout, options.Count, options.Seed, options.Threshold, shareAbove, stall);
 
         int[]? sequentialInput = null;
         var inputChecksum = default(Checksum);
         if (drone.Id == 0)
         {
             var data = drone.Array<int>(array, options.Count).AsSpan();
-            var random = new Random(options.Seed);
-            for (var i = 0; i < data.Length; i++)
-            {
-                data[i] = random.Next(int.MinValue, int.MaxValue);
-            }
-
-            sequentialInput = data.ToArray();
+            sequentialInput = Input(options.Count, options.Seed);
+            sequentialInput.CopyTo(data);
             inputChecksum = Checksum.Of(data);
             sort.Seed();
         }
@@ -41,7 +37,15 @@ public static class QuickSortApp
         Tmk.Barrier(0);
         var started = Stopwatch.GetTimestamp();
         RunWithProgress(options, drone, sort);
+        stall?.At(StallPoint.Barrier, drone.Id);
         Tmk.Barrier(1);
+
+        // Drone 0 takes every range in; ranges of a drone that failed before they reached anyone are sorted again.
+        while (drone.Id == 0 && !sort.Settle())
+        {
+            sort.Run(_ => { });
+        }
+
         var parallel = Stopwatch.GetElapsedTime(started);
 
         var exitCode = 0;
@@ -63,6 +67,19 @@ public static class QuickSortApp
 
         Tmk.Exit();
         return exitCode;
+    }
+
+    /// <summary>The input: <paramref name="count"/> ints from <paramref name="seed"/>, the same on every drone.</summary>
+    internal static int[] Input(int count, int seed)
+    {
+        var random = new Random(seed);
+        var data = new int[count];
+        for (var i = 0; i < data.Length; i++)
+        {
+            data[i] = random.Next(int.MinValue, int.MaxValue);
+        }
+
+        return data;
     }
 
     private static void RunWithProgress(QuickSortOptions options, Drone drone, DroneQuickSort sort)

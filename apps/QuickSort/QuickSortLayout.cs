@@ -1,27 +1,64 @@
 namespace HiveMind.Apps.QuickSort;
 
 /// <summary>
-/// Where QuickSort keeps its shared state: the array, and on pages of its own the task queue (a stack of
-/// ranges) with its header, so that queue traffic never falsely shares a page with the data.
+/// Where QuickSort keeps its shared state: the array, and on pages of their own (so that queue traffic never
+/// falsely shares a page with the data) the task queue and one table per drone of the ranges it holds.
 /// </summary>
-internal readonly record struct QuickSortLayout(long Array, long Queue, int Capacity)
+/// <remarks>
+/// Queue: header (pending task count: int, spare: int, elements sorted so far: long), then tasks of 16 bytes
+/// (lo, hi, the view it was pushed in, the drone that pushed it or <see cref="RebuildPusher"/>). Drone table:
+/// header (elements it reported sorted: long, ranges held: int, recovered after its failure: int), then its
+/// ranges (lo, hi) of 8 bytes. All of it is read and written under the queue lock only.
+/// </remarks>
+internal readonly record struct QuickSortLayout(long Array, long Queue, int Capacity, int Drones)
 {
-    /// <summary>Header: pending task count (int), spare (int), elements sorted so far (long).</summary>
+    /// <summary>Queue header bytes.</summary>
     public const int HeaderBytes = 16;
+
+    /// <summary>Bytes per task.</summary>
+    public const int TaskBytes = 16;
+
+    /// <summary>Drone table header bytes.</summary>
+    public const int TableHeaderBytes = 16;
+
+    /// <summary>Pusher of a task whose contents must be rebuilt from the input (its range was held by a failed drone).</summary>
+    public const int RebuildPusher = -1;
 
     public long TaskCountAddress => Queue;
 
     public long SortedAddress => Queue + 8;
 
-    public long TaskAddress(int slot) => Queue + HeaderBytes + (slot * 8L);
+    public long TaskAddress(int slot) => Queue + HeaderBytes + (slot * (long)TaskBytes);
+
+    /// <summary>The ranges a drone holds: one per range it popped, plus one per part it pushed back (a split).</summary>
+    public int OwnedCapacity => (2 * Capacity) + 2;
+
+    public long TableAddress(int drone) => TaskAddress(Capacity) + (drone * (TableHeaderBytes + (OwnedCapacity * 8L)));
+
+    public long DoneAddress(int drone) => TableAddress(drone);
+
+    public long OwnedCountAddress(int drone) => TableAddress(drone) + 8;
+
+    public long RecoveredAddress(int drone) => TableAddress(drone) + 12;
+
+    public long OwnedAddress(int drone, int slot) => TableAddress(drone) + TableHeaderBytes + (slot * 8L);
+
+    /// <summary>Bytes of the queue and the drone tables.</summary>
+    public long QueueBytes => TableAddress(Drones) - Queue;
 
     /// <summary>
     /// Pending tasks are disjoint ranges longer than the threshold, so at most count / threshold of them exist.
     /// </summary>
     public static int CapacityFor(int count, int threshold) => (count / threshold) + 1;
 
-    public static long BytesNeeded(int count, int threshold, int pageSize) =>
-        RoundUp(count * 4L, pageSize) + RoundUp(HeaderBytes + (CapacityFor(count, threshold) * 8L), pageSize) + pageSize;
+    public static long QueueBytesFor(int count, int threshold, int drones)
+    {
+        var capacity = CapacityFor(count, threshold);
+        return HeaderBytes + (capacity * (long)TaskBytes) + (drones * (TableHeaderBytes + (((2 * capacity) + 2) * 8L)));
+    }
+
+    public static long BytesNeeded(int count, int threshold, int drones, int pageSize) =>
+        RoundUp(count * 4L, pageSize) + RoundUp(QueueBytesFor(count, threshold, drones), pageSize) + pageSize;
 
     private static long RoundUp(long value, long unit) => (value + unit - 1) / unit * unit;
 }

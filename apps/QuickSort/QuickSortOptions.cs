@@ -20,6 +20,9 @@ public sealed class QuickSortOptions : DroneOptions
     [Option("no-progress", Default = false, HelpText = "Do not draw the progress bar.")]
     public bool NoProgress { get; set; }
 
+    [Option("stall-at", HelpText = "Failure testing: POINT:DRONE:NTH makes that drone stop for good (until killed) the NTH time it reaches POINT (queue-lock, partition or barrier).")]
+    public string? StallAt { get; set; }
+
     public override void Validate()
     {
         if (Count < 1)
@@ -37,8 +40,13 @@ public sealed class QuickSortOptions : DroneOptions
             throw new OptionsException($"--share-above: must not be negative, not {ShareAbove}.");
         }
 
+        if (StallAt is not null)
+        {
+            _ = Stall.Parse(StallAt);
+        }
+
         base.Validate();
-        var needed = QuickSortLayout.BytesNeeded(Count, Threshold, ToHeapOptions().PageSize);
+        var needed = QuickSortLayout.BytesNeeded(Count, Threshold, Drones, ToHeapOptions().PageSize);
         var heap = ToHeapOptions().HeapSize;
         if (needed > heap)
         {

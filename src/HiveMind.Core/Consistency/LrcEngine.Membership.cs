@@ -135,6 +135,100 @@ public sealed partial class LrcEngine
         }
     }
 
+    /// <summary>
+    /// For pages whose missing diffs include some of a removed drone (lost with it): asks every live drone for its
+    /// copy and, when one holds more of the removed drones' writes than this copy, takes that copy as the base
+    /// (PROTOCOL.md: "the drone with the next-highest interval for that page"). This drone's own writes that the
+    /// copy lacks go into the returned lists, to be applied in happens-before order with the diffs fetched next.
+    /// Pages no live drone can improve keep their stale copy.
+    /// </summary>
+    private Dictionary<int, List<(long Order, int Drone, int Interval, byte[] Diff)>> AdoptBestLiveCopies(IReadOnlyList<int> pages)
+    {
+        var result = new Dictionary<int, List<(long Order, int Drone, int Interval, byte[] Diff)>>();
+        foreach (var page in pages)
+        {
+            int[] others;
+            bool[] removed;
+            lock (_gate)
+            {
+                var applied = _heap.GetEntry(page).AppliedVector ??= new int[Drones];
+                removed = new bool[Drones];
+                foreach (var notice in _notices[page] ?? [])
+                {
+                    if (notice.Drone != Self && !_live[notice.Drone] && notice.Interval > applied[notice.Drone])
+                    {
+                        removed[notice.Drone] = true;
+                    }
+                }
+
+                if (!removed.Any(r => r))
+                {
+                    continue;
+                }
+
+                others = LiveDrones().Where(d => d != Self).ToArray();
+            }
+
+            var entry = _heap.GetEntry(page);
+            PageReply? best = null;
+            var bestGain = 0L;
+            foreach (var drone in others)
+            {
+                PageReply reply;
+                try
+                {
+                    if (_network.RequestAll([(drone, new PageRequest(page))])[0] is not PageReply answer
+                        || answer.Page != page || answer.Bytes.Length != _heap.PageSize || answer.Applied.Length != Drones)
+                    {
+                        continue; // no copy there (it lost its own to garbage collection)
+                    }
+
+                    reply = answer;
+                }
+                catch (DroneUnreachableException)
+                {
+                    continue; // failing too: its own view change follows
+                }
+
+                var gain = Enumerable.Range(0, Drones).Where(d => removed[d]).Sum(d => (long)Math.Max(0, reply.Applied[d] - entry.AppliedVector![d]));
+                if (gain > bestGain)
+                {
+                    (best, bestGain) = (reply, gain);
+                }
+            }
+
+            if (best is null)
+            {
+                Statistics.PagesResurrected++;
+                continue;
+            }
+
+            var own = new List<(long Order, int Drone, int Interval, byte[] Diff)>();
+            lock (entry)
+            {
+                MakePendingDiff(entry);
+                lock (_gate)
+                {
+                    foreach (var (index, record) in _records[Self].Where(r => r.Key > best.Applied[Self] && r.Key > _collectedUpTo[Self]))
+                    {
+                        if (record.Pages.Contains(page) && _diffs.TryGetValue((page, index), out var diff))
+                        {
+                            own.Add((Sum(record.Timestamp), Self, index, diff));
+                        }
+                    }
+                }
+
+                best.Bytes.CopyTo(_heap.PageBytes(page));
+                entry.AppliedVector = best.Applied;
+            }
+
+            result[page] = own;
+            Statistics.PagesAdopted++;
+        }
+
+        return result;
+    }
+
     // ------------------------------------------------------------------ the barrier manager's decisions
 
     private void OnSuspicion(Suspicion suspicion)

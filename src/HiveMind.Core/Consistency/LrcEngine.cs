@@ -413,6 +413,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             }
         }
 
+        var diffsByPage = AdoptBestLiveCopies(pages);
         var requests = new List<(int Drone, ProtocolMessage Request)>();
         lock (_gate)
         {
@@ -434,7 +435,6 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         }
 
         var replies = requests.Count == 0 ? [] : _network.RequestAll(requests);
-        var diffsByPage = new Dictionary<int, List<(long Order, int Drone, int Interval, byte[] Diff)>>();
         for (var i = 0; i < requests.Count; i++)
         {
             var (writer, message) = requests[i];
@@ -933,7 +933,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         {
             if (entry.NeedsWholePage)
             {
-                throw new InvalidOperationException($"Drone {Self} holds no valid copy of page {page} to send.");
+                return new PageReply(page, [], new int[Drones]); // no copy here: the asker looks elsewhere
             }
 
             var applied = (entry.AppliedVector ?? new int[Drones]).ToArray();

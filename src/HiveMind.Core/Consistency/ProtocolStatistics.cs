@@ -31,6 +31,9 @@ public sealed class ProtocolStatistics
     /// <summary>Pages whose every holder failed, so the stale local copy became the page (PROTOCOL.md, "Failures and churn").</summary>
     public long PagesResurrected { get; internal set; }
 
+    /// <summary>Pages whose lost diffs were made up by another live drone's copy that held them.</summary>
+    public long PagesAdopted { get; internal set; }
+
     /// <summary>The most consistency data (records, notices, diffs, twins) this drone held at a barrier.</summary>
     public long PeakConsistencyBytes { get; internal set; }
 
