@@ -371,6 +371,7 @@ public sealed partial class Drone : IDisposable
 
     private void OnViewChanged(MembershipView view)
     {
+        LogViewChanged(_logger, Id, view.Number, string.Join(',', view.Live), string.Join(',', view.Removed));
         foreach (var removed in view.Removed)
         {
             _launcher?.Abandon(removed);
@@ -451,6 +452,9 @@ public sealed partial class Drone : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "drone {DroneId}: started, {Drones} drone(s), heap {HeapBytes} bytes in pages of {PageSize}")]
     private static partial void LogStarted(ILogger logger, int droneId, int drones, long heapBytes, int pageSize);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: view {View}: live {Live}, removed {Removed}")]
+    private static partial void LogViewChanged(ILogger logger, int droneId, int view, string live, string removed);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "drone {DroneId}: exited after {ElapsedMs:F1} ms")]
     private static partial void LogExited(ILogger logger, int droneId, double elapsedMs);
