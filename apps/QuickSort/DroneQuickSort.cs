@@ -161,11 +161,32 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
                 continue;
             }
 
+            // Its ranges, with neighbours joined: fewer, larger tasks to rebuild (each rebuild reads the whole input).
             var owned = drone.Heap.Read<int>(layout.OwnedCountAddress(failed));
+            var ranges = new List<(int Lo, int Hi)>();
             for (var slot = 0; slot < owned; slot++)
             {
                 var address = layout.OwnedAddress(failed, slot);
-                PushTask(drone.Heap.Read<int>(address), drone.Heap.Read<int>(address + 4), drone.View.Number, QuickSortLayout.RebuildPusher);
+                ranges.Add((drone.Heap.Read<int>(address), drone.Heap.Read<int>(address + 4)));
+            }
+
+            ranges.Sort();
+            var merged = new List<(int Lo, int Hi)>();
+            foreach (var range in ranges)
+            {
+                if (merged.Count > 0 && merged[^1].Hi == range.Lo)
+                {
+                    merged[^1] = (merged[^1].Lo, range.Hi);
+                }
+                else
+                {
+                    merged.Add(range);
+                }
+            }
+
+            foreach (var (lo, hi) in merged)
+            {
+                PushTask(lo, hi, drone.View.Number, QuickSortLayout.RebuildPusher);
             }
 
             var done = drone.Heap.Read<long>(layout.DoneAddress(failed));
@@ -173,7 +194,7 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
             drone.Heap.Write(layout.DoneAddress(failed), 0L);
             drone.Heap.Write(layout.OwnedCountAddress(failed), 0);
             drone.Heap.Write(layout.RecoveredAddress(failed), 1);
-            Console.WriteLine($"drone {drone.Id}: drone {failed} failed; its {owned} range(s) go back to the queue, {done} sorted element(s) with them");
+            Console.WriteLine($"drone {drone.Id}: drone {failed} failed; its {merged.Count} range(s) go back to the queue, {done} sorted element(s) with them");
             Recovered++;
             recovered++;
         }
@@ -248,10 +269,10 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
     private void PushTask(int lo, int hi, int view, int pusher)
     {
         var tasks = drone.Heap.Read<int>(layout.TaskCountAddress);
-        if (tasks >= layout.Capacity)
+        if (tasks >= layout.TaskCapacity)
         {
             throw new InvalidOperationException(
-                $"Drone {drone.Id}: the task queue of {layout.Capacity} slots is full pushing [{lo}, {hi}).");
+                $"Drone {drone.Id}: the task queue of {layout.TaskCapacity} slots is full pushing [{lo}, {hi}).");
         }
 
         var slot = layout.TaskAddress(tasks);

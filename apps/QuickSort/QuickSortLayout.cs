@@ -33,7 +33,10 @@ internal readonly record struct QuickSortLayout(long Array, long Queue, int Capa
     /// <summary>The ranges a drone holds: one per range it popped, plus one per part it pushed back (a split).</summary>
     public int OwnedCapacity => (2 * Capacity) + 2;
 
-    public long TableAddress(int drone) => TaskAddress(Capacity) + (drone * (TableHeaderBytes + (OwnedCapacity * 8L)));
+    /// <summary>Task slots: the pending ranges, plus room for the ranges of a failed drone put back at once.</summary>
+    public int TaskCapacity => Capacity + OwnedCapacity;
+
+    public long TableAddress(int drone) => TaskAddress(TaskCapacity) + (drone * (TableHeaderBytes + (OwnedCapacity * 8L)));
 
     public long DoneAddress(int drone) => TableAddress(drone);
 
@@ -54,7 +57,8 @@ internal readonly record struct QuickSortLayout(long Array, long Queue, int Capa
     public static long QueueBytesFor(int count, int threshold, int drones)
     {
         var capacity = CapacityFor(count, threshold);
-        return HeaderBytes + (capacity * (long)TaskBytes) + (drones * (TableHeaderBytes + (((2 * capacity) + 2) * 8L)));
+        var owned = (2 * capacity) + 2;
+        return HeaderBytes + ((capacity + owned) * (long)TaskBytes) + (drones * (TableHeaderBytes + (owned * 8L)));
     }
 
     public static long BytesNeeded(int count, int threshold, int drones, int pageSize) =>

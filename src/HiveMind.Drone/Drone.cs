@@ -25,6 +25,7 @@ public sealed partial class Drone : IDisposable
     private const int StartBarrier = -1;
     private const int ExitBarrier = -2;
     private const int DistributeBarrier = -3;
+    private const int LeaveBarrier = -4;
 
     // Tmk.Distribute passes drone 0's value through this word: the allocator never hands out the first granule.
     private const long DistributeSlot = 8;
@@ -275,10 +276,12 @@ public sealed partial class Drone : IDisposable
     {
         if (!_exited)
         {
-            // From the exit barrier on, drones leave as they please: links closing are not failures.
+            // A drone that fails before every drone is here is removed as ever; once all are, drones leave as
+            // they please after one more barrier, and links closing are not failures.
+            _engine.Barrier(ExitBarrier);
             _exiting = true;
             _node?.Leave();
-            _engine.Barrier(ExitBarrier);
+            _engine.Barrier(LeaveBarrier);
             _exited = true;
             CollectStatistics();
             _launcher?.WaitOrKill(TimeSpan.FromSeconds(30));

@@ -71,7 +71,7 @@ public sealed class DroneTests
         Assert.Equal(0, stats.TwinsMade); // nobody else will ever ask a lone drone for a diff
         Assert.Equal(0, stats.IntervalsClosed);
         Assert.Equal(1, stats.LockAcquiresLocal);
-        Assert.Equal(3, stats.Barriers); // the start barrier, barrier 0 and the exit barrier
+        Assert.Equal(4, stats.Barriers); // the start barrier, barrier 0 and the two exit barriers (all here, then leave)
         Assert.Throws<InvalidOperationException>(() => drone.LockAcquire(0));
     }
 

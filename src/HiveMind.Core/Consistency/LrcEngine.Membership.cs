@@ -47,7 +47,7 @@ public sealed partial class LrcEngine
             return; // the barrier manager is assumed not to fail: its loss ends the run at the drone level
         }
 
-        _network.Send(BarrierManager, new Suspicion(drone, Self, reason));
+        SendIfReachable(BarrierManager, new Suspicion(drone, Self, reason)); // drone 0 gone: the drone ends anyway
     }
 
     private void InitializeMembership()
@@ -136,32 +136,34 @@ public sealed partial class LrcEngine
     }
 
     /// <summary>
-    /// For pages whose missing diffs include some of a removed drone (lost with it): asks every live drone for its
-    /// copy and, when one holds more of the removed drones' writes than this copy, takes that copy as the base
-    /// (PROTOCOL.md: "the drone with the next-highest interval for that page"). This drone's own writes that the
-    /// copy lacks go into the returned lists, to be applied in happens-before order with the diffs fetched next.
-    /// Pages no live drone can improve keep their stale copy.
+    /// For pages whose missing diffs include some of a removed drone (lost with it): asks the live drones for
+    /// their copies and picks the one that holds more of the removed drones' writes than this copy and less of
+    /// none (PROTOCOL.md: "the drone with the next-highest interval for that page"). The caller installs it when
+    /// the page's other diffs are in; this drone's own writes that the copy lacks come back as diffs to apply in
+    /// happens-before order with those. Either way the removed drones' notices count as applied from then on:
+    /// what no live drone holds is lost, and the stale words stay (LRC permits the older value).
     /// </summary>
-    private Dictionary<int, List<(long Order, int Drone, int Interval, byte[] Diff)>> AdoptBestLiveCopies(IReadOnlyList<int> pages)
+    private Dictionary<int, Adoption> ChooseLiveCopies(IReadOnlyList<int> pages)
     {
-        var result = new Dictionary<int, List<(long Order, int Drone, int Interval, byte[] Diff)>>();
+        var result = new Dictionary<int, Adoption>();
         foreach (var page in pages)
         {
             int[] others;
-            bool[] removed;
+            int[] applied;
+            int[] lost;
             lock (_gate)
             {
-                var applied = _heap.GetEntry(page).AppliedVector ??= new int[Drones];
-                removed = new bool[Drones];
+                applied = (_heap.GetEntry(page).AppliedVector ??= new int[Drones]).ToArray();
+                lost = new int[Drones];
                 foreach (var notice in _notices[page] ?? [])
                 {
                     if (notice.Drone != Self && !_live[notice.Drone] && notice.Interval > applied[notice.Drone])
                     {
-                        removed[notice.Drone] = true;
+                        lost[notice.Drone] = Math.Max(lost[notice.Drone], notice.Interval);
                     }
                 }
 
-                if (!removed.Any(r => r))
+                if (lost.All(l => l == 0))
                 {
                     continue;
                 }
@@ -169,7 +171,6 @@ public sealed partial class LrcEngine
                 others = LiveDrones().Where(d => d != Self).ToArray();
             }
 
-            var entry = _heap.GetEntry(page);
             PageReply? best = null;
             var bestGain = 0L;
             foreach (var drone in others)
@@ -190,44 +191,61 @@ public sealed partial class LrcEngine
                     continue; // failing too: its own view change follows
                 }
 
-                var gain = Enumerable.Range(0, Drones).Where(d => removed[d]).Sum(d => (long)Math.Max(0, reply.Applied[d] - entry.AppliedVector![d]));
+                // Better for some removed drone and worse for none: a copy short of one removed drone's writes
+                // that this copy holds would lose them for good.
+                var removed = Enumerable.Range(0, Drones).Where(d => lost[d] > 0 || (d != Self && !IsLive(d))).ToArray();
+                if (removed.Any(d => reply.Applied[d] < applied[d]))
+                {
+                    continue;
+                }
+
+                var gain = removed.Sum(d => (long)reply.Applied[d] - applied[d]);
                 if (gain > bestGain)
                 {
                     (best, bestGain) = (reply, gain);
                 }
             }
 
-            if (best is null)
-            {
-                Statistics.PagesResurrected++;
-                continue;
-            }
-
+            var entry = _heap.GetEntry(page);
             var own = new List<(long Order, int Drone, int Interval, byte[] Diff)>();
-            lock (entry)
+            var adopted = best?.Applied.ToArray() ?? applied;
+            if (best is not null)
             {
-                MakePendingDiff(entry);
-                lock (_gate)
+                lock (entry)
                 {
-                    foreach (var (index, record) in _records[Self].Where(r => r.Key > best.Applied[Self] && r.Key > _collectedUpTo[Self]))
+                    MakePendingDiff(entry);
+                    lock (_gate)
                     {
-                        if (record.Pages.Contains(page) && _diffs.TryGetValue((page, index), out var diff))
+                        foreach (var (index, record) in _records[Self].Where(r => r.Key > best.Applied[Self] && r.Key > _collectedUpTo[Self]))
                         {
-                            own.Add((Sum(record.Timestamp), Self, index, diff));
+                            if (record.Pages.Contains(page) && _diffs.TryGetValue((page, index), out var diff))
+                            {
+                                own.Add((Sum(record.Timestamp), Self, index, diff));
+                            }
                         }
                     }
                 }
 
-                best.Bytes.CopyTo(_heap.PageBytes(page));
-                entry.AppliedVector = best.Applied;
+                Statistics.PagesAdopted++;
+            }
+            else
+            {
+                Statistics.PagesResurrected++;
             }
 
-            result[page] = own;
-            Statistics.PagesAdopted++;
+            for (var d = 0; d < Drones; d++)
+            {
+                adopted[d] = Math.Max(adopted[d], lost[d]);
+            }
+
+            result[page] = new Adoption(best?.Bytes, adopted, own);
         }
 
         return result;
     }
+
+    /// <summary>What a miss installs for a page that lost diffs with a removed drone: a live copy (or none), its applied vector, our own diffs it lacks.</summary>
+    private sealed record Adoption(byte[]? Bytes, int[] Applied, List<(long Order, int Drone, int Interval, byte[] Diff)> Own);
 
     // ------------------------------------------------------------------ the barrier manager's decisions
 
@@ -237,7 +255,7 @@ public sealed partial class LrcEngine
         int[] audience;
         lock (_gate)
         {
-            if (Self != BarrierManager || suspicion.Suspect == BarrierManager || !_decidedLive[suspicion.Suspect])
+            if (Self != BarrierManager || suspicion.Suspect == BarrierManager || !_decidedLive[suspicion.Suspect] || !_decidedLive[suspicion.Reporter])
             {
                 return;
             }
@@ -421,6 +439,8 @@ public sealed partial class LrcEngine
                 return; // a newer view is being recovered; its reset will come
             }
 
+            // From here on this drone's lock messages belong to the new lock view (grants made below included).
+            _lockView = reset.View;
             foreach (var assignment in reset.Locks)
             {
                 var state = LockOf(assignment.Lock);
@@ -453,7 +473,6 @@ public sealed partial class LrcEngine
                 }
             }
 
-            _lockView = reset.View;
             replay = _deferred.Where(d => d.View == _lockView).ToList();
             _deferred.RemoveAll(d => d.View <= _lockView);
             Monitor.PulseAll(_gate);

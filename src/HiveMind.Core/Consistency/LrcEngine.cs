@@ -189,6 +189,9 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         (int Drone, LockGrant Grant)? handOff = null;
         lock (_gate)
         {
+            // A view change may have come since the check: the hand-off must happen in the lock view the
+            // recovery rebuilt this lock in, or the old queue and the rebuilt one would both get the token.
+            WaitForLockRecovery();
             var state = LockOf(lockId);
             state.Held = false;
             if (state.Next is { } next)
@@ -413,13 +416,15 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             }
         }
 
-        var diffsByPage = AdoptBestLiveCopies(pages);
+        // Nothing below changes a page until its diffs are in: a retry after a writer fails starts afresh.
+        var adoptions = ChooseLiveCopies(pages);
+        var diffsByPage = adoptions.ToDictionary(a => a.Key, a => a.Value.Own);
         var requests = new List<(int Drone, ProtocolMessage Request)>();
         lock (_gate)
         {
             foreach (var page in pages)
             {
-                var applied = _heap.GetEntry(page).AppliedVector ??= new int[Drones];
+                var applied = adoptions.TryGetValue(page, out var adoption) ? adoption.Applied : (_heap.GetEntry(page).AppliedVector ??= new int[Drones]);
                 var wanted = new SortedDictionary<int, List<int>>();
                 foreach (var notice in _notices[page] ?? [])
                 {
@@ -459,11 +464,19 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                 // A linear extension of happens-before: a dominated VT has a smaller sum; ties are concurrent.
                 diffs.Sort((a, b) => a.Order != b.Order ? a.Order.CompareTo(b.Order) : a.Drone.CompareTo(b.Drone));
                 var entry = _heap.GetEntry(page);
-                var applied = entry.AppliedVector!;
                 lock (entry)
                 {
                     // Our own pending diff first, or the foreign words would later be taken for our writes.
                     MakePendingDiff(entry);
+                    if (adoptions.TryGetValue(page, out var adoption))
+                    {
+                        // The live copy that holds most of the removed drones' writes becomes the base; our own
+                        // writes it lacks are among the diffs applied next, in happens-before order.
+                        adoption.Bytes?.CopyTo(_heap.PageBytes(page));
+                        entry.AppliedVector = adoption.Applied;
+                    }
+
+                    var applied = entry.AppliedVector!;
                     foreach (var (_, drone, interval, diff) in diffs)
                     {
                         _heap.ApplyDiff(page, diff);
@@ -842,6 +855,11 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     {
         lock (_gate)
         {
+            if (!_decidedLive[arrival.Drone])
+            {
+                return; // removed already (drone 0 installs its own view just after deciding it)
+            }
+
             if (!_rounds.TryGetValue(arrival.Barrier, out var round))
             {
                 _rounds[arrival.Barrier] = round = new BarrierRound(Drones);

@@ -12,11 +12,13 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
 {
     private readonly Network[] _networks;
     private readonly ConcurrentQueue<string> _errors = new();
+    private readonly bool[] _frozen;
 
     public InMemoryCluster(int drones, HeapOptions? heap = null, long collectionThreshold = LrcEngine.DefaultCollectionThreshold)
     {
         var options = heap ?? new HeapOptions { PageSize = 4096, HeapSize = 4096 * 64 };
         Heaps = Enumerable.Range(0, drones).Select(_ => new SharedHeap(options)).ToArray();
+        _frozen = new bool[drones];
         _networks = Enumerable.Range(0, drones).Select(i => new Network(this, i)).ToArray();
         Engines = Enumerable.Range(0, drones).Select(i => new LrcEngine(i, drones, Heaps[i], _networks[i], TimeSpan.FromSeconds(60), collectionThreshold)).ToArray();
         foreach (var network in _networks)
@@ -41,6 +43,29 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
 
     /// <summary>Messages delivered, all drones.</summary>
     public long Messages => _networks.Sum(n => Interlocked.Read(ref n.Delivered));
+
+    /// <summary>
+    /// Drone <paramref name="drone"/> stops as a hung or killed process would: whatever is sent to it is lost, it
+    /// answers no request (those waiting on it fail as over a broken link) and sends nothing more.
+    /// </summary>
+    public void Freeze(int drone) => Volatile.Write(ref _frozen[drone], true);
+
+    /// <summary>Freezes <paramref name="drone"/> and has every other drone report it, as their links' failure detectors would.</summary>
+    public void Fail(int drone)
+    {
+        Freeze(drone);
+        foreach (var engine in Engines.Where(e => e.Self != drone))
+        {
+            engine.Suspect(drone, "failed in the test");
+        }
+    }
+
+    /// <summary>Messages sent to <paramref name="drone"/> of type <typeparamref name="T"/> so far (frozen or not).</summary>
+    public long SentTo<T>(int drone) => Sent.GetValueOrDefault((drone, typeof(T).Name));
+
+    private ConcurrentDictionary<(int Drone, string Type), long> Sent { get; } = new();
+
+    private bool IsFrozen(int drone) => Volatile.Read(ref _frozen[drone]);
 
     /// <summary>Runs <paramref name="body"/> as the application thread of every drone and waits for all; rethrows the first failure.</summary>
     public void Run(Action<int> body, TimeSpan? timeout = null)
@@ -80,7 +105,21 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
             _thread?.Join(TimeSpan.FromSeconds(10));
         }
 
-        public void Send(int drone, ProtocolMessage message) => cluster._networks[drone]._inbox.Add((self, message, null));
+        public void Send(int drone, ProtocolMessage message)
+        {
+            if (cluster.IsFrozen(self))
+            {
+                return;
+            }
+
+            cluster.Sent.AddOrUpdate((drone, message.GetType().Name), 1, (_, n) => n + 1);
+            if (cluster.IsFrozen(drone) && drone != self)
+            {
+                throw new DroneUnreachableException($"drone {drone} is gone") { Drone = drone };
+            }
+
+            cluster._networks[drone]._inbox.Add((self, message, null));
+        }
 
         public IReadOnlyList<ProtocolMessage> RequestAll(IReadOnlyList<(int Drone, ProtocolMessage Request)> requests)
         {
@@ -89,11 +128,23 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
             {
                 var reply = new TaskCompletionSource<ProtocolMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
                 cluster._networks[r.Drone]._inbox.Add((self, r.Request, reply));
+                if (cluster.IsFrozen(r.Drone))
+                {
+                    reply.TrySetException(new DroneUnreachableException($"drone {r.Drone} is gone") { Drone = r.Drone });
+                }
+
                 return reply.Task;
             }).ToArray();
-            if (!Task.WaitAll(replies, TimeSpan.FromSeconds(60)))
+            try
             {
-                throw new TimeoutException($"drone {self}: no reply within 60 s to {string.Join(", ", requests.Select(r => $"{r.Request.GetType().Name} to drone {r.Drone}"))}");
+                if (!Task.WaitAll(replies, TimeSpan.FromSeconds(60)))
+                {
+                    throw new TimeoutException($"drone {self}: no reply within 60 s to {string.Join(", ", requests.Select(r => $"{r.Request.GetType().Name} to drone {r.Drone}"))}");
+                }
+            }
+            catch (AggregateException error) when (error.InnerExceptions.OfType<DroneUnreachableException>().FirstOrDefault() is { } unreachable)
+            {
+                throw unreachable;
             }
 
             return replies.Select(t => t.Result).ToList();
@@ -103,6 +154,13 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
         {
             foreach (var (from, message, reply) in _inbox.GetConsumingEnumerable())
             {
+                if (cluster.IsFrozen(self))
+                {
+                    // A hung drone handles nothing; a request waiting on it fails as over a broken link.
+                    reply?.TrySetException(new DroneUnreachableException($"drone {self} is gone") { Drone = self });
+                    continue;
+                }
+
                 Interlocked.Increment(ref Delivered);
                 cluster.Delivered.AddOrUpdate((self, message.GetType().Name), 1, (_, n) => n + 1);
                 try

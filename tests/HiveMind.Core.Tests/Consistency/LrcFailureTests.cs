@@ -1,0 +1,160 @@
+using HiveMind.Consistency;
+
+namespace HiveMind.Core.Tests.Consistency;
+
+/// <summary>PROTOCOL.md "Failures and churn" in memory: a drone freezes (as a killed process would) and is reported.</summary>
+public sealed class LrcFailureTests
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public void LockHeldByFailedManager_GrantedToTheWaiter_ThenManagedByTheNextLiveDrone()
+    {
+        using var cluster = new InMemoryCluster(3);
+        var e = cluster.Engines;
+
+        // Lock 2 is managed by drone 2, which takes it and holds it; drone 1 asks and waits in its queue.
+        e[2].Acquire(2);
+        var waiter = StartAcquire(e[1], 2);
+        WaitFor(() => cluster.SentTo<LockRequest>(2) >= 1, "drone 1's request for lock 2 reaching drone 2");
+        cluster.Fail(2);
+
+        Assert.True(waiter.Wait(Limit), $"drone 1 was not granted lock 2 within {Limit.TotalSeconds} s of drone 2 (holder and manager) failing; view {e[1].View.Number}");
+        Assert.Equal([0, 1], e[1].View.Live);
+        e[1].Release(2);
+
+        // Drone 0 now reaches lock 2 through its new manager.
+        var next = StartAcquire(e[0], 2);
+        Assert.True(next.Wait(Limit), "drone 0 was not granted lock 2 after drone 1 released it in view 1");
+        e[0].Release(2);
+    }
+
+    [Fact]
+    public void RequestLostAtFailedManager_FreeTokenElsewhere_IsGrantedAfterRecovery()
+    {
+        using var cluster = new InMemoryCluster(4);
+        var e = cluster.Engines;
+
+        // Drone 2 leaves lock 1 (managed by drone 1) free on itself; drone 1 then hangs, so drone 3's request
+        // for lock 1 is lost there. The rebuilt lock must hand drone 2's free token to drone 3.
+        e[2].Acquire(1);
+        e[2].Release(1);
+        cluster.Freeze(1);
+        var waiter = StartAcquire(e[3], 1);
+        WaitFor(() => cluster.SentTo<LockRequest>(1) >= 2, "drone 3's request for lock 1 being sent to drone 1");
+        cluster.Fail(1);
+
+        Assert.True(waiter.Wait(Limit), $"drone 3 was not granted lock 1 within {Limit.TotalSeconds} s of the recovery of view {e[3].View.Number}");
+        e[3].Release(1);
+    }
+
+    [Fact]
+    public void PageWrittenByFailedDrone_NobodyFetched_ReadsTheOlderValue()
+    {
+        using var cluster = new InMemoryCluster(3);
+        const long address = 4096 * 3;
+        cluster.Heaps[0].Write(address, 5);
+        cluster.Run(id => cluster.Engines[id].Barrier(0));
+
+        cluster.Engines[2].Acquire(7);
+        cluster.Heaps[2].Write(address, 9);
+        cluster.Engines[2].Release(7);
+        cluster.Engines[1].Acquire(7); // drone 1 now knows of the write, not its contents
+        cluster.Fail(2);
+
+        var seen = cluster.Heaps[1].Read<int>(address);
+        Assert.True(seen == 5, $"drone 1 read {seen} at {address} after its writer drone 2 failed; expected the older 5 (no live drone has the 9)");
+        Assert.True(cluster.Engines[1].Statistics.PagesResurrected >= 1, "the page was not counted as resurrected");
+        cluster.Engines[1].Release(7);
+    }
+
+    [Fact]
+    public void PageWrittenByFailedDrone_AnotherDroneFetched_ReadsItsCopy()
+    {
+        using var cluster = new InMemoryCluster(3);
+        const long address = 4096 * 3;
+        cluster.Engines[2].Acquire(7);
+        cluster.Heaps[2].Write(address, 9);
+        cluster.Engines[2].Release(7);
+
+        // Drone 0 takes the write in; drone 1 learns of it (through drone 0) only after drone 2 failed.
+        cluster.Engines[0].Acquire(7);
+        Assert.Equal(9, cluster.Heaps[0].Read<int>(address));
+        cluster.Heaps[0].Write(address + 4, 1);
+        cluster.Engines[0].Release(7);
+        cluster.Fail(2);
+        cluster.Engines[1].Acquire(7);
+
+        var seen = cluster.Heaps[1].Read<int>(address);
+        var own = cluster.Heaps[1].Read<int>(address + 4);
+        Assert.True(seen == 9, $"drone 1 read {seen} at {address}: drone 0's copy holds failed drone 2's 9");
+        Assert.True(own == 1, $"drone 1 read {own} at {address + 4}: drone 0's own write is lost");
+        Assert.True(cluster.Engines[1].Statistics.PagesAdopted >= 1, "drone 1 did not take the page from drone 0's copy");
+        cluster.Engines[1].Release(7);
+    }
+
+    [Fact]
+    public void Barrier_WaitingForAFailedDrone_CompletesWithTheLiveOnes()
+    {
+        using var cluster = new InMemoryCluster(3);
+        var e = cluster.Engines;
+        cluster.Freeze(2);
+        var arrivals = new[] { StartBarrier(e[0], 4), StartBarrier(e[1], 4) };
+        WaitFor(() => cluster.SentTo<BarrierArrival>(0) >= 2, "drones 0 and 1 arriving at barrier 4");
+        Assert.False(arrivals[0].IsDone, "barrier 4 completed while drone 2, still in the view, had not arrived");
+
+        cluster.Fail(2);
+        Assert.True(arrivals.All(a => a.Wait(Limit)), $"barrier 4 did not complete for drones 0 and 1 within {Limit.TotalSeconds} s of drone 2 failing");
+        Assert.Equal([2], e[0].View.Removed);
+    }
+
+    private static Background StartAcquire(LrcEngine engine, int lockId) => new(() => engine.Acquire(lockId), $"drone {engine.Self} acquiring lock {lockId}");
+
+    private static Background StartBarrier(LrcEngine engine, int barrier) => new(() => engine.Barrier(barrier), $"drone {engine.Self} at barrier {barrier}");
+
+    private static void WaitFor(Func<bool> condition, string what) =>
+        Assert.True(SpinWait.SpinUntil(condition, Limit), $"{what} did not happen within {Limit.TotalSeconds} s");
+
+    /// <summary>An application-thread operation run on a thread of its own, to wait on with a limit.</summary>
+    private sealed class Background
+    {
+        private readonly ManualResetEventSlim _done = new();
+        private Exception? _error;
+
+        public Background(Action action, string what)
+        {
+            What = what;
+            new Thread(() =>
+            {
+                try
+                {
+                    action();
+                }
+                catch (Exception error)
+                {
+                    _error = error;
+                }
+                finally
+                {
+                    _done.Set();
+                }
+            })
+            { IsBackground = true, Name = what }.Start();
+        }
+
+        public string What { get; }
+
+        public bool IsDone => _done.IsSet;
+
+        /// <summary>True when the operation finished in time; throws what it threw.</summary>
+        public bool Wait(TimeSpan limit)
+        {
+            if (!_done.Wait(limit))
+            {
+                return false;
+            }
+
+            return _error is null ? true : throw new InvalidOperationException($"{What} failed: {_error.Message}", _error);
+        }
+    }
+}
