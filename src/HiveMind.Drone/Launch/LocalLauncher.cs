@@ -51,31 +51,21 @@ public sealed class LocalLauncher : IDroneLauncher
             return;
         }
 
-        var watcher = new Thread(() =>
-        {
-            try
+        DroneZeroWatch.Start(
+            "hivemind parent watch",
+            () =>
             {
-                using var parent = Process.GetProcessById(parentId);
-                parent.WaitForExit();
-            }
-            catch (ArgumentException)
-            {
-                // Already gone.
-            }
-
-            try
-            {
-                Console.Error.WriteLine($"drone {droneId}: drone 0 (process {parentId}) is gone; exiting.");
-            }
-            catch (IOException)
-            {
-                // Our output went to drone 0, which is gone with it.
-            }
-
-            Environment.Exit(3);
-        })
-        { IsBackground = true, Name = "hivemind parent watch" };
-        watcher.Start();
+                try
+                {
+                    using var parent = Process.GetProcessById(parentId);
+                    parent.WaitForExit();
+                }
+                catch (ArgumentException)
+                {
+                    // Already gone.
+                }
+            },
+            $"drone {droneId}: drone 0 (process {parentId}) is gone; exiting.");
     }
 
     /// <inheritdoc/>

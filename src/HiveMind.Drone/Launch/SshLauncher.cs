@@ -148,33 +148,23 @@ public sealed class SshLauncher : IDroneLauncher
             throw new OptionsException($"drone {droneId}: the first input line is not a base64 cluster key.", error);
         }
 
-        var watcher = new Thread(() =>
-        {
-            var buffer = new byte[256];
-            try
+        DroneZeroWatch.Start(
+            "hivemind input watch",
+            () =>
             {
-                while (input.Read(buffer) > 0)
+                var buffer = new byte[256];
+                try
                 {
+                    while (input.Read(buffer) > 0)
+                    {
+                    }
                 }
-            }
-            catch (IOException)
-            {
-                // Treated as the end of input.
-            }
-
-            try
-            {
-                Console.Error.WriteLine($"drone {droneId}: the ssh session from drone 0 has ended; exiting.");
-            }
-            catch (IOException)
-            {
-                // Our output went through that session.
-            }
-
-            Environment.Exit(3);
-        })
-        { IsBackground = true, Name = "hivemind input watch" };
-        watcher.Start();
+                catch (IOException)
+                {
+                    // Treated as the end of input.
+                }
+            },
+            $"drone {droneId}: the ssh session from drone 0 has ended; exiting.");
         return key;
     }
 

@@ -1,0 +1,32 @@
+namespace HiveMind.Launch;
+
+/// <summary>
+/// In a drone that drone 0 started: a background thread that waits for a sign of drone 0's end (its process
+/// exiting, its ssh session closing) and then ends this process at once, whatever the drone is doing (even still
+/// connecting), so that a killed drone 0 leaves no orphans.
+/// </summary>
+internal static class DroneZeroWatch
+{
+    /// <summary>Exit code of a drone whose drone 0 is gone.</summary>
+    public const int DroneZeroGone = 3;
+
+    public static void Start(string name, Action waitForEnd, string message)
+    {
+        var watcher = new Thread(() =>
+        {
+            waitForEnd();
+            try
+            {
+                Console.Error.WriteLine(message);
+            }
+            catch (IOException)
+            {
+                // Our output went to drone 0 (or through its session), which is gone with it.
+            }
+
+            Environment.Exit(DroneZeroGone);
+        })
+        { IsBackground = true, Name = name };
+        watcher.Start();
+    }
+}
