@@ -26,10 +26,13 @@ public sealed partial class Drone : IDisposable
     private const int ExitBarrier = -2;
     private const int DistributeBarrier = -3;
 
-    // Tmk.Distribute passes drone 0's value through this word: the allocator never hands out the first granule.
-    private const long DistributeSlot = 8;
+    // Tmk.Distribute passes drone 0's value through two words of the first granule (which the allocator never
+    // hands out), used in turn: a slot is written again only after a barrier that every reader of its previous
+    // value has passed, so drone 0's write never races with a read of the value before.
+    private const long DistributeSlots = 0;
 
     private readonly LrcEngine _engine;
+    private int _distributions;
     private readonly MeshNode? _node;
     private readonly LocalLauncher? _launcher;
     private readonly int _locks;
@@ -189,13 +192,14 @@ public sealed partial class Drone : IDisposable
             return value;
         }
 
+        var slot = DistributeSlots + (8L * (_distributions++ & 1));
         if (Id == 0)
         {
-            Heap.Write(DistributeSlot, value);
+            Heap.Write(slot, value);
         }
 
         _engine.Barrier(DistributeBarrier);
-        return Heap.Read<long>(DistributeSlot);
+        return Heap.Read<long>(slot);
     }
 
     /// <summary>A typed view of shared memory.</summary>
