@@ -271,6 +271,7 @@ public sealed partial class Drone : IDisposable
         Statistics.ReadFaults = Heap.ReadFaults;
         Statistics.WriteFaults = Heap.WriteFaults;
         Statistics.TwinsMade = s.TwinsMade;
+        Statistics.TwinsKept = s.TwinsKept;
         Statistics.IntervalsClosed = s.IntervalsClosed;
         Statistics.DiffsMade = s.DiffsMade;
         Statistics.DiffBytesMade = s.DiffBytesMade;
@@ -282,6 +283,8 @@ public sealed partial class Drone : IDisposable
         Statistics.Barriers = s.Barriers;
         Statistics.BarrierWaitTicks = s.BarrierWaitTicks;
         Statistics.GarbageCollections = s.GarbageCollections;
+        Statistics.MissTicks = s.MissTicks;
+        Statistics.WriteFaultTicks = s.WriteFaultTicks;
         if (_node is not null)
         {
             var byKind = new Dictionary<string, (long Messages, long Bytes)>();

@@ -109,17 +109,29 @@ public static class ProtocolCodec
                 WriteInts(ref writer, m.Applied);
                 break;
             case DiffRequest m:
-                writer.WriteArrayHeader(2);
-                writer.Write(m.Page);
-                WriteInts(ref writer, m.Intervals);
+                writer.WriteArrayHeader(m.Pages.Length);
+                foreach (var (page, intervals) in m.Pages)
+                {
+                    writer.WriteArrayHeader(2);
+                    writer.Write(page);
+                    WriteInts(ref writer, intervals);
+                }
+
                 break;
             case DiffReply m:
-                writer.WriteArrayHeader(2);
-                writer.Write(m.Page);
-                writer.WriteArrayHeader(m.Diffs.Length);
-                foreach (var diff in m.Diffs)
+                writer.WriteArrayHeader(m.Pages.Length);
+                foreach (var page in m.Pages)
                 {
-                    writer.WriteBinary(diff);
+                    writer.WriteArrayHeader(2);
+                    writer.Write(page.Page);
+                    writer.WriteArrayHeader(page.Diffs.Length);
+                    foreach (var diff in page.Diffs)
+                    {
+                        writer.WriteArrayHeader(3);
+                        writer.Write(diff.First);
+                        writer.Write(diff.Last);
+                        writer.WriteBinary(diff.Bytes);
+                    }
                 }
 
                 break;
@@ -154,18 +166,31 @@ public static class ProtocolCodec
                 Fields(ref reader, 3, "PageReply");
                 return new PageReply(NonNegative(reader.ReadInt32(), "page"), reader.ReadBinary().ToArray(), ReadTimestamp(ref reader, drones));
             case DiffRequestKind:
-                Fields(ref reader, 2, "DiffRequest");
-                return new DiffRequest(NonNegative(reader.ReadInt32(), "page"), ReadInts(ref reader, "intervals"));
-            case DiffReplyKind:
-                Fields(ref reader, 2, "DiffReply");
-                var page = NonNegative(reader.ReadInt32(), "page");
-                var diffs = new byte[reader.ReadArrayHeader()][];
-                for (var i = 0; i < diffs.Length; i++)
+                var asked = new PageIntervals[reader.ReadArrayHeader()];
+                for (var i = 0; i < asked.Length; i++)
                 {
-                    diffs[i] = reader.ReadBinary().ToArray();
+                    Fields(ref reader, 2, "DiffRequest page");
+                    asked[i] = new PageIntervals(NonNegative(reader.ReadInt32(), "page"), ReadInts(ref reader, "intervals"));
                 }
 
-                return new DiffReply(page, diffs);
+                return new DiffRequest(asked);
+            case DiffReplyKind:
+                var pages = new PageDiffs[reader.ReadArrayHeader()];
+                for (var i = 0; i < pages.Length; i++)
+                {
+                    Fields(ref reader, 2, "DiffReply page");
+                    var page = NonNegative(reader.ReadInt32(), "page");
+                    var diffs = new CoveredDiff[reader.ReadArrayHeader()];
+                    for (var k = 0; k < diffs.Length; k++)
+                    {
+                        Fields(ref reader, 3, "diff");
+                        diffs[k] = new CoveredDiff(NonNegative(reader.ReadInt32(), "interval"), NonNegative(reader.ReadInt32(), "interval"), reader.ReadBinary().ToArray());
+                    }
+
+                    pages[i] = new PageDiffs(page, diffs);
+                }
+
+                return new DiffReply(pages);
             default:
                 throw new InvalidDataException($"kind {kind} is not a protocol message");
         }
