@@ -20,6 +20,7 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
         drone.Heap.Write(layout.SortedAddress, 0L);
         drone.Heap.Write(layout.TaskAddress(0), 0);
         drone.Heap.Write(layout.TaskAddress(0) + 4, count);
+        drone.Heap.Write(layout.TaskAddress(0) + 8, drone.Id);
     }
 
     /// <summary>Works until every element is sorted; reports the sorted count seen under the lock.</summary>
@@ -92,6 +93,10 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
         }
     }
 
+    /// <summary>
+    /// Takes the newest task this drone pushed, whose pages its copy most likely holds up to date; when it pushed
+    /// none, the newest task of any drone (the smallest part waiting, so a steal moves little data).
+    /// </summary>
     private (bool Found, int Lo, int Hi) Pop()
     {
         var tasks = drone.Heap.Read<int>(layout.TaskCountAddress);
@@ -100,9 +105,29 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
             return (false, 0, 0);
         }
 
-        var slot = layout.TaskAddress(tasks - 1);
+        var take = tasks - 1;
+        for (var slot = tasks - 1; slot >= 0; slot--)
+        {
+            if (drone.Heap.Read<int>(layout.TaskAddress(slot) + 8) == drone.Id)
+            {
+                take = slot;
+                break;
+            }
+        }
+
+        var address = layout.TaskAddress(take);
+        var (lo, hi) = (drone.Heap.Read<int>(address), drone.Heap.Read<int>(address + 4));
+        for (var slot = take + 1; slot < tasks; slot++)
+        {
+            // Close the gap: the tasks above move down one slot, keeping their order.
+            for (var field = 0; field < QuickSortLayout.TaskBytes; field += 4)
+            {
+                drone.Heap.Write(layout.TaskAddress(slot - 1) + field, drone.Heap.Read<int>(layout.TaskAddress(slot) + field));
+            }
+        }
+
         drone.Heap.Write(layout.TaskCountAddress, tasks - 1);
-        return (true, drone.Heap.Read<int>(slot), drone.Heap.Read<int>(slot + 4));
+        return (true, lo, hi);
     }
 
     private void Push(int lo, int hi)
@@ -117,6 +142,7 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
         var slot = layout.TaskAddress(tasks);
         drone.Heap.Write(slot, lo);
         drone.Heap.Write(slot + 4, hi);
+        drone.Heap.Write(slot + 8, drone.Id);
         drone.Heap.Write(layout.TaskCountAddress, tasks + 1);
     }
 }

@@ -17,7 +17,7 @@ public static class QuickSortApp
 
         // Drone 0 allocates and seeds; everyone learns the addresses through Distribute.
         var array = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(options.Count * 4L, pageSize) : 0);
-        var queue = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(QuickSortLayout.HeaderBytes + (capacity * 8L), pageSize) : 0);
+        var queue = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(QuickSortLayout.HeaderBytes + (capacity * (long)QuickSortLayout.TaskBytes), pageSize) : 0);
         var layout = new QuickSortLayout(array, queue, capacity);
         var shareAbove = options.ShareAbove > 0 ? options.ShareAbove : Math.Max(options.Threshold + 1, options.Count / (drone.Count * 16));
         var sort = new DroneQuickSort(drone, layout, options.Count, options.Threshold, shareAbove);
