@@ -465,7 +465,7 @@ public sealed class LrcEngine : IRangeFaultHandler
                 var diffs = diffsByPage.TryGetValue(page, out var known) ? known : diffsByPage[page] = [];
                 foreach (var diff in answer.Diffs)
                 {
-                    PageDiff.Validate(diff.Bytes, _heap.PageSize);
+                    PageDiff.Validate(diff.Bytes.Span, _heap.PageSize);
 
                     // A diff of a run stands where the run's first interval stands in happens-before.
                     diffs.Add((Sum(RecordOf(writer, diff.First).Timestamp), writer, diff));
@@ -488,7 +488,7 @@ public sealed class LrcEngine : IRangeFaultHandler
                     MakePendingDiff(entry);
                     foreach (var (_, drone, diff) in diffs)
                     {
-                        _heap.ApplyDiff(page, diff.Bytes);
+                        _heap.ApplyDiff(page, diff.Bytes.Span);
 
                         // The run may reach past the intervals asked for: those writes are in now, never to be applied again.
                         applied[drone] = Math.Max(applied[drone], diff.Last);
@@ -1012,7 +1012,7 @@ public sealed class LrcEngine : IRangeFaultHandler
                         throw new InvalidOperationException($"Drone {Self} has no diff of page {page} for its interval {interval}.");
                     }
 
-                    if (!diffs.Exists(d => ReferenceEquals(d.Bytes, diff.Bytes)))
+                    if (!diffs.Exists(d => d.First == diff.First))
                     {
                         diffs.Add(diff);
                     }

@@ -53,7 +53,7 @@ public sealed record PageDiffs(int Page, CoveredDiff[] Diffs);
 /// <paramref name="First"/> to <paramref name="Last"/> to one page, with no foreign diff applied to the
 /// writer's copy in between. For happens-before it stands where interval <paramref name="First"/> stands.
 /// </summary>
-public readonly record struct CoveredDiff(int First, int Last, byte[] Bytes);
+public readonly record struct CoveredDiff(int First, int Last, ReadOnlyMemory<byte> Bytes);
 
 /// <summary>Request for the whole of <paramref name="Page"/> (after garbage collection dropped its diffs).</summary>
 public sealed record PageRequest(int Page) : ProtocolMessage;

@@ -49,8 +49,7 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
             // The common miss: one writer. A blocking request needs no timer.
             var (drone, request) = requests[0];
             var single = Node.Request(drone, ProtocolCodec.KindOf(request), request, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), _requestTimeout);
-            var singleReader = single.Reader();
-            return [ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(request), ref singleReader, _drones)];
+            return [ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(request), single.Body, _drones)];
         }
 
         var tasks = requests.Select(r => Node.RequestAsync(
@@ -59,8 +58,7 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
         for (var i = 0; i < tasks.Length; i++)
         {
             var reply = tasks[i].GetAwaiter().GetResult();
-            var reader = reply.Reader();
-            replies[i] = ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(requests[i].Request), ref reader, _drones);
+            replies[i] = ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(requests[i].Request), reply.Body, _drones);
         }
 
         return replies;
@@ -81,7 +79,7 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
                 return;
             }
 
-            node.Reply(peer, requestId, reply, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m));
+            node.Reply(peer, requestId, reply, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), ProtocolCodec.SizeHint(reply));
         }
     }
 
