@@ -253,6 +253,10 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
         }
     }
 
+    /// <summary>
+    /// Takes the newest task this drone pushed, whose pages its copy most likely holds up to date; when it pushed
+    /// none, the newest task of any drone (the smallest part waiting, so a steal moves little data).
+    /// </summary>
     private (int Lo, int Hi, int View, int Pusher)? Pop()
     {
         var tasks = drone.Heap.Read<int>(layout.TaskCountAddress);
@@ -261,9 +265,29 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
             return null;
         }
 
-        var slot = layout.TaskAddress(tasks - 1);
+        var take = tasks - 1;
+        for (var slot = tasks - 1; slot >= 0; slot--)
+        {
+            if (drone.Heap.Read<int>(layout.TaskAddress(slot) + 12) == drone.Id)
+            {
+                take = slot;
+                break;
+            }
+        }
+
+        var address = layout.TaskAddress(take);
+        var task = (drone.Heap.Read<int>(address), drone.Heap.Read<int>(address + 4), drone.Heap.Read<int>(address + 8), drone.Heap.Read<int>(address + 12));
+        for (var slot = take + 1; slot < tasks; slot++)
+        {
+            // Close the gap: the tasks above move down one slot, keeping their order.
+            for (var field = 0; field < QuickSortLayout.TaskBytes; field += 4)
+            {
+                drone.Heap.Write(layout.TaskAddress(slot - 1) + field, drone.Heap.Read<int>(layout.TaskAddress(slot) + field));
+            }
+        }
+
         drone.Heap.Write(layout.TaskCountAddress, tasks - 1);
-        return (drone.Heap.Read<int>(slot), drone.Heap.Read<int>(slot + 4), drone.Heap.Read<int>(slot + 8), drone.Heap.Read<int>(slot + 12));
+        return task;
     }
 
     private void PushTask(int lo, int hi, int view, int pusher)

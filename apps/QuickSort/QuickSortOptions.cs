@@ -17,6 +17,9 @@ public sealed class QuickSortOptions : DroneOptions
     [Option("share-above", Default = 0, HelpText = "Parts of at least this many elements go back to the shared queue; smaller ones stay with the drone that made them. 0: count / (drones x 16).")]
     public int ShareAbove { get; set; }
 
+    [Option("no-warmup", Default = false, HelpText = "Skip the untimed warm-up: by default the drones first sort a small array, so that the timed sort does not include compiling the protocol's code paths.")]
+    public bool NoWarmup { get; set; }
+
     [Option("no-progress", Default = false, HelpText = "Do not draw the progress bar.")]
     public bool NoProgress { get; set; }
 
@@ -46,7 +49,9 @@ public sealed class QuickSortOptions : DroneOptions
         }
 
         base.Validate();
-        var needed = QuickSortLayout.BytesNeeded(Count, Threshold, Drones, ToHeapOptions().PageSize);
+        var pageSize = ToHeapOptions().PageSize;
+        var needed = QuickSortLayout.BytesNeeded(Count, Threshold, Drones, pageSize)
+            + (NoWarmup ? 0 : QuickSortLayout.BytesNeeded(QuickSortApp.WarmupCount(Count), Threshold, Drones, pageSize));
         var heap = ToHeapOptions().HeapSize;
         if (needed > heap)
         {

@@ -27,10 +27,13 @@ public sealed partial class Drone : IDisposable
     private const int DistributeBarrier = -3;
     private const int LeaveBarrier = -4;
 
-    // Tmk.Distribute passes drone 0's value through this word: the allocator never hands out the first granule.
-    private const long DistributeSlot = 8;
+    // Tmk.Distribute passes drone 0's value through two words of the first granule (which the allocator never
+    // hands out), used in turn: a slot is written again only after a barrier that every reader of its previous
+    // value has passed, so drone 0's write never races with a read of the value before.
+    private const long DistributeSlots = 0;
 
     private readonly LrcEngine _engine;
+    private int _distributions;
     private readonly MeshNode? _node;
     private readonly IDroneLauncher? _launcher;
     private readonly int _locks;
@@ -230,13 +233,14 @@ public sealed partial class Drone : IDisposable
             return value;
         }
 
+        var slot = DistributeSlots + (8L * (_distributions++ & 1));
         if (Id == 0)
         {
-            Heap.Write(DistributeSlot, value);
+            Heap.Write(slot, value);
         }
 
         _engine.Barrier(DistributeBarrier);
-        return Heap.Read<long>(DistributeSlot);
+        return Heap.Read<long>(slot);
     }
 
     /// <summary>A typed view of shared memory.</summary>
@@ -310,6 +314,7 @@ public sealed partial class Drone : IDisposable
         Statistics.ReadFaults = Heap.ReadFaults;
         Statistics.WriteFaults = Heap.WriteFaults;
         Statistics.TwinsMade = s.TwinsMade;
+        Statistics.TwinsKept = s.TwinsKept;
         Statistics.IntervalsClosed = s.IntervalsClosed;
         Statistics.DiffsMade = s.DiffsMade;
         Statistics.DiffBytesMade = s.DiffBytesMade;
@@ -321,6 +326,8 @@ public sealed partial class Drone : IDisposable
         Statistics.Barriers = s.Barriers;
         Statistics.BarrierWaitTicks = s.BarrierWaitTicks;
         Statistics.GarbageCollections = s.GarbageCollections;
+        Statistics.MissTicks = s.MissTicks;
+        Statistics.WriteFaultTicks = s.WriteFaultTicks;
         if (_node is not null)
         {
             var byKind = new Dictionary<string, (long Messages, long Bytes)>();

@@ -16,6 +16,8 @@ public sealed class DroneStatistics
 
     public long TwinsMade { get; internal set; }
 
+    public long TwinsKept { get; internal set; }
+
     public long IntervalsClosed { get; internal set; }
 
     public long DiffsMade { get; internal set; }
@@ -38,6 +40,10 @@ public sealed class DroneStatistics
 
     public long GarbageCollections { get; internal set; }
 
+    public long MissTicks { get; internal set; }
+
+    public long WriteFaultTicks { get; internal set; }
+
     public long MessagesSent { get; internal set; }
 
     public long BytesSent { get; internal set; }
@@ -53,6 +59,12 @@ public sealed class DroneStatistics
 
     /// <summary>Time spent in barriers.</summary>
     public TimeSpan BarrierWait => Stopwatch.GetElapsedTime(0, BarrierWaitTicks);
+
+    /// <summary>Time spent bringing invalid pages up to date.</summary>
+    public TimeSpan MissTime => Stopwatch.GetElapsedTime(0, MissTicks);
+
+    /// <summary>Time spent on twins and pending diffs at write faults.</summary>
+    public TimeSpan WriteFaultTime => Stopwatch.GetElapsedTime(0, WriteFaultTicks);
 
     /// <summary>The statistics of several drones side by side, one column per drone.</summary>
     public static Table ToTable(IReadOnlyList<(int Drone, DroneStatistics Stats)> drones)
@@ -86,9 +98,12 @@ public sealed class DroneStatistics
         ("read faults", s => Count(s.ReadFaults)),
         ("write faults", s => Count(s.WriteFaults)),
         ("twins made", s => Count(s.TwinsMade)),
+        ("twins kept into a later interval", s => Count(s.TwinsKept)),
         ("intervals closed", s => Count(s.IntervalsClosed)),
         ("diffs made (bytes)", s => $"{Count(s.DiffsMade)} ({Count(s.DiffBytesMade)})"),
         ("diffs applied (bytes)", s => $"{Count(s.DiffsApplied)} ({Count(s.DiffBytesApplied)})"),
+        ("miss time", s => Millis(s.MissTime)),
+        ("write fault time (twins, diffs)", s => Millis(s.WriteFaultTime)),
         ("lock acquires local / remote", s => $"{Count(s.LockAcquiresLocal)} / {Count(s.LockAcquiresRemote)}"),
         ("lock wait", s => Millis(s.LockWait)),
         ("barriers", s => Count(s.Barriers)),

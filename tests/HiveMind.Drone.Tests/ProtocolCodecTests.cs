@@ -67,8 +67,8 @@ public sealed class ProtocolCodecTests
             ["LockGrant"] = grant,
             ["BarrierArrival"] = new BarrierArrival(1, 2, [0, 1, 4], [Sample], true),
             ["BarrierRelease"] = new BarrierRelease(1, [0, 1, 4], [Sample], false),
-            ["DiffRequest"] = new DiffRequest(9, [1, 4]),
-            ["DiffReply"] = new DiffReply(9, [[1, 2, 3], []]),
+            ["DiffRequest"] = new DiffRequest([new PageIntervals(9, [1, 4]), new PageIntervals(12, [2])]),
+            ["DiffReply"] = new DiffReply([new PageDiffs(9, [new CoveredDiff(1, 4, new byte[] { 1, 2, 3 })]), new PageDiffs(12, [new CoveredDiff(2, 2, Array.Empty<byte>())])]),
             ["PageRequest"] = new PageRequest(9),
             ["PageReply"] = new PageReply(9, [1, 2, 3, 4], [0, 2, 1]),
             ["Suspicion"] = new Suspicion(2, 1, "the peer closed the connection"),
@@ -92,6 +92,7 @@ public sealed class ProtocolCodecTests
     {
         null => "null",
         byte[] bytes => $"bin[{Convert.ToHexString(bytes)}]",
+        ReadOnlyMemory<byte> memory => $"bin[{Convert.ToHexString(memory.Span)}]",
         string text => $"\"{text}\"",
         VectorTimestamp vt => Describe(vt.Entries.ToArray()),
         System.Collections.IEnumerable items => "[" + string.Join(",", items.Cast<object?>().Select(Describe)) + "]",

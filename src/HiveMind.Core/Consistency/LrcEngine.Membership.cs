@@ -207,8 +207,7 @@ public sealed partial class LrcEngine
             }
 
             var entry = _heap.GetEntry(page);
-            var own = new List<(long Order, int Drone, int Interval, byte[] Diff)>();
-            var adopted = best?.Applied.ToArray() ?? applied;
+            var own = new List<(long Order, int Drone, CoveredDiff Diff)>();
             if (best is not null)
             {
                 lock (entry)
@@ -216,23 +215,30 @@ public sealed partial class LrcEngine
                     MakePendingDiff(entry);
                     lock (_gate)
                     {
-                        foreach (var (index, record) in _records[Self].Where(r => r.Key > best.Applied[Self] && r.Key > _collectedUpTo[Self]))
+                        // Our diffs (a run's diff once) that the copy lacks. A run that the copy holds in part would
+                        // bring back our older words over newer ones it holds: then the copy is not taken.
+                        foreach (var (index, record) in _records[Self].Where(r => r.Key > _collectedUpTo[Self]).OrderBy(r => r.Key))
                         {
-                            if (record.Pages.Contains(page) && _diffs.TryGetValue((page, index), out var diff))
+                            if (record.Pages.Contains(page) && _diffs.TryGetValue((page, index), out var diff) && diff.Last > best.Applied[Self]
+                                && !own.Exists(o => o.Diff.First == diff.First))
                             {
-                                own.Add((Sum(record.Timestamp), Self, index, diff));
+                                if (diff.First <= best.Applied[Self])
+                                {
+                                    own.Clear();
+                                    best = null;
+                                    break;
+                                }
+
+                                own.Add((Sum(RecordOf(Self, diff.First).Timestamp), Self, diff));
                             }
                         }
                     }
                 }
-
-                Statistics.PagesAdopted++;
-            }
-            else
-            {
-                Statistics.PagesResurrected++;
             }
 
+            Statistics.PagesAdopted += best is null ? 0 : 1;
+            Statistics.PagesResurrected += best is null ? 1 : 0;
+            var adopted = best?.Applied.ToArray() ?? applied;
             for (var d = 0; d < Drones; d++)
             {
                 adopted[d] = Math.Max(adopted[d], lost[d]);
@@ -245,7 +251,7 @@ public sealed partial class LrcEngine
     }
 
     /// <summary>What a miss installs for a page that lost diffs with a removed drone: a live copy (or none), its applied vector, our own diffs it lacks.</summary>
-    private sealed record Adoption(byte[]? Bytes, int[] Applied, List<(long Order, int Drone, int Interval, byte[] Diff)> Own);
+    private sealed record Adoption(byte[]? Bytes, int[] Applied, List<(long Order, int Drone, CoveredDiff Diff)> Own);
 
     // ------------------------------------------------------------------ the barrier manager's decisions
 

@@ -32,13 +32,17 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     private const int ValidatedBarrier = int.MinValue;
     private const int DroppedBarrier = int.MinValue + 1;
 
+    // Pages per diff request: a large range miss becomes a stream of requests to each writer, whose replies
+    // are made, sent and received in parallel.
+    private const int MaxPagesPerDiffRequest = 64;
+
     private readonly SharedHeap _heap;
     private readonly IDroneNetwork _network;
     private readonly object _gate = new();
     private readonly VectorTimestamp _vt;
     private readonly Dictionary<int, IntervalRecord>[] _records;
     private readonly List<WriteNotice>?[] _notices;
-    private readonly Dictionary<(int Page, int Interval), byte[]> _diffs = [];
+    private readonly Dictionary<(int Page, int Interval), CoveredDiff> _diffs = [];
     private readonly List<int> _dirty = [];
     private readonly Dictionary<int, LockState> _locks = [];
     private readonly TimeSpan _waitLimit;
@@ -320,6 +324,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             lock (entry)
             {
                 entry.TwinInterval = 0;
+                entry.RunIntervals.Clear();
                 _heap.DropTwin(page);
 
                 // A valid copy is current (a newer notice would have invalidated it); an invalid one lost its diffs.
@@ -336,6 +341,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             lock (entry)
             {
                 entry.TwinInterval = 0;
+                entry.RunIntervals.Clear();
                 _heap.DropTwin(page);
             }
         }
@@ -368,15 +374,30 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             return;
         }
 
+        var started = Stopwatch.GetTimestamp();
         var entry = heap.GetEntry(page);
+        var open = _vt[Self] + 1;
         lock (entry)
         {
-            MakePendingDiff(entry);
-            heap.MakeTwin(page);
-            entry.TwinInterval = _vt[Self] + 1;
+            if (entry.TwinInterval != 0 && entry.TwinInterval < open)
+            {
+                // The twin's run is closed and its diff not made, so this copy took in no foreign diff since
+                // (applying one makes the diff first): the run goes on into this interval and one diff will
+                // cover it all.
+                entry.RunIntervals.Add(open);
+                Statistics.TwinsKept++;
+            }
+            else if (entry.TwinInterval != open)
+            {
+                heap.MakeTwin(page);
+                entry.TwinInterval = open;
+                entry.RunIntervals.Clear();
+                entry.RunIntervals.Add(open);
+                Statistics.TwinsMade++;
+            }
         }
 
-        Statistics.TwinsMade++;
+        Statistics.WriteFaultTicks += Stopwatch.GetTimestamp() - started;
         _dirty.Add(page);
         heap.SetAccess(page, PageAccess.ReadWrite);
     }
@@ -391,18 +412,21 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     private void Miss(IReadOnlyList<int> pages)
     {
         // A writer that stops answering is waited out until the view removes it; then its diffs are skipped.
+        var started = Stopwatch.GetTimestamp();
         while (true)
         {
             try
             {
                 MissOnce(pages);
-                return;
+                break;
             }
             catch (DroneUnreachableException error) when (error.Drone >= 0)
             {
                 WaitUntilRemoved(error.Drone, error.Message);
             }
         }
+
+        Statistics.MissTicks += Stopwatch.GetTimestamp() - started;
     }
 
     private void MissOnce(IReadOnlyList<int> pages)
@@ -419,7 +443,9 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         // Nothing below changes a page until its diffs are in: a retry after a writer fails starts afresh.
         var adoptions = ChooseLiveCopies(pages);
         var diffsByPage = adoptions.ToDictionary(a => a.Key, a => a.Value.Own);
-        var requests = new List<(int Drone, ProtocolMessage Request)>();
+
+        // For each writer, the pages it wrote that this copy lacks and the intervals of those writes.
+        var byWriter = new SortedDictionary<int, List<PageIntervals>>();
         lock (_gate)
         {
             foreach (var page in pages)
@@ -435,7 +461,21 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                     }
                 }
 
-                requests.AddRange(wanted.Select(w => (w.Key, (ProtocolMessage)new DiffRequest(page, [.. w.Value]))));
+                foreach (var (writer, intervals) in wanted)
+                {
+                    intervals.Sort();
+                    (byWriter.TryGetValue(writer, out var list) ? list : byWriter[writer] = []).Add(new PageIntervals(page, [.. intervals]));
+                }
+            }
+        }
+
+        // One request per writer (in chunks, so that the writer's replies stream while this drone applies).
+        var requests = new List<(int Drone, ProtocolMessage Request)>();
+        foreach (var (writer, list) in byWriter)
+        {
+            foreach (var chunk in list.Chunk(MaxPagesPerDiffRequest))
+            {
+                requests.Add((writer, new DiffRequest(chunk)));
             }
         }
 
@@ -444,16 +484,24 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         {
             var (writer, message) = requests[i];
             var request = (DiffRequest)message;
-            if (replies[i] is not DiffReply reply || reply.Page != request.Page || reply.Diffs.Length != request.Intervals.Length)
+            if (replies[i] is not DiffReply reply || reply.Pages.Length != request.Pages.Length)
             {
-                throw new InvalidDataException($"Drone {Self}: drone {writer} answered the diff request for page {request.Page} with {replies[i]}.");
+                throw new InvalidDataException($"Drone {Self}: drone {writer} answered a diff request for {request.Pages.Length} page(s) with {replies[i]}.");
             }
 
-            var diffs = diffsByPage.TryGetValue(request.Page, out var known) ? known : diffsByPage[request.Page] = [];
-            for (var k = 0; k < request.Intervals.Length; k++)
+            for (var p = 0; p < request.Pages.Length; p++)
             {
-                PageDiff.Validate(reply.Diffs[k], _heap.PageSize);
-                diffs.Add((Sum(RecordOf(writer, request.Intervals[k]).Timestamp), writer, request.Intervals[k], reply.Diffs[k]));
+                var (page, intervals) = request.Pages[p];
+                var answer = reply.Pages[p];
+                CheckCoverage(writer, page, intervals, answer, adoptions.TryGetValue(page, out var adopted) ? adopted.Applied : null);
+                var diffs = diffsByPage.TryGetValue(page, out var known) ? known : diffsByPage[page] = [];
+                foreach (var diff in answer.Diffs)
+                {
+                    PageDiff.Validate(diff.Bytes.Span, _heap.PageSize);
+
+                    // A diff of a run stands where the run's first interval stands in happens-before.
+                    diffs.Add((Sum(RecordOf(writer, diff.First).Timestamp), writer, diff));
+                }
             }
         }
 
@@ -462,7 +510,8 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             if (diffsByPage.TryGetValue(page, out var diffs))
             {
                 // A linear extension of happens-before: a dominated VT has a smaller sum; ties are concurrent.
-                diffs.Sort((a, b) => a.Order != b.Order ? a.Order.CompareTo(b.Order) : a.Drone.CompareTo(b.Drone));
+                diffs.Sort((a, b) => a.Order != b.Order ? a.Order.CompareTo(b.Order) : a.Drone != b.Drone ? a.Drone.CompareTo(b.Drone) : a.Diff.First.CompareTo(b.Diff.First));
+                CheckApplyOrder(page, diffs);
                 var entry = _heap.GetEntry(page);
                 lock (entry)
                 {
@@ -477,17 +526,100 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                     }
 
                     var applied = entry.AppliedVector!;
-                    foreach (var (_, drone, interval, diff) in diffs)
+                    foreach (var (_, drone, diff) in diffs)
                     {
-                        _heap.ApplyDiff(page, diff);
-                        applied[drone] = Math.Max(applied[drone], interval);
+                        _heap.ApplyDiff(page, diff.Bytes.Span);
+
+                        // The run may reach past the intervals asked for: those writes are in now, never to be applied again.
+                        applied[drone] = Math.Max(applied[drone], diff.Last);
                         Statistics.DiffsApplied++;
-                        Statistics.DiffBytesApplied += diff.Length;
+                        Statistics.DiffBytesApplied += diff.Bytes.Length;
                     }
                 }
             }
 
             _heap.SetAccess(page, PageAccess.ReadOnly);
+        }
+    }
+
+    /// <summary>
+    /// Checks a writer's answer for one page: diffs in interval order, runs that do not overlap, start after what
+    /// this copy already holds, and cover every interval asked for.
+    /// </summary>
+    private void CheckCoverage(int writer, int page, int[] intervals, PageDiffs answer, int[]? adopted)
+    {
+        var applied = adopted ?? _heap.GetEntry(page).AppliedVector!;
+        var previous = applied[writer];
+        foreach (var diff in answer.Diffs)
+        {
+            if (diff.First <= previous || diff.Last < diff.First)
+            {
+                throw new InvalidDataException(
+                    $"Drone {Self}: drone {writer} sent a diff of page {page} for intervals {diff.First}..{diff.Last}, which overlaps its earlier diffs or interval {applied[writer]} this copy holds.");
+            }
+
+            previous = diff.Last;
+        }
+
+        if (answer.Page != page || !intervals.All(k => answer.Diffs.Any(d => d.First <= k && k <= d.Last)))
+        {
+            throw new InvalidDataException(
+                $"Drone {Self}: drone {writer} answered the request for page {page}, intervals [{string.Join(", ", intervals)}], with page {answer.Page} runs [{string.Join(", ", answer.Diffs.Select(d => $"{d.First}..{d.Last}"))}].");
+        }
+    }
+
+    /// <summary>
+    /// Checks that applying <paramref name="diffs"/> in their order respects happens-before among every interval
+    /// this drone knows in them: no diff may come after one that holds a write it happens-before. A diff of a run
+    /// that jumped over another writer's diff of the same page (a foreign diff its writer applied inside the
+    /// run) would fail here rather than overwrite newer words.
+    /// </summary>
+    private void CheckApplyOrder(int page, List<(long Order, int Drone, CoveredDiff Diff)> diffs)
+    {
+        if (diffs.TrueForAll(d => d.Drone == diffs[0].Drone))
+        {
+            return; // one writer's runs are in interval order
+        }
+
+        List<IntervalRecord> Known((long Order, int Drone, CoveredDiff Diff) d)
+        {
+            var known = new List<IntervalRecord>();
+            lock (_gate)
+            {
+                for (var k = d.Diff.First; k <= Math.Min(d.Diff.Last, _vt[d.Drone]); k++)
+                {
+                    if (_records[d.Drone].TryGetValue(k, out var record) && record.Pages.Contains(page))
+                    {
+                        known.Add(record);
+                    }
+                }
+            }
+
+            return known;
+        }
+
+        var intervals = diffs.Select(Known).ToList();
+        for (var later = 1; later < diffs.Count; later++)
+        {
+            for (var earlier = 0; earlier < later; earlier++)
+            {
+                if (diffs[earlier].Drone == diffs[later].Drone)
+                {
+                    continue; // one writer's runs are in interval order
+                }
+
+                foreach (var after in intervals[earlier])
+                {
+                    foreach (var before in intervals[later])
+                    {
+                        if (after.Timestamp[before.Drone] >= before.Index)
+                        {
+                            throw new InvalidOperationException(
+                                $"Drone {Self}: page {page}: drone {before.Drone}'s interval {before.Index} happens before drone {after.Drone}'s interval {after.Index}, but its diff (intervals {diffs[later].Diff.First}..{diffs[later].Diff.Last}) would be applied after.");
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -573,27 +705,60 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         Statistics.WholePagesFetched++;
     }
 
-    /// <summary>Makes the diff of a twin whose interval is closed, if it has not been made. Caller holds the page lock.</summary>
+    /// <summary>
+    /// Makes the diff of the twin's run up to its last closed interval, if it has not been made. When the run is
+    /// closed the twin goes. When it goes on in the open interval, the diff covers the closed intervals and the
+    /// twin, which encoding brought up to what it read, then tracks the open interval alone: the encoder reads the
+    /// live page, so a write racing with it is either in this diff or in the next (PageDiff), and an open-interval
+    /// word that lands in this diff is one that no race-free reader of the closed intervals reads.
+    /// Caller holds the page lock.
+    /// </summary>
     private void MakePendingDiff(PageEntry entry)
     {
-        if (entry.TwinInterval == 0 || entry.TwinInterval > ClosedIntervals())
+        if (entry.TwinInterval == 0)
         {
             return;
         }
 
+        var closed = ClosedIntervals();
+        var run = entry.RunIntervals;
+        var covered = run.Count;
+        while (covered > 0 && run[covered - 1] > closed)
+        {
+            covered--;
+        }
+
+        if (covered == 0)
+        {
+            return; // the twin of the open interval
+        }
+
+        Debug.Assert(run[0] == entry.TwinInterval, "a run starts at its twin's interval");
         var buffer = ArrayPool<byte>.Shared.Rent(PageDiff.MaxEncodedLength(_heap.PageSize));
         var length = _heap.MakeDiff(entry.Page, buffer);
-        var diff = buffer.AsSpan(0, length).ToArray();
+        var diff = new CoveredDiff(run[0], run[covered - 1], buffer.AsSpan(0, length).ToArray());
         ArrayPool<byte>.Shared.Return(buffer);
         lock (_gate)
         {
-            _diffs[(entry.Page, entry.TwinInterval)] = diff;
-            _diffBytes += diff.Length;
+            for (var i = 0; i < covered; i++)
+            {
+                _diffs[(entry.Page, run[i])] = diff;
+            }
+
+            _diffBytes += length;
         }
 
-        Statistics.CountDiffMade(diff.Length);
-        entry.TwinInterval = 0;
-        _heap.DropTwin(entry.Page);
+        Statistics.CountDiffMade(length);
+        run.RemoveRange(0, covered);
+        if (run.Count > 0)
+        {
+            entry.TwinInterval = run[0];
+        }
+        else
+        {
+            entry.TwinInterval = 0;
+            _heap.DropTwin(entry.Page);
+        }
     }
 
     private int ClosedIntervals()
@@ -913,34 +1078,56 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
     private DiffReply DiffsFor(DiffRequest request)
     {
-        var entry = _heap.GetEntry(request.Page);
-        var diffs = new byte[request.Intervals.Length][];
-        lock (entry)
+        var pages = new PageDiffs[request.Pages.Length];
+        for (var p = 0; p < pages.Length; p++)
         {
-            for (var i = 0; i < diffs.Length; i++)
+            var (page, intervals) = request.Pages[p];
+            var entry = _heap.GetEntry(page);
+            var diffs = new List<CoveredDiff>(1);
+            lock (entry)
             {
-                var interval = request.Intervals[i];
-                byte[]? diff;
-                lock (_gate)
+                foreach (var interval in intervals)
                 {
-                    _diffs.TryGetValue((request.Page, interval), out diff);
-                }
+                    if (diffs.Count > 0 && diffs[^1].First <= interval && interval <= diffs[^1].Last)
+                    {
+                        continue; // covered by the diff of its run
+                    }
 
-                if (diff is null && entry.TwinInterval == interval)
-                {
-                    MakePendingDiff(entry);
+                    CoveredDiff diff;
+                    bool found;
                     lock (_gate)
                     {
-                        diff = _diffs[(request.Page, interval)];
+                        found = _diffs.TryGetValue((page, interval), out diff);
+                    }
+
+                    // A pending run: its diff is made now. A run that went on into the open interval may need a
+                    // second round when the interval asked for closed while its first part's diff was made.
+                    for (var attempt = 0; !found && attempt < 2 && entry.TwinInterval != 0 && interval >= entry.TwinInterval; attempt++)
+                    {
+                        MakePendingDiff(entry);
+                        lock (_gate)
+                        {
+                            found = _diffs.TryGetValue((page, interval), out diff);
+                        }
+                    }
+
+                    if (!found)
+                    {
+                        throw new InvalidOperationException($"Drone {Self} has no diff of page {page} for its interval {interval}.");
+                    }
+
+                    if (!diffs.Exists(d => d.First == diff.First))
+                    {
+                        diffs.Add(diff);
                     }
                 }
-
-                diffs[i] = diff ?? throw new InvalidOperationException(
-                    $"Drone {Self} has no diff of page {request.Page} for its interval {interval}.");
             }
+
+            diffs.Sort((a, b) => a.First.CompareTo(b.First));
+            pages[p] = new PageDiffs(page, [.. diffs]);
         }
 
-        return new DiffReply(request.Page, diffs);
+        return new DiffReply(pages);
     }
 
     /// <summary>This drone's copy of a page for a drone that lost its own to garbage collection.</summary>

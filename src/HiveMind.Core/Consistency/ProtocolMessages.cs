@@ -34,11 +34,30 @@ public sealed record BarrierArrival(int Barrier, int Drone, int[] Timestamp, Int
 /// </summary>
 public sealed record BarrierRelease(int Barrier, int[] Timestamp, IntervalRecord[] Intervals, bool Collect) : ProtocolMessage;
 
-/// <summary>Request for the diffs of <paramref name="Page"/> made in the writer's <paramref name="Intervals"/>.</summary>
-public sealed record DiffRequest(int Page, int[] Intervals) : ProtocolMessage;
+/// <summary>
+/// Request for one writer's diffs of several pages at once: for each page, the writer's intervals whose diffs
+/// the requester lacks. A range miss costs one request per writer, not one per page.
+/// </summary>
+public sealed record DiffRequest(PageIntervals[] Pages) : ProtocolMessage;
 
-/// <summary>The diffs asked for, one per interval, in the order asked.</summary>
-public sealed record DiffReply(int Page, byte[][] Diffs) : ProtocolMessage;
+/// <summary>The intervals of one writer whose diffs of <paramref name="Page"/> are asked for.</summary>
+public readonly record struct PageIntervals(int Page, int[] Intervals);
+
+/// <summary>The diffs asked for, per page in the order asked.</summary>
+public sealed record DiffReply(PageDiffs[] Pages) : ProtocolMessage;
+
+/// <summary>
+/// The writer's diffs of <paramref name="Page"/> that cover the intervals asked for, in interval order; one
+/// diff may cover several of them.
+/// </summary>
+public sealed record PageDiffs(int Page, CoveredDiff[] Diffs);
+
+/// <summary>
+/// A diff and the run of the writer's consecutive intervals it covers: the writes of intervals
+/// <paramref name="First"/> to <paramref name="Last"/> to one page, with no foreign diff applied to the
+/// writer's copy in between. For happens-before it stands where interval <paramref name="First"/> stands.
+/// </summary>
+public readonly record struct CoveredDiff(int First, int Last, ReadOnlyMemory<byte> Bytes);
 
 /// <summary>Request for the whole of <paramref name="Page"/> (after garbage collection dropped its diffs).</summary>
 public sealed record PageRequest(int Page) : ProtocolMessage;

@@ -10,6 +10,9 @@ public sealed class ProtocolStatistics
 
     public long TwinsMade { get; internal set; }
 
+    /// <summary>Write faults that kept a twin from an earlier interval (its run went on) instead of making one.</summary>
+    public long TwinsKept { get; internal set; }
+
     public long IntervalsClosed { get; internal set; }
 
     public long DiffsApplied { get; internal set; }
@@ -38,6 +41,12 @@ public sealed class ProtocolStatistics
     public long PeakConsistencyBytes { get; internal set; }
 
     public long BarrierWaitTicks { get; internal set; }
+
+    /// <summary>Time the application thread spent bringing invalid pages up to date (access misses).</summary>
+    public long MissTicks { get; internal set; }
+
+    /// <summary>Time the application thread spent on twins and pending diffs at write faults.</summary>
+    public long WriteFaultTicks { get; internal set; }
 
     public long DiffsMade => Interlocked.Read(ref _diffsMade);
 

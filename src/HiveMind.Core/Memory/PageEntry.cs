@@ -17,10 +17,15 @@ public sealed unsafe class PageEntry
     public byte* Twin { get; internal set; }
 
     /// <summary>
-    /// The interval (of this drone) whose writes the twin tracks, while its diff is not yet made; 0 when the
-    /// twin has no pending diff. Owned by the protocol engine, changed under the page lock.
+    /// The first interval (of this drone) whose writes the twin tracks, while its diff is not yet made; 0 when
+    /// the twin has no pending diff. The twin may track a run of consecutive intervals (<see cref="RunIntervals"/>):
+    /// a write fault on a page whose twin is pending and whose copy took in no foreign diff since keeps the twin.
+    /// Owned by the protocol engine, changed under the page lock.
     /// </summary>
     public int TwinInterval { get; set; }
+
+    /// <summary>The intervals of the twin's run in which the page was written (its write notices), ascending.</summary>
+    public List<int> RunIntervals { get; } = [];
 
     /// <summary>
     /// Set by garbage collection on a page that others modified while this copy was invalid: the diffs that

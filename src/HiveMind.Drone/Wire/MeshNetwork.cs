@@ -65,8 +65,7 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
                 throw Unreachable(drone, error);
             }
 
-            var singleReader = single.Reader();
-            return [ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(request), ref singleReader, _drones)];
+            return [ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(request), single.Body, _drones)];
         }
 
         var tasks = requests.Select(r => StartRequest(r.Drone, r.Request)).ToArray();
@@ -83,8 +82,7 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
                 throw Unreachable(requests[i].Drone, error);
             }
 
-            var reader = reply.Reader();
-            replies[i] = ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(requests[i].Request), ref reader, _drones);
+            replies[i] = ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(requests[i].Request), reply.Body, _drones);
         }
 
         return replies;
@@ -105,7 +103,7 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
                 return;
             }
 
-            node.Reply(peer, requestId, reply, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m));
+            node.Reply(peer, requestId, reply, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), ProtocolCodec.SizeHint(reply));
         }
     }
 

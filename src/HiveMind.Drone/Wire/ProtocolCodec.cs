@@ -78,6 +78,14 @@ public static class ProtocolCodec
         _ => throw new ArgumentException($"no frame kind for {message.GetType().Name}", nameof(message)),
     };
 
+    /// <summary>About how many bytes a message's body takes: its diffs' or page's bytes, plus a little per item.</summary>
+    public static int SizeHint(ProtocolMessage message) => message switch
+    {
+        DiffReply m => m.Pages.Sum(p => 16 + p.Diffs.Sum(d => 16 + d.Bytes.Length)),
+        PageReply m => m.Bytes.Length + (8 * m.Applied.Length) + 16,
+        _ => 0,
+    };
+
     /// <summary>Writes a message's fields as one MessagePack array.</summary>
     public static void Write(ref MessagePackWriter writer, ProtocolMessage message)
     {
@@ -160,23 +168,46 @@ public static class ProtocolCodec
                 WriteInts(ref writer, m.Applied);
                 break;
             case DiffRequest m:
-                writer.WriteArrayHeader(2);
-                writer.Write(m.Page);
-                WriteInts(ref writer, m.Intervals);
+                writer.WriteArrayHeader(m.Pages.Length);
+                foreach (var (page, intervals) in m.Pages)
+                {
+                    writer.WriteArrayHeader(2);
+                    writer.Write(page);
+                    WriteInts(ref writer, intervals);
+                }
+
                 break;
             case DiffReply m:
-                writer.WriteArrayHeader(2);
-                writer.Write(m.Page);
-                writer.WriteArrayHeader(m.Diffs.Length);
-                foreach (var diff in m.Diffs)
+                writer.WriteArrayHeader(m.Pages.Length);
+                foreach (var page in m.Pages)
                 {
-                    writer.WriteBinary(diff);
+                    writer.WriteArrayHeader(2);
+                    writer.Write(page.Page);
+                    writer.WriteArrayHeader(page.Diffs.Length);
+                    foreach (var diff in page.Diffs)
+                    {
+                        writer.WriteArrayHeader(3);
+                        writer.Write(diff.First);
+                        writer.Write(diff.Last);
+                        writer.WriteBinary(diff.Bytes.Span);
+                    }
                 }
 
                 break;
             default:
                 throw new ArgumentException($"cannot encode {message.GetType().Name}", nameof(message));
         }
+    }
+
+    /// <summary>
+    /// Reads the message of <paramref name="kind"/> from a body this drone owns: the diffs of a
+    /// <see cref="DiffReply"/> are slices of <paramref name="body"/>, not copies.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The body does not describe a valid message.</exception>
+    public static ProtocolMessage Read(byte kind, ReadOnlyMemory<byte> body, int drones)
+    {
+        var reader = new MessagePackReader(body.Span);
+        return kind == DiffReplyKind ? ReadDiffReply(ref reader, body) : Read(kind, ref reader, drones);
     }
 
     /// <summary>Reads the message of <paramref name="kind"/> for a run of <paramref name="drones"/> drones.</summary>
@@ -230,21 +261,43 @@ public static class ProtocolCodec
                 Fields(ref reader, 3, "PageReply");
                 return new PageReply(NonNegative(reader.ReadInt32(), "page"), reader.ReadBinary().ToArray(), ReadTimestamp(ref reader, drones));
             case DiffRequestKind:
-                Fields(ref reader, 2, "DiffRequest");
-                return new DiffRequest(NonNegative(reader.ReadInt32(), "page"), ReadInts(ref reader, "intervals"));
-            case DiffReplyKind:
-                Fields(ref reader, 2, "DiffReply");
-                var page = NonNegative(reader.ReadInt32(), "page");
-                var diffs = new byte[reader.ReadArrayHeader()][];
-                for (var i = 0; i < diffs.Length; i++)
+                var asked = new PageIntervals[reader.ReadArrayHeader()];
+                for (var i = 0; i < asked.Length; i++)
                 {
-                    diffs[i] = reader.ReadBinary().ToArray();
+                    Fields(ref reader, 2, "DiffRequest page");
+                    asked[i] = new PageIntervals(NonNegative(reader.ReadInt32(), "page"), ReadInts(ref reader, "intervals"));
                 }
 
-                return new DiffReply(page, diffs);
+                return new DiffRequest(asked);
+            case DiffReplyKind:
+                return ReadDiffReply(ref reader, null);
             default:
                 throw new InvalidDataException($"kind {kind} is not a protocol message");
         }
+    }
+
+    /// <summary>A diff reply; its diffs are slices of <paramref name="body"/> (the reader's buffer) when given, else copies.</summary>
+    private static DiffReply ReadDiffReply(ref MessagePackReader reader, ReadOnlyMemory<byte>? body)
+    {
+        var pages = new PageDiffs[reader.ReadArrayHeader()];
+        for (var i = 0; i < pages.Length; i++)
+        {
+            Fields(ref reader, 2, "DiffReply page");
+            var page = NonNegative(reader.ReadInt32(), "page");
+            var diffs = new CoveredDiff[reader.ReadArrayHeader()];
+            for (var k = 0; k < diffs.Length; k++)
+            {
+                Fields(ref reader, 3, "diff");
+                var first = NonNegative(reader.ReadInt32(), "interval");
+                var last = NonNegative(reader.ReadInt32(), "interval");
+                var bytes = reader.ReadBinary();
+                diffs[k] = new CoveredDiff(first, last, body is { } owned ? owned.Slice(reader.Position - bytes.Length, bytes.Length) : bytes.ToArray());
+            }
+
+            pages[i] = new PageDiffs(page, diffs);
+        }
+
+        return new DiffReply(pages);
     }
 
     private static void WriteLockRequest(ref MessagePackWriter writer, LockRequest m)

@@ -275,14 +275,15 @@ public sealed partial class MeshNode : IDisposable
         new($"drone {Id}: no reply from drone {peer} to {MessageKind.Name(kind)} within {timeout.TotalMilliseconds:F0} ms");
 
     /// <summary>Answers request <paramref name="requestId"/> of <paramref name="peer"/>. Replies go ahead of bulk frames.</summary>
-    public void Reply<TState>(int peer, ulong requestId, TState state, BodyWriter<TState> body)
+    /// <remarks>A <paramref name="sizeHint"/> (bytes of body) sizes the frame up front, so a large reply is not copied as it grows.</remarks>
+    public void Reply<TState>(int peer, ulong requestId, TState state, BodyWriter<TState> body, int sizeHint = 0)
     {
         if (requestId == 0)
         {
             throw new ArgumentOutOfRangeException(nameof(requestId), "Request id 0 marks a one-way frame, which takes no reply.");
         }
 
-        GetLink(peer)?.Enqueue(Build(MessageKind.Response, requestId, state, body), urgent: true);
+        GetLink(peer)?.Enqueue(Build(MessageKind.Response, requestId, state, body, sizeHint), urgent: true);
     }
 
     /// <summary>Answers request <paramref name="requestId"/> of <paramref name="peer"/> with an error the requester sees.</summary>
@@ -290,9 +291,9 @@ public sealed partial class MeshNode : IDisposable
         GetLink(peer)?.Enqueue(
             Build(MessageKind.ErrorResponse, requestId, message, static (ref MessagePackWriter w, string m) => w.WriteString(m)), urgent: true);
 
-    private static FrameBuffer Build<TState>(byte kind, ulong requestId, TState state, BodyWriter<TState> body)
+    private static FrameBuffer Build<TState>(byte kind, ulong requestId, TState state, BodyWriter<TState> body, int sizeHint = 0)
     {
-        var frame = FrameBuffer.Rent();
+        var frame = FrameBuffer.Rent(Math.Max(sizeHint, 256) + 32);
         frame.Kind = kind;
         var writer = new MessagePackWriter(frame);
         writer.WriteArrayHeader(3);

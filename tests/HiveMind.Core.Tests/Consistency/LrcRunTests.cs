@@ -1,0 +1,149 @@
+namespace HiveMind.Core.Tests.Consistency;
+
+/// <summary>
+/// Runs of intervals: a write fault on a page whose twin's diff is still pending keeps the twin, so one diff
+/// covers the writer's consecutive intervals. The diff must lose no write and stand, for happens-before, where
+/// its first interval stands.
+/// </summary>
+public sealed class LrcRunTests
+{
+    private const long Page = 4096 * 5;
+
+    [Fact]
+    public void RunOfIntervals_OneDiffCoversThem_AndLosesNoWrite()
+    {
+        using var cluster = new InMemoryCluster(2);
+        cluster.Run(id =>
+        {
+            var drone = cluster.View(id);
+            if (id == 0)
+            {
+                // Four intervals on one page (lock 2 is managed here: no messages). Word 0 is written in the first
+                // and written back to its old value in the third, so only the page's last state tells.
+                for (var interval = 1; interval <= 4; interval++)
+                {
+                    drone.Acquire(2);
+                    drone.Heap.Write(Page + (4L * interval), interval * 11);
+                    drone.Heap.Write(Page, interval == 1 ? 99 : interval == 3 ? 0 : drone.Heap.Read<int>(Page));
+                    drone.Release(2);
+                }
+            }
+
+            drone.Barrier(0);
+            for (var interval = 1; interval <= 4; interval++)
+            {
+                var seen = drone.Heap.Read<int>(Page + (4L * interval));
+                Assert.True(seen == interval * 11, $"drone {id} reads {seen} at 0x{Page + (4L * interval):X}, written in drone 0's interval {interval} as {interval * 11}");
+            }
+
+            var reverted = drone.Heap.Read<int>(Page);
+            Assert.True(reverted == 0, $"drone {id} reads {reverted} at 0x{Page:X}, which drone 0 set to 99 and then back to 0");
+        });
+
+        var writer = cluster.Engines[0].Statistics;
+        Assert.True(writer.TwinsMade == 1 && writer.TwinsKept == 3, $"drone 0 made {writer.TwinsMade} twin(s) and kept {writer.TwinsKept} for page 5 written in 4 intervals; expected 1 and 3");
+        Assert.True(writer.DiffsMade == 1, $"drone 0 made {writer.DiffsMade} diffs of page 5 for its run of 4 intervals; expected 1");
+        Assert.True(cluster.Engines[1].Statistics.DiffsApplied == 1, $"drone 1 applied {cluster.Engines[1].Statistics.DiffsApplied} diffs of page 5; expected 1");
+    }
+
+    /// <summary>
+    /// Drone 1 writes W in its interval 1 under lock 1 and hands the lock to drone 2, then writes Z in its
+    /// intervals 2 and 3 before drone 2 fetches the page: drone 2 gets one diff for intervals 1 to 3 and writes W
+    /// in an interval that follows drone 1's interval 1 but is concurrent with 2 and 3. Drone 0 then needs both
+    /// diffs: drone 1's run must go first (it stands where interval 1 stands), or its old W overwrites drone 2's.
+    /// </summary>
+    [Fact]
+    public void RunDiff_AppliedWhereItsFirstIntervalStands_NewerForeignWriteSurvives()
+    {
+        const long W = Page, Z = Page + 64;
+        using var cluster = new InMemoryCluster(3);
+        using var granted = new ManualResetEventSlim();
+        using var runWritten = new ManualResetEventSlim();
+        var timeout = TimeSpan.FromSeconds(30);
+        cluster.Run(id =>
+        {
+            var drone = cluster.View(id);
+            if (id == 1)
+            {
+                drone.Acquire(1); // managed by drone 1
+                drone.Heap.Write(W, 1);
+                drone.Release(1);
+                Assert.True(granted.Wait(timeout), "drone 2 did not get lock 1 from drone 1");
+                for (var value = 2; value <= 3; value++)
+                {
+                    drone.Acquire(4); // managed by drone 1 too: no messages, drone 2 learns nothing of these intervals
+                    drone.Heap.Write(Z, value);
+                    drone.Release(4);
+                }
+
+                runWritten.Set();
+            }
+            else if (id == 2)
+            {
+                drone.Acquire(1);
+                granted.Set();
+                Assert.True(runWritten.Wait(timeout), "drone 1 did not write its intervals 2 and 3");
+                var w = drone.Heap.Read<int>(W);
+                Assert.True(w == 1, $"drone 2 reads W = {w} at 0x{W:X} under lock 1 after drone 1's critical section, expected 1");
+                drone.Heap.Write(W, 5);
+                drone.Release(1);
+            }
+
+            drone.Barrier(0);
+            var seenW = drone.Heap.Read<int>(W);
+            var seenZ = drone.Heap.Read<int>(Z);
+            Assert.True(seenW == 5, $"drone {id} reads W = {seenW} at 0x{W:X} after the barrier, expected drone 2's 5 (drone 1's 1 came before it)");
+            Assert.True(seenZ == 3, $"drone {id} reads Z = {seenZ} at 0x{Z:X} after the barrier, expected drone 1's 3");
+        });
+
+        Assert.True(cluster.Engines[1].Statistics.DiffsMade == 1, $"drone 1 made {cluster.Engines[1].Statistics.DiffsMade} diffs of page 5 for intervals 1 to 3; expected 1 (the run)");
+    }
+
+    /// <summary>
+    /// A request for a run's closed part while the open interval writes the page: the diff covers the closed
+    /// intervals only, and the twin goes on tracking the open one, so its writes before and after the request
+    /// all reach the drones that ask for it.
+    /// </summary>
+    [Fact]
+    public void RunSplitWhileOpen_OpenIntervalWritesAreNotLost()
+    {
+        const long W = Page, Z = Page + 64, Z2 = Page + 128, Y = Page + 192;
+        using var cluster = new InMemoryCluster(2);
+        using var opened = new ManualResetEventSlim();
+        using var fetched = new ManualResetEventSlim();
+        var timeout = TimeSpan.FromSeconds(30);
+        cluster.Run(id =>
+        {
+            var drone = cluster.View(id);
+            if (id == 1)
+            {
+                drone.Acquire(1); // managed by drone 1
+                drone.Heap.Write(W, 1);
+                drone.Release(1);
+                drone.Heap.Write(Z, 7); // the run goes on into the open interval
+                opened.Set();
+                Assert.True(fetched.Wait(timeout), "drone 0 did not fetch the page while drone 1's interval was open");
+                drone.Heap.Write(Z2, 8);
+            }
+            else
+            {
+                Assert.True(opened.Wait(timeout), "drone 1 did not open its second interval");
+                drone.Acquire(1);
+                var w = drone.Heap.Read<int>(W);
+                Assert.True(w == 1, $"drone 0 reads W = {w} at 0x{W:X} under lock 1 after drone 1's critical section, expected 1");
+                drone.Heap.Write(Y, 3);
+                drone.Release(1);
+                fetched.Set();
+            }
+
+            drone.Barrier(0);
+            foreach (var (address, expected) in new[] { (W, 1), (Z, 7), (Z2, 8), (Y, 3) })
+            {
+                var seen = drone.Heap.Read<int>(address);
+                Assert.True(seen == expected, $"drone {id} reads {seen} at 0x{address:X} after the barrier, expected {expected}");
+            }
+        });
+
+        Assert.True(cluster.Engines[1].Statistics.DiffsMade == 2, $"drone 1 made {cluster.Engines[1].Statistics.DiffsMade} diffs of page 5; expected 2 (interval 1 at drone 0's request, then interval 2)");
+    }
+}
