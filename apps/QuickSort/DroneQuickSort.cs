@@ -50,9 +50,14 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
             FetchQueue();
             RecoverFailedDrones();
             var sorted = drone.Heap.Read<long>(layout.SortedAddress) + sortedHere;
-            drone.Heap.Write(layout.SortedAddress, sorted);
-            drone.Heap.Write(layout.DoneAddress(drone.Id), drone.Heap.Read<long>(layout.DoneAddress(drone.Id)) + sortedHere);
-            sortedHere = 0;
+            if (sortedHere > 0)
+            {
+                // Written only with news: every write here is a page the next holder of the lock must fetch.
+                drone.Heap.Write(layout.SortedAddress, sorted);
+                drone.Heap.Write(layout.DoneAddress(drone.Id), drone.Heap.Read<long>(layout.DoneAddress(drone.Id)) + sortedHere);
+                sortedHere = 0;
+            }
+
             var task = Pop();
             if (task is { } popped)
             {
@@ -90,7 +95,7 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
             // Fetch the range, then judge it: pushed in an older view (or by a failed drone's recovery), its
             // contents may lack writes that died with a drone, so it is rebuilt from the input.
             _ = _data.AsReadOnlySpan(lo, hi - lo);
-            if (found.Pusher == QuickSortLayout.RebuildPusher || drone.View.Number != found.View)
+            if (found.Pusher == QuickSortLayout.RebuildPusher || drone.ViewNumber != found.View)
             {
                 Rebuild(lo, hi);
             }
@@ -112,7 +117,7 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
                     {
                         drone.LockAcquire(QueueLock);
                         FetchQueue();
-                        PushTask(giveLo, giveHi, drone.View.Number, drone.Id);
+                        PushTask(giveLo, giveHi, drone.ViewNumber, drone.Id);
                         RemoveOwned(giveLo, giveHi);
                         drone.LockRelease(QueueLock);
                     }
@@ -137,14 +142,14 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
     /// </summary>
     public bool Settle()
     {
-        var view = drone.View.Number;
+        var view = drone.ViewNumber;
         _ = _data.AsReadOnlySpan();
         drone.LockAcquire(QueueLock);
         FetchQueue();
         var recovered = RecoverFailedDrones();
         var sorted = drone.Heap.Read<long>(layout.SortedAddress);
         drone.LockRelease(QueueLock);
-        return recovered == 0 && sorted >= count && drone.View.Number == view;
+        return recovered == 0 && sorted >= count && drone.ViewNumber == view;
     }
 
     /// <summary>Brings the queue and every drone table up to date in one batch (a drone's table must outlive it).</summary>
@@ -154,6 +159,11 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
     private int RecoverFailedDrones()
     {
         var recovered = 0;
+        if (drone.ViewNumber == 0)
+        {
+            return 0; // nobody failed
+        }
+
         foreach (var failed in drone.View.Removed)
         {
             if (drone.Heap.Read<int>(layout.RecoveredAddress(failed)) != 0)

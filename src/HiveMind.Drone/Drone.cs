@@ -132,6 +132,9 @@ public sealed partial class Drone : IDisposable
     /// <summary>The membership view this drone acts on: the live drones and those removed as failed.</summary>
     public MembershipView View => _engine.View;
 
+    /// <summary>The number of <see cref="View"/>: 0 until a drone fails, one more at each change. Cheap to poll.</summary>
+    public int ViewNumber => _engine.ViewNumber;
+
     /// <summary>
     /// Raised when drone 0 announces a new membership view (a drone failed). It runs on a network thread: a
     /// handler should note the change and act on it from the application thread (under a lock, say).

@@ -24,6 +24,9 @@ public sealed partial class LrcEngine
     /// <summary>Raised (on a network thread) when this drone installs a new membership view.</summary>
     public event Action<MembershipView>? ViewChanged;
 
+    /// <summary>The number of the membership view this drone acts on (0 until a drone fails); no allocation.</summary>
+    public int ViewNumber => Volatile.Read(ref _view);
+
     /// <summary>The membership view this drone acts on.</summary>
     public MembershipView View
     {
@@ -409,7 +412,7 @@ public sealed partial class LrcEngine
                 return;
             }
 
-            _view = change.View;
+            Volatile.Write(ref _view, change.View);
             _live = new bool[Drones];
             foreach (var drone in change.Live)
             {
