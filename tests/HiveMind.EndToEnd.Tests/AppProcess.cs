@@ -19,11 +19,8 @@ internal static class AppProcess
         return Path.Combine(RepositoryRoot.Path, folder, app, "bin", Configuration, "net10.0", app + ".dll");
     }
 
-    public static (int ExitCode, string Output, string Error) Run(string app, TimeSpan timeout, params string[] args) =>
-        RunIn(null, app, timeout, args);
-
-    /// <summary>Runs the app inside network namespace <paramref name="netns"/> (or here when null).</summary>
-    public static (int ExitCode, string Output, string Error) RunIn(string? netns, string app, TimeSpan timeout, params string[] args)
+    /// <summary>How to start a built app with its output redirected, inside network namespace <paramref name="netns"/> when given.</summary>
+    public static ProcessStartInfo StartInfo(string? netns, string app, IEnumerable<string> args)
     {
         var path = AppPath(app);
         Assert.True(File.Exists(path), $"{app} is not built at {path}");
@@ -33,19 +30,21 @@ internal static class AppProcess
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        if (netns is not null)
-        {
-            foreach (var arg in new[] { "netns", "exec", netns, "dotnet" })
-            {
-                start.ArgumentList.Add(arg);
-            }
-        }
-
-        start.ArgumentList.Add(path);
-        foreach (var arg in args)
+        foreach (var arg in (netns is null ? [] : new[] { "netns", "exec", netns, "dotnet" }).Append(path).Concat(args))
         {
             start.ArgumentList.Add(arg);
         }
+
+        return start;
+    }
+
+    public static (int ExitCode, string Output, string Error) Run(string app, TimeSpan timeout, params string[] args) =>
+        RunIn(null, app, timeout, args);
+
+    /// <summary>Runs the app inside network namespace <paramref name="netns"/> (or here when null).</summary>
+    public static (int ExitCode, string Output, string Error) RunIn(string? netns, string app, TimeSpan timeout, params string[] args)
+    {
+        var start = StartInfo(netns, app, args);
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {app}");
         var output = new StringBuilder();

@@ -16,21 +16,7 @@ internal sealed class LiveProcess : IDisposable
 
     public LiveProcess(string app, string? netns, params string[] args)
     {
-        var start = new ProcessStartInfo(netns is null ? "dotnet" : "ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (netns is not null)
-        {
-            foreach (var arg in new[] { "netns", "exec", netns, "dotnet" })
-            {
-                start.ArgumentList.Add(arg);
-            }
-        }
-
-        start.ArgumentList.Add(AppProcess.AppPath(app));
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
+        var start = AppProcess.StartInfo(netns, app, args);
         Command = $"{app} {string.Join(' ', args)}";
         _process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {app}");
         _process.OutputDataReceived += (_, e) => Add(e.Data);

@@ -7,11 +7,7 @@ public sealed class OrphanTests
     [Fact]
     public void KillDroneZero_OtherDronesExit_NoOrphans()
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { AppProcess.AppPath("QuickSort"), "--drones", "3", "--count", "60000000", "--heap-size", "512MiB", "--no-progress", "--quiet" })
-        {
-            start.ArgumentList.Add(arg);
-        }
+        var start = AppProcess.StartInfo(null, "QuickSort", ["--drones", "3", "--count", "60000000", "--heap-size", "512MiB", "--no-progress", "--quiet"]);
 
         using var droneZero = Process.Start(start)!;
         droneZero.BeginOutputReadLine();

@@ -63,11 +63,7 @@ public sealed class SshLaunchTests
         using var sshd = SshServer.Start(keys, "127.0.0.1", SshServer.FreeLoopbackPort());
         var work = Path.Combine(keys.Folder, "work");
         var config = SshServer.WriteConfig(keys, work, ["127.0.0.1", "127.0.0.1", "127.0.0.1"], sshd.Port, new() { ["heapSize"] = "512MiB" });
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { AppProcess.AppPath("QuickSort"), "--config", config, "--count", "60000000", "--no-progress", "--quiet" })
-        {
-            start.ArgumentList.Add(arg);
-        }
+        var start = AppProcess.StartInfo(null, "QuickSort", ["--config", config, "--count", "60000000", "--no-progress", "--quiet"]);
 
         using var droneZero = Process.Start(start)!;
         droneZero.BeginOutputReadLine();

@@ -106,16 +106,9 @@ public sealed partial class LrcEngine
     /// <summary>Blocks the application thread while a lock recovery is under way. Caller holds <see cref="_gate"/>.</summary>
     private void WaitForLockRecovery()
     {
-        var deadline = DateTime.UtcNow + _waitLimit;
-        while (_lockView != _view)
+        if (_lockView != _view)
         {
-            var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero)
-            {
-                throw new TimeoutException($"Drone {Self}: lock recovery for view {_view} did not complete within {_waitLimit.TotalSeconds:F0} s.");
-            }
-
-            Monitor.Wait(_gate, left);
+            WaitLocked(() => _lockView == _view, $"lock recovery for view {_view} did not complete");
         }
     }
 
@@ -124,17 +117,7 @@ public sealed partial class LrcEngine
     {
         lock (_gate)
         {
-            var deadline = DateTime.UtcNow + _waitLimit;
-            while (_live[drone])
-            {
-                var left = deadline - DateTime.UtcNow;
-                if (left <= TimeSpan.Zero)
-                {
-                    throw new TimeoutException($"Drone {Self}: drone {drone} stopped answering ({what}) but was not removed from the view within {_waitLimit.TotalSeconds:F0} s.");
-                }
-
-                Monitor.Wait(_gate, left);
-            }
+            WaitLocked(() => !_live[drone], $"drone {drone} stopped answering ({what}) but was not removed from the view");
         }
     }
 

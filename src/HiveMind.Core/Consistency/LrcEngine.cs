@@ -155,19 +155,8 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         LockGrant grant;
         lock (_gate)
         {
-            var deadline = DateTime.UtcNow + _waitLimit;
-            while (state.Grant is null)
-            {
-                var left = deadline - DateTime.UtcNow;
-                if (left <= TimeSpan.Zero)
-                {
-                    throw new TimeoutException($"Drone {Self}: lock {lockId} was not granted within {_waitLimit.TotalSeconds:F0} s.");
-                }
-
-                Monitor.Wait(_gate, left);
-            }
-
-            grant = state.Grant;
+            WaitLocked(() => state.Grant is not null, $"lock {lockId} was not granted");
+            grant = state.Grant!;
             state.Grant = null;
         }
 
@@ -245,19 +234,8 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         BarrierRelease release;
         lock (_gate)
         {
-            var deadline = DateTime.UtcNow + _waitLimit;
-            while (_release is null)
-            {
-                var left = deadline - DateTime.UtcNow;
-                if (left <= TimeSpan.Zero)
-                {
-                    throw new TimeoutException($"Drone {Self}: barrier {barrierId} did not complete within {_waitLimit.TotalSeconds:F0} s.");
-                }
-
-                Monitor.Wait(_gate, left);
-            }
-
-            release = _release;
+            WaitLocked(() => _release is not null, $"barrier {barrierId} did not complete");
+            release = _release!;
             _release = null;
             _managerKnows = release.Timestamp;
         }
@@ -860,18 +838,25 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     }
 
     /// <summary>The records this drone knows that <paramref name="timestamp"/> does not cover.</summary>
-    private IntervalRecord[] RecordsNotCoveredBy(int[] timestamp)
-    {
-        var result = new List<IntervalRecord>();
-        for (var drone = 0; drone < Drones; drone++)
-        {
-            for (var index = timestamp[drone] + 1; index <= _vt[drone]; index++)
-            {
-                result.Add(RecordOf(drone, index));
-            }
-        }
+    private IntervalRecord[] RecordsNotCoveredBy(int[] timestamp) => RecordsBetween(timestamp, _vt);
 
-        return [.. result];
+    /// <summary>
+    /// Waits on <see cref="_gate"/> (which the caller holds) until <paramref name="done"/> holds, at most the wait
+    /// limit; then throws a <see cref="TimeoutException"/> saying that <paramref name="what"/>.
+    /// </summary>
+    private void WaitLocked(Func<bool> done, string what)
+    {
+        var deadline = DateTime.UtcNow + _waitLimit;
+        while (!done())
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                throw new TimeoutException($"Drone {Self}: {what} within {_waitLimit.TotalSeconds:F0} s.");
+            }
+
+            Monitor.Wait(_gate, left);
+        }
     }
 
     private LockGrant GrantFor(LockRequest request) =>
