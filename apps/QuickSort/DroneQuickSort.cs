@@ -25,6 +25,9 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
     private readonly SharedArray<int> _data = drone.Array<int>(layout.Array, count);
     private int[]? _input;
 
+    /// <summary>Elements this drone sorted (its share of the work).</summary>
+    public long Sorted { get; private set; }
+
     /// <summary>Ranges rebuilt from the input on this drone.</summary>
     public int Rebuilt { get; private set; }
 
@@ -95,7 +98,7 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
             // Fetch the range, then judge it: pushed in an older view (or by a failed drone's recovery), its
             // contents may lack writes that died with a drone, so it is rebuilt from the input.
             _ = _data.AsReadOnlySpan(lo, hi - lo);
-            if (found.Pusher == QuickSortLayout.RebuildPusher || drone.ViewNumber != found.View)
+            if (found.Pusher == QuickSortLayout.RebuildPusher || drone.FailedCount != found.View)
             {
                 Rebuild(lo, hi);
             }
@@ -117,7 +120,7 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
                     {
                         drone.LockAcquire(QueueLock);
                         FetchQueue();
-                        PushTask(giveLo, giveHi, drone.ViewNumber, drone.Id);
+                        PushTask(giveLo, giveHi, drone.FailedCount, drone.Id);
                         RemoveOwned(giveLo, giveHi);
                         drone.LockRelease(QueueLock);
                     }
@@ -131,6 +134,7 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
 
                 Partitioner.SortLocal(_data.AsSpan(lo, hi - lo));
                 sortedHere += hi - lo;
+                Sorted += hi - lo;
             }
         }
     }
@@ -142,14 +146,14 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
     /// </summary>
     public bool Settle()
     {
-        var view = drone.ViewNumber;
+        var failures = drone.FailedCount;
         _ = _data.AsReadOnlySpan();
         drone.LockAcquire(QueueLock);
         FetchQueue();
         var recovered = RecoverFailedDrones();
         var sorted = drone.Heap.Read<long>(layout.SortedAddress);
         drone.LockRelease(QueueLock);
-        return recovered == 0 && sorted >= count && drone.ViewNumber == view;
+        return recovered == 0 && sorted >= count && drone.FailedCount == failures;
     }
 
     /// <summary>Brings the queue and every drone table up to date in one batch (a drone's table must outlive it).</summary>
@@ -159,7 +163,7 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
     private int RecoverFailedDrones()
     {
         var recovered = 0;
-        if (drone.ViewNumber == 0)
+        if (drone.FailedCount == 0)
         {
             return 0; // nobody failed
         }
@@ -196,7 +200,7 @@ internal sealed class DroneQuickSort(Drone drone, QuickSortLayout layout, int co
 
             foreach (var (lo, hi) in merged)
             {
-                PushTask(lo, hi, drone.View.Number, QuickSortLayout.RebuildPusher);
+                PushTask(lo, hi, drone.FailedCount, QuickSortLayout.RebuildPusher);
             }
 
             var done = drone.Heap.Read<long>(layout.DoneAddress(failed));

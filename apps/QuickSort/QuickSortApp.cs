@@ -7,12 +7,22 @@ namespace HiveMind.Apps.QuickSort;
 /// <summary>The QuickSort drone program: builds the input, sorts it on the drones, verifies it and reports.</summary>
 public static class QuickSortApp
 {
+    // Barriers: the warm-up sort starts at the first, the timed sort at the third, and the second ends the sort.
+    private const int WarmupBarrier = 0;
+    private const int SortedBarrier = 1;
+    private const int SortBarrier = 2;
+
     /// <summary>Runs QuickSort as this process's drone; returns the process exit code (0: sorted and verified).</summary>
     public static int Run(QuickSortOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var drone = Tmk.Startup(options);
-        if (!options.NoWarmup && drone.Count > 1)
+        if (drone.JoinedAt is { } joinedAt && joinedAt != WarmupBarrier)
+        {
+            return RunJoined(options, drone, joinedAt);
+        }
+
+        if (!options.NoWarmup && drone.Count > 1 && drone.JoinedAt is null)
         {
             // An untimed sort of a small array first, so that the timed one does not pay for compiling the lock,
             // miss, diff and codec paths the first time each drone takes them (the sequential sort that it is
@@ -25,7 +35,7 @@ public static class QuickSortApp
                 warmSort.Seed();
             }
 
-            Tmk.Barrier(0);
+            Tmk.Barrier(WarmupBarrier);
             warmSort.Run(_ => { });
         }
 
@@ -42,13 +52,18 @@ public static class QuickSortApp
             sequentialInput.CopyTo(data);
             inputChecksum = Checksum.Of(data);
             sort.Seed();
+            drone.ForNewcomers = Directory(drone, layout);
+            if (options.AwaitJoiners > 0 && !drone.WaitForJoiners(options.AwaitJoiners, TimeSpan.FromSeconds(60)))
+            {
+                Console.Error.WriteLine($"quicksort: {options.AwaitJoiners} joiner(s) awaited, {drone.PendingJoiners} came within 60 s; sorting without the others.");
+            }
         }
 
-        Tmk.Barrier(0);
+        Tmk.Barrier(SortBarrier);
         var started = Stopwatch.GetTimestamp();
         RunWithProgress(options, drone, sort);
         stall?.At(StallPoint.Barrier, drone.Id);
-        Tmk.Barrier(1);
+        Tmk.Barrier(SortedBarrier);
         var parallel = Stopwatch.GetElapsedTime(started);
 
         // Drone 0 takes every range in (verification reads them all anyway); ranges of a drone that failed before
@@ -86,6 +101,41 @@ public static class QuickSortApp
         return exitCode;
     }
 
+    /// <summary>
+    /// A drone that joined the running sort: at the barrier that starts the timed sort it takes tasks like any
+    /// other (it finds the array and the queue through drone 0's directory block); at the final barrier there is
+    /// nothing left to do.
+    /// </summary>
+    private static int RunJoined(QuickSortOptions options, Drone drone, int joinedAt)
+    {
+        long sorted = 0;
+        if (joinedAt == SortBarrier)
+        {
+            var directory = drone.ForNewcomers;
+            var layout = new QuickSortLayout(drone.Heap.Read<long>(directory), drone.Heap.Read<long>(directory + 8), QuickSortLayout.CapacityFor(options.Count, options.Threshold), drone.MaxDrones);
+            var sort = new DroneQuickSort(drone, layout, options.Count, options.Seed, options.Threshold, ShareAbove(options, drone), stall: null);
+            sort.Run(_ => { });
+            sorted = sort.Sorted;
+            Tmk.Barrier(SortedBarrier);
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"JOINED drone={drone.Id} barrier={joinedAt} sorted={sorted}"));
+        Tmk.Exit();
+        return 0;
+    }
+
+    /// <summary>A block of shared memory with the array's and the queue's addresses, for drones that join later.</summary>
+    private static long Directory(Drone drone, QuickSortLayout layout)
+    {
+        var block = drone.Malloc(16);
+        drone.Heap.Write(block, layout.Array);
+        drone.Heap.Write(block + 8, layout.Queue);
+        return block;
+    }
+
+    private static int ShareAbove(QuickSortOptions options, Drone drone) =>
+        options.ShareAbove > 0 ? options.ShareAbove : Math.Max(options.Threshold + 1, options.Count / (drone.Count * 16));
+
     /// <summary>Elements of the warm-up sort: enough pages for range misses and shared tasks, small next to the run.</summary>
     public static int WarmupCount(int count) => Math.Min(count, 1 << 17);
 
@@ -95,8 +145,8 @@ public static class QuickSortApp
         var pageSize = drone.Heap.PageSize;
         var capacity = QuickSortLayout.CapacityFor(count, threshold);
         var array = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(count * 4L, pageSize) : 0);
-        var queue = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(QuickSortLayout.QueueBytesFor(count, threshold, drone.Count), pageSize) : 0);
-        var layout = new QuickSortLayout(array, queue, capacity, drone.Count);
+        var queue = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(QuickSortLayout.QueueBytesFor(count, threshold, drone.MaxDrones), pageSize) : 0);
+        var layout = new QuickSortLayout(array, queue, capacity, drone.MaxDrones);
         var shareAbove = shareAboveOption > 0 ? shareAboveOption : Math.Max(threshold + 1, count / (drone.Count * 16));
         return (layout, new DroneQuickSort(drone, layout, count, seed, threshold, shareAbove, stall));
     }

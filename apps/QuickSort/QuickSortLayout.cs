@@ -6,7 +6,7 @@ namespace HiveMind.Apps.QuickSort;
 /// </summary>
 /// <remarks>
 /// Queue: header (pending task count: int, spare: int, elements sorted so far: long), then tasks of 16 bytes
-/// (lo, hi, the view it was pushed in, the drone that pushed it or <see cref="RebuildPusher"/>). Drone table:
+/// (lo, hi, how many drones had failed when it was pushed, the drone that pushed it or <see cref="RebuildPusher"/>). Drone table:
 /// header (elements it reported sorted: long, ranges held: int, recovered after its failure: int), then its
 /// ranges (lo, hi) of 8 bytes. All of it is read and written under the queue lock only.
 /// </remarks>

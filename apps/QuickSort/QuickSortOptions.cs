@@ -26,6 +26,9 @@ public sealed class QuickSortOptions : DroneOptions
     [Option("stall-at", HelpText = "Failure testing: POINT:DRONE:NTH makes that drone stop for good (until killed) the NTH time it reaches POINT (queue-lock, partition or barrier).")]
     public string? StallAt { get; set; }
 
+    [Option("await-joiners", Default = 0, HelpText = "Drone 0 waits (up to 60 s) until this many drones have asked to join (--join) before the timed sort starts, so that they take part in it. Needs --max-drones.")]
+    public int AwaitJoiners { get; set; }
+
     public override void Validate()
     {
         if (Count < 1)
@@ -43,6 +46,11 @@ public sealed class QuickSortOptions : DroneOptions
             throw new OptionsException($"--share-above: must not be negative, not {ShareAbove}.");
         }
 
+        if (AwaitJoiners < 0 || (AwaitJoiners > 0 && Drones + AwaitJoiners > Slots))
+        {
+            throw new OptionsException($"--await-joiners {AwaitJoiners}: the run has room for {Slots - Drones} joiner(s) (--max-drones {Slots}, --drones {Drones}).");
+        }
+
         if (StallAt is not null)
         {
             _ = Stall.Parse(StallAt);
@@ -50,8 +58,8 @@ public sealed class QuickSortOptions : DroneOptions
 
         base.Validate();
         var pageSize = ToHeapOptions().PageSize;
-        var needed = QuickSortLayout.BytesNeeded(Count, Threshold, Drones, pageSize)
-            + (NoWarmup ? 0 : QuickSortLayout.BytesNeeded(QuickSortApp.WarmupCount(Count), Threshold, Drones, pageSize));
+        var needed = QuickSortLayout.BytesNeeded(Count, Threshold, Slots, pageSize)
+            + (NoWarmup ? 0 : QuickSortLayout.BytesNeeded(QuickSortApp.WarmupCount(Count), Threshold, Slots, pageSize));
         var heap = ToHeapOptions().HeapSize;
         if (needed > heap)
         {

@@ -41,6 +41,7 @@ public sealed partial class Drone : IDisposable
     private readonly ILogger _logger;
     private readonly long _started = Stopwatch.GetTimestamp();
     private readonly bool _exitOnPeerFailure;
+    private readonly bool _joining;
     private volatile bool _exiting;
     private volatile string? _failure;
     private bool _exited;
@@ -48,7 +49,8 @@ public sealed partial class Drone : IDisposable
     private Drone(DroneOptions options, DronePlacement placement, ILoggerFactory loggers)
     {
         var (id, drones) = (placement.Id, placement.Drones);
-        if (drones < 1 || (uint)id >= (uint)drones)
+        var joining = placement.Registry is not null && id == MeshNode.Newcomer;
+        if (!joining && (drones < 1 || (uint)id >= (uint)drones))
         {
             throw new OptionsException($"drone {id} cannot be part of a run of {drones} drone(s).");
         }
@@ -56,6 +58,8 @@ public sealed partial class Drone : IDisposable
         Options = options;
         Id = id;
         Count = drones;
+        MaxDrones = joining ? 0 : Math.Max(options.Slots, drones);
+        _joining = joining;
         _exitOnPeerFailure = placement.ExitOnPeerFailure;
         _locks = options.Locks;
         _barriers = options.Barriers;
@@ -63,7 +67,7 @@ public sealed partial class Drone : IDisposable
         Heap = new SharedHeap(options.ToHeapOptions());
         Allocator = new SharedAllocator(0, Heap.Size);
         var threshold = ByteSize.Parse(options.GcThreshold, "--gc-threshold");
-        if (drones == 1)
+        if (MaxDrones == 1)
         {
             var loopback = new LoopbackNetwork();
             _engine = new LrcEngine(0, 1, Heap, loopback, collectionThreshold: threshold);
@@ -77,19 +81,50 @@ public sealed partial class Drone : IDisposable
             throw new OptionsException($"drone {id} needs the address of drone 0 to join the run.");
         }
 
-        var network = new MeshNetwork(drones, TimeSpan.FromMinutes(1));
+        var network = new MeshNetwork(MaxDrones, TimeSpan.FromMinutes(1));
         var mesh = options.ToMeshOptions(key);
+        if (!joining)
+        {
+            mesh = mesh with { MaxDrones = MaxDrones }; // the slots of this run: no id above them is taken
+        }
+
         if (placement.Listen is { } listen)
         {
             mesh = mesh with { ListenAddress = listen.Address, ListenPort = listen.Port };
         }
 
         _node = new MeshNode(id, mesh, network, loggers.CreateLogger("HiveMind.Mesh"));
-        _engine = new LrcEngine(id, drones, Heap, network, collectionThreshold: threshold);
+        try
+        {
+            if (joining)
+            {
+                // A newcomer: drone 0 gives it an id and the run's size; the engine comes once they are known.
+                MaxDrones = _node.JoinMesh(IPEndPoint.Parse(placement.Registry!), TimeSpan.FromSeconds(60));
+                Id = _node.Id;
+                _engine = new LrcEngine(Id, MaxDrones, Heap, network, collectionThreshold: threshold, started: 0);
+            }
+            else
+            {
+                _engine = new LrcEngine(id, MaxDrones, Heap, network, collectionThreshold: threshold, started: drones);
+            }
+        }
+        catch
+        {
+            _node.Dispose();
+            Heap.Dispose();
+            throw;
+        }
+
         network.Attach(_node, _engine);
         _node.PeerFailed += OnPeerFailed;
         _engine.ViewChanged += OnViewChanged;
+        _engine.NewcomerState = () => [_distributions, ForNewcomers];
         placement.Listening?.Invoke(_node.ListenEndpoint);
+        if (joining)
+        {
+            return; // admitted in Join, at the run's next barrier
+        }
+
         try
         {
             if (id == 0 && placement.LaunchOthers)
@@ -111,11 +146,23 @@ public sealed partial class Drone : IDisposable
         }
     }
 
-    /// <summary>This drone's id, 0 .. <see cref="Count"/> - 1 (Tmk_proc_id).</summary>
-    public int Id { get; }
+    /// <summary>This drone's id (Tmk_proc_id): 0 .. <see cref="Count"/> - 1 for the drones the run started with, higher for drones that joined.</summary>
+    public int Id { get; private set; }
 
-    /// <summary>Number of drones in the run (Tmk_nprocs).</summary>
-    public int Count { get; }
+    /// <summary>Number of drones the run started with (Tmk_nprocs).</summary>
+    public int Count { get; private set; }
+
+    /// <summary>Drone slots of the run: ids are below this (--max-drones); drones that join take the slots above <see cref="Count"/>.</summary>
+    public int MaxDrones { get; private set; }
+
+    /// <summary>The application barrier at which this drone joined the running run, or null for a drone it started with.</summary>
+    public int? JoinedAt { get; private set; }
+
+    /// <summary>
+    /// On drone 0: a value handed to every drone admitted from now on (the address of the program's shared state,
+    /// say); set it before the barrier that admits them. On a drone that joined: the value it was admitted with.
+    /// </summary>
+    public long ForNewcomers { get; set; }
 
     /// <summary>The options the drone runs with.</summary>
     public DroneOptions Options { get; }
@@ -134,6 +181,9 @@ public sealed partial class Drone : IDisposable
 
     /// <summary>The number of <see cref="View"/>: 0 until a drone fails, one more at each change. Cheap to poll.</summary>
     public int ViewNumber => _engine.ViewNumber;
+
+    /// <summary>How many drones have been removed from the run as failed so far (joins leave it alone). Cheap to poll.</summary>
+    public int FailedCount => _engine.RemovedCount;
 
     /// <summary>
     /// Raised when drone 0 announces a new membership view (a drone failed). It runs on a network thread: a
@@ -154,14 +204,24 @@ public sealed partial class Drone : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         var id = Environment.GetEnvironmentVariable(LocalLauncher.IdVariable);
         DronePlacement placement;
-        if (id is null)
+        if (id is null && options.Join is not null)
+        {
+            // Started by a user to join a running run: drone 0 gives the id once the key is proven.
+            placement = new DronePlacement(MeshNode.Newcomer, 0)
+            {
+                Registry = options.JoinEndpoint.ToString(),
+                ClusterKey = ClusterKeyFile.Load(options.KeyFile!),
+            };
+        }
+        else if (id is null)
         {
             // Started by a user: this is drone 0. A cluster file (not yet read when the options were built in
             // code) names the hosts, and drone 0 listens on the first, where the others can reach it.
             options.ApplyConfig([]);
             placement = new DronePlacement(0, options.Drones)
             {
-                ClusterKey = options.Drones > 1 ? RandomNumberGenerator.GetBytes(32) : null,
+                ClusterKey = options.KeyFile is { } keyFile && options.Slots > 1 ? ClusterKeyFile.LoadOrCreate(keyFile)
+                    : options.Slots > 1 ? RandomNumberGenerator.GetBytes(32) : null,
                 LaunchOthers = true,
                 Listen = options.ClusterConfig is { } config ? new IPEndPoint(Resolve(config.Hosts[0].Host), options.ListenPort) : null,
             };
@@ -196,9 +256,66 @@ public sealed partial class Drone : IDisposable
         ArgumentNullException.ThrowIfNull(placement);
         options.Validate();
         var drone = new Drone(options, placement, loggers ?? NullLoggerFactory.Instance);
-        drone._engine.Barrier(StartBarrier);
+        if (drone._joining)
+        {
+            drone.Admit();
+        }
+        else
+        {
+            drone._engine.Barrier(StartBarrier);
+        }
+
         LogStarted(drone._logger, drone.Id, drone.Count, drone.Heap.Size, drone.Heap.PageSize);
+        if (drone.Id == 0 && drone.MaxDrones > drone.Count && drone._node is not null)
+        {
+            Console.Error.WriteLine(
+                $"drone 0: up to {drone.MaxDrones - drone.Count} more drone(s) may join: --join {drone._node.ListenEndpoint} --key-file {options.KeyFile}");
+        }
+
         return drone;
+    }
+
+    /// <summary>
+    /// On drone 0: waits until <paramref name="count"/> drones have asked to join (they are admitted at the next
+    /// barrier), or <paramref name="timeout"/> passes; returns whether they have.
+    /// </summary>
+    public bool WaitForJoiners(int count, TimeSpan timeout)
+    {
+        CheckRunning();
+        if (Id != 0)
+        {
+            throw new InvalidOperationException($"Drone {Id}: drones ask drone 0 to join; only drone 0 can wait for them.");
+        }
+
+        return _engine.WaitForNewcomers(count, timeout);
+    }
+
+    /// <summary>Drones that asked to join and wait for the next barrier (on drone 0).</summary>
+    public int PendingJoiners => _engine.PendingNewcomers;
+
+    /// <summary>A newcomer's admission: waits for drone 0's welcome at the run's next barrier and takes its place.</summary>
+    private void Admit()
+    {
+        try
+        {
+            var welcome = _engine.JoinRun();
+            Count = welcome.Started;
+            JoinedAt = welcome.Barrier;
+            if (welcome.Extra.Length != 2)
+            {
+                throw new InvalidOperationException($"Drone {Id}: drone 0's welcome carries {welcome.Extra.Length} runtime values, not 2: is it another HiveMind version?");
+            }
+
+            _distributions = (int)welcome.Extra[0];
+            ForNewcomers = welcome.Extra[1];
+            LogJoined(_logger, Id, welcome.Barrier, welcome.View, string.Join(',', welcome.Live));
+        }
+        catch
+        {
+            _node?.Dispose();
+            Heap.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Allocates shared memory on drone 0; returns its global address. Other drones learn it through <see cref="Distribute"/>.</summary>
@@ -231,7 +348,7 @@ public sealed partial class Drone : IDisposable
     public long Distribute(long value)
     {
         CheckRunning();
-        if (Count == 1)
+        if (MaxDrones == 1)
         {
             return value;
         }
@@ -334,7 +451,7 @@ public sealed partial class Drone : IDisposable
         if (_node is not null)
         {
             var byKind = new Dictionary<string, (long Messages, long Bytes)>();
-            foreach (var peer in Enumerable.Range(0, Count).Where(p => p != Id))
+            foreach (var peer in Enumerable.Range(0, MaxDrones).Where(p => p != Id))
             {
                 if (_node.CountersOf(peer) is not { } counters)
                 {
@@ -468,6 +585,9 @@ public sealed partial class Drone : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: view {View}: live {Live}, removed {Removed}")]
     private static partial void LogViewChanged(ILogger logger, int droneId, int view, string live, string removed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: joined the run at barrier {Barrier}, view {View}: live {Live}")]
+    private static partial void LogJoined(ILogger logger, int droneId, int barrier, int view, string live);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "drone {DroneId}: exited after {ElapsedMs:F1} ms")]
     private static partial void LogExited(ILogger logger, int droneId, double elapsedMs);

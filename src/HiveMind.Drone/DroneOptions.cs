@@ -54,6 +54,18 @@ public class DroneOptions
     [Option("listen-port", Default = 0, HelpText = "Port drone 0 listens on (0: any free port).")]
     public int ListenPort { get; set; }
 
+    [Option("max-drones", Default = 0, HelpText = "Most drones the run may ever hold, drones that join later included (ids are not reused, so each joiner takes one more). 0: --drones, and nobody joins.")]
+    public int MaxDronesInRun { get; set; }
+
+    [Option("join", HelpText = "Join a running run instead of starting one: HOST:PORT of its drone 0 (drone 0 prints it). Needs --key-file. The drone is admitted at the run's next barrier.")]
+    public string? Join { get; set; }
+
+    [Option("key-file", HelpText = "File that holds the run's cluster key (base64, mode 600). Drone 0 creates it if it is missing; a drone started with --join reads it to prove it belongs to the run.")]
+    public string? KeyFile { get; set; }
+
+    /// <summary>The number of drone slots of the run: <see cref="MaxDronesInRun"/>, or <see cref="Drones"/> when that is 0.</summary>
+    public int Slots => MaxDronesInRun == 0 ? Drones : MaxDronesInRun;
+
     /// <summary>The cluster file named by <see cref="Config"/>, once <see cref="ApplyConfig"/> has read it.</summary>
     public DronesConfig? ClusterConfig { get; private set; }
 
@@ -167,7 +179,50 @@ public class DroneOptions
             throw new OptionsException($"--listen-port: must be a port 0..65535, not {ListenPort}.");
         }
 
+        if (MaxDronesInRun != 0 && (MaxDronesInRun < Drones || MaxDronesInRun > MaxDrones))
+        {
+            throw new OptionsException($"--max-drones: must be 0 or from --drones ({Drones}) to {MaxDrones}, not {MaxDronesInRun}.");
+        }
+
+        if (Join is not null)
+        {
+            if (KeyFile is null)
+            {
+                throw new OptionsException("--join: needs --key-file, the file with the run's cluster key (drone 0's --key-file).");
+            }
+
+            if (Config is not null)
+            {
+                throw new OptionsException("--join: a joining drone takes no --config; it runs where it is started.");
+            }
+
+            _ = JoinEndpoint;
+        }
+        else if (Slots > Drones && KeyFile is null)
+        {
+            throw new OptionsException($"--max-drones {Slots}: drones that join must prove the cluster key; give --key-file, where drone 0 keeps it for them.");
+        }
+
         _ = ToHeapOptions();
         _ = ByteSize.Parse(GcThreshold, "--gc-threshold");
+    }
+
+    /// <summary>The address in <see cref="Join"/>; throws <see cref="OptionsException"/> when it is not HOST:PORT.</summary>
+    public System.Net.IPEndPoint JoinEndpoint
+    {
+        get
+        {
+            var text = Join ?? throw new OptionsException("--join: not given.");
+            var colon = text.LastIndexOf(':');
+            if (colon <= 0
+                || !int.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
+                || port is < 1 or > 65535
+                || !System.Net.IPAddress.TryParse(text[..colon].Trim('[', ']'), out var address))
+            {
+                throw new OptionsException($"--join: '{text}' is not an address and port such as 127.0.0.1:7400.");
+            }
+
+            return new System.Net.IPEndPoint(address, port);
+        }
     }
 }

@@ -14,6 +14,8 @@ public sealed partial class LrcEngine
     private int _view;
     private int _lockView;
     private bool[] _live = [];
+    private bool[] _joined = [];
+    private int _removedCount;
     private readonly List<(int From, ProtocolMessage Message, int View)> _deferred = [];
 
     // The barrier manager's decisions: the latest view and the lock reports gathered for it.
@@ -26,6 +28,9 @@ public sealed partial class LrcEngine
 
     /// <summary>The number of the membership view this drone acts on (0 until a drone fails); no allocation.</summary>
     public int ViewNumber => Volatile.Read(ref _view);
+
+    /// <summary>How many drones the views have removed so far (failed); joins do not change it. No allocation.</summary>
+    public int RemovedCount => Volatile.Read(ref _removedCount);
 
     /// <summary>The membership view this drone acts on.</summary>
     public MembershipView View
@@ -53,10 +58,17 @@ public sealed partial class LrcEngine
         SendIfReachable(BarrierManager, new Suspicion(drone, Self, reason)); // drone 0 gone: the drone ends anyway
     }
 
-    private void InitializeMembership()
+    private void InitializeMembership(int started)
     {
-        _live = Enumerable.Repeat(true, Drones).ToArray();
-        _decidedLive = Enumerable.Repeat(true, Drones).ToArray();
+        if (started < 0 || started > Drones || (started > 0 && Self >= started))
+        {
+            throw new ArgumentOutOfRangeException(nameof(started), started, $"drone {Self} of {Drones} slots cannot start with {started} live");
+        }
+
+        _live = Enumerable.Range(0, Drones).Select(d => d < started).ToArray();
+        _decidedLive = [.. _live];
+        _joined = [.. _live];
+        _startedCount = started;
     }
 
     private bool IsLive(int drone) => (uint)drone < (uint)_live.Length && _live[drone];
@@ -247,6 +259,11 @@ public sealed partial class LrcEngine
         int[] audience;
         lock (_gate)
         {
+            if (Self == BarrierManager)
+            {
+                ForgetNewcomer(suspicion.Suspect); // failed before its admission: not admitted
+            }
+
             if (Self != BarrierManager || suspicion.Suspect == BarrierManager || !_decidedLive[suspicion.Suspect] || !_decidedLive[suspicion.Reporter])
             {
                 return;
@@ -400,7 +417,10 @@ public sealed partial class LrcEngine
             foreach (var drone in change.Live)
             {
                 _live[drone] = true;
+                _joined[drone] = true;
             }
+
+            Volatile.Write(ref _removedCount, Enumerable.Range(0, Drones).Count(d => _joined[d] && !_live[d]));
 
             view = ViewOf(_view, _live);
             report = new LockReport(
@@ -495,10 +515,10 @@ public sealed partial class LrcEngine
     }
 
     private MembershipView ViewOf(int number, bool[] live) =>
-        new(number, Enumerable.Range(0, Drones).Where(d => live[d]).ToArray(), Enumerable.Range(0, Drones).Where(d => !live[d]).ToArray());
+        new(number, Enumerable.Range(0, Drones).Where(d => live[d]).ToArray(), Enumerable.Range(0, Drones).Where(d => !live[d] && _joined[d]).ToArray());
 }
 
-/// <summary>A numbered membership view: the drones taking part, and those removed (failed) so far.</summary>
+/// <summary>A numbered membership view: the drones taking part, and those removed (failed) so far. Slots no drone has joined are in neither.</summary>
 public sealed record MembershipView(int Number, IReadOnlyList<int> Live, IReadOnlyList<int> Removed)
 {
     /// <summary>Whether <paramref name="drone"/> takes part in this view.</summary>

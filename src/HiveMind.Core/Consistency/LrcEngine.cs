@@ -58,7 +58,13 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     private BarrierRelease? _release;
     private readonly Dictionary<int, BarrierRound> _rounds = [];
 
-    public LrcEngine(int self, int drones, SharedHeap heap, IDroneNetwork network, TimeSpan? waitLimit = null, long collectionThreshold = DefaultCollectionThreshold)
+    /// <summary>
+    /// Creates drone <paramref name="self"/>'s engine for a run of <paramref name="drones"/> drone slots, of which
+    /// the first <paramref name="started"/> (all by default) take part from the start; the others are free for
+    /// drones that join later (<see cref="JoinRun"/>). A newcomer's own engine starts with none live (0).
+    /// </summary>
+    public LrcEngine(
+        int self, int drones, SharedHeap heap, IDroneNetwork network, TimeSpan? waitLimit = null, long collectionThreshold = DefaultCollectionThreshold, int? started = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(collectionThreshold);
         ArgumentNullException.ThrowIfNull(heap);
@@ -79,7 +85,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         _managerKnows = new int[drones];
         _records = Enumerable.Range(0, drones).Select(_ => new Dictionary<int, IntervalRecord>()).ToArray();
         _notices = new List<WriteNotice>?[heap.PageCount];
-        InitializeMembership();
+        InitializeMembership(started ?? drones);
         heap.FaultHandler = this;
     }
 
@@ -867,8 +873,30 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     /// <summary>Handles a message from another drone (or this one); returns the reply to a request, else null.</summary>
     public ProtocolMessage? Handle(int from, ProtocolMessage message)
     {
-        // A drone outside the view has been declared failed: whatever it still sends is refused.
-        if (!IsLive(from) && from != Self)
+        // Joining happens outside the view: the newcomer is in none yet.
+        if (message is JoinWelcome welcome)
+        {
+            if (from == BarrierManager)
+            {
+                OnWelcome(welcome);
+            }
+
+            return null;
+        }
+
+        if (message is JoinRequest join)
+        {
+            if (Self == BarrierManager)
+            {
+                OnJoinRequest(from, join);
+            }
+
+            return null;
+        }
+
+        // A drone outside the view has been declared failed: whatever it still sends is refused. A newcomer may
+        // speak first (its welcome and this drone's view change take different links): it waits for that view.
+        if (!IsLive(from) && from != Self && !AwaitNewcomer(from, message))
         {
             return null;
         }
@@ -1027,10 +1055,14 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         CompleteBarrierRounds();
     }
 
-    /// <summary>Releases every barrier round that all drones of the decided view have reached.</summary>
+    /// <summary>
+    /// Releases every barrier round that all drones of the decided view have reached. The first application barrier
+    /// after a join request becomes a garbage-collection barrier, at whose end the newcomers are admitted.
+    /// </summary>
     private void CompleteBarrierRounds()
     {
         var releases = new List<(int Drone, BarrierRelease Release)>();
+        Admitted? admitted = null;
         lock (_gate)
         {
             foreach (var (barrier, round) in _rounds.ToList())
@@ -1048,10 +1080,32 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                     all.Merge(new VectorTimestamp(vt));
                 }
 
+                var collect = StartAdmission(barrier) | round.Collect;
                 foreach (var drone in live)
                 {
-                    releases.Add((drone, new BarrierRelease(barrier, all.Entries.ToArray(), RecordsBetween(round.Arrivals[drone]!, all), round.Collect)));
+                    releases.Add((drone, new BarrierRelease(barrier, all.Entries.ToArray(), RecordsBetween(round.Arrivals[drone]!, all), collect)));
                 }
+
+                if (barrier == DroppedBarrier)
+                {
+                    admitted ??= Admit(all);
+                }
+            }
+        }
+
+        if (admitted is { } a)
+        {
+            // The members learn the view before the release (one link each, in order), drone 0 installs it, and only
+            // then does the newcomer hear of it: it speaks to drone 0 only in a view drone 0 already acts on.
+            foreach (var drone in a.Members)
+            {
+                SendIfReachable(drone, a.Change);
+            }
+
+            _network.Send(Self, a.Change);
+            foreach (var (drone, welcome) in a.Welcomes)
+            {
+                SendIfReachable(drone, welcome);
             }
         }
 

@@ -97,3 +97,21 @@ public sealed record LockAssignment(int Lock, bool Token, LockRequest? Next, int
 
 /// <summary>The end of lock recovery for view <paramref name="View"/>: every lock this drone takes part in, rebuilt.</summary>
 public sealed record LockReset(int View, LockAssignment[] Locks) : ProtocolMessage;
+
+/// <summary>A newcomer (linked to every drone, with the id drone 0 gave it) asks drone 0 to admit it at the next barrier.</summary>
+public sealed record JoinRequest(int Drone) : ProtocolMessage;
+
+/// <summary>
+/// Drone 0's admission of a newcomer, sent at the end of the garbage collection that the first application barrier
+/// after the request became: membership view <paramref name="View"/> (live and removed drones); the application
+/// barrier <paramref name="Barrier"/> the run has just passed; <paramref name="Timestamp"/>, the VT every drone has
+/// now; for each page written so far, the drones that hold it whole (<paramref name="Holders"/>), from which the
+/// newcomer fetches it on first access; the run's size at its start (<paramref name="Started"/>), page and heap
+/// size; and <paramref name="Extra"/>, runtime state above the engine (the Distribute slot in use).
+/// </summary>
+public sealed record JoinWelcome(
+    int View, int[] Live, int[] Removed, int Barrier, int[] Timestamp, PageHolders[] Holders, int Started, int PageSize, long HeapSize, long[] Extra)
+    : ProtocolMessage;
+
+/// <summary>The drones that hold <paramref name="Page"/> whole since the last garbage collection.</summary>
+public readonly record struct PageHolders(int Page, int[] Holders);

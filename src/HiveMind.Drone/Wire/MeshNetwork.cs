@@ -10,7 +10,7 @@ namespace HiveMind.Wire;
 /// </summary>
 public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
 {
-    private readonly int _drones;
+    private int _drones;
     private readonly TimeSpan _requestTimeout;
     private LrcEngine? _engine;
     private MeshNode? _node;
@@ -24,8 +24,10 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
     /// <summary>Connects the two ends: the node that carries frames and the engine that handles them.</summary>
     public void Attach(MeshNode node, LrcEngine engine)
     {
+        ArgumentNullException.ThrowIfNull(engine);
         _node = node;
         _engine = engine;
+        _drones = engine.Drones; // a newcomer learns the run's size only as it joins
     }
 
     public void Send(int drone, ProtocolMessage message)

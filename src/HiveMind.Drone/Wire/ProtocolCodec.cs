@@ -25,6 +25,8 @@ public static class ProtocolCodec
     public const byte ViewChangeKind = MessageKind.FirstApplicationKind + 21;
     public const byte LockReportKind = MessageKind.FirstApplicationKind + 22;
     public const byte LockResetKind = MessageKind.FirstApplicationKind + 23;
+    public const byte JoinRequestKind = MessageKind.FirstApplicationKind + 24;
+    public const byte JoinWelcomeKind = MessageKind.FirstApplicationKind + 25;
 
     /// <summary>Name of a frame kind, protocol or mesh, for statistics and logs.</summary>
     public static string Name(byte kind) => kind switch
@@ -42,11 +44,13 @@ public static class ProtocolCodec
         ViewChangeKind => "ViewChange",
         LockReportKind => "LockReport",
         LockResetKind => "LockReset",
+        JoinRequestKind => "JoinRequest",
+        JoinWelcomeKind => "JoinWelcome",
         _ => MessageKind.Name(kind),
     };
 
     /// <summary>True for the kinds this codec reads.</summary>
-    public static bool IsProtocolKind(byte kind) => kind is (>= LockRequestKind and <= PageReplyKind) or (>= SuspicionKind and <= LockResetKind);
+    public static bool IsProtocolKind(byte kind) => kind is (>= LockRequestKind and <= PageReplyKind) or (>= SuspicionKind and <= JoinWelcomeKind);
 
     /// <summary>True for the kinds that only come as replies to requests.</summary>
     public static bool IsReplyKind(byte kind) => kind is DiffReplyKind or PageReplyKind;
@@ -75,6 +79,8 @@ public static class ProtocolCodec
         ViewChange => ViewChangeKind,
         LockReport => LockReportKind,
         LockReset => LockResetKind,
+        JoinRequest => JoinRequestKind,
+        JoinWelcome => JoinWelcomeKind,
         _ => throw new ArgumentException($"no frame kind for {message.GetType().Name}", nameof(message)),
     };
 
@@ -83,6 +89,7 @@ public static class ProtocolCodec
     {
         DiffReply m => m.Pages.Sum(p => 16 + p.Diffs.Sum(d => 16 + d.Bytes.Length)),
         PageReply m => m.Bytes.Length + (8 * m.Applied.Length) + 16,
+        JoinWelcome m => m.Holders.Sum(h => 8 + (4 * h.Holders.Length)) + (8 * m.Timestamp.Length) + 64,
         _ => 0,
     };
 
@@ -139,6 +146,35 @@ public static class ProtocolCodec
                 foreach (var a in m.Locks)
                 {
                     WriteAssignment(ref writer, a);
+                }
+
+                break;
+            case JoinRequest m:
+                writer.WriteArrayHeader(1);
+                writer.Write(m.Drone);
+                break;
+            case JoinWelcome m:
+                writer.WriteArrayHeader(10);
+                writer.Write(m.View);
+                WriteInts(ref writer, m.Live);
+                WriteInts(ref writer, m.Removed);
+                writer.Write(m.Barrier);
+                WriteInts(ref writer, m.Timestamp);
+                writer.WriteArrayHeader(m.Holders.Length);
+                foreach (var (page, holders) in m.Holders)
+                {
+                    writer.WriteArrayHeader(2);
+                    writer.Write(page);
+                    WriteInts(ref writer, holders);
+                }
+
+                writer.Write(m.Started);
+                writer.Write(m.PageSize);
+                writer.Write(m.HeapSize);
+                writer.WriteArrayHeader(m.Extra.Length);
+                foreach (var value in m.Extra)
+                {
+                    writer.Write(value);
                 }
 
                 break;
@@ -248,6 +284,11 @@ public static class ProtocolCodec
                 }
 
                 return new LockReset(resetView, assignments);
+            case JoinRequestKind:
+                Fields(ref reader, 1, "JoinRequest");
+                return new JoinRequest(Drone(reader.ReadInt32(), drones));
+            case JoinWelcomeKind:
+                return ReadJoinWelcome(ref reader, drones);
             case BarrierArrivalKind:
                 Fields(ref reader, 5, "BarrierArrival");
                 return new BarrierArrival(reader.ReadInt32(), Drone(reader.ReadInt32(), drones), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones), reader.ReadBoolean());
@@ -298,6 +339,48 @@ public static class ProtocolCodec
         }
 
         return new DiffReply(pages);
+    }
+
+    private static JoinWelcome ReadJoinWelcome(ref MessagePackReader reader, int drones)
+    {
+        Fields(ref reader, 10, "JoinWelcome");
+        var view = NonNegative(reader.ReadInt32(), "view");
+        var live = Drones(ReadInts(ref reader, "live drone"), drones);
+        var removed = Drones(ReadInts(ref reader, "removed drone"), drones);
+        var barrier = NonNegative(reader.ReadInt32(), "barrier");
+        var timestamp = ReadTimestamp(ref reader, drones);
+        var holders = new PageHolders[reader.ReadArrayHeader()];
+        for (var i = 0; i < holders.Length; i++)
+        {
+            Fields(ref reader, 2, "page holders");
+            holders[i] = new PageHolders(NonNegative(reader.ReadInt32(), "page"), Drones(ReadInts(ref reader, "holder"), drones));
+        }
+
+        var started = Drone(reader.ReadInt32() - 1, drones) + 1;
+        var pageSize = NonNegative(reader.ReadInt32(), "page size");
+        var heapSize = reader.ReadInt64();
+        if (heapSize < 0)
+        {
+            throw new InvalidDataException($"heap size {heapSize} is negative");
+        }
+
+        var extra = new long[reader.ReadArrayHeader()];
+        for (var i = 0; i < extra.Length; i++)
+        {
+            extra[i] = reader.ReadInt64();
+        }
+
+        return new JoinWelcome(view, live, removed, barrier, timestamp, holders, started, pageSize, heapSize, extra);
+    }
+
+    private static int[] Drones(int[] ids, int drones)
+    {
+        foreach (var id in ids)
+        {
+            Drone(id, drones);
+        }
+
+        return ids;
     }
 
     private static void WriteLockRequest(ref MessagePackWriter writer, LockRequest m)

@@ -14,12 +14,70 @@ namespace HiveMind.Net.Transport;
 internal static class Handshake
 {
     public const int Version = 1;
+
+    /// <summary>The id a newcomer claims before drone 0 has given it one (drones that join a running run).</summary>
+    public const int Newcomer = -1;
     private const int NonceBytes = 32;
     private static readonly byte[] AcceptorRole = Encoding.ASCII.GetBytes("HiveMind/1 acceptor");
     private static readonly byte[] ConnectorRole = Encoding.ASCII.GetBytes("HiveMind/1 connector");
 
     /// <summary>Runs the connector's side; returns when the acceptor has proven the key and is drone <paramref name="expectedPeer"/>.</summary>
-    public static void Connect(Socket socket, MeshOptions options, int self, int expectedPeer)
+    public static void Connect(Socket socket, MeshOptions options, int self, int expectedPeer) => RunConnector(socket, options, self, expectedPeer);
+
+    /// <summary>
+    /// Runs a newcomer's side against drone 0: the handshake as <see cref="Newcomer"/>, then drone 0's welcome.
+    /// Returns the drone id and the slot capacity of the run; throws <see cref="InvalidDataException"/> with drone 0's
+    /// words when it refuses (the run is full, or takes no joiners).
+    /// </summary>
+    public static (int Id, int Capacity) ConnectAsNewcomer(Socket socket, MeshOptions options)
+    {
+        RunConnector(socket, options, Newcomer, 0);
+        var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
+        try
+        {
+            var length = Receive(socket, ref buffer, options, out var kind);
+            Expect(kind, MessageKind.Welcome);
+            var reader = Body(buffer, length);
+            Fields(ref reader, 3);
+            var id = reader.ReadInt32();
+            var capacity = reader.ReadInt32();
+            var refusal = reader.TryReadNil() ? null : reader.ReadString();
+            if (refusal is not null)
+            {
+                throw new InvalidDataException($"drone 0 refused to take this drone in: {refusal}");
+            }
+
+            if (id <= 0 || capacity <= id || capacity > options.MaxDrones)
+            {
+                throw new InvalidDataException($"drone 0 welcomed this drone as drone {id} of {capacity} slots, which is unusable");
+            }
+
+            return (id, capacity);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Drone 0's answer to a newcomer that proved the key: its id and the run's slot capacity, or why it is refused.</summary>
+    public static void Welcome(Socket socket, int id, int capacity, string? refusal) =>
+        Send(socket, MessageKind.Welcome, (ref MessagePackWriter w) =>
+        {
+            w.WriteArrayHeader(3);
+            w.Write(id);
+            w.Write(capacity);
+            if (refusal is null)
+            {
+                w.WriteNil();
+            }
+            else
+            {
+                w.WriteString(refusal);
+            }
+        });
+
+    private static void RunConnector(Socket socket, MeshOptions options, int self, int expectedPeer)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
         try
@@ -63,7 +121,10 @@ internal static class Handshake
         }
     }
 
-    /// <summary>Runs the acceptor's side; returns the connector's drone id once it has proven the key.</summary>
+    /// <summary>
+    /// Runs the acceptor's side; returns the connector's drone id once it has proven the key, or
+    /// <see cref="Newcomer"/> (to drone 0 only), which then owes it a <see cref="Welcome"/>.
+    /// </summary>
     public static int Accept(Socket socket, MeshOptions options, int self)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
@@ -80,7 +141,7 @@ internal static class Handshake
             }
 
             var peer = reader.ReadInt32();
-            if (peer < 0 || peer >= options.MaxDrones || peer == self)
+            if ((peer < 0 && !(peer == Newcomer && self == 0)) || peer >= options.MaxDrones || peer == self)
             {
                 throw new InvalidDataException($"connector claims drone id {peer}");
             }

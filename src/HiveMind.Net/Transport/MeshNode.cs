@@ -32,6 +32,7 @@ public sealed partial class MeshNode : IDisposable
     private readonly Thread _heartbeat;
     private IReadOnlyDictionary<int, IPEndPoint>? _peerTable;
     private int _expectedDrones;
+    private int _nextNewcomer;
     private long _nextRequestId;
     private long _rejectedConnections;
     private int _disposed;
@@ -43,7 +44,11 @@ public sealed partial class MeshNode : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(consumer);
         options.Validate();
-        ArgumentOutOfRangeException.ThrowIfNegative(id);
+        if (id < 0 && id != Newcomer)
+        {
+            throw new ArgumentOutOfRangeException(nameof(id), id, "A drone id is not negative (a newcomer uses MeshNode.Newcomer).");
+        }
+
         Id = id;
         Options = options;
         _consumer = consumer;
@@ -64,8 +69,11 @@ public sealed partial class MeshNode : IDisposable
     /// <summary>Raised for each connection dropped before or during the handshake, with the reason.</summary>
     public event Action<string>? ConnectionRejected;
 
-    /// <summary>This drone's id.</summary>
-    public int Id { get; }
+    /// <summary>The id a node that joins a running run has until drone 0 gives it one (<see cref="JoinMesh"/>).</summary>
+    public const int Newcomer = Handshake.Newcomer;
+
+    /// <summary>This drone's id (<see cref="Newcomer"/> until a joining node is given one).</summary>
+    public int Id { get; private set; }
 
     public MeshOptions Options { get; }
 
@@ -106,6 +114,7 @@ public sealed partial class MeshNode : IDisposable
         lock (_membership)
         {
             _expectedDrones = drones;
+            _nextNewcomer = drones;
         }
 
         if (Id == 0)
@@ -157,8 +166,56 @@ public sealed partial class MeshNode : IDisposable
         }
     }
 
+    /// <summary>
+    /// Joins a run that has already formed, as a newcomer: proves the key to drone 0 at <paramref name="registry"/>,
+    /// takes the id drone 0 gives, registers, and links up with every drone in the peer table drone 0 sends back.
+    /// Returns the run's slot capacity (ids are below it). Throws <see cref="MeshException"/> with drone 0's
+    /// reason when it refuses (the run is full or takes no joiners), or when a link cannot be made in time.
+    /// </summary>
+    public int JoinMesh(IPEndPoint registry, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        if (Id != Newcomer)
+        {
+            throw new InvalidOperationException($"drone {Id} is part of its run already; only a newcomer node joins.");
+        }
+
+        var deadline = DateTime.UtcNow + timeout;
+        var capacity = 0;
+        ConnectWith(0, registry, Remaining(deadline), socket =>
+        {
+            (Id, capacity) = Handshake.ConnectAsNewcomer(socket, Options);
+            return 0;
+        });
+        Send(0, MessageKind.Register, ListenEndpoint, static (ref MessagePackWriter w, IPEndPoint endpoint) =>
+        {
+            w.WriteArrayHeader(2);
+            w.WriteString(endpoint.Address.ToString());
+            w.Write(endpoint.Port);
+        });
+        if (!_peerTableArrived.Wait(Remaining(deadline)))
+        {
+            throw new MeshException($"drone {Id} (joining): no peer table from drone 0 within {timeout.TotalSeconds:F1} s");
+        }
+
+        var peers = _peerTable!.Where(p => p.Key != 0 && p.Key != Id).ToList();
+        foreach (var (peer, endpoint) in peers)
+        {
+            Connect(peer, endpoint, Remaining(deadline));
+        }
+
+        return capacity;
+    }
+
     /// <summary>Connects to <paramref name="peer"/> at <paramref name="endpoint"/>, retrying with backoff, and runs the handshake.</summary>
-    public Link Connect(int peer, IPEndPoint endpoint, TimeSpan timeout)
+    public Link Connect(int peer, IPEndPoint endpoint, TimeSpan timeout) =>
+        ConnectWith(peer, endpoint, timeout, socket =>
+        {
+            Handshake.Connect(socket, Options, Id, peer);
+            return peer;
+        });
+
+    private Link ConnectWith(int peer, IPEndPoint endpoint, TimeSpan timeout, Func<Socket, int> handshake)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         var deadline = DateTime.UtcNow + timeout;
@@ -170,9 +227,14 @@ public sealed partial class MeshNode : IDisposable
             {
                 socket.Connect(endpoint);
                 socket.ReceiveTimeout = (int)Options.HandshakeTimeout.TotalMilliseconds;
-                Handshake.Connect(socket, Options, Id, peer);
+                var linked = handshake(socket);
                 socket.ReceiveTimeout = 0;
-                return Adopt(socket, peer) ?? throw new MeshException($"drone {Id}: a link to drone {peer} already exists");
+                return Adopt(socket, linked) ?? throw new MeshException($"drone {Id}: a link to drone {linked} already exists");
+            }
+            catch (InvalidDataException error) when (error.Message.StartsWith("drone 0 refused", StringComparison.Ordinal))
+            {
+                socket.Dispose();
+                throw new MeshException($"cannot join the run at {endpoint}: {error.Message}", error);
             }
             catch (Exception error) when (error is SocketException or InvalidDataException or MessagePackFormatException)
             {
@@ -386,7 +448,47 @@ public sealed partial class MeshNode : IDisposable
         }
 
         _registered[peer] = new IPEndPoint(address, port);
-        SendPeerTableIfComplete();
+        Dictionary<int, IPEndPoint>? forNewcomer = null;
+        lock (_membership)
+        {
+            if (_peerTable is not null && peer >= _expectedDrones)
+            {
+                // A newcomer in a formed run: it links up with every drone not known to have failed.
+                var table = new Dictionary<int, IPEndPoint>(_peerTable) { [peer] = _registered[peer] };
+                _peerTable = table;
+                forNewcomer = table.Where(e => !_failed.ContainsKey(e.Key)).ToDictionary(e => e.Key, e => e.Value);
+            }
+        }
+
+        if (forNewcomer is null)
+        {
+            SendPeerTableIfComplete();
+            return;
+        }
+
+        SendPeerTable(peer, forNewcomer);
+    }
+
+    /// <summary>
+    /// On drone 0: the id for a newcomer that proved the key, or why it is refused. Ids are never used twice, so
+    /// a drone that failed never comes back under its old id.
+    /// </summary>
+    private (int Id, string? Refusal) AssignNewcomer()
+    {
+        lock (_membership)
+        {
+            if (_peerTable is null)
+            {
+                return (-1, "the run is still forming; join once it runs");
+            }
+
+            if (_nextNewcomer >= Options.MaxDrones)
+            {
+                return (-1, $"the run is full: it takes at most {Options.MaxDrones} drones (--max-drones), and ids are not reused");
+            }
+
+            return (_nextNewcomer++, null);
+        }
     }
 
     private void SendPeerTableIfComplete()
@@ -405,19 +507,22 @@ public sealed partial class MeshNode : IDisposable
 
         foreach (var peer in table.Keys.Where(p => p != 0))
         {
-            Send(peer, MessageKind.PeerTable, table, static (ref MessagePackWriter w, Dictionary<int, IPEndPoint> t) =>
-            {
-                w.WriteArrayHeader(t.Count);
-                foreach (var (id, endpoint) in t.OrderBy(e => e.Key))
-                {
-                    w.WriteArrayHeader(3);
-                    w.Write(id);
-                    w.WriteString(endpoint.Address.ToString());
-                    w.Write(endpoint.Port);
-                }
-            });
+            SendPeerTable(peer, table);
         }
     }
+
+    private void SendPeerTable(int peer, Dictionary<int, IPEndPoint> table) =>
+        Send(peer, MessageKind.PeerTable, table, static (ref MessagePackWriter w, Dictionary<int, IPEndPoint> t) =>
+        {
+            w.WriteArrayHeader(t.Count);
+            foreach (var (id, endpoint) in t.OrderBy(e => e.Key))
+            {
+                w.WriteArrayHeader(3);
+                w.Write(id);
+                w.WriteString(endpoint.Address.ToString());
+                w.Write(endpoint.Port);
+            }
+        });
 
     private void OnPeerTable(ref MessagePackReader reader)
     {
@@ -523,6 +628,18 @@ public sealed partial class MeshNode : IDisposable
             socket.NoDelay = true;
             socket.ReceiveTimeout = (int)Options.HandshakeTimeout.TotalMilliseconds;
             var peer = Handshake.Accept(socket, Options, Id);
+            if (peer == Newcomer)
+            {
+                var (assigned, refusal) = AssignNewcomer();
+                Handshake.Welcome(socket, assigned, Options.MaxDrones, refusal);
+                if (refusal is not null)
+                {
+                    throw new InvalidDataException($"newcomer refused: {refusal}");
+                }
+
+                peer = assigned;
+            }
+
             if (_failed.TryGetValue(peer, out var why))
             {
                 throw new InvalidDataException($"drone {peer} was declared failed ({why}) and must join again");

@@ -30,6 +30,9 @@ public static class MessageKind
     /// <summary>Registry to drone: [[id, host, port] ...] of every drone.</summary>
     public const byte PeerTable = 8;
 
+    /// <summary>Handshake, drone 0 to a newcomer after its proof: [assigned drone id, slot capacity, refusal or nil].</summary>
+    public const byte Welcome = 9;
+
     /// <summary>First kind the layer above may use.</summary>
     public const byte FirstApplicationKind = 16;
 
@@ -44,6 +47,7 @@ public static class MessageKind
         ErrorResponse => "ErrorResponse",
         Register => "Register",
         PeerTable => "PeerTable",
+        Welcome => "Welcome",
         _ => $"kind {kind}",
     };
 }

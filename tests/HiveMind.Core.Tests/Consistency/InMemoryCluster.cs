@@ -14,13 +14,18 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
     private readonly ConcurrentQueue<string> _errors = new();
     private readonly bool[] _frozen;
 
-    public InMemoryCluster(int drones, HeapOptions? heap = null, long collectionThreshold = LrcEngine.DefaultCollectionThreshold)
+    /// <summary>
+    /// <paramref name="drones"/> slots; the first <paramref name="started"/> (all by default) form the run, the others
+    /// are newcomers that join it (<see cref="LrcEngine.JoinRun"/>).
+    /// </summary>
+    public InMemoryCluster(int drones, HeapOptions? heap = null, long collectionThreshold = LrcEngine.DefaultCollectionThreshold, int? started = null)
     {
+        var live = started ?? drones;
         var options = heap ?? new HeapOptions { PageSize = 4096, HeapSize = 4096 * 64 };
         Heaps = Enumerable.Range(0, drones).Select(_ => new SharedHeap(options)).ToArray();
         _frozen = new bool[drones];
         _networks = Enumerable.Range(0, drones).Select(i => new Network(this, i)).ToArray();
-        Engines = Enumerable.Range(0, drones).Select(i => new LrcEngine(i, drones, Heaps[i], _networks[i], TimeSpan.FromSeconds(60), collectionThreshold)).ToArray();
+        Engines = Enumerable.Range(0, drones).Select(i => new LrcEngine(i, drones, Heaps[i], _networks[i], TimeSpan.FromSeconds(60), collectionThreshold, i < live ? live : 0)).ToArray();
         foreach (var network in _networks)
         {
             network.Start();

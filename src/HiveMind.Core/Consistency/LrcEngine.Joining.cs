@@ -1,0 +1,246 @@
+using HiveMind.Memory;
+
+namespace HiveMind.Consistency;
+
+/// <summary>
+/// Joining (PROTOCOL.md, "Failures and churn": a new drone asks the barrier manager to join and is admitted at the
+/// next barrier, as a new view). The engine has a slot per drone that may ever take part; a newcomer holds the id
+/// drone 0's mesh gave it and asks drone 0 to join. The first application barrier after the request becomes a
+/// garbage collection: at its end every drone holds every page it wrote whole, and no interval record or diff from
+/// before it is needed any more. There drone 0 decides the new view and sends the newcomer the VT, the holders of
+/// every written page and the barrier the run has passed; the newcomer marks those pages for a whole-page fetch
+/// and takes part from then on. The lock recovery of the new view gives it its place in every lock.
+/// </summary>
+public sealed partial class LrcEngine
+{
+    // On drone 0: newcomers waiting for the next application barrier, and those being admitted by its collection.
+    private readonly List<int> _newcomers = [];
+    private int[]? _admitting;
+    private int _admittingAt;
+
+    // The number of drones the run started with.
+    private int _startedCount;
+
+    // On a newcomer: drone 0's welcome, once it came.
+    private JoinWelcome? _welcome;
+
+    /// <summary>On drone 0: runtime state above the engine that a newcomer needs, taken when it is admitted.</summary>
+    public Func<long[]>? NewcomerState { get; set; }
+
+    /// <summary>The number of drones the run started with (drones that joined later have higher ids).</summary>
+    public int Started => Volatile.Read(ref _startedCount);
+
+    /// <summary>On drone 0: how many newcomers wait to be admitted at the next application barrier.</summary>
+    public int PendingNewcomers
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _newcomers.Count + (_admitting?.Length ?? 0);
+            }
+        }
+    }
+
+    /// <summary>
+    /// On a newcomer (an engine created with no drone live): asks drone 0 to admit this drone and waits for the
+    /// welcome; then takes the run's VT, marks every page written so far for a whole-page fetch and installs the
+    /// view that admits it. Returns the welcome (the barrier the run passed, the state above the engine).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The run's page or heap size differs from this drone's.</exception>
+    public JoinWelcome JoinRun()
+    {
+        lock (_gate)
+        {
+            if (_live.Any(l => l) || _welcome is not null)
+            {
+                throw new InvalidOperationException($"Drone {Self} is part of the run already; only a newcomer joins.");
+            }
+        }
+
+        _network.Send(BarrierManager, new JoinRequest(Self));
+        JoinWelcome welcome;
+        lock (_gate)
+        {
+            WaitLocked(() => _welcome is not null, "drone 0 did not admit this drone (it admits newcomers at its next application barrier)");
+            welcome = _welcome!;
+        }
+
+        if (welcome.PageSize != _heap.PageSize || welcome.HeapSize != _heap.Size)
+        {
+            throw new InvalidOperationException(
+                $"Drone {Self}: the run has pages of {welcome.PageSize} bytes in a heap of {welcome.HeapSize}, this drone {_heap.PageSize} and {_heap.Size}: start it with the run's --page-size and --heap-size.");
+        }
+
+        lock (_gate)
+        {
+            for (var drone = 0; drone < Drones; drone++)
+            {
+                _vt.Set(drone, welcome.Timestamp[drone]);
+                _collectedUpTo[drone] = welcome.Timestamp[drone];
+            }
+
+            _managerKnows = [.. welcome.Timestamp];
+            _startedCount = welcome.Started;
+            foreach (var removed in welcome.Removed)
+            {
+                _joined[removed] = true;
+            }
+
+            foreach (var (page, holders) in welcome.Holders)
+            {
+                _holders[page] = holders;
+            }
+        }
+
+        // Pages nobody wrote are zero here as everywhere; the others come whole from a holder on first access.
+        foreach (var (page, _) in welcome.Holders)
+        {
+            var entry = _heap.GetEntry(page);
+            lock (entry)
+            {
+                entry.NeedsWholePage = true;
+            }
+
+            _heap.SetAccess(page, PageAccess.NoAccess);
+        }
+
+        OnViewChange(new ViewChange(welcome.View, welcome.Live));
+        return welcome;
+    }
+
+    /// <summary>
+    /// On drone 0: blocks until <paramref name="count"/> newcomers wait to be admitted, or <paramref name="timeout"/>
+    /// passes; returns whether they do. For programs that want a newcomer in before some phase.
+    /// </summary>
+    public bool WaitForNewcomers(int count, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        lock (_gate)
+        {
+            while (_newcomers.Count + (_admitting?.Length ?? 0) < count)
+            {
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero)
+                {
+                    return false;
+                }
+
+                Monitor.Wait(_gate, left);
+            }
+
+            return true;
+        }
+    }
+
+    private void OnJoinRequest(int from, JoinRequest request)
+    {
+        lock (_gate)
+        {
+            if (request.Drone != from || (uint)from >= (uint)Drones || _joined[from] || _decidedLive[from] || _newcomers.Contains(from)
+                || (_admitting?.Contains(from) ?? false))
+            {
+                return; // a drone that took part once never comes back under its id; a repeat changes nothing
+            }
+
+            _newcomers.Add(from);
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    /// <summary>Drops a newcomer that failed before it was admitted. Caller holds <see cref="_gate"/>.</summary>
+    private void ForgetNewcomer(int drone)
+    {
+        _newcomers.Remove(drone);
+        if (_admitting is { } admitting && admitting.Contains(drone))
+        {
+            _admitting = admitting.Where(d => d != drone).ToArray();
+        }
+    }
+
+    /// <summary>
+    /// On drone 0, as an application barrier completes: whether newcomers wait, in which case this barrier becomes a
+    /// garbage collection at whose end they are admitted. Caller holds <see cref="_gate"/>.
+    /// </summary>
+    private bool StartAdmission(int barrier)
+    {
+        if (Self != BarrierManager || barrier < 0 || _newcomers.Count == 0 || _admitting is not null)
+        {
+            return false;
+        }
+
+        _admitting = [.. _newcomers];
+        _admittingAt = barrier;
+        _newcomers.Clear();
+        return true;
+    }
+
+    /// <summary>
+    /// On drone 0, as the last barrier of the admitting collection completes (every drone holds its pages whole and
+    /// has dropped its records): decides the view with the newcomers in. Caller holds <see cref="_gate"/>.
+    /// </summary>
+    private Admitted? Admit(VectorTimestamp all)
+    {
+        if (_admitting is not { Length: > 0 } admitting)
+        {
+            _admitting = null;
+            return null;
+        }
+
+        _admitting = null;
+        var members = Enumerable.Range(0, Drones).Where(d => _decidedLive[d] && d != Self).ToArray();
+        foreach (var drone in admitting)
+        {
+            _decidedLive[drone] = true;
+        }
+
+        _decidedView++;
+        _reports.Clear();
+        var live = Enumerable.Range(0, Drones).Where(d => _decidedLive[d]).ToArray();
+        var removed = Enumerable.Range(0, Drones).Where(d => _joined[d] && !_decidedLive[d]).ToArray();
+        var holders = _holders.OrderBy(h => h.Key).Select(h => new PageHolders(h.Key, h.Value)).ToArray();
+        var extra = NewcomerState?.Invoke() ?? [];
+        var welcomes = admitting
+            .Select(d => (d, new JoinWelcome(_decidedView, live, removed, _admittingAt, all.Entries.ToArray(), holders, _startedCount, _heap.PageSize, _heap.Size, extra)))
+            .ToList();
+        return new Admitted(new ViewChange(_decidedView, live), members, welcomes);
+    }
+
+    private void OnWelcome(JoinWelcome welcome)
+    {
+        lock (_gate)
+        {
+            if (_welcome is not null || welcome.Timestamp.Length != Drones || !welcome.Live.Contains(Self))
+            {
+                return;
+            }
+
+            _welcome = welcome;
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    /// <summary>
+    /// For a message from a drone outside this drone's view: a newcomer (a slot no drone has held) may be heard before
+    /// the view that admits it is installed here, so the message waits for that view; a removed drone is refused.
+    /// </summary>
+    private bool AwaitNewcomer(int from, ProtocolMessage message)
+    {
+        lock (_gate)
+        {
+            if ((uint)from >= (uint)Drones)
+            {
+                return false;
+            }
+
+            if (!_joined[from])
+            {
+                WaitLocked(() => _joined[from], $"{message.GetType().Name} from drone {from} came before the view that admits it");
+            }
+
+            return _live[from];
+        }
+    }
+
+    private sealed record Admitted(ViewChange Change, int[] Members, List<(int Drone, JoinWelcome Welcome)> Welcomes);
+}
