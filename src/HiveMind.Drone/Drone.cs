@@ -99,7 +99,15 @@ public sealed partial class Drone : IDisposable
             if (joining)
             {
                 // A newcomer: drone 0 gives it an id and the run's size; the engine comes once they are known.
-                MaxDrones = _node.JoinMesh(IPEndPoint.Parse(placement.Registry!), TimeSpan.FromSeconds(60));
+                try
+                {
+                    MaxDrones = _node.JoinMesh(IPEndPoint.Parse(placement.Registry!), TimeSpan.FromSeconds(60));
+                }
+                catch (MeshException error)
+                {
+                    throw new LaunchException($"cannot join the run at {placement.Registry}: {error.Message}", error);
+                }
+
                 Id = _node.Id;
                 _engine = new LrcEngine(Id, MaxDrones, Heap, network, collectionThreshold: threshold, started: 0);
             }
@@ -309,6 +317,12 @@ public sealed partial class Drone : IDisposable
             _distributions = (int)welcome.Extra[0];
             ForNewcomers = welcome.Extra[1];
             LogJoined(_logger, Id, welcome.Barrier, welcome.View, string.Join(',', welcome.Live));
+        }
+        catch (Exception error) when (error is InvalidOperationException or TimeoutException)
+        {
+            _node?.Dispose();
+            Heap.Dispose();
+            throw new LaunchException($"drone {Id} was not admitted to the run: {error.Message}", error);
         }
         catch
         {

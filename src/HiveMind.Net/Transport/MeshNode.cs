@@ -182,7 +182,7 @@ public sealed partial class MeshNode : IDisposable
 
         var deadline = DateTime.UtcNow + timeout;
         var capacity = 0;
-        ConnectWith(0, registry, Remaining(deadline), socket =>
+        ConnectWith(0, registry, Remaining(deadline), retryHandshake: false, socket =>
         {
             (Id, capacity) = Handshake.ConnectAsNewcomer(socket, Options);
             return 0;
@@ -209,13 +209,17 @@ public sealed partial class MeshNode : IDisposable
 
     /// <summary>Connects to <paramref name="peer"/> at <paramref name="endpoint"/>, retrying with backoff, and runs the handshake.</summary>
     public Link Connect(int peer, IPEndPoint endpoint, TimeSpan timeout) =>
-        ConnectWith(peer, endpoint, timeout, socket =>
+        ConnectWith(peer, endpoint, timeout, retryHandshake: true, socket =>
         {
             Handshake.Connect(socket, Options, Id, peer);
             return peer;
         });
 
-    private Link ConnectWith(int peer, IPEndPoint endpoint, TimeSpan timeout, Func<Socket, int> handshake)
+    /// <remarks>
+    /// Without <paramref name="retryHandshake"/>, only connecting is retried: a handshake that fails (the key is not
+    /// the run's, or drone 0 refuses) fails at once.
+    /// </remarks>
+    private Link ConnectWith(int peer, IPEndPoint endpoint, TimeSpan timeout, bool retryHandshake, Func<Socket, int> handshake)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         var deadline = DateTime.UtcNow + timeout;
@@ -231,10 +235,10 @@ public sealed partial class MeshNode : IDisposable
                 socket.ReceiveTimeout = 0;
                 return Adopt(socket, linked) ?? throw new MeshException($"drone {Id}: a link to drone {linked} already exists");
             }
-            catch (InvalidDataException error) when (error.Message.StartsWith("drone 0 refused", StringComparison.Ordinal))
+            catch (Exception error) when (!retryHandshake && error is InvalidDataException or MessagePackFormatException)
             {
                 socket.Dispose();
-                throw new MeshException($"cannot join the run at {endpoint}: {error.Message}", error);
+                throw new MeshException($"drone 0 at {endpoint} did not take this drone in: {error.Message}", error);
             }
             catch (Exception error) when (error is SocketException or InvalidDataException or MessagePackFormatException)
             {
