@@ -306,6 +306,7 @@ public sealed partial class Drone : IDisposable
     {
         try
         {
+            var asked = Stopwatch.GetTimestamp();
             var welcome = _engine.JoinRun();
             Count = welcome.Started;
             JoinedAt = welcome.Barrier;
@@ -316,7 +317,7 @@ public sealed partial class Drone : IDisposable
 
             _distributions = (int)welcome.Extra[0];
             ForNewcomers = welcome.Extra[1];
-            LogJoined(_logger, Id, welcome.Barrier, welcome.View, string.Join(',', welcome.Live));
+            LogJoined(_logger, Id, welcome.Barrier, welcome.View, string.Join(',', welcome.Live), Stopwatch.GetElapsedTime(asked).TotalMilliseconds);
         }
         catch (Exception error) when (error is InvalidOperationException or TimeoutException)
         {
@@ -419,7 +420,14 @@ public sealed partial class Drone : IDisposable
             _engine.Barrier(ExitBarrier);
             _exiting = true;
             _node?.Leave();
-            _engine.Barrier(LeaveBarrier);
+
+            // Every drone has done its work: one that dies now must not hold the others, who no longer count failures.
+            var limit = TimeSpan.FromMilliseconds(Math.Max(10_000, 4 * Options.FailureTimeoutMs));
+            if (!_engine.TryBarrier(LeaveBarrier, limit))
+            {
+                LogLeftAlone(_logger, Id, limit.TotalSeconds);
+            }
+
             _exited = true;
             CollectStatistics();
             _launcher?.WaitOrKill(TimeSpan.FromSeconds(30));
@@ -600,8 +608,11 @@ public sealed partial class Drone : IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: view {View}: live {Live}, removed {Removed}")]
     private static partial void LogViewChanged(ILogger logger, int droneId, int view, string live, string removed);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: joined the run at barrier {Barrier}, view {View}: live {Live}")]
-    private static partial void LogJoined(ILogger logger, int droneId, int barrier, int view, string live);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: joined the run at barrier {Barrier}, view {View}: live {Live}; admitted {ElapsedMs:F1} ms after asking")]
+    private static partial void LogJoined(ILogger logger, int droneId, int barrier, int view, string live, double elapsedMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: not every drone reached the run's last barrier within {Seconds:F0} s (one failed on its way out); leaving without it")]
+    private static partial void LogLeftAlone(ILogger logger, int droneId, double seconds);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "drone {DroneId}: exited after {ElapsedMs:F1} ms")]
     private static partial void LogExited(ILogger logger, int droneId, double elapsedMs);

@@ -224,7 +224,25 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         Statistics.BarrierWaitTicks += Stopwatch.GetTimestamp() - started;
     }
 
-    private BarrierRelease Meet(int barrierId, bool mayCollect)
+    /// <summary>
+    /// A barrier that gives up after <paramref name="timeout"/>: false when not every drone arrived by then. For a
+    /// run's last barrier only, where every drone has done its work and a drone that dies on its way out must not
+    /// hold the others (they have stopped counting failures); the abandoned barrier is never met.
+    /// </summary>
+    public bool TryBarrier(int barrierId, TimeSpan timeout)
+    {
+        if (Meet(barrierId, mayCollect: false, timeout) is null)
+        {
+            return false;
+        }
+
+        Statistics.Barriers++;
+        return true;
+    }
+
+    private BarrierRelease Meet(int barrierId, bool mayCollect) => Meet(barrierId, mayCollect, _waitLimit)!;
+
+    private BarrierRelease? Meet(int barrierId, bool mayCollect, TimeSpan limit)
     {
         CloseInterval();
         BarrierArrival arrival;
@@ -240,6 +258,11 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         BarrierRelease release;
         lock (_gate)
         {
+            if (limit < _waitLimit && !WaitUntil(() => _release is not null, limit))
+            {
+                return null;
+            }
+
             WaitLocked(() => _release is not null, $"barrier {barrierId} did not complete");
             release = _release!;
             _release = null;
@@ -845,6 +868,24 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
     /// <summary>The records this drone knows that <paramref name="timestamp"/> does not cover.</summary>
     private IntervalRecord[] RecordsNotCoveredBy(int[] timestamp) => RecordsBetween(timestamp, _vt);
+
+    /// <summary>Waits under <see cref="_gate"/> until <paramref name="done"/>; false when <paramref name="limit"/> passes first.</summary>
+    private bool WaitUntil(Func<bool> done, TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        while (!done())
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                return false;
+            }
+
+            Monitor.Wait(_gate, left);
+        }
+
+        return true;
+    }
 
     /// <summary>
     /// Waits on <see cref="_gate"/> (which the caller holds) until <paramref name="done"/> holds, at most the wait

@@ -108,6 +108,26 @@ public sealed class LrcFailureTests
         Assert.Equal([2], e[0].View.Removed);
     }
 
+    [Fact]
+    public void TryBarrier_WithADroneThatNeverArrives_GivesUpAfterItsTimeout_AndCompletesWhenAllDo()
+    {
+        using var cluster = new InMemoryCluster(3);
+        var e = cluster.Engines;
+        cluster.Freeze(2); // gone, and (as after the exit barrier) nobody reports it
+        var timeout = TimeSpan.FromMilliseconds(300);
+        var results = new bool[2];
+        var waits = new[]
+        {
+            new Background(() => results[0] = e[0].TryBarrier(-4, timeout), "drone 0 at its last barrier"),
+            new Background(() => results[1] = e[1].TryBarrier(-4, timeout), "drone 1 at its last barrier"),
+        };
+        Assert.True(waits.All(w => w.Wait(Limit)), $"TryBarrier with a {timeout.TotalMilliseconds} ms timeout did not return within {Limit.TotalSeconds} s");
+        Assert.True(results.All(r => !r), $"TryBarrier reported drones 0 and 1 met drone 2, which never arrived: {string.Join(",", results)}");
+
+        using var whole = new InMemoryCluster(2);
+        whole.Run(id => Assert.True(whole.Engines[id].TryBarrier(-4, Limit), $"drone {id}: TryBarrier gave up though both drones arrived"));
+    }
+
     private static Background StartAcquire(LrcEngine engine, int lockId) => new(() => engine.Acquire(lockId), $"drone {engine.Self} acquiring lock {lockId}");
 
     private static Background StartBarrier(LrcEngine engine, int barrier) => new(() => engine.Barrier(barrier), $"drone {engine.Self} at barrier {barrier}");

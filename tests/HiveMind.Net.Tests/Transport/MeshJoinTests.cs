@@ -52,7 +52,7 @@ public sealed class MeshJoinTests
         using var mesh = new LocalMesh(2, LocalMesh.NewOptions() with { MaxDrones = 4 });
         using var stranger = new MeshNode(MeshNode.Newcomer, LocalMesh.NewOptions() with { ConnectTimeout = TimeSpan.FromMilliseconds(300) }, new TestConsumer());
         var error = Assert.Throws<MeshException>(() => stranger.JoinMesh(mesh.Nodes[0].ListenEndpoint, TimeSpan.FromMilliseconds(300)));
-        Assert.Contains("cannot connect to drone 0", error.Message, StringComparison.Ordinal);
+        Assert.Contains("did not take this drone in: drone 0 did not prove the cluster key", error.Message, StringComparison.Ordinal);
         Assert.Equal(MeshNode.Newcomer, stranger.Id);
 
         // The ids stay free: a newcomer with the key still gets drone id 2.
