@@ -319,7 +319,7 @@ public sealed partial class Drone : IDisposable
             ForNewcomers = welcome.Extra[1];
             LogJoined(_logger, Id, welcome.Barrier, welcome.View, string.Join(',', welcome.Live), Stopwatch.GetElapsedTime(asked).TotalMilliseconds);
         }
-        catch (Exception error) when (error is InvalidOperationException or TimeoutException)
+        catch (Exception error) when (error is InvalidOperationException or TimeoutException or DroneUnreachableException)
         {
             _node?.Dispose();
             Heap.Dispose();
@@ -516,7 +516,9 @@ public sealed partial class Drone : IDisposable
         _failure = $"drone 0 failed ({reason})";
         if (_exitOnPeerFailure)
         {
-            Console.Error.WriteLine($"drone {Id}: drone 0 is gone ({reason}); exiting.");
+            Console.Error.WriteLine(_joining && JoinedAt is null
+                ? $"drone {Id}: drone 0 left before admitting this drone (the run had no barrier left, or ended); exiting."
+                : $"drone {Id}: drone 0 is gone ({reason}); exiting.");
             Environment.Exit(3);
         }
     }
@@ -524,6 +526,14 @@ public sealed partial class Drone : IDisposable
     private void OnViewChanged(MembershipView view)
     {
         LogViewChanged(_logger, Id, view.Number, string.Join(',', view.Live), string.Join(',', view.Removed));
+
+        // A drone of the view this drone has no link to (it failed while joining, say) is failing: report it, since
+        // its link will never break again to report it.
+        foreach (var peer in view.Live.Where(p => p != Id && _node?.GetLink(p) is null && !_exiting))
+        {
+            _engine.Suspect(peer, $"no link to it in view {view.Number}");
+        }
+
         foreach (var removed in view.Removed)
         {
             _launcher?.Abandon(removed);

@@ -59,7 +59,7 @@ public sealed class ProtocolCodecTests
     [Fact]
     public void Read_JoinWelcomeWithAHolderOutsideTheRun_ThrowsInvalidData()
     {
-        var bytes = Encode(new JoinWelcome(1, [0, 2], [], 0, [1, 1, 0], [new PageHolders(3, [7])], 2, 4096, 1 << 20, [0, 0]));
+        var bytes = Encode(new JoinWelcome(1, [0, 2], [], 0, [1, 1, 0], [new PageHolders(3, 1, [7])], 2, 4096, 1 << 20, [0, 0]));
         var error = Assert.Throws<InvalidDataException>(() =>
         {
             var reader = new MessagePackReader(bytes);
@@ -88,7 +88,7 @@ public sealed class ProtocolCodecTests
             ["LockReport"] = new LockReport(3, 1, [1, 2, 3], [Sample], [new LockSnapshot(5, false, false, true, 3), new LockSnapshot(6, true, true, false, 0)]),
             ["LockReset"] = new LockReset(3, [new LockAssignment(5, true, request, 1, [0, 1], [2, 3], grant), new LockAssignment(6, false, null, 0, [], [], null)]),
             ["JoinRequest"] = new JoinRequest(2),
-            ["JoinWelcome"] = new JoinWelcome(4, [0, 2], [1], 7, [5, 0, 2], [new PageHolders(3, [0, 2]), new PageHolders(9, [1])], 2, 4096, 1 << 20, [1, 4096]),
+            ["JoinWelcome"] = new JoinWelcome(4, [0, 2], [1], 7, [5, 0, 2], [new PageHolders(3, 4, [0, 2]), new PageHolders(9, 1, [1])], 2, 4096, 1 << 20, [1, 4096]),
         };
     }
 

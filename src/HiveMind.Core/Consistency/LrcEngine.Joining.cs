@@ -16,10 +16,17 @@ public sealed partial class LrcEngine
     // On drone 0: newcomers waiting for the next application barrier, and those being admitted by its collection.
     private readonly List<int> _newcomers = [];
     private int[]? _admitting;
+    private readonly HashSet<int> _suspectedNewcomers = [];
     private int _admittingAt;
 
     // The number of drones the run started with.
     private int _startedCount;
+
+    // A bound on them: a newcomer sends a few (lock messages, a report); more is a drone that is never admitted.
+    private const int MaxEarlyMessages = 4096;
+
+    // One-way messages from drones not yet admitted here (or, on a newcomer, from anyone before its admission).
+    private readonly List<(int From, ProtocolMessage Message)> _early = [];
 
     // On a newcomer: drone 0's welcome, once it came.
     private JoinWelcome? _welcome;
@@ -87,25 +94,32 @@ public sealed partial class LrcEngine
                 _joined[removed] = true;
             }
 
-            foreach (var (page, holders) in welcome.Holders)
+            foreach (var (first, count, holders) in welcome.Holders)
             {
-                _holders[page] = holders;
+                for (var page = first; page < first + count; page++)
+                {
+                    _holders[page] = holders;
+                }
             }
         }
 
         // Pages nobody wrote are zero here as everywhere; the others come whole from a holder on first access.
-        foreach (var (page, _) in welcome.Holders)
+        foreach (var (first, count, _) in welcome.Holders)
         {
-            var entry = _heap.GetEntry(page);
-            lock (entry)
+            for (var page = first; page < first + count; page++)
             {
-                entry.NeedsWholePage = true;
-            }
+                var entry = _heap.GetEntry(page);
+                lock (entry)
+                {
+                    entry.NeedsWholePage = true;
+                }
 
-            _heap.SetAccess(page, PageAccess.NoAccess);
+                _heap.SetAccess(page, PageAccess.NoAccess);
+            }
         }
 
         OnViewChange(new ViewChange(welcome.View, welcome.Live));
+        ReplayEarly();
         return welcome;
     }
 
@@ -138,7 +152,7 @@ public sealed partial class LrcEngine
         lock (_gate)
         {
             if (request.Drone != from || (uint)from >= (uint)Drones || _joined[from] || _decidedLive[from] || _newcomers.Contains(from)
-                || (_admitting?.Contains(from) ?? false))
+                || (_admitting?.Contains(from) ?? false) || _suspectedNewcomers.Contains(from))
             {
                 return; // a drone that took part once never comes back under its id; a repeat changes nothing
             }
@@ -151,6 +165,11 @@ public sealed partial class LrcEngine
     /// <summary>Drops a newcomer that failed before it was admitted. Caller holds <see cref="_gate"/>.</summary>
     private void ForgetNewcomer(int drone)
     {
+        if (!_decidedLive[drone] && !_joined[drone])
+        {
+            _suspectedNewcomers.Add(drone); // a drone seen failing before it was admitted is not admitted later
+        }
+
         _newcomers.Remove(drone);
         if (_admitting is { } admitting && admitting.Contains(drone))
         {
@@ -198,7 +217,7 @@ public sealed partial class LrcEngine
         _reports.Clear();
         var live = Enumerable.Range(0, Drones).Where(d => _decidedLive[d]).ToArray();
         var removed = Enumerable.Range(0, Drones).Where(d => _joined[d] && !_decidedLive[d]).ToArray();
-        var holders = _holders.OrderBy(h => h.Key).Select(h => new PageHolders(h.Key, h.Value)).ToArray();
+        var holders = HolderRuns();
         var extra = NewcomerState?.Invoke() ?? [];
         var welcomes = admitting
             .Select(d => (d, new JoinWelcome(_decidedView, live, removed, _admittingAt, all.Entries.ToArray(), holders, _startedCount, _heap.PageSize, _heap.Size, extra)))
@@ -206,11 +225,31 @@ public sealed partial class LrcEngine
         return new Admitted(new ViewChange(_decidedView, live), members, welcomes);
     }
 
+    /// <summary>The holders map as runs of consecutive pages with the same holders (an array is written by few drones in long stretches). Caller holds <see cref="_gate"/>.</summary>
+    private PageHolders[] HolderRuns()
+    {
+        var runs = new List<PageHolders>();
+        foreach (var (page, holders) in _holders.OrderBy(h => h.Key))
+        {
+            if (runs.Count > 0 && runs[^1].First + runs[^1].Count == page && runs[^1].Holders.AsSpan().SequenceEqual(holders))
+            {
+                runs[^1] = runs[^1] with { Count = runs[^1].Count + 1 };
+            }
+            else
+            {
+                runs.Add(new PageHolders(page, 1, holders));
+            }
+        }
+
+        return [.. runs];
+    }
+
     private void OnWelcome(JoinWelcome welcome)
     {
         lock (_gate)
         {
-            if (_welcome is not null || welcome.Timestamp.Length != Drones || !welcome.Live.Contains(Self))
+            if (_welcome is not null || welcome.Timestamp.Length != Drones || !welcome.Live.Contains(Self)
+                || welcome.Holders.Any(h => h.Count < 1 || (long)h.First + h.Count > _heap.PageCount))
             {
                 return;
             }
@@ -221,10 +260,14 @@ public sealed partial class LrcEngine
     }
 
     /// <summary>
-    /// For a message from a drone outside this drone's view: a newcomer (a slot no drone has held) may be heard before
-    /// the view that admits it is installed here, so the message waits for that view; a removed drone is refused.
+    /// For a message from a drone outside this drone's view; true when it is to be handled now. A slot no drone has
+    /// held may be a newcomer heard before the view that admits it arrives here (its welcome and this drone's view
+    /// change take different links): its one-way messages wait in <see cref="_early"/> for that view, and its
+    /// requests (a page, diffs), which need their reply now, wait on this receive thread, briefly, since the view
+    /// change was sent before the welcome. A newcomer not yet admitted keeps every one-way message for after its
+    /// admission. A removed drone is refused.
     /// </summary>
-    private bool AwaitNewcomer(int from, ProtocolMessage message)
+    private bool HoldUntilAdmitted(int from, ProtocolMessage message)
     {
         lock (_gate)
         {
@@ -233,12 +276,45 @@ public sealed partial class LrcEngine
                 return false;
             }
 
-            if (!_joined[from])
+            var admitted = _live[Self];
+            if (admitted && _joined[from])
             {
-                WaitLocked(() => _joined[from], $"{message.GetType().Name} from drone {from} came before the view that admits it");
+                return _live[from]; // removed: refused
             }
 
+            if (message is not (PageRequest or DiffRequest))
+            {
+                if (_early.Count < MaxEarlyMessages)
+                {
+                    _early.Add((from, message));
+                }
+
+                return false;
+            }
+
+            WaitLocked(() => _joined[from] && _live[Self], $"{message.GetType().Name} from drone {from} came before the view that admits it");
             return _live[from];
+        }
+    }
+
+    /// <summary>Handles the one-way messages held back until their senders (or this newcomer) were admitted.</summary>
+    private void ReplayEarly()
+    {
+        List<(int From, ProtocolMessage Message)> ready;
+        lock (_gate)
+        {
+            if (!_live[Self])
+            {
+                return;
+            }
+
+            ready = _early.Where(e => _joined[e.From]).ToList();
+            _early.RemoveAll(e => _joined[e.From]);
+        }
+
+        foreach (var (from, message) in ready)
+        {
+            Handle(from, message);
         }
     }
 

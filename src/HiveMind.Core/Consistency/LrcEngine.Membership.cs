@@ -26,7 +26,7 @@ public sealed partial class LrcEngine
     /// <summary>Raised (on a network thread) when this drone installs a new membership view.</summary>
     public event Action<MembershipView>? ViewChanged;
 
-    /// <summary>The number of the membership view this drone acts on (0 until a drone fails); no allocation.</summary>
+    /// <summary>The number of the membership view this drone acts on (0 until a drone fails or joins); no allocation.</summary>
     public int ViewNumber => Volatile.Read(ref _view);
 
     /// <summary>How many drones the views have removed so far (failed); joins do not change it. No allocation.</summary>
@@ -53,6 +53,14 @@ public sealed partial class LrcEngine
         if ((uint)drone >= (uint)Drones || drone == BarrierManager)
         {
             return; // the barrier manager is assumed not to fail: its loss ends the run at the drone level
+        }
+
+        lock (_gate)
+        {
+            if (!_live[Self])
+            {
+                return; // a newcomer not yet admitted: the members see the failure themselves
+            }
         }
 
         SendIfReachable(BarrierManager, new Suspicion(drone, Self, reason)); // drone 0 gone: the drone ends anyway
@@ -438,6 +446,7 @@ public sealed partial class LrcEngine
         }
 
         ViewChanged?.Invoke(view);
+        ReplayEarly();
     }
 
     private void OnLockReset(LockReset reset)

@@ -231,6 +231,12 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     /// </summary>
     public bool TryBarrier(int barrierId, TimeSpan timeout)
     {
+        if (barrierId >= 0)
+        {
+            // An application barrier may become a garbage collection (to admit a newcomer), which cannot be abandoned.
+            throw new ArgumentOutOfRangeException(nameof(barrierId), barrierId, "TryBarrier is for the runtime's own last barrier (a negative id).");
+        }
+
         if (Meet(barrierId, mayCollect: false, timeout) is null)
         {
             return false;
@@ -661,6 +667,36 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         }
     }
 
+    /// <summary>The copy of <paramref name="page"/> with the most writes (by applied vector) among the live drones that have one, or null.</summary>
+    private PageReply? NewestLiveCopy(int page)
+    {
+        int[] others;
+        lock (_gate)
+        {
+            others = LiveDrones().Where(d => d != Self).ToArray();
+        }
+
+        PageReply? best = null;
+        foreach (var drone in others)
+        {
+            try
+            {
+                if (_network.RequestAll([(drone, new PageRequest(page))])[0] is PageReply reply
+                    && reply.Page == page && reply.Bytes.Length == _heap.PageSize && reply.Applied.Length == Drones
+                    && (best is null || reply.Applied.Sum(a => (long)a) > best.Applied.Sum(a => (long)a)))
+                {
+                    best = reply;
+                }
+            }
+            catch (DroneUnreachableException)
+            {
+                // failing too: its own view change follows
+            }
+        }
+
+        return best;
+    }
+
     /// <summary>Replaces this drone's copy of a page with a holder's, together with that copy's applied vector.</summary>
     private void FetchWholePage(int page, PageEntry entry)
     {
@@ -672,7 +708,21 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
         if (holders.Length == 0)
         {
-            // Every holder has failed: the stale copy is all that is left, and it is what the page now holds.
+            // Every holder has failed: the newest copy a live drone has (a drone that joined since has none of its
+            // own), else the stale copy, which is what the page now holds.
+            if (NewestLiveCopy(page) is { } copy)
+            {
+                lock (entry)
+                {
+                    copy.Bytes.CopyTo(_heap.PageBytes(page));
+                    entry.AppliedVector = copy.Applied;
+                    entry.NeedsWholePage = false;
+                }
+
+                Statistics.PagesAdopted++;
+                return;
+            }
+
             lock (entry)
             {
                 entry.NeedsWholePage = false;
@@ -936,8 +986,8 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         }
 
         // A drone outside the view has been declared failed: whatever it still sends is refused. A newcomer may
-        // speak first (its welcome and this drone's view change take different links): it waits for that view.
-        if (!IsLive(from) && from != Self && !AwaitNewcomer(from, message))
+        // speak first (its welcome and this drone's view change take different links): see HoldUntilAdmitted.
+        if (!IsLive(from) && from != Self && !HoldUntilAdmitted(from, message))
         {
             return null;
         }

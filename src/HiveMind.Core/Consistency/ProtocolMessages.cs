@@ -105,7 +105,7 @@ public sealed record JoinRequest(int Drone) : ProtocolMessage;
 /// Drone 0's admission of a newcomer, sent at the end of the garbage collection that the first application barrier
 /// after the request became: membership view <paramref name="View"/> (live and removed drones); the application
 /// barrier <paramref name="Barrier"/> the run has just passed; <paramref name="Timestamp"/>, the VT every drone has
-/// now; for each page written so far, the drones that hold it whole (<paramref name="Holders"/>), from which the
+/// now; for each page written so far, the drones that hold it whole (<paramref name="Holders"/>, runs of pages with the same holders), from which the
 /// newcomer fetches it on first access; the run's size at its start (<paramref name="Started"/>), page and heap
 /// size; and <paramref name="Extra"/>, runtime state above the engine (the Distribute slot in use).
 /// </summary>
@@ -113,5 +113,5 @@ public sealed record JoinWelcome(
     int View, int[] Live, int[] Removed, int Barrier, int[] Timestamp, PageHolders[] Holders, int Started, int PageSize, long HeapSize, long[] Extra)
     : ProtocolMessage;
 
-/// <summary>The drones that hold <paramref name="Page"/> whole since the last garbage collection.</summary>
-public readonly record struct PageHolders(int Page, int[] Holders);
+/// <summary>The drones that hold pages <paramref name="First"/> .. <paramref name="First"/> + <paramref name="Count"/> - 1 whole since the last garbage collection.</summary>
+public readonly record struct PageHolders(int First, int Count, int[] Holders);

@@ -89,7 +89,7 @@ public static class ProtocolCodec
     {
         DiffReply m => m.Pages.Sum(p => 16 + p.Diffs.Sum(d => 16 + d.Bytes.Length)),
         PageReply m => m.Bytes.Length + (8 * m.Applied.Length) + 16,
-        JoinWelcome m => m.Holders.Sum(h => 8 + (4 * h.Holders.Length)) + (8 * m.Timestamp.Length) + 64,
+        JoinWelcome m => m.Holders.Sum(h => 12 + (4 * h.Holders.Length)) + (8 * m.Timestamp.Length) + 64,
         _ => 0,
     };
 
@@ -161,10 +161,11 @@ public static class ProtocolCodec
                 writer.Write(m.Barrier);
                 WriteInts(ref writer, m.Timestamp);
                 writer.WriteArrayHeader(m.Holders.Length);
-                foreach (var (page, holders) in m.Holders)
+                foreach (var (first, count, holders) in m.Holders)
                 {
-                    writer.WriteArrayHeader(2);
-                    writer.Write(page);
+                    writer.WriteArrayHeader(3);
+                    writer.Write(first);
+                    writer.Write(count);
                     WriteInts(ref writer, holders);
                 }
 
@@ -352,8 +353,8 @@ public static class ProtocolCodec
         var holders = new PageHolders[reader.ReadArrayHeader()];
         for (var i = 0; i < holders.Length; i++)
         {
-            Fields(ref reader, 2, "page holders");
-            holders[i] = new PageHolders(NonNegative(reader.ReadInt32(), "page"), Drones(ReadInts(ref reader, "holder"), drones));
+            Fields(ref reader, 3, "page holders");
+            holders[i] = new PageHolders(NonNegative(reader.ReadInt32(), "page"), NonNegative(reader.ReadInt32(), "page count"), Drones(ReadInts(ref reader, "holder"), drones));
         }
 
         var started = Drone(reader.ReadInt32() - 1, drones) + 1;

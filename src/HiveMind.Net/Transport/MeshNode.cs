@@ -198,10 +198,19 @@ public sealed partial class MeshNode : IDisposable
             throw new MeshException($"drone {Id} (joining): no peer table from drone 0 within {timeout.TotalSeconds:F1} s");
         }
 
+        // A drone that failed before drone 0 noticed cannot hold the join up: it is skipped (and, once this drone is
+        // admitted, reported for having no link); a live one answers well within the failure timeout.
         var peers = _peerTable!.Where(p => p.Key != 0 && p.Key != Id).ToList();
         foreach (var (peer, endpoint) in peers)
         {
-            Connect(peer, endpoint, Remaining(deadline));
+            try
+            {
+                Connect(peer, endpoint, Remaining(deadline) < Options.FailureTimeout ? Remaining(deadline) : Options.FailureTimeout);
+            }
+            catch (MeshException error)
+            {
+                LogPeerSkipped(_logger, Id, peer, error.Message);
+            }
         }
 
         return capacity;
@@ -749,6 +758,9 @@ public sealed partial class MeshNode : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: drone {Peer} failed: {Reason}")]
     private static partial void LogPeerFailed(ILogger logger, int droneId, int peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId} (joining): drone {Peer} cannot be reached, skipped: {Reason}")]
+    private static partial void LogPeerSkipped(ILogger logger, int droneId, int peer, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: rejected connection from {Remote}: {Reason}")]
     private static partial void LogRejected(ILogger logger, int droneId, string remote, string reason);

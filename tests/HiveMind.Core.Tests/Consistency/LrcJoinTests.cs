@@ -79,6 +79,86 @@ public sealed class LrcJoinTests
         Assert.Empty(e[0].View.Removed);
     }
 
+    /// <summary>
+    /// Drone 2 alone writes a page, so only it holds it whole after the admitting collection; then it fails. The
+    /// newcomer has no copy of its own: it must take a live drone's (drones 0 and 1 read the page), not zeros.
+    /// </summary>
+    [Fact]
+    public void Newcomer_WhoseOnlyHolderFailed_TakesALiveDronesCopy()
+    {
+        using var cluster = new InMemoryCluster(Slots, new HeapOptions { PageSize = PageSize, HeapSize = PageSize * 16 }, started: Started);
+        var e = cluster.Engines;
+        const long address = PageSize * 5;
+        using var pastBarrierZero = new ManualResetEventSlim();
+        cluster.Run(id =>
+        {
+            if (id == Slots - 1)
+            {
+                Assert.True(pastBarrierZero.Wait(Limit), $"drone 0 did not pass barrier 0 within {Limit.TotalSeconds} s");
+                e[id].JoinRun();
+                return;
+            }
+
+            if (id == 2)
+            {
+                cluster.Heaps[2].Write(address, 4242L);
+            }
+
+            e[id].Barrier(0);
+            Assert.True(cluster.Heaps[id].Read<long>(address) == 4242L, $"drone {id} read {cluster.Heaps[id].Read<long>(address)} at {address} after barrier 0, expected 4242");
+            if (id == 0)
+            {
+                pastBarrierZero.Set();
+                Assert.True(e[0].WaitForNewcomers(1, Limit), $"drone 0: no join request within {Limit.TotalSeconds} s");
+            }
+
+            e[id].Barrier(1);
+        });
+
+        cluster.Fail(2);
+        var deadline = DateTime.UtcNow + Limit;
+        while (e[3].View.Contains(2))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the newcomer's view {e[3].View.Number} still holds drone 2 {Limit.TotalSeconds} s after it failed");
+            Thread.Yield();
+        }
+
+        var seen = cluster.Heaps[3].Read<long>(address);
+        Assert.True(seen == 4242L, $"the newcomer (drone 3) read {seen} at {address} with its only holder (drone 2) failed, expected 4242 from a live drone's copy");
+    }
+
+    /// <summary>A newcomer hears from drone 0 before its welcome (a later view, say): its receive thread must not wait for an admission that message is queued ahead of.</summary>
+    [Fact]
+    public void Newcomer_MessageBeforeItsWelcome_IsKeptForAfter_NotWaitedOn()
+    {
+        using var cluster = new InMemoryCluster(Slots, started: Started);
+        var e = cluster.Engines;
+        var handled = new Thread(() => e[3].Handle(0, new ViewChange(7, [0, 1, 2, 3])));
+        handled.Start();
+        Assert.True(handled.Join(Limit), $"the newcomer's receive thread was still held {Limit.TotalSeconds} s after a view change from drone 0 came before its welcome");
+
+        e[3].Suspect(1, "seen failing before admission");
+        Assert.True(cluster.SentTo<Suspicion>(0) == 0, "a newcomer not yet admitted reported a suspicion, which drone 0 may not be able to hear");
+
+        cluster.Run(id =>
+        {
+            if (id == Slots - 1)
+            {
+                e[id].JoinRun();
+            }
+            else
+            {
+                if (id == 0)
+                {
+                    Assert.True(e[0].WaitForNewcomers(1, Limit), $"drone 0: no join request within {Limit.TotalSeconds} s");
+                }
+
+                e[id].Barrier(0);
+            }
+        });
+        Assert.True(e[3].ViewNumber == 7, $"the newcomer is in view {e[3].ViewNumber}; the view change kept from before its welcome (7) was not applied after it");
+    }
+
     [Fact]
     public void JoinRequest_FromADroneThatTookPart_IsIgnored()
     {
