@@ -85,19 +85,38 @@ public sealed partial class LrcEngine
     private int[] LiveDrones() => Enumerable.Range(0, Drones).Where(d => _live[d]).ToArray();
 
     /// <summary>
-    /// The manager of <paramref name="lockId"/> in the current view: drone <c>lock % N</c> while it lives, else the
-    /// next live drone after it (all drones compute the same one). Caller holds <see cref="_gate"/>.
+    /// The manager of <paramref name="lockId"/> in the current view: drone <c>lock % N</c> (N slots) while it takes
+    /// part, else the live drone at <c>lock % L</c> among the L live ones in id order, so that the locks of failed
+    /// drones and of slots no drone has joined spread over the live drones (all drones compute the same one).
+    /// Caller holds <see cref="_gate"/>.
     /// </summary>
     private int ManagerOf(int lockId) => ManagerIn(lockId, _live);
 
     private int ManagerIn(int lockId, bool[] live)
     {
-        for (var step = 0; step < Drones; step++)
+        var home = lockId % Drones;
+        if (live[home])
         {
-            var candidate = (lockId + step) % Drones;
-            if (live[candidate])
+            return home;
+        }
+
+        var count = 0;
+        foreach (var taking in live)
+        {
+            count += taking ? 1 : 0;
+        }
+
+        if (count == 0)
+        {
+            return BarrierManager;
+        }
+
+        var rank = lockId % count;
+        for (var drone = 0; drone < Drones; drone++)
+        {
+            if (live[drone] && rank-- == 0)
             {
-                return candidate;
+                return drone;
             }
         }
 

@@ -159,6 +159,24 @@ public sealed class LrcJoinTests
         Assert.True(e[3].ViewNumber == 7, $"the newcomer is in view {e[3].ViewNumber}; the view change kept from before its welcome (7) was not applied after it");
     }
 
+    /// <summary>Locks whose home slot no drone holds yet spread over the live drones instead of all going to one.</summary>
+    [Fact]
+    public void LocksOfUnjoinedSlots_AreManagedByLiveDronesChosenByTheLockId()
+    {
+        using var cluster = new InMemoryCluster(6, started: 4);
+        var e = cluster.Engines;
+
+        // Slots 4 and 5 are free: lock 4 goes to live drone 4 % 4 = 0, lock 5 to live drone 5 % 4 = 1.
+        foreach (var lockId in new[] { 4, 5 })
+        {
+            e[3].Acquire(lockId);
+            e[3].Release(lockId);
+        }
+
+        Assert.True(cluster.SentTo<LockRequest>(0) == 1 && cluster.SentTo<LockRequest>(1) == 1,
+            $"drone 3's requests for locks 4 and 5 went to drone 0 {cluster.SentTo<LockRequest>(0)} time(s) and drone 1 {cluster.SentTo<LockRequest>(1)} time(s); expected once each");
+    }
+
     [Fact]
     public void JoinRequest_FromADroneThatTookPart_IsIgnored()
     {
