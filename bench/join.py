@@ -2,14 +2,14 @@
 """Joining figures: how long a drone that asks to join waits for its admission, and what the admission costs.
 
 Each run starts QuickSort on DRONES drones (default 3) with room for one more (--max-drones) and drone 0 waiting
-for a join request before the timed sort (--await-joiners 1); when drone 0 offers the run, a joiner process is
-started with --join. Reported per run, from the lines the processes print:
+for a join request before the timed sort (--await-joiners 1); when drone 0 starts to wait (its warm-up sort done),
+a joiner process is started with --join, to be admitted at the barrier that starts the timed sort. Reported per run, from the lines the processes print:
   startup    ms from starting the joiner process to its "joined" line (.NET start, key proof, links, admission);
   admission  ms from its join request to its admission, as the joiner logs it (the admitting barrier's garbage
              collection, the view change and the welcome);
-  parallel   QuickSort's parallel time with the joiner, against runs of the same DRONES drones and data with no
-             joiner (the baseline), for what the admission and a drone more cost or gain.
-Medians over RUNS runs.
+  parallel   QuickSort's parallel time with the joiner, against runs of the same data on DRONES drones (the
+             baseline) and on DRONES + 1 drones started together, for what joining costs beyond a drone more.
+Medians over RUNS runs; EXTRA adds QuickSort options to every process (EXTRA=--no-warmup: all drones start cold).
   RUNS=5 COUNT=2097152 bench/join.py
 """
 import os
@@ -27,21 +27,24 @@ COUNT = os.environ.get("COUNT", "2097152")
 DRONES = int(os.environ.get("DRONES", "3"))
 
 
-def run(join):
-    common = ["--count", COUNT, "--seed", "5", "--no-progress", "--quiet"]
+def run(drones, join):
+    common = ["--count", COUNT, "--seed", "5", "--no-progress", "--quiet", *os.environ.get("EXTRA", "").split()]
     with tempfile.TemporaryDirectory() as folder:
         key = os.path.join(folder, "cluster.key")
-        args = ["dotnet", APP, "--drones", str(DRONES), *common]
+        args = ["dotnet", APP, "--drones", str(drones), *common]
         if join:
             args += ["--max-drones", str(DRONES + 1), "--key-file", key, "--await-joiners", "1"]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         joiner = None
         startup = admission = result = None
+        address = None
         for line in proc.stdout:
             offer = re.search(r"may join: --join (\S+) --key-file", line)
-            if join and offer and joiner is None:
+            if offer:
+                address = offer.group(1)
+            elif join and "drone 0 waits for 1 joiner" in line and joiner is None:
                 started = time.monotonic()
-                joiner = subprocess.Popen(["dotnet", APP, "--join", offer.group(1), "--key-file", key, *common],
+                joiner = subprocess.Popen(["dotnet", APP, "--join", address, "--key-file", key, *common],
                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
                 for joined in joiner.stdout:
                     admitted = re.search(r"joined the run at barrier \d+, .*admitted ([\d.]+) ms after asking", joined)
@@ -66,22 +69,25 @@ def run(join):
 def main():
     subprocess.run(["dotnet", "build", "-c", "Release", os.path.join(ROOT, "apps/QuickSort"), "-v", "quiet", "-nologo"],
                    check=True, stdout=subprocess.DEVNULL)
-    rows = {False: [], True: []}
+    cases = {"base": (DRONES, False), "more": (DRONES + 1, False), "join": (DRONES, True)}
+    rows = {case: [] for case in cases}
     for _ in range(RUNS):
-        for join in (False, True):  # alternating, so drift on a noisy machine hits both alike
-            rows[join].append(run(join))
-            parallel, startup, admission = rows[join][-1]
-            print(f"{'join' if join else 'none'}: parallel {parallel:.1f} ms, joiner up after {startup} ms, admitted {admission} ms after asking", flush=True)
-    base = statistics.median(r[0] for r in rows[False])
-    joined = statistics.median(r[0] for r in rows[True])
+        for case, (drones, join) in cases.items():  # in turn, so drift on a noisy machine hits all alike
+            rows[case].append(run(drones, join))
+            parallel, startup, admission = rows[case][-1]
+            print(f"{case}: parallel {parallel:.1f} ms, joiner up after {startup} ms, admitted {admission} ms after asking", flush=True)
+    base = statistics.median(r[0] for r in rows["base"])
+    more = statistics.median(r[0] for r in rows["more"])
+    joined = statistics.median(r[0] for r in rows["join"])
     print()
     print(f"QuickSort {COUNT} ints, {DRONES} drones plus one joining at the timed sort's start barrier; medians of {RUNS} runs")
     print()
     print("| run | joiner start to admitted (ms) | join request to admitted (ms) | parallel time (ms) | ratio to no joiner |")
     print("|---|---|---|---|---|")
     print(f"| {DRONES} drones, no joiner (baseline) | – | – | {base:.0f} | 1.00 |")
-    print(f"| {DRONES} drones + 1 joiner | {statistics.median(r[1] for r in rows[True]):.0f} | "
-          f"{statistics.median(r[2] for r in rows[True]):.0f} | {joined:.0f} | {joined / base:.2f} |")
+    print(f"| {DRONES + 1} drones from the start | – | – | {more:.0f} | {more / base:.2f} |")
+    print(f"| {DRONES} drones + 1 joiner | {statistics.median(r[1] for r in rows['join']):.0f} | "
+          f"{statistics.median(r[2] for r in rows['join']):.0f} | {joined:.0f} | {joined / base:.2f} |")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,11 @@ public static class QuickSortApp
             inputChecksum = Checksum.Of(data);
             sort.Seed();
             drone.ForNewcomers = Directory(drone, layout);
+            if (options.AwaitJoiners > 0)
+            {
+                Console.Error.WriteLine($"quicksort: drone 0 waits for {options.AwaitJoiners} joiner(s) before the timed sort");
+            }
+
             if (options.AwaitJoiners > 0 && !drone.WaitForJoiners(options.AwaitJoiners, TimeSpan.FromSeconds(60)))
             {
                 Console.Error.WriteLine($"quicksort: {options.AwaitJoiners} joiner(s) awaited, {drone.PendingJoiners} came within 60 s; sorting without the others.");
@@ -95,6 +100,11 @@ public static class QuickSortApp
             var sameMultiset = outputChecksum == inputChecksum;
             exitCode = sortedOk && sameMultiset ? 0 : 1;
             Report(options, drone, parallel, sequential, sortedOk, unsorted, result, sameMultiset, inputChecksum, outputChecksum);
+        }
+
+        if (drone.JoinedAt is { } joinedWarm)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"JOINED drone={drone.Id} barrier={joinedWarm} sorted={sort.Sorted}"));
         }
 
         Tmk.Exit();

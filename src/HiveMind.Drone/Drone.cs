@@ -284,8 +284,8 @@ public sealed partial class Drone : IDisposable
     }
 
     /// <summary>
-    /// On drone 0: waits until <paramref name="count"/> drones have asked to join (they are admitted at the next
-    /// barrier), or <paramref name="timeout"/> passes; returns whether they have.
+    /// On drone 0: waits until <paramref name="count"/> drones have asked to join since the run started (admitted
+    /// already, or to be admitted at the next barrier), or <paramref name="timeout"/> passes; returns whether they have.
     /// </summary>
     public bool WaitForJoiners(int count, TimeSpan timeout)
     {

@@ -20,6 +20,7 @@ public sealed class QuickSortJoinTests : IDisposable
         string[] sort = ["--count", "2000000", "--seed", "5", "--no-progress", "--quiet", "--heartbeat-ms", "100", "--failure-timeout-ms", "2000"];
         using var run = new LiveProcess("QuickSort", null, [.. sort, "--drones", "3", "--max-drones", "4", "--key-file", key, "--await-joiners", "1"]);
         var offer = run.WaitForLine(@"drone 0: up to 1 more drone\(s\) may join: --join (\S+) --key-file", Step, "drone 0 offering the run to joiners");
+        run.WaitForLine("drone 0 waits for 1 joiner", Step, "drone 0 done with the warm-up sort and waiting for the joiner");
 
         using var joiner = new LiveProcess("QuickSort", null, [.. sort, "--join", offer.Groups[1].Value, "--key-file", key]);
         var joined = joiner.WaitForLine(@"JOINED drone=(\d+) barrier=(\d+) sorted=(\d+)", Step, "the joiner finishing its part");
@@ -44,6 +45,7 @@ public sealed class QuickSortJoinTests : IDisposable
         string[] sort = ["--count", "300000", "--no-progress", "--quiet"];
         using var run = new LiveProcess("QuickSort", null, [.. sort, "--drones", "2", "--max-drones", "3", "--key-file", key, "--await-joiners", "1"]);
         var offer = run.WaitForLine(@"may join: --join (\S+) --key-file", Step, "drone 0 offering the run to joiners");
+        run.WaitForLine("drone 0 waits for 1 joiner", Step, "drone 0 done with the warm-up sort and waiting for the joiner");
 
         var stranger = AppProcess.Run("QuickSort", Step, [.. sort, "--join", offer.Groups[1].Value, "--key-file", wrong]);
         Assert.True(stranger.ExitCode == 5, $"a joiner with another key exited {stranger.ExitCode}, expected 5:\n{stranger.Output}\n{stranger.Error}");

@@ -17,6 +17,7 @@ public sealed partial class LrcEngine
     private readonly List<int> _newcomers = [];
     private int[]? _admitting;
     private readonly HashSet<int> _suspectedNewcomers = [];
+    private int _newcomersAsked;
     private int _admittingAt;
 
     // The number of drones the run started with.
@@ -124,15 +125,16 @@ public sealed partial class LrcEngine
     }
 
     /// <summary>
-    /// On drone 0: blocks until <paramref name="count"/> newcomers wait to be admitted, or <paramref name="timeout"/>
-    /// passes; returns whether they do. For programs that want a newcomer in before some phase.
+    /// On drone 0: blocks until <paramref name="count"/> newcomers have asked to join since the run started (admitted
+    /// already, or waiting for the next application barrier), or <paramref name="timeout"/> passes; returns whether
+    /// they have. For programs that want newcomers in before some phase.
     /// </summary>
     public bool WaitForNewcomers(int count, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
         lock (_gate)
         {
-            while (_newcomers.Count + (_admitting?.Length ?? 0) < count)
+            while (_newcomersAsked < count)
             {
                 var left = deadline - DateTime.UtcNow;
                 if (left <= TimeSpan.Zero)
@@ -158,6 +160,7 @@ public sealed partial class LrcEngine
             }
 
             _newcomers.Add(from);
+            _newcomersAsked++;
             Monitor.PulseAll(_gate);
         }
     }

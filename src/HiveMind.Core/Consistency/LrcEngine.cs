@@ -444,14 +444,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
     private void MissOnce(IReadOnlyList<int> pages)
     {
-        foreach (var page in pages)
-        {
-            var entry = _heap.GetEntry(page);
-            if (entry.NeedsWholePage)
-            {
-                FetchWholePage(page, entry);
-            }
-        }
+        FetchWholePages(pages);
 
         // Nothing below changes a page until its diffs are in: a retry after a writer fails starts afresh.
         var adoptions = ChooseLiveCopies(pages);
@@ -697,69 +690,101 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         return best;
     }
 
-    /// <summary>Replaces this drone's copy of a page with a holder's, together with that copy's applied vector.</summary>
-    private void FetchWholePage(int page, PageEntry entry)
+    /// <summary>
+    /// Replaces this drone's copies of the pages that need it (after garbage collection, or on a drone that joined)
+    /// with their holders' copies and applied vectors: all requests at once, a holder per page chosen so that the
+    /// fetches of one page spread over its holders. A holder that stops answering is waited out until the view
+    /// removes it, and its pages go to the others.
+    /// </summary>
+    private void FetchWholePages(IReadOnlyList<int> pages)
     {
-        int[] holders;
-        lock (_gate)
+        while (true)
         {
-            holders = _holders.TryGetValue(page, out var known) ? known.Where(h => h != Self && IsLive(h)).ToArray() : [];
-        }
-
-        if (holders.Length == 0)
-        {
-            // Every holder has failed: the newest copy a live drone has (a drone that joined since has none of its
-            // own), else the stale copy, which is what the page now holds.
-            if (NewestLiveCopy(page) is { } copy)
+            var requests = new List<(int Drone, ProtocolMessage Request)>();
+            var orphans = new List<int>();
+            lock (_gate)
             {
-                lock (entry)
+                foreach (var page in pages)
                 {
-                    copy.Bytes.CopyTo(_heap.PageBytes(page));
-                    entry.AppliedVector = copy.Applied;
-                    entry.NeedsWholePage = false;
+                    if (!_heap.GetEntry(page).NeedsWholePage)
+                    {
+                        continue;
+                    }
+
+                    var holders = _holders.TryGetValue(page, out var known) ? known.Where(h => h != Self && IsLive(h)).ToArray() : [];
+                    if (holders.Length == 0)
+                    {
+                        orphans.Add(page);
+                    }
+                    else
+                    {
+                        requests.Add((holders[Self % holders.Length], new PageRequest(page)));
+                    }
+                }
+            }
+
+            foreach (var page in orphans)
+            {
+                AdoptOrResurrect(page);
+            }
+
+            try
+            {
+                foreach (var chunk in requests.Chunk(MaxPagesPerDiffRequest))
+                {
+                    var replies = _network.RequestAll(chunk);
+                    for (var i = 0; i < chunk.Length; i++)
+                    {
+                        var (holder, request) = chunk[i];
+                        var page = ((PageRequest)request).Page;
+                        if (replies[i] is not PageReply reply
+                            || reply.Page != page || reply.Bytes.Length != _heap.PageSize || reply.Applied.Length != Drones)
+                        {
+                            throw new InvalidDataException($"Drone {Self}: drone {holder} answered the request for page {page} with something else.");
+                        }
+
+                        var entry = _heap.GetEntry(page);
+                        lock (entry)
+                        {
+                            reply.Bytes.CopyTo(_heap.PageBytes(page));
+                            entry.AppliedVector = reply.Applied;
+                            entry.NeedsWholePage = false;
+                        }
+
+                        Statistics.WholePagesFetched++;
+                    }
                 }
 
-                Statistics.PagesAdopted++;
                 return;
             }
-
-            lock (entry)
+            catch (DroneUnreachableException error) when (error.Drone >= 0)
             {
-                entry.NeedsWholePage = false;
+                WaitUntilRemoved(error.Drone, $"whole pages ({requests.Count} asked)");
             }
-
-            Statistics.PagesResurrected++;
-            return;
         }
+    }
 
-        // Spread the fetches of one page over its holders.
-        var holder = holders[Self % holders.Length];
-        ProtocolMessage answer;
-        try
-        {
-            answer = _network.RequestAll([(holder, new PageRequest(page))])[0];
-        }
-        catch (DroneUnreachableException)
-        {
-            WaitUntilRemoved(holder, $"page {page}");
-            FetchWholePage(page, entry);
-            return;
-        }
-
-        if (answer is not PageReply reply
-            || reply.Page != page || reply.Bytes.Length != _heap.PageSize || reply.Applied.Length != Drones)
-        {
-            throw new InvalidDataException($"Drone {Self}: drone {holder} answered the request for page {page} with something else.");
-        }
-
+    /// <summary>
+    /// A page whose holders have all failed: the newest copy a live drone has (a drone that joined since has none of
+    /// its own), else the stale copy, which is what the page now holds.
+    /// </summary>
+    private void AdoptOrResurrect(int page)
+    {
+        var entry = _heap.GetEntry(page);
+        var copy = NewestLiveCopy(page);
         lock (entry)
         {
-            reply.Bytes.CopyTo(_heap.PageBytes(page));
-            entry.AppliedVector = reply.Applied;
+            if (copy is not null)
+            {
+                copy.Bytes.CopyTo(_heap.PageBytes(page));
+                entry.AppliedVector = copy.Applied;
+            }
+
             entry.NeedsWholePage = false;
         }
 
-        Statistics.WholePagesFetched++;
+        Statistics.PagesAdopted += copy is null ? 0 : 1;
+        Statistics.PagesResurrected += copy is null ? 1 : 0;
     }
 
     /// <summary>
