@@ -231,7 +231,7 @@ public sealed partial class Drone : IDisposable
                 ClusterKey = options.KeyFile is { } keyFile && options.Slots > 1 ? ClusterKeyFile.LoadOrCreate(keyFile)
                     : options.Slots > 1 ? RandomNumberGenerator.GetBytes(32) : null,
                 LaunchOthers = true,
-                Listen = options.ClusterConfig is { } config ? new IPEndPoint(Resolve(config.Hosts[0].Host), options.ListenPort) : null,
+                Listen = options.ClusterConfig is { } config ? new IPEndPoint(HostAddress.Resolve(config.Hosts[0].Host), options.ListenPort) : null,
             };
         }
         else
@@ -525,7 +525,7 @@ public sealed partial class Drone : IDisposable
 
     private void OnViewChanged(MembershipView view)
     {
-        LogViewChanged(_logger, Id, view.Number, string.Join(',', view.Live), string.Join(',', view.Removed));
+        LogViewChanged(_logger, Id, view.Number, string.Join(',', view.Live), view.Removed.Count == 0 ? "none" : string.Join(',', view.Removed));
 
         // A drone of the view this drone has no link to (it failed while joining, say) is failing: report it, since
         // its link will never break again to report it.
@@ -583,28 +583,7 @@ public sealed partial class Drone : IDisposable
             throw new OptionsException($"{SshLauncher.ListenVariable}: '{text}' is not host:port.");
         }
 
-        return new IPEndPoint(Resolve(text[..colon].Trim('[', ']')), port);
-    }
-
-    /// <summary>The address of a host name or address, IPv4 first; throws <see cref="OptionsException"/> naming the host.</summary>
-    private static IPAddress Resolve(string host)
-    {
-        if (IPAddress.TryParse(host, out var address))
-        {
-            return address;
-        }
-
-        try
-        {
-            var addresses = Dns.GetHostAddresses(host);
-            return addresses.FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
-                ?? addresses.FirstOrDefault()
-                ?? throw new OptionsException($"host '{host}' has no address.");
-        }
-        catch (System.Net.Sockets.SocketException error)
-        {
-            throw new OptionsException($"host '{host}' cannot be resolved: {error.Message}", error);
-        }
+        return new IPEndPoint(HostAddress.Resolve(text[..colon].Trim('[', ']')), port);
     }
 
     private static int ParseVariable(string name, string? value) =>

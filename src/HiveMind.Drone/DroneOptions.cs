@@ -57,7 +57,7 @@ public class DroneOptions
     [Option("max-drones", Default = 0, HelpText = "Most drones the run may ever hold, drones that join later included (ids are not reused, so each joiner takes one more). 0: --drones, and nobody joins.")]
     public int MaxDronesInRun { get; set; }
 
-    [Option("join", HelpText = "Join a running run instead of starting one: HOST:PORT of its drone 0 (drone 0 prints it). Needs --key-file. The drone is admitted at the run's next barrier.")]
+    [Option("join", HelpText = "Join a running run instead of starting one: HOST:PORT (name or address) of its drone 0 (drone 0 prints it). Needs --key-file. The drone is admitted at the run's next barrier.")]
     public string? Join { get; set; }
 
     [Option("key-file", HelpText = "File that holds the run's cluster key (base64, mode 600). Drone 0 creates it if it is missing; a drone started with --join reads it to prove it belongs to the run.")]
@@ -207,7 +207,7 @@ public class DroneOptions
         _ = ByteSize.Parse(GcThreshold, "--gc-threshold");
     }
 
-    /// <summary>The address in <see cref="Join"/>; throws <see cref="OptionsException"/> when it is not HOST:PORT.</summary>
+    /// <summary>The address in <see cref="Join"/> (a host name is resolved); throws <see cref="OptionsException"/> when it is not HOST:PORT.</summary>
     public System.Net.IPEndPoint JoinEndpoint
     {
         get
@@ -216,13 +216,19 @@ public class DroneOptions
             var colon = text.LastIndexOf(':');
             if (colon <= 0
                 || !int.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
-                || port is < 1 or > 65535
-                || !System.Net.IPAddress.TryParse(text[..colon].Trim('[', ']'), out var address))
+                || port is < 1 or > 65535)
             {
-                throw new OptionsException($"--join: '{text}' is not an address and port such as 127.0.0.1:7400.");
+                throw new OptionsException($"--join: '{text}' is not a host and port such as 127.0.0.1:7400 or node7:7400.");
             }
 
-            return new System.Net.IPEndPoint(address, port);
+            try
+            {
+                return new System.Net.IPEndPoint(HostAddress.Resolve(text[..colon].Trim('[', ']')), port);
+            }
+            catch (OptionsException error)
+            {
+                throw new OptionsException($"--join: {error.Message}", error);
+            }
         }
     }
 }

@@ -10,8 +10,8 @@ public sealed class JoinOptionsTests : IDisposable
 
     [Theory]
     [InlineData(new[] { "--join", "127.0.0.1:7400" }, "--join: needs --key-file")]
-    [InlineData(new[] { "--join", "somewhere", "--key-file", "k" }, "--join: 'somewhere' is not an address and port")]
-    [InlineData(new[] { "--join", "127.0.0.1:0", "--key-file", "k" }, "--join: '127.0.0.1:0' is not an address and port")]
+    [InlineData(new[] { "--join", "somewhere", "--key-file", "k" }, "--join: 'somewhere' is not a host and port")]
+    [InlineData(new[] { "--join", "127.0.0.1:0", "--key-file", "k" }, "--join: '127.0.0.1:0' is not a host and port")]
     [InlineData(new[] { "--drones", "3", "--max-drones", "2" }, "--max-drones: must be 0 or from --drones (3) to 256, not 2")]
     [InlineData(new[] { "--drones", "2", "--max-drones", "300" }, "--max-drones: must be 0 or from --drones (2) to 256, not 300")]
     [InlineData(new[] { "--drones", "2", "--max-drones", "4" }, "--max-drones 4: drones that join must prove the cluster key; give --key-file")]
@@ -26,6 +26,8 @@ public sealed class JoinOptionsTests : IDisposable
     {
         var joiner = Tmk.ParseOptions<DroneOptions>(["--join", "127.0.0.1:7400", "--key-file", "k"]);
         Assert.Equal(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7400), joiner.JoinEndpoint);
+        var named = Tmk.ParseOptions<DroneOptions>(["--join", "localhost:7400", "--key-file", "k"]);
+        Assert.True(System.Net.IPAddress.IsLoopback(named.JoinEndpoint.Address), $"--join localhost:7400 resolved to {named.JoinEndpoint}");
         var first = Tmk.ParseOptions<DroneOptions>(["--drones", "2", "--max-drones", "4", "--key-file", "k"]);
         Assert.Equal(4, first.Slots);
         Assert.Equal(2, Tmk.ParseOptions<DroneOptions>(["--drones", "2"]).Slots);
