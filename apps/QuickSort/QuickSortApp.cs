@@ -56,11 +56,10 @@ public static class QuickSortApp
             if (options.AwaitJoiners > 0)
             {
                 Console.Error.WriteLine($"quicksort: drone 0 waits for {options.AwaitJoiners} joiner(s) before the timed sort");
-            }
-
-            if (options.AwaitJoiners > 0 && !drone.WaitForJoiners(options.AwaitJoiners, TimeSpan.FromSeconds(60)))
-            {
-                Console.Error.WriteLine($"quicksort: {options.AwaitJoiners} joiner(s) awaited, {drone.PendingJoiners} came within 60 s; sorting without the others.");
+                if (!drone.WaitForJoiners(options.AwaitJoiners, TimeSpan.FromSeconds(60)))
+                {
+                    Console.Error.WriteLine($"quicksort: {options.AwaitJoiners} joiner(s) awaited, {drone.PendingJoiners} came within 60 s; sorting without the others.");
+                }
             }
         }
 
@@ -104,7 +103,7 @@ public static class QuickSortApp
 
         if (drone.JoinedAt is { } joinedWarm)
         {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"JOINED drone={drone.Id} barrier={joinedWarm} sorted={sort.Sorted}"));
+            ReportJoined(drone, joinedWarm, sort.Sorted);
         }
 
         Tmk.Exit();
@@ -122,17 +121,20 @@ public static class QuickSortApp
         if (joinedAt == SortBarrier)
         {
             var directory = drone.ForNewcomers;
-            var layout = new QuickSortLayout(drone.Heap.Read<long>(directory), drone.Heap.Read<long>(directory + 8), QuickSortLayout.CapacityFor(options.Count, options.Threshold), drone.MaxDrones);
-            var sort = new DroneQuickSort(drone, layout, options.Count, options.Seed, options.Threshold, ShareAbove(options, drone), stall: null);
+            var (_, sort) = Build(drone, drone.Heap.Read<long>(directory), drone.Heap.Read<long>(directory + 8), options.Count, options.Seed, options.Threshold, options.ShareAbove, stall: null);
             sort.Run(_ => { });
             sorted = sort.Sorted;
             Tmk.Barrier(SortedBarrier);
         }
 
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"JOINED drone={drone.Id} barrier={joinedAt} sorted={sorted}"));
+        ReportJoined(drone, joinedAt, sorted);
         Tmk.Exit();
         return 0;
     }
+
+    /// <summary>One line for tests and scripts: which drone joined where, and how much of the sort it did.</summary>
+    private static void ReportJoined(Drone drone, int joinedAt, long sorted) =>
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"JOINED drone={drone.Id} barrier={joinedAt} sorted={sorted}"));
 
     /// <summary>A block of shared memory with the array's and the queue's addresses, for drones that join later.</summary>
     private static long Directory(Drone drone, QuickSortLayout layout)
@@ -143,9 +145,6 @@ public static class QuickSortApp
         return block;
     }
 
-    private static int ShareAbove(QuickSortOptions options, Drone drone) =>
-        options.ShareAbove > 0 ? options.ShareAbove : Math.Max(options.Threshold + 1, options.Count / (drone.Count * 16));
-
     /// <summary>Elements of the warm-up sort: enough pages for range misses and shared tasks, small next to the run.</summary>
     public static int WarmupCount(int count) => Math.Min(count, 1 << 17);
 
@@ -153,10 +152,15 @@ public static class QuickSortApp
     private static (QuickSortLayout Layout, DroneQuickSort Sort) Prepare(Drone drone, int count, int seed, int threshold, int shareAboveOption, Stall? stall)
     {
         var pageSize = drone.Heap.PageSize;
-        var capacity = QuickSortLayout.CapacityFor(count, threshold);
         var array = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(count * 4L, pageSize) : 0);
         var queue = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(QuickSortLayout.QueueBytesFor(count, threshold, drone.MaxDrones), pageSize) : 0);
-        var layout = new QuickSortLayout(array, queue, capacity, drone.MaxDrones);
+        return Build(drone, array, queue, count, seed, threshold, shareAboveOption, stall);
+    }
+
+    /// <summary>The layout over the array and queue at these addresses (tables for every drone slot), and the sort that works on it.</summary>
+    private static (QuickSortLayout Layout, DroneQuickSort Sort) Build(Drone drone, long array, long queue, int count, int seed, int threshold, int shareAboveOption, Stall? stall)
+    {
+        var layout = new QuickSortLayout(array, queue, QuickSortLayout.CapacityFor(count, threshold), drone.MaxDrones);
         var shareAbove = shareAboveOption > 0 ? shareAboveOption : Math.Max(threshold + 1, count / (drone.Count * 16));
         return (layout, new DroneQuickSort(drone, layout, count, seed, threshold, shareAbove, stall));
     }

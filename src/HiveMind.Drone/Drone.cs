@@ -245,7 +245,7 @@ public sealed partial class Drone : IDisposable
                 ClusterKey = onInput
                     ? SshLauncher.ReadKeyAndWatchInput(droneId)
                     : Convert.FromBase64String(Environment.GetEnvironmentVariable(LocalLauncher.KeyVariable) ?? throw new OptionsException($"{LocalLauncher.KeyVariable} is not set")),
-                Listen = listen is null ? null : ParseListen(listen),
+                Listen = listen is null ? null : HostAddress.ParseEndpoint(listen, SshLauncher.ListenVariable, anyPort: true),
             };
             LocalLauncher.WatchParent(droneId);
         }
@@ -319,16 +319,15 @@ public sealed partial class Drone : IDisposable
             ForNewcomers = welcome.Extra[1];
             LogJoined(_logger, Id, welcome.Barrier, welcome.View, string.Join(',', welcome.Live), Stopwatch.GetElapsedTime(asked).TotalMilliseconds);
         }
-        catch (Exception error) when (error is InvalidOperationException or TimeoutException or DroneUnreachableException)
+        catch (Exception error)
         {
             _node?.Dispose();
             Heap.Dispose();
-            throw new LaunchException($"drone {Id} was not admitted to the run: {error.Message}", error);
-        }
-        catch
-        {
-            _node?.Dispose();
-            Heap.Dispose();
+            if (error is InvalidOperationException or TimeoutException or DroneUnreachableException)
+            {
+                throw new LaunchException($"drone {Id} was not admitted to the run: {error.Message}", error);
+            }
+
             throw;
         }
     }
@@ -575,16 +574,6 @@ public sealed partial class Drone : IDisposable
         }
     }
 
-    private static IPEndPoint ParseListen(string text)
-    {
-        var colon = text.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
-        {
-            throw new OptionsException($"{SshLauncher.ListenVariable}: '{text}' is not host:port.");
-        }
-
-        return new IPEndPoint(HostAddress.Resolve(text[..colon].Trim('[', ']')), port);
-    }
 
     private static int ParseVariable(string name, string? value) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number)

@@ -208,27 +208,6 @@ public class DroneOptions
     }
 
     /// <summary>The address in <see cref="Join"/> (a host name is resolved); throws <see cref="OptionsException"/> when it is not HOST:PORT.</summary>
-    public System.Net.IPEndPoint JoinEndpoint
-    {
-        get
-        {
-            var text = Join ?? throw new OptionsException("--join: not given.");
-            var colon = text.LastIndexOf(':');
-            if (colon <= 0
-                || !int.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
-                || port is < 1 or > 65535)
-            {
-                throw new OptionsException($"--join: '{text}' is not a host and port such as 127.0.0.1:7400 or node7:7400.");
-            }
-
-            try
-            {
-                return new System.Net.IPEndPoint(HostAddress.Resolve(text[..colon].Trim('[', ']')), port);
-            }
-            catch (OptionsException error)
-            {
-                throw new OptionsException($"--join: {error.Message}", error);
-            }
-        }
-    }
+    public System.Net.IPEndPoint JoinEndpoint =>
+        HostAddress.ParseEndpoint(Join ?? throw new OptionsException("--join: not given."), "--join", anyPort: false);
 }

@@ -5,6 +5,30 @@ namespace HiveMind;
 /// <summary>Host names and addresses on command lines, in the cluster file and in the environment.</summary>
 internal static class HostAddress
 {
+    /// <summary>
+    /// HOST:PORT (a name or an address; [v6] in brackets), resolved; <paramref name="anyPort"/> allows port 0 (listen
+    /// on any free port). Throws <see cref="OptionsException"/> that starts with <paramref name="what"/>.
+    /// </summary>
+    public static IPEndPoint ParseEndpoint(string text, string what, bool anyPort)
+    {
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0
+            || !int.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
+            || port > 65535 || (port == 0 && !anyPort))
+        {
+            throw new OptionsException($"{what}: '{text}' is not a host and port such as 127.0.0.1:7400 or node7:7400.");
+        }
+
+        try
+        {
+            return new IPEndPoint(Resolve(text[..colon].Trim('[', ']')), port);
+        }
+        catch (OptionsException error)
+        {
+            throw new OptionsException($"{what}: {error.Message}", error);
+        }
+    }
+
     /// <summary>The address of a host name or address, IPv4 first; throws <see cref="OptionsException"/> naming the host.</summary>
     public static IPAddress Resolve(string host)
     {

@@ -203,13 +203,13 @@ public sealed partial class LrcEngine
     /// </summary>
     private Admitted? Admit(VectorTimestamp all)
     {
-        if (_admitting is not { Length: > 0 } admitting)
+        var admitting = _admitting;
+        _admitting = null;
+        if (admitting is not { Length: > 0 })
         {
-            _admitting = null;
-            return null;
+            return null; // every newcomer of this admission failed during its collection
         }
 
-        _admitting = null;
         var members = Enumerable.Range(0, Drones).Where(d => _decidedLive[d] && d != Self).ToArray();
         foreach (var drone in admitting)
         {

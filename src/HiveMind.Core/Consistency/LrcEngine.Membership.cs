@@ -173,7 +173,6 @@ public sealed partial class LrcEngine
         var result = new Dictionary<int, Adoption>();
         foreach (var page in pages)
         {
-            int[] others;
             int[] applied;
             int[] lost;
             lock (_gate)
@@ -192,30 +191,12 @@ public sealed partial class LrcEngine
                 {
                     continue;
                 }
-
-                others = LiveDrones().Where(d => d != Self).ToArray();
             }
 
             PageReply? best = null;
             var bestGain = 0L;
-            foreach (var drone in others)
+            foreach (var reply in LiveCopies(page))
             {
-                PageReply reply;
-                try
-                {
-                    if (_network.RequestAll([(drone, new PageRequest(page))])[0] is not PageReply answer
-                        || answer.Page != page || answer.Bytes.Length != _heap.PageSize || answer.Applied.Length != Drones)
-                    {
-                        continue; // no copy there (it lost its own to garbage collection)
-                    }
-
-                    reply = answer;
-                }
-                catch (DroneUnreachableException)
-                {
-                    continue; // failing too: its own view change follows
-                }
-
                 // Better for some removed drone and worse for none: a copy short of one removed drone's writes
                 // that this copy holds would lose them for good.
                 var removed = Enumerable.Range(0, Drones).Where(d => lost[d] > 0 || (d != Self && !IsLive(d))).ToArray();

@@ -237,7 +237,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             throw new ArgumentOutOfRangeException(nameof(barrierId), barrierId, "TryBarrier is for the runtime's own last barrier (a negative id).");
         }
 
-        if (Meet(barrierId, mayCollect: false, timeout) is null)
+        if (Meet(barrierId, mayCollect: false, giveUpAfter: timeout) is null)
         {
             return false;
         }
@@ -246,9 +246,10 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         return true;
     }
 
-    private BarrierRelease Meet(int barrierId, bool mayCollect) => Meet(barrierId, mayCollect, _waitLimit)!;
+    private BarrierRelease Meet(int barrierId, bool mayCollect) => Meet(barrierId, mayCollect, giveUpAfter: null)!;
 
-    private BarrierRelease? Meet(int barrierId, bool mayCollect, TimeSpan limit)
+    /// <summary>Arrives and waits for the release: at most the wait limit (then throws), or null after <paramref name="giveUpAfter"/>.</summary>
+    private BarrierRelease? Meet(int barrierId, bool mayCollect, TimeSpan? giveUpAfter)
     {
         CloseInterval();
         BarrierArrival arrival;
@@ -264,12 +265,18 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         BarrierRelease release;
         lock (_gate)
         {
-            if (limit < _waitLimit && !WaitUntil(() => _release is not null, limit))
+            if (giveUpAfter is { } limit)
             {
-                return null;
+                if (!WaitUntil(() => _release is not null, limit))
+                {
+                    return null;
+                }
+            }
+            else
+            {
+                WaitLocked(() => _release is not null, $"barrier {barrierId} did not complete");
             }
 
-            WaitLocked(() => _release is not null, $"barrier {barrierId} did not complete");
             release = _release!;
             _release = null;
             _managerKnows = release.Timestamp;
@@ -661,7 +668,14 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     }
 
     /// <summary>The copy of <paramref name="page"/> with the most writes (by applied vector) among the live drones that have one, or null.</summary>
-    private PageReply? NewestLiveCopy(int page)
+    private PageReply? NewestLiveCopy(int page) => LiveCopies(page).MaxBy(copy => copy.Applied.Sum(a => (long)a));
+
+    /// <summary>
+    /// The copies of <paramref name="page"/> the other live drones have, asked for one drone at a time (failure paths
+    /// only): a drone without one (it lost its own to garbage collection) or failing too (its own view change follows)
+    /// is passed over.
+    /// </summary>
+    private IEnumerable<PageReply> LiveCopies(int page)
     {
         int[] others;
         lock (_gate)
@@ -669,25 +683,43 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             others = LiveDrones().Where(d => d != Self).ToArray();
         }
 
-        PageReply? best = null;
         foreach (var drone in others)
         {
+            ProtocolMessage answer;
             try
             {
-                if (_network.RequestAll([(drone, new PageRequest(page))])[0] is PageReply reply
-                    && reply.Page == page && reply.Bytes.Length == _heap.PageSize && reply.Applied.Length == Drones
-                    && (best is null || reply.Applied.Sum(a => (long)a) > best.Applied.Sum(a => (long)a)))
-                {
-                    best = reply;
-                }
+                answer = _network.RequestAll([(drone, new PageRequest(page))])[0];
             }
             catch (DroneUnreachableException)
             {
-                // failing too: its own view change follows
+                continue;
+            }
+
+            if (answer is PageReply reply && IsCopyOf(reply, page))
+            {
+                yield return reply;
             }
         }
+    }
 
-        return best;
+    /// <summary>Whether <paramref name="reply"/> is a whole copy of <paramref name="page"/> with an applied vector of this run.</summary>
+    private bool IsCopyOf(PageReply reply, int page) =>
+        reply.Page == page && reply.Bytes.Length == _heap.PageSize && reply.Applied.Length == Drones;
+
+    /// <summary>Makes <paramref name="copy"/> (or, when null, the stale copy) what this drone's page holds; it needs no whole page any more.</summary>
+    private void InstallCopy(int page, PageReply? copy)
+    {
+        var entry = _heap.GetEntry(page);
+        lock (entry)
+        {
+            if (copy is not null)
+            {
+                copy.Bytes.CopyTo(_heap.PageBytes(page));
+                entry.AppliedVector = copy.Applied;
+            }
+
+            entry.NeedsWholePage = false;
+        }
     }
 
     /// <summary>
@@ -723,9 +755,14 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                 }
             }
 
+            // Pages whose holders have all failed: the newest copy a live drone has (a drone that joined since has
+            // none of its own), else the stale copy, which is what the page now holds.
             foreach (var page in orphans)
             {
-                AdoptOrResurrect(page);
+                var copy = NewestLiveCopy(page);
+                InstallCopy(page, copy);
+                Statistics.PagesAdopted += copy is null ? 0 : 1;
+                Statistics.PagesResurrected += copy is null ? 1 : 0;
             }
 
             try
@@ -737,20 +774,12 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                     {
                         var (holder, request) = chunk[i];
                         var page = ((PageRequest)request).Page;
-                        if (replies[i] is not PageReply reply
-                            || reply.Page != page || reply.Bytes.Length != _heap.PageSize || reply.Applied.Length != Drones)
+                        if (replies[i] is not PageReply reply || !IsCopyOf(reply, page))
                         {
                             throw new InvalidDataException($"Drone {Self}: drone {holder} answered the request for page {page} with something else.");
                         }
 
-                        var entry = _heap.GetEntry(page);
-                        lock (entry)
-                        {
-                            reply.Bytes.CopyTo(_heap.PageBytes(page));
-                            entry.AppliedVector = reply.Applied;
-                            entry.NeedsWholePage = false;
-                        }
-
+                        InstallCopy(page, reply);
                         Statistics.WholePagesFetched++;
                     }
                 }
@@ -762,29 +791,6 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                 WaitUntilRemoved(error.Drone, $"whole pages ({requests.Count} asked)");
             }
         }
-    }
-
-    /// <summary>
-    /// A page whose holders have all failed: the newest copy a live drone has (a drone that joined since has none of
-    /// its own), else the stale copy, which is what the page now holds.
-    /// </summary>
-    private void AdoptOrResurrect(int page)
-    {
-        var entry = _heap.GetEntry(page);
-        var copy = NewestLiveCopy(page);
-        lock (entry)
-        {
-            if (copy is not null)
-            {
-                copy.Bytes.CopyTo(_heap.PageBytes(page));
-                entry.AppliedVector = copy.Applied;
-            }
-
-            entry.NeedsWholePage = false;
-        }
-
-        Statistics.PagesAdopted += copy is null ? 0 : 1;
-        Statistics.PagesResurrected += copy is null ? 1 : 0;
     }
 
     /// <summary>
@@ -968,16 +974,9 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     /// </summary>
     private void WaitLocked(Func<bool> done, string what)
     {
-        var deadline = DateTime.UtcNow + _waitLimit;
-        while (!done())
+        if (!WaitUntil(done, _waitLimit))
         {
-            var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero)
-            {
-                throw new TimeoutException($"Drone {Self}: {what} within {_waitLimit.TotalSeconds:F0} s.");
-            }
-
-            Monitor.Wait(_gate, left);
+            throw new TimeoutException($"Drone {Self}: {what} within {_waitLimit.TotalSeconds:F0} s.");
         }
     }
 

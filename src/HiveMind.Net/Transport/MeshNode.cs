@@ -125,12 +125,7 @@ public sealed partial class MeshNode : IDisposable
         {
             ArgumentNullException.ThrowIfNull(registry);
             Connect(0, registry, Remaining(deadline));
-            Send(0, MessageKind.Register, ListenEndpoint, static (ref MessagePackWriter w, IPEndPoint endpoint) =>
-            {
-                w.WriteArrayHeader(2);
-                w.WriteString(endpoint.Address.ToString());
-                w.Write(endpoint.Port);
-            });
+            RegisterWithDroneZero();
             if (!_peerTableArrived.Wait(Remaining(deadline)))
             {
                 throw new MeshException($"drone {Id}: no peer table from drone 0 within {timeout.TotalSeconds:F1} s");
@@ -187,12 +182,7 @@ public sealed partial class MeshNode : IDisposable
             (Id, capacity) = Handshake.ConnectAsNewcomer(socket, Options);
             return 0;
         });
-        Send(0, MessageKind.Register, ListenEndpoint, static (ref MessagePackWriter w, IPEndPoint endpoint) =>
-        {
-            w.WriteArrayHeader(2);
-            w.WriteString(endpoint.Address.ToString());
-            w.Write(endpoint.Port);
-        });
+        RegisterWithDroneZero();
         if (!_peerTableArrived.Wait(Remaining(deadline)))
         {
             throw new MeshException($"drone {Id} (joining): no peer table from drone 0 within {timeout.TotalSeconds:F1} s");
@@ -215,6 +205,15 @@ public sealed partial class MeshNode : IDisposable
 
         return capacity;
     }
+
+    /// <summary>Tells drone 0 (the registry) where this node listens; drone 0 answers with the peer table.</summary>
+    private void RegisterWithDroneZero() =>
+        Send(0, MessageKind.Register, ListenEndpoint, static (ref MessagePackWriter w, IPEndPoint endpoint) =>
+        {
+            w.WriteArrayHeader(2);
+            w.WriteString(endpoint.Address.ToString());
+            w.Write(endpoint.Port);
+        });
 
     /// <summary>Connects to <paramref name="peer"/> at <paramref name="endpoint"/>, retrying with backoff, and runs the handshake.</summary>
     public Link Connect(int peer, IPEndPoint endpoint, TimeSpan timeout) =>
