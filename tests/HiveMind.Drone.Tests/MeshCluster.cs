@@ -12,14 +12,14 @@ internal sealed class MeshCluster : ILrcCluster, IDisposable
 {
     private readonly MeshNode[] _nodes;
 
-    public MeshCluster(int drones)
+    public MeshCluster(int drones, long collectionThreshold = LrcEngine.DefaultCollectionThreshold)
     {
         var options = new MeshOptions { ClusterKey = RandomNumberGenerator.GetBytes(32), FailureTimeout = TimeSpan.FromSeconds(30) };
         var heapOptions = new HeapOptions { PageSize = 4096, HeapSize = 4096 * 64 };
         Heaps = Enumerable.Range(0, drones).Select(_ => new SharedHeap(heapOptions)).ToArray();
         var networks = Enumerable.Range(0, drones).Select(_ => new MeshNetwork(drones, TimeSpan.FromSeconds(60))).ToArray();
         _nodes = Enumerable.Range(0, drones).Select(i => new MeshNode(i, options, networks[i])).ToArray();
-        Engines = Enumerable.Range(0, drones).Select(i => new LrcEngine(i, drones, Heaps[i], networks[i], TimeSpan.FromSeconds(60))).ToArray();
+        Engines = Enumerable.Range(0, drones).Select(i => new LrcEngine(i, drones, Heaps[i], networks[i], TimeSpan.FromSeconds(60), collectionThreshold)).ToArray();
         for (var i = 0; i < drones; i++)
         {
             networks[i].Attach(_nodes[i], Engines[i]);

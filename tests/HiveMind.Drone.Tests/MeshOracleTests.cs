@@ -56,4 +56,31 @@ public sealed class MeshOracleTests
             }
         }
     }
+
+    [Theory]
+    [InlineData(4, 51)]
+    [InlineData(6, 52)]
+    public void RunChains_OverTheMesh_CollectionAtEveryBarrier_MatchASequentialModel(int drones, int seed)
+    {
+        using var cluster = new MeshCluster(drones, collectionThreshold: 1);
+        LrcOracles.RunChains(cluster, seed, steps: 15, ordered: true, phases: 12);
+    }
+
+    /// <summary>
+    /// Runs through lock chains with garbage collection at every barrier, over loopback mesh links: HIVEMIND_MESH_SEEDS
+    /// (default 1) seeds for each of 2, 4, 6 and 8 drones.
+    /// </summary>
+    [Fact]
+    public void RunChains_OverTheMesh_SeedSweep()
+    {
+        var seeds = int.TryParse(Environment.GetEnvironmentVariable("HIVEMIND_MESH_SEEDS"), out var n) && n > 0 ? n : 1;
+        foreach (var drones in new[] { 2, 4, 6, 8 })
+        {
+            for (var seed = 4000; seed < 4000 + seeds; seed++)
+            {
+                using var cluster = new MeshCluster(drones, collectionThreshold: 1);
+                LrcOracles.RunChains(cluster, seed, steps: 15, ordered: true, phases: 12);
+            }
+        }
+    }
 }

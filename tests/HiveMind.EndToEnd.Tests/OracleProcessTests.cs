@@ -28,6 +28,7 @@ public sealed class OracleProcessTests
     [Theory]
     [InlineData("phases", "3")]
     [InlineData("random", "4")]
+    [InlineData("runs", "4")]
     public void Oracle_DronesAsProcesses_CollectingAtEveryBarrier_Passes(string oracle, string drones)
     {
         var (exit, output, error) = AppProcess.Run(

@@ -23,6 +23,10 @@ try
         case "random":
             LrcOracles.RandomSchedule(cluster, options.Seed, rounds: 30);
             break;
+        case "runs":
+            // Each process runs its own steps as they come (no global order across processes).
+            LrcOracles.RunChains(cluster, options.Seed, steps: 30, ordered: false, phases: 6);
+            break;
         case "failover":
             Failover.Run(drone);
             break;
@@ -50,7 +54,7 @@ namespace HiveMind.OracleDrone
     /// <summary>The oracle to run, on top of every drone's options.</summary>
     internal sealed class OracleOptions : DroneOptions
     {
-        [Option("oracle", Required = true, HelpText = "seed-example, counters, phases, random or failover.")]
+        [Option("oracle", Required = true, HelpText = "seed-example, counters, phases, random, runs or failover.")]
         public string Oracle { get; set; } = string.Empty;
 
         [Option("seed", Default = 1, HelpText = "Seed of the randomized oracles.")]
@@ -58,9 +62,9 @@ namespace HiveMind.OracleDrone
 
         public override void Validate()
         {
-            if (Oracle is not ("seed-example" or "counters" or "phases" or "random" or "failover"))
+            if (Oracle is not ("seed-example" or "counters" or "phases" or "random" or "runs" or "failover"))
             {
-                throw new OptionsException($"--oracle: '{Oracle}' is not one of seed-example, counters, phases, random, failover.");
+                throw new OptionsException($"--oracle: '{Oracle}' is not one of seed-example, counters, phases, random, runs, failover.");
             }
 
             base.Validate();

@@ -401,9 +401,9 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         {
             if (entry.TwinInterval != 0 && entry.TwinInterval < open)
             {
-                // The twin's run is closed and its diff not made, so this copy took in no foreign diff since
-                // (applying one makes the diff first): the run goes on into this interval and one diff will
-                // cover it all.
+                // The twin's run is closed and its diff not made, so this page took no write notice of another
+                // drone since (the miss that follows one ends the run): the run goes on into this interval and one
+                // diff will cover it all.
                 entry.RunIntervals.Add(open);
                 Statistics.TwinsKept++;
             }
@@ -520,16 +520,21 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
         foreach (var page in pages)
         {
-            if (diffsByPage.TryGetValue(page, out var diffs))
+            var entry = _heap.GetEntry(page);
+            lock (entry)
             {
-                // A linear extension of happens-before: a dominated VT has a smaller sum; ties are concurrent.
-                diffs.Sort((a, b) => a.Order != b.Order ? a.Order.CompareTo(b.Order) : a.Drone != b.Drone ? a.Drone.CompareTo(b.Drone) : a.Diff.First.CompareTo(b.Diff.First));
-                CheckApplyOrder(page, diffs);
-                var entry = _heap.GetEntry(page);
-                lock (entry)
+                // A miss means the page took write notices of other drones (or needs a whole copy): the run of a twin
+                // this drone keeps ends here, even when the copy already holds every write noticed (a whole copy can
+                // hold writes of intervals its drone learns only later). A run diff stands where its first interval
+                // stands, so a run that went on past the notice would put this drone's later writes before the
+                // noticed interval's. Our own pending diff also comes first, or foreign words would later be taken for
+                // our writes.
+                MakePendingDiff(entry);
+                if (diffsByPage.TryGetValue(page, out var diffs))
                 {
-                    // Our own pending diff first, or the foreign words would later be taken for our writes.
-                    MakePendingDiff(entry);
+                    // A linear extension of happens-before: a dominated VT has a smaller sum; ties are concurrent.
+                    diffs.Sort((a, b) => a.Order != b.Order ? a.Order.CompareTo(b.Order) : a.Drone != b.Drone ? a.Drone.CompareTo(b.Drone) : a.Diff.First.CompareTo(b.Diff.First));
+                    CheckApplyOrder(page, diffs);
                     if (adoptions.TryGetValue(page, out var adoption))
                     {
                         // The live copy that holds most of the removed drones' writes becomes the base; our own

@@ -64,6 +64,35 @@ public sealed class LrcOracleTests
         }
     }
 
+    /// <summary>
+    /// Runs through lock chains with garbage collection at every barrier (whole-page installs that hold writes of
+    /// intervals the fetcher does not know yet): HIVEMIND_LRC_SEEDS (default 3) seeds for each of 2, 3, 4, 6 and 8
+    /// drones. `HIVEMIND_LRC_SEEDS=500 dotnet test --filter RunChains_SeedSweep` is the long sweep.
+    /// </summary>
+    [Fact]
+    public void RunChains_SeedSweep_AllPass()
+    {
+        var seeds = int.TryParse(Environment.GetEnvironmentVariable("HIVEMIND_LRC_SEEDS"), out var n) && n > 0 ? n : 3;
+        foreach (var drones in new[] { 2, 3, 4, 6, 8 })
+        {
+            for (var seed = 3000; seed < 3000 + seeds; seed++)
+            {
+                using var cluster = new InMemoryCluster(drones, collectionThreshold: 1);
+                LrcOracles.RunChains(cluster, seed, steps: 15, ordered: true, phases: 12);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(3, 41)]
+    [InlineData(4, 42)]
+    [InlineData(8, 43)]
+    public void RunChains_CollectionAtEveryBarrier_MatchASequentialModel(int drones, int seed)
+    {
+        using var cluster = new InMemoryCluster(drones, collectionThreshold: 1);
+        LrcOracles.RunChains(cluster, seed, steps: 80, ordered: true);
+    }
+
     [Fact]
     public void LocalReacquire_SendsNoMessage()
     {

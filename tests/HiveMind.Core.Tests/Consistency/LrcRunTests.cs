@@ -146,4 +146,101 @@ public sealed class LrcRunTests
 
         Assert.True(cluster.Engines[1].Statistics.DiffsMade == 2, $"drone 1 made {cluster.Engines[1].Statistics.DiffsMade} diffs of page 5; expected 2 (interval 1 at drone 0's request, then interval 2)");
     }
+
+    /// <summary>
+    /// The interleaving of a whole-page install that already holds a write of an interval its drone does not know:
+    /// garbage collection at every barrier leaves drone 1 the only holder of page P; drone 1 closes twenty intervals
+    /// and then writes X = 100 under lock 1 (drone 0 reads it, so that diff is made); drone 2 fetches P whole (X = 100
+    /// in it), writes Y (a run starts), acquires lock 1 (it learns drone 1's interval, and its copy needs no diff)
+    /// and writes X = 200. Drone 3 then acquires lock 1: drone 2's writes after its acquire must come after drone
+    /// 1's interval, so X is 200. A run that went on across the write notice would hold X = 200 in a diff that
+    /// stands where Y's interval stands, before drone 1's interval.
+    /// </summary>
+    [Fact]
+    public void RunAcrossANoticeTheWholeCopyHeld_EndsThere_NewerWriteWins()
+    {
+        const long X = 4096 + 64, Y = 4096 + 128, Busy = 4096 * 2;
+        using var cluster = new InMemoryCluster(4, collectionThreshold: 1);
+        var heaps = cluster.Heaps;
+        var engines = cluster.Engines;
+
+        // Page 1 written by drone 1 only; the barrier collects, so drone 1 is its only holder.
+        cluster.Run(id =>
+        {
+            if (id == 1)
+            {
+                heaps[1].Write(X, 1);
+            }
+
+            engines[id].Barrier(0);
+        });
+
+        // Drone 3 fetches page 1 whole now, before drone 1's writes below.
+        cluster.Run(id =>
+        {
+            if (id == 3)
+            {
+                var x = heaps[3].Read<int>(X);
+                Assert.True(x == 1, $"drone 3 reads X = {x} at 0x{X:X} after the barrier, expected 1");
+            }
+        });
+
+        // Drone 1: twenty intervals on another page (lock 5 is its own: no messages), then X = 100 under lock 1.
+        cluster.Run(id =>
+        {
+            if (id == 1)
+            {
+                for (var i = 0; i < 20; i++)
+                {
+                    engines[1].Acquire(5);
+                    heaps[1].Write(Busy, i);
+                    engines[1].Release(5);
+                }
+
+                engines[1].Acquire(1);
+                heaps[1].Write(X, 100);
+                engines[1].Release(1);
+            }
+        });
+
+        // Drone 0 reads X under lock 1: drone 1 makes that interval's diff and drops its twin.
+        cluster.Run(id =>
+        {
+            if (id == 0)
+            {
+                engines[0].Acquire(1);
+                var x = heaps[0].Read<int>(X);
+                engines[0].Release(1);
+                Assert.True(x == 100, $"drone 0 reads X = {x} at 0x{X:X} under lock 1 after drone 1 wrote 100, expected 100");
+            }
+        });
+
+        // Drone 2: fetches page 1 whole (X = 100 already in it), writes Y, acquires lock 1, writes X = 200.
+        cluster.Run(id =>
+        {
+            if (id == 2)
+            {
+                heaps[2].Write(Y, 7);
+                engines[2].Acquire(1);
+                var x = heaps[2].Read<int>(X);
+                Assert.True(x == 100, $"drone 2 reads X = {x} at 0x{X:X} under lock 1, expected drone 1's 100");
+                heaps[2].Write(X, 200);
+                engines[2].Release(1);
+            }
+        });
+
+        // Drone 3 applies drone 1's interval and drone 2's writes: 200 must win.
+        cluster.Run(id =>
+        {
+            if (id == 3)
+            {
+                engines[3].Acquire(1);
+                var x = heaps[3].Read<int>(X);
+                var y = heaps[3].Read<int>(Y);
+                engines[3].Release(1);
+                Assert.True(x == 200, $"drone 3 reads X = {x} at 0x{X:X} under lock 1 after drone 2 wrote 200 there under lock 1 (after drone 1's 100)");
+                Assert.True(y == 7, $"drone 3 reads Y = {y} at 0x{Y:X} under lock 1 after drone 2 wrote 7 before its acquire");
+            }
+        });
+    }
 }
