@@ -16,7 +16,9 @@ namespace HiveMind;
 /// Elements whose size is a power of two no larger than a page are aligned to their size (checked when the
 /// view is made), so an element never straddles a page; other element types go through
 /// <see cref="SharedHeap.Read{T}"/>, which checks each access.
-/// SAFETY: the pointers are the heap's; the view holds the heap, so they are valid until the heap is disposed.
+/// SAFETY: the pointers are the heap's, and the view holds the heap: the state table lives as long as the heap object, and
+/// after Dispose every state is NoAccess, so the element pointer is only dereferenced while the heap is live (the slow
+/// path finds a disposed heap and throws).
 /// </remarks>
 public readonly unsafe struct SharedArray<T>
     where T : unmanaged

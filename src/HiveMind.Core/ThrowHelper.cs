@@ -25,4 +25,8 @@ internal static class ThrowHelper
 
     [DoesNotReturn]
     public static void InvalidOperation(string message) => throw new InvalidOperationException(message);
+
+    [DoesNotReturn]
+    public static void HeapDisposed() =>
+        throw new ObjectDisposedException("SharedHeap", "The shared heap was disposed (the drone exited): its memory can no longer be read or written.");
 }

@@ -12,9 +12,12 @@ namespace HiveMind;
 public static class Tmk
 {
     private static Drone? _drone;
+    private static bool _exited;
 
-    /// <summary>The drone of this process; throws if <see cref="Startup(DroneOptions)"/> has not run.</summary>
-    public static Drone Drone => _drone ?? throw new InvalidOperationException("Tmk.Startup has not been called in this process.");
+    /// <summary>The drone of this process; throws if <see cref="Startup(DroneOptions)"/> has not run or <see cref="Exit"/> has.</summary>
+    public static Drone Drone => _drone ?? throw new InvalidOperationException(_exited
+        ? "Tmk.Exit has ended this process's drone: shared memory, locks and barriers can no longer be used."
+        : "Tmk.Startup has not been called in this process.");
 
     /// <summary>This drone's id (Tmk_proc_id).</summary>
     public static int Id => Drone.Id;
@@ -115,6 +118,7 @@ public static class Tmk
 
         drone.Dispose();
         _drone = null;
+        _exited = true;
     }
 
     private static ILoggerFactory CreateLoggerFactory() =>

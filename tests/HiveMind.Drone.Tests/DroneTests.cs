@@ -96,4 +96,19 @@ public sealed class DroneTests
         Assert.Equal(16, parsed.Locks);
         Assert.Equal(2L << 20, parsed.ToHeapOptions().HeapSize);
     }
+
+    [Fact]
+    public void AfterExit_ViewsAndTmk_ThrowInsteadOfTouchingFreedMemory()
+    {
+        var drone = NewDrone();
+        var xs = drone.Array<long>(drone.Distribute(drone.Malloc(4096, 4096)), 512);
+        xs[3] = 42;
+        drone.Exit();
+        drone.Dispose();
+        var read = Assert.Throws<ObjectDisposedException>(() => xs[3]);
+        Assert.Contains("disposed", read.Message, StringComparison.Ordinal);
+        Assert.Throws<ObjectDisposedException>(() => xs[4] = 1);
+        Assert.Throws<ObjectDisposedException>(() => drone.Heap.Read<long>(xs.AddressOf(3)));
+        Assert.Throws<InvalidOperationException>(() => drone.Barrier(0));
+    }
 }

@@ -17,14 +17,15 @@ namespace HiveMind.Memory;
 /// compare (so a value never straddles an unchecked granule) and one load and compare of the state byte,
 /// then the access. Anything else goes to a NoInlining slow path
 /// that validates, runs the <see cref="IFaultHandler"/> for each page the access covers, and retries.
-/// SAFETY: <see cref="BasePointer"/> and the state table are valid until <see cref="Dispose"/>. Spans handed
-/// out stay valid until then too, but their contents are only coherent until the drone's next
-/// synchronization operation.
+/// SAFETY: <see cref="BasePointer"/> is valid until <see cref="Dispose"/>; the state table as long as this object
+/// (Dispose leaves it all NoAccess, so every access after it takes the slow path, which throws). Spans handed out
+/// stay valid until Dispose too, but their contents are only coherent until the drone's next synchronization
+/// operation.
 /// </remarks>
 public sealed unsafe class SharedHeap : IDisposable
 {
     private readonly NativeBlock _memory;
-    private readonly NativeBlock _stateTable;
+    private readonly byte[] _stateTable;
     private readonly byte* _base;
     private readonly byte* _states;
     private readonly long _size;
@@ -38,6 +39,7 @@ public sealed unsafe class SharedHeap : IDisposable
     private IFaultHandler _faultHandler;
     private long _readFaults;
     private long _writeFaults;
+    private int _disposed;
 
     public SharedHeap(HeapOptions options, IFaultHandler? faultHandler = null)
     {
@@ -51,9 +53,13 @@ public sealed unsafe class SharedHeap : IDisposable
         _memory = NativeBlock.AllocateZeroed((nuint)options.HeapSize, (nuint)options.PageSize);
         _granulesPerPageShift = _pageShift - StateGranuleShift;
         var granules = (int)(options.HeapSize >> StateGranuleShift);
-        _stateTable = NativeBlock.AllocateZeroed((nuint)granules, 64);
+
+        // The state table is pinned managed memory, aligned by hand to a cache line, that lives as long as this object:
+        // a view that holds this heap (SharedArray) can read it even after Dispose, which leaves every state NoAccess,
+        // so that every access after Dispose takes the slow path and throws instead of touching freed memory.
+        _stateTable = GC.AllocateArray<byte>(granules + 63, pinned: true);
         _base = _memory.Pointer;
-        _states = _stateTable.Pointer;
+        _states = (byte*)(((nuint)Unsafe.AsPointer(ref _stateTable[0]) + 63) & ~(nuint)63);
 
         // All pages start valid (zero) on every drone, so a run starts with no traffic.
         new Span<byte>(_states, granules).Fill((byte)PageAccess.ReadOnly);
@@ -65,6 +71,9 @@ public sealed unsafe class SharedHeap : IDisposable
 
     /// <summary>log2 of the bytes that one access-state byte covers (4 KiB, the smallest page).</summary>
     public const int StateGranuleShift = 12;
+
+    /// <summary>Bytes that one access-state byte covers: a value no larger lies in one granule when the fast path lets it through.</summary>
+    public const int StateGranuleSize = 1 << StateGranuleShift;
 
     private const uint StateGranuleMask = (1u << StateGranuleShift) - 1;
 
@@ -85,7 +94,7 @@ public sealed unsafe class SharedHeap : IDisposable
 
     /// <summary>
     /// The access-state table, one byte per 4 KiB granule of the heap (index: address &gt;&gt; <see cref="StateGranuleShift"/>).
-    /// SAFETY: valid until <see cref="Dispose"/>.
+    /// SAFETY: valid as long as this object (after <see cref="Dispose"/> every state is NoAccess).
     /// </summary>
     public byte* StatePointer => _states;
 
@@ -112,7 +121,10 @@ public sealed unsafe class SharedHeap : IDisposable
     public T Read<T>(long address)
         where T : unmanaged
     {
-        if ((ulong)address < (ulong)_size
+        // sizeof(T) is a constant to the JIT: a value larger than a granule always takes the slow path, which checks
+        // every page it covers.
+        if (sizeof(T) <= StateGranuleSize
+            && (ulong)address < (ulong)_size
             && ((uint)address & StateGranuleMask) <= StateGranuleMask + 1 - (uint)sizeof(T)
             && _states[(nuint)address >> StateGranuleShift] != (byte)PageAccess.NoAccess)
         {
@@ -127,7 +139,8 @@ public sealed unsafe class SharedHeap : IDisposable
     public void Write<T>(long address, T value)
         where T : unmanaged
     {
-        if ((ulong)address < (ulong)_size
+        if (sizeof(T) <= StateGranuleSize
+            && (ulong)address < (ulong)_size
             && ((uint)address & StateGranuleMask) <= StateGranuleMask + 1 - (uint)sizeof(T)
             && _states[(nuint)address >> StateGranuleShift] == (byte)PageAccess.ReadWrite)
         {
@@ -185,6 +198,7 @@ public sealed unsafe class SharedHeap : IDisposable
     private long CheckRange<T>(long address, int count)
         where T : unmanaged
     {
+        ThrowIfDisposed();
         if (count < 0)
         {
             ThrowHelper.ArgumentOutOfRange(nameof(count), count, "Element count must not be negative.");
@@ -247,6 +261,7 @@ public sealed unsafe class SharedHeap : IDisposable
     /// <summary>Runs the fault handler for <paramref name="page"/> unless its state already allows the access.</summary>
     public void EnsurePage(int page, bool write)
     {
+        ThrowIfDisposed();
         var state = (PageAccess)_states[page << _granulesPerPageShift];
         if (write ? state == PageAccess.ReadWrite : state != PageAccess.NoAccess)
         {
@@ -307,7 +322,11 @@ public sealed unsafe class SharedHeap : IDisposable
     public PageEntry? TryGetEntry(int page) => Volatile.Read(ref _entries[CheckPage(page)]);
 
     /// <summary>The bytes of a page in this drone's copy.</summary>
-    public Span<byte> PageBytes(int page) => new(_base + ((long)CheckPage(page) << _pageShift), _pageSize);
+    public Span<byte> PageBytes(int page)
+    {
+        ThrowIfDisposed();
+        return new(_base + ((long)CheckPage(page) << _pageShift), _pageSize);
+    }
 
     /// <summary>Global address of the first byte of a page.</summary>
     public long PageAddress(int page) => (long)CheckPage(page) << _pageShift;
@@ -326,6 +345,7 @@ public sealed unsafe class SharedHeap : IDisposable
     /// <summary>Copies the page into its twin (renting one if it has none). Takes the page lock.</summary>
     public void MakeTwin(int page)
     {
+        ThrowIfDisposed();
         var entry = GetEntry(page);
         lock (entry)
         {
@@ -345,6 +365,7 @@ public sealed unsafe class SharedHeap : IDisposable
     /// </summary>
     public int MakeDiff(int page, Span<byte> destination)
     {
+        ThrowIfDisposed();
         var entry = GetEntry(page);
         lock (entry)
         {
@@ -360,6 +381,7 @@ public sealed unsafe class SharedHeap : IDisposable
     /// <summary>Applies a diff to the local copy of a page (validated first: a bad diff changes nothing).</summary>
     public void ApplyDiff(int page, ReadOnlySpan<byte> diff)
     {
+        ThrowIfDisposed();
         var entry = GetEntry(page);
         lock (entry)
         {
@@ -419,12 +441,29 @@ public sealed unsafe class SharedHeap : IDisposable
         }
     }
 
+    /// <summary>Whether <see cref="Dispose"/> ran: the heap's memory is gone and every access throws.</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        // Every state NoAccess first: views that still hold this heap fault, and the slow path finds it disposed.
+        new Span<byte>(_states, (int)(_size >> StateGranuleShift)).Fill((byte)PageAccess.NoAccess);
         Unregister(this);
         _twins.Dispose();
         _memory.Dispose();
-        _stateTable.Dispose();
+    }
+
+    private void ThrowIfDisposed()
+    {
+        if (IsDisposed)
+        {
+            ThrowHelper.HeapDisposed();
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
