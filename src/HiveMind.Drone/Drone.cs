@@ -81,7 +81,8 @@ public sealed partial class Drone : IDisposable
             throw new OptionsException($"drone {id} needs the address of drone 0 to join the run.");
         }
 
-        var network = new MeshNetwork(MaxDrones, TimeSpan.FromMinutes(1));
+        var waitLimit = options.WaitLimitSpan;
+        var network = new MeshNetwork(MaxDrones, waitLimit, loggers.CreateLogger("HiveMind.Wire"));
         var mesh = options.ToMeshOptions(key);
         if (!joining)
         {
@@ -109,11 +110,11 @@ public sealed partial class Drone : IDisposable
                 }
 
                 Id = _node.Id;
-                _engine = new LrcEngine(Id, MaxDrones, Heap, network, collectionThreshold: threshold, started: 0);
+                _engine = new LrcEngine(Id, MaxDrones, Heap, network, waitLimit, threshold, started: 0);
             }
             else
             {
-                _engine = new LrcEngine(id, MaxDrones, Heap, network, collectionThreshold: threshold, started: drones);
+                _engine = new LrcEngine(id, MaxDrones, Heap, network, waitLimit, threshold, started: drones);
             }
         }
         catch

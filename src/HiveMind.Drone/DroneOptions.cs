@@ -24,7 +24,7 @@ public class DroneOptions
     [Option("drones", Default = 1, HelpText = "Number of drones in the run; drone 0 (this process) starts the others on this machine.")]
     public int Drones { get; set; } = 1;
 
-    [Option("page-size", Default = HeapOptions.DefaultPageSize, HelpText = "Bytes per shared page: a power of two from 64 to 16777216.")]
+    [Option("page-size", Default = HeapOptions.DefaultPageSize, HelpText = "Bytes per shared page: a power of two from 4096 to 16777216 (16MiB).")]
     public int PageSize { get; set; } = HeapOptions.DefaultPageSize;
 
     [Option("heap-size", Default = "1GiB", HelpText = "Bytes of shared heap, a multiple of the page size; suffixes KiB, MiB, GiB. Untouched pages cost no memory.")]
@@ -50,6 +50,9 @@ public class DroneOptions
 
     [Option("failure-timeout-ms", Default = 3000, HelpText = "Milliseconds of silence after which a drone is taken for failed.")]
     public int FailureTimeoutMs { get; set; } = 3000;
+
+    [Option("wait-limit", Default = "none", HelpText = "Longest wait for another drone (a lock grant, a barrier, a reply) before the drone gives up with an error: a duration such as 90s, 5m or 2h, or none. With none, a wait lasts as long as the drones it waits for are in the run (a failed drone leaves the view, which ends the wait).")]
+    public string WaitLimit { get; set; } = "none";
 
     [Option("listen-port", Default = 0, HelpText = "Port drone 0 listens on (0: any free port).")]
     public int ListenPort { get; set; }
@@ -114,7 +117,7 @@ public class DroneOptions
             .ToHashSet(StringComparer.Ordinal);
     }
 
-    /// <summary>The mesh settings these options describe.</summary>
+    /// <summary>The mesh settings these options describe; the frame limit follows from the page size and the GC threshold.</summary>
     public MeshOptions ToMeshOptions(byte[] clusterKey) => new()
     {
         ClusterKey = clusterKey,
@@ -122,7 +125,22 @@ public class DroneOptions
         HeartbeatInterval = TimeSpan.FromMilliseconds(HeartbeatMs),
         FailureTimeout = TimeSpan.FromMilliseconds(FailureTimeoutMs),
         ListenPort = ListenPort,
+        MaxFrameBytes = FrameLimit(PageSize, ByteSize.Parse(GcThreshold, "--gc-threshold")),
     };
+
+    /// <summary>
+    /// The largest frame of a run: room for a whole page and a diff reply of two whole-page diffs (at least 64 MiB),
+    /// and for messages that carry interval records, which the GC threshold bounds at barriers (twice it). Every drone
+    /// of a run derives the same limit from the same settings.
+    /// </summary>
+    public static int FrameLimit(int pageSize, long gcThreshold)
+    {
+        var limit = Math.Max(64L << 20, Math.Max((4L * pageSize) + (1L << 20), 2 * gcThreshold));
+        return (int)Math.Min(limit, 1L << 30);
+    }
+
+    /// <summary>The <c>--wait-limit</c> as a span, or null for none.</summary>
+    public TimeSpan? WaitLimitSpan => Duration.Parse(WaitLimit, "--wait-limit");
 
     /// <summary>The heap shape these options describe; throws <see cref="OptionsException"/> naming the bad option.</summary>
     public HeapOptions ToHeapOptions()
@@ -205,6 +223,7 @@ public class DroneOptions
 
         _ = ToHeapOptions();
         _ = ByteSize.Parse(GcThreshold, "--gc-threshold");
+        _ = WaitLimitSpan;
     }
 
     /// <summary>The address in <see cref="Join"/> (a host name is resolved); throws <see cref="OptionsException"/> when it is not HOST:PORT.</summary>

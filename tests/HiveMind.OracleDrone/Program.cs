@@ -30,6 +30,15 @@ try
         case "failover":
             Failover.Run(drone);
             break;
+        case "exchange":
+            LoadScenarios.Exchange(drone, options.Bytes);
+            break;
+        case "rewrite":
+            LoadScenarios.Rewrite(drone, options.Pages, options.Rounds);
+            break;
+        case "long-phase":
+            LoadScenarios.LongPhase(drone, options.PhaseMs);
+            break;
         default:
             throw new InvalidOperationException($"oracle {options.Oracle} has no runner");
     }
@@ -43,7 +52,7 @@ catch (OptionsException error)
     Console.Error.WriteLine($"oracle: {error.Message}");
     return 2;
 }
-catch (InvalidOperationException error)
+catch (Exception error) when (error is InvalidOperationException or TimeoutException)
 {
     Console.Error.WriteLine($"oracle FAILED: {error.Message}");
     return 1;
@@ -54,17 +63,29 @@ namespace HiveMind.OracleDrone
     /// <summary>The oracle to run, on top of every drone's options.</summary>
     internal sealed class OracleOptions : DroneOptions
     {
-        [Option("oracle", Required = true, HelpText = "seed-example, counters, phases, random, runs or failover.")]
+        [Option("oracle", Required = true, HelpText = "seed-example, counters, phases, random, runs, failover, exchange, rewrite or long-phase.")]
         public string Oracle { get; set; } = string.Empty;
 
         [Option("seed", Default = 1, HelpText = "Seed of the randomized oracles.")]
         public int Seed { get; set; } = 1;
 
+        [Option("bytes", Default = 12L << 20, HelpText = "exchange: bytes each drone writes and the next one reads.")]
+        public long Bytes { get; set; } = 12L << 20;
+
+        [Option("pages", Default = 64, HelpText = "rewrite: pages rewritten by turns.")]
+        public int Pages { get; set; } = 64;
+
+        [Option("rounds", Default = 200, HelpText = "rewrite: rewrites in all, drones 1 and 2 by turns.")]
+        public int Rounds { get; set; } = 200;
+
+        [Option("phase-ms", Default = 5000, HelpText = "long-phase: milliseconds the last drone computes between two barriers.")]
+        public int PhaseMs { get; set; } = 5000;
+
         public override void Validate()
         {
-            if (Oracle is not ("seed-example" or "counters" or "phases" or "random" or "runs" or "failover"))
+            if (Oracle is not ("seed-example" or "counters" or "phases" or "random" or "runs" or "failover" or "exchange" or "rewrite" or "long-phase"))
             {
-                throw new OptionsException($"--oracle: '{Oracle}' is not one of seed-example, counters, phases, random, runs, failover.");
+                throw new OptionsException($"--oracle: '{Oracle}' is not one of seed-example, counters, phases, random, runs, failover, exchange, rewrite, long-phase.");
             }
 
             base.Validate();

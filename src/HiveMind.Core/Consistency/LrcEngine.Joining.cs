@@ -29,6 +29,10 @@ public sealed partial class LrcEngine
     // One-way messages from drones not yet admitted here (or, on a newcomer, from anyone before its admission).
     private readonly List<(int From, ProtocolMessage Message)> _early = [];
 
+    // Requests of drones not yet admitted here (or, on a newcomer, of anyone before its admission): served once they are.
+    private const int MaxParkedRequests = 4096;
+    private readonly List<Action> _parked = [];
+
     // On a newcomer: drone 0's welcome, once it came.
     private JoinWelcome? _welcome;
 
@@ -263,12 +267,11 @@ public sealed partial class LrcEngine
     }
 
     /// <summary>
-    /// For a message from a drone outside this drone's view; true when it is to be handled now. A slot no drone has
-    /// held may be a newcomer heard before the view that admits it arrives here (its welcome and this drone's view
-    /// change take different links): its one-way messages wait in <see cref="_early"/> for that view, and its
-    /// requests (a page, diffs), which need their reply now, wait on this receive thread, briefly, since the view
-    /// change was sent before the welcome. A newcomer not yet admitted keeps every one-way message for after its
-    /// admission. A removed drone is refused.
+    /// For a one-way message from a drone outside this drone's view; true when it is to be handled now. A slot no drone
+    /// has held may be a newcomer heard before the view that admits it arrives here (its welcome and this drone's view
+    /// change take different links): its one-way messages wait in <see cref="_early"/> for that view (its requests wait
+    /// in <see cref="_parked"/>, see <see cref="Serve"/>). A newcomer not yet admitted keeps every one-way message for
+    /// after its admission. A removed drone is refused. Never waits: it runs on a receive thread.
     /// </summary>
     private bool HoldUntilAdmitted(int from, ProtocolMessage message)
     {
@@ -285,25 +288,20 @@ public sealed partial class LrcEngine
                 return _live[from]; // removed: refused
             }
 
-            if (message is not (PageRequest or DiffRequest))
+            if (_early.Count < MaxEarlyMessages)
             {
-                if (_early.Count < MaxEarlyMessages)
-                {
-                    _early.Add((from, message));
-                }
-
-                return false;
+                _early.Add((from, message));
             }
 
-            WaitLocked(() => _joined[from] && _live[Self], $"{message.GetType().Name} from drone {from} came before the view that admits it");
-            return _live[from];
+            return false;
         }
     }
 
-    /// <summary>Handles the one-way messages held back until their senders (or this newcomer) were admitted.</summary>
+    /// <summary>Handles the one-way messages and serves the requests held back until their senders (or this newcomer) were admitted.</summary>
     private void ReplayEarly()
     {
         List<(int From, ProtocolMessage Message)> ready;
+        List<Action> parked;
         lock (_gate)
         {
             if (!_live[Self])
@@ -313,11 +311,20 @@ public sealed partial class LrcEngine
 
             ready = _early.Where(e => _joined[e.From]).ToList();
             _early.RemoveAll(e => _joined[e.From]);
+
+            // Each is served again: one whose asker is still not admitted parks itself anew.
+            parked = [.. _parked];
+            _parked.Clear();
         }
 
         foreach (var (from, message) in ready)
         {
             Handle(from, message);
+        }
+
+        foreach (var resume in parked)
+        {
+            resume();
         }
     }
 

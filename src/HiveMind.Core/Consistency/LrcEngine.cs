@@ -52,6 +52,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     private readonly HashSet<int> _noticedSinceCollection = [];
     private readonly Dictionary<int, int[]> _holders = [];
     private long _recordBytes;
+    private long _maxReplyBytes;
     private long _diffBytes;
     private long _noticeCount;
     private int[] _managerKnows;
@@ -78,13 +79,14 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         Drones = drones;
         _heap = heap;
         _network = network;
-        _waitLimit = waitLimit ?? TimeSpan.FromMinutes(5);
+        _waitLimit = waitLimit ?? Timeout.InfiniteTimeSpan;
         _collectionThreshold = collectionThreshold;
         _collectedUpTo = new int[drones];
         _vt = new VectorTimestamp(drones);
         _managerKnows = new int[drones];
         _records = Enumerable.Range(0, drones).Select(_ => new Dictionary<int, IntervalRecord>()).ToArray();
         _notices = new List<WriteNotice>?[heap.PageCount];
+        MaxReplyBytes = DefaultReplyBytes(heap.PageSize);
         InitializeMembership(started ?? drones);
         heap.FaultHandler = this;
     }
@@ -92,6 +94,25 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     public int Self { get; }
 
     public int Drones { get; }
+
+    /// <summary>Bytes per page of the heap this engine keeps consistent.</summary>
+    public int PageSize => _heap.PageSize;
+
+    /// <summary>
+    /// The most bytes of diffs one reply holds (beyond one diff, which always goes): a writer owes a reader more than
+    /// that in several replies, so every reply fits the transport's frame limit whatever the history of the pages.
+    /// </summary>
+    public long MaxReplyBytes
+    {
+        get => Volatile.Read(ref _maxReplyBytes);
+        set => Volatile.Write(ref _maxReplyBytes, value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "A reply holds at least one byte."));
+    }
+
+    /// <summary>The default of <see cref="MaxReplyBytes"/>: 1 MiB, and at least two diffs of a whole page.</summary>
+    public static long DefaultReplyBytes(int pageSize) => Math.Max(1L << 20, 2L * PageDiff.MaxEncodedLength(pageSize));
+
+    /// <summary>How long a wait for another drone (a grant, a barrier, a recovery) may last: infinite unless a limit was set.</summary>
+    public TimeSpan WaitLimit => _waitLimit;
 
     /// <summary>What this drone did (application-thread counters; network-thread ones are interlocked).</summary>
     public ProtocolStatistics Statistics { get; } = new();
@@ -492,30 +513,70 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             }
         }
 
-        var replies = requests.Count == 0 ? [] : _network.RequestAll(requests);
-        for (var i = 0; i < requests.Count; i++)
+        // A reply holds at most MaxReplyBytes of diffs: what a writer still owes after one is asked for again, until
+        // every interval asked for is covered. Last[(writer, page)]: the last interval of the writer's diffs received.
+        var last = new Dictionary<(int Writer, int Page), int>();
+        while (requests.Count > 0)
         {
-            var (writer, message) = requests[i];
-            var request = (DiffRequest)message;
-            if (replies[i] is not DiffReply reply || reply.Pages.Length != request.Pages.Length)
+            var replies = _network.RequestAll(requests);
+            var again = new List<(int Drone, ProtocolMessage Request)>();
+            for (var i = 0; i < requests.Count; i++)
             {
-                throw new InvalidDataException($"Drone {Self}: drone {writer} answered a diff request for {request.Pages.Length} page(s) with {replies[i]}.");
-            }
-
-            for (var p = 0; p < request.Pages.Length; p++)
-            {
-                var (page, intervals) = request.Pages[p];
-                var answer = reply.Pages[p];
-                CheckCoverage(writer, page, intervals, answer, adoptions.TryGetValue(page, out var adopted) ? adopted.Applied : null);
-                var diffs = diffsByPage.TryGetValue(page, out var known) ? known : diffsByPage[page] = [];
-                foreach (var diff in answer.Diffs)
+                var (writer, message) = requests[i];
+                var request = (DiffRequest)message;
+                if (replies[i] is not DiffReply reply || reply.Pages.Length > request.Pages.Length)
                 {
-                    PageDiff.Validate(diff.Bytes.Span, _heap.PageSize);
+                    throw new InvalidDataException($"Drone {Self}: drone {writer} answered a diff request for {request.Pages.Length} page(s) with {replies[i]}.");
+                }
 
-                    // A diff of a run stands where the run's first interval stands in happens-before.
-                    diffs.Add((Sum(RecordOf(writer, diff.First).Timestamp), writer, diff));
+                var owed = new List<PageIntervals>();
+                var received = 0;
+                for (var p = 0; p < request.Pages.Length; p++)
+                {
+                    var (page, intervals) = request.Pages[p];
+                    if (!last.TryGetValue((writer, page), out var covered))
+                    {
+                        covered = (adoptions.TryGetValue(page, out var adopted) ? adopted.Applied : _heap.GetEntry(page).AppliedVector!)[writer];
+                    }
+
+                    if (p < reply.Pages.Length)
+                    {
+                        var answer = reply.Pages[p];
+                        CheckCoverage(writer, page, intervals, answer, covered);
+                        var diffs = diffsByPage.TryGetValue(page, out var known) ? known : diffsByPage[page] = [];
+                        foreach (var diff in answer.Diffs)
+                        {
+                            PageDiff.Validate(diff.Bytes.Span, _heap.PageSize);
+
+                            // A diff of a run stands where the run's first interval stands in happens-before.
+                            diffs.Add((Sum(RecordOf(writer, diff.First).Timestamp), writer, diff));
+                            covered = diff.Last;
+                            received++;
+                        }
+
+                        last[(writer, page)] = covered;
+                    }
+
+                    var missing = intervals.Where(k => k > covered).ToArray();
+                    if (missing.Length > 0)
+                    {
+                        owed.Add(new PageIntervals(page, missing));
+                    }
+                }
+
+                if (owed.Count > 0)
+                {
+                    if (received == 0)
+                    {
+                        throw new InvalidDataException($"Drone {Self}: drone {writer} answered a diff request for {request.Pages.Length} page(s) with no diff.");
+                    }
+
+                    Statistics.DiffRequestsContinued++;
+                    again.Add((writer, new DiffRequest([.. owed])));
                 }
             }
+
+            requests = again;
         }
 
         foreach (var page in pages)
@@ -561,25 +622,25 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     }
 
     /// <summary>
-    /// Checks a writer's answer for one page: diffs in interval order, runs that do not overlap, start after what
-    /// this copy already holds, and cover every interval asked for.
+    /// Checks a writer's answer for one page: diffs in interval order, runs that do not overlap and start after
+    /// <paramref name="covered"/> (what this copy or earlier replies hold), and every interval asked for up to the last
+    /// diff's covered (a reply may stop early, but never skip one).
     /// </summary>
-    private void CheckCoverage(int writer, int page, int[] intervals, PageDiffs answer, int[]? adopted)
+    private void CheckCoverage(int writer, int page, int[] intervals, PageDiffs answer, int covered)
     {
-        var applied = adopted ?? _heap.GetEntry(page).AppliedVector!;
-        var previous = applied[writer];
+        var previous = covered;
         foreach (var diff in answer.Diffs)
         {
             if (diff.First <= previous || diff.Last < diff.First)
             {
                 throw new InvalidDataException(
-                    $"Drone {Self}: drone {writer} sent a diff of page {page} for intervals {diff.First}..{diff.Last}, which overlaps its earlier diffs or interval {applied[writer]} this copy holds.");
+                    $"Drone {Self}: drone {writer} sent a diff of page {page} for intervals {diff.First}..{diff.Last}, which overlaps its earlier diffs or interval {covered} this copy holds.");
             }
 
             previous = diff.Last;
         }
 
-        if (answer.Page != page || !intervals.All(k => answer.Diffs.Any(d => d.First <= k && k <= d.Last)))
+        if (answer.Page != page || !intervals.All(k => k <= covered || k > previous || answer.Diffs.Any(d => d.First <= k && k <= d.Last)))
         {
             throw new InvalidDataException(
                 $"Drone {Self}: drone {writer} answered the request for page {page}, intervals [{string.Join(", ", intervals)}], with page {answer.Page} runs [{string.Join(", ", answer.Diffs.Select(d => $"{d.First}..{d.Last}"))}].");
@@ -958,6 +1019,17 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     /// <summary>Waits under <see cref="_gate"/> until <paramref name="done"/>; false when <paramref name="limit"/> passes first.</summary>
     private bool WaitUntil(Func<bool> done, TimeSpan limit)
     {
+        if (limit == Timeout.InfiniteTimeSpan)
+        {
+            // No blind limit: the drones waited for are in the view, and a failure changes the view, which ends the wait.
+            while (!done())
+            {
+                Monitor.Wait(_gate);
+            }
+
+            return true;
+        }
+
         var deadline = DateTime.UtcNow + limit;
         while (!done())
         {
@@ -981,7 +1053,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     {
         if (!WaitUntil(done, _waitLimit))
         {
-            throw new TimeoutException($"Drone {Self}: {what} within {_waitLimit.TotalSeconds:F0} s.");
+            throw new TimeoutException($"Drone {Self}: {what} within the wait limit of {_waitLimit.TotalSeconds:0.###} s (--wait-limit).");
         }
     }
 
@@ -990,8 +1062,11 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
     // ------------------------------------------------------------------ incoming (network threads)
 
-    /// <summary>Handles a message from another drone (or this one); returns the reply to a request, else null.</summary>
-    public ProtocolMessage? Handle(int from, ProtocolMessage message)
+    /// <summary>
+    /// Handles a one-way message from another drone (or this one), on a network thread: it never waits on the network
+    /// or on another drone (what it sends is queued). Requests go to <see cref="Serve"/>.
+    /// </summary>
+    public void Handle(int from, ProtocolMessage message)
     {
         // Joining happens outside the view: the newcomer is in none yet.
         if (message is JoinWelcome welcome)
@@ -1001,7 +1076,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                 OnWelcome(welcome);
             }
 
-            return null;
+            return;
         }
 
         if (message is JoinRequest join)
@@ -1011,48 +1086,48 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                 OnJoinRequest(from, join);
             }
 
-            return null;
+            return;
         }
 
         // A drone outside the view has been declared failed: whatever it still sends is refused. A newcomer may
         // speak first (its welcome and this drone's view change take different links): see HoldUntilAdmitted.
         if (!IsLive(from) && from != Self && !HoldUntilAdmitted(from, message))
         {
-            return null;
+            return;
         }
 
         switch (message)
         {
             case LockRequest request:
                 Manage(from, request);
-                return null;
+                return;
             case ForwardedLockRequest forwarded:
                 OnForwarded(from, forwarded, forwarded.Request, forwarded.View);
-                return null;
+                return;
             case Suspicion suspicion:
                 OnSuspicion(suspicion);
-                return null;
+                return;
             case ViewChange change when from == BarrierManager:
                 OnViewChange(change);
-                return null;
+                return;
             case LockReport report:
                 OnLockReport(report);
-                return null;
+                return;
             case LockReset reset when from == BarrierManager:
                 OnLockReset(reset);
-                return null;
+                return;
             case LockGrant grant:
                 lock (_gate)
                 {
                     if (!IsCurrentLockMessage(from, grant, grant.View))
                     {
-                        return null;
+                        return;
                     }
 
                     var state = LockOf(grant.Lock);
                     if (grant.Sequence != state.Sequence || state.Grant is not null || state.HasToken)
                     {
-                        return null; // a duplicate or a stale grant: never granted twice
+                        return; // a duplicate or a stale grant: never granted twice
                     }
 
                     state.HasToken = true;
@@ -1062,10 +1137,10 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                     Monitor.PulseAll(_gate);
                 }
 
-                return null;
+                return;
             case BarrierArrival arrival:
                 OnArrival(arrival);
-                return null;
+                return;
             case BarrierRelease release:
                 lock (_gate)
                 {
@@ -1073,14 +1148,57 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                     Monitor.PulseAll(_gate);
                 }
 
-                return null;
-            case DiffRequest request:
-                return DiffsFor(request);
-            case PageRequest request:
-                return PageFor(request.Page);
+                return;
             default:
                 throw new InvalidDataException($"Drone {Self}: unexpected {message.GetType().Name} from drone {from}.");
         }
+    }
+
+    /// <summary>
+    /// Answers a request of another drone (a page, diffs), on a network thread; never waits. Returns null when the
+    /// asker is a newcomer this drone has not yet seen admitted (its welcome and this drone's view change take different
+    /// links): <paramref name="resume"/> is called once the view that admits it is installed here, and the request is
+    /// served then.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The asker was removed from the run, or the request cannot be answered (named).</exception>
+    public ProtocolMessage? Serve(int from, ProtocolMessage request, Action resume)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(resume);
+        if (from != Self && !IsLive(from))
+        {
+            lock (_gate)
+            {
+                if ((uint)from >= (uint)Drones)
+                {
+                    throw new InvalidOperationException($"Drone {Self}: drone {from} is not a slot of this run of {Drones}.");
+                }
+
+                if (!(_live[Self] && _joined[from]))
+                {
+                    if (_parked.Count >= MaxParkedRequests)
+                    {
+                        throw new InvalidOperationException($"Drone {Self}: {_parked.Count} requests of drones not yet admitted wait already.");
+                    }
+
+                    _parked.Add(resume);
+                    return null;
+                }
+
+                if (!_live[from])
+                {
+                    throw new InvalidOperationException($"Drone {Self}: drone {from} was removed from the run (view {_view}); its {request.GetType().Name} is refused.");
+                }
+            }
+        }
+
+        return request switch
+        {
+            DiffRequest diffs => DiffsFor(diffs),
+            PageRequest page when (uint)page.Page < (uint)_heap.PageCount => PageFor(page.Page),
+            PageRequest page => throw new InvalidOperationException($"Drone {Self}: page {page.Page} is outside the heap of {_heap.PageCount} pages."),
+            _ => throw new InvalidOperationException($"Drone {Self}: {request.GetType().Name} from drone {from} is not a request."),
+        };
     }
 
     /// <summary>The manager's part: remember the requester as the last one and forward to the previous last.</summary>
@@ -1235,12 +1353,18 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         }
     }
 
+    /// <summary>
+    /// The diffs asked for, page by page in the request's order, up to <see cref="MaxReplyBytes"/> (one diff at least):
+    /// a reply may stop early, inside a page's intervals even, and the asker asks again for what it lacks.
+    /// </summary>
     private DiffReply DiffsFor(DiffRequest request)
     {
-        var pages = new PageDiffs[request.Pages.Length];
-        for (var p = 0; p < pages.Length; p++)
+        var pages = new List<PageDiffs>(request.Pages.Length);
+        var budget = MaxReplyBytes;
+        long bytes = 0;
+        var full = false;
+        foreach (var (page, intervals) in request.Pages)
         {
-            var (page, intervals) = request.Pages[p];
             var entry = _heap.GetEntry(page);
             var diffs = new List<CoveredDiff>(1);
             lock (entry)
@@ -1275,18 +1399,35 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                         throw new InvalidOperationException($"Drone {Self} has no diff of page {page} for its interval {interval}.");
                     }
 
-                    if (!diffs.Exists(d => d.First == diff.First))
+                    if (diffs.Exists(d => d.First == diff.First))
                     {
-                        diffs.Add(diff);
+                        continue;
                     }
+
+                    if (bytes > 0 && bytes + diff.Bytes.Length + 16 > budget)
+                    {
+                        full = true; // the rest in the next reply
+                        break;
+                    }
+
+                    diffs.Add(diff);
+                    bytes += diff.Bytes.Length + 16;
                 }
             }
 
-            diffs.Sort((a, b) => a.First.CompareTo(b.First));
-            pages[p] = new PageDiffs(page, [.. diffs]);
+            if (diffs.Count > 0 || !full)
+            {
+                diffs.Sort((a, b) => a.First.CompareTo(b.First));
+                pages.Add(new PageDiffs(page, [.. diffs]));
+            }
+
+            if (full)
+            {
+                break;
+            }
         }
 
-        return new DiffReply(pages);
+        return new DiffReply([.. pages]);
     }
 
     /// <summary>This drone's copy of a page for a drone that lost its own to garbage collection.</summary>

@@ -19,6 +19,9 @@ public sealed class ProtocolStatistics
 
     public long DiffBytesApplied { get; internal set; }
 
+    /// <summary>Diff requests asked again because a writer's reply stopped at its size limit with diffs still owed.</summary>
+    public long DiffRequestsContinued { get; internal set; }
+
     public long LockAcquiresLocal { get; internal set; }
 
     public long LockAcquiresRemote { get; internal set; }

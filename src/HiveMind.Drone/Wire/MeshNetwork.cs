@@ -1,24 +1,41 @@
 using HiveMind.Consistency;
 using HiveMind.Net.Codec;
 using HiveMind.Net.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HiveMind.Wire;
 
 /// <summary>
 /// The protocol engine's "other drones" over the mesh: messages become frames through <see cref="ProtocolCodec"/>;
-/// incoming frames are decoded on the link's receive thread and handed to the engine, whose replies answer requests.
+/// incoming frames are decoded on the link's receive thread. One-way messages go to the engine there (it never waits
+/// on the network there: what it sends is queued); requests are answered by the link's send side as it drains, so a
+/// drone makes replies only as fast as their asker reads them.
 /// </summary>
-public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
+public sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
 {
+    /// <summary>Default bytes of replies one drone awaits from one peer at a time.</summary>
+    public const long DefaultWindowBytes = 8L << 20;
+
+    private readonly TimeSpan _waitLimit;
+    private readonly ILogger _logger;
+    private readonly long _windowBytes;
     private int _drones;
-    private readonly TimeSpan _requestTimeout;
     private LrcEngine? _engine;
     private MeshNode? _node;
 
-    public MeshNetwork(int drones, TimeSpan requestTimeout)
+    /// <summary>
+    /// A network for a run of <paramref name="drones"/> slots. A request waits for its reply as long as the link to
+    /// its peer is open, or at most <paramref name="waitLimit"/> when one is given. At most <paramref name="windowBytes"/>
+    /// of replies (as far as requests tell) are awaited from one peer at a time; the rest of a batch follows as they come.
+    /// </summary>
+    public MeshNetwork(int drones, TimeSpan? waitLimit = null, ILogger? logger = null, long windowBytes = DefaultWindowBytes)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(windowBytes);
         _drones = drones;
-        _requestTimeout = requestTimeout;
+        _waitLimit = waitLimit ?? Timeout.InfiniteTimeSpan;
+        _logger = logger ?? NullLogger.Instance;
+        _windowBytes = windowBytes;
     }
 
     /// <summary>Connects the two ends: the node that carries frames and the engine that handles them.</summary>
@@ -39,7 +56,8 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
             return;
         }
 
-        // Lock requests, grants and barrier messages are lone and on someone's critical path: send them inline.
+        // Lock requests, grants and barrier messages are lone and on someone's critical path: written at once when the
+        // link is idle (as far as the socket takes them without blocking), else queued.
         try
         {
             Node.Send(drone, ProtocolCodec.KindOf(message), message, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), inline: true);
@@ -53,6 +71,11 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
     public IReadOnlyList<ProtocolMessage> RequestAll(IReadOnlyList<(int Drone, ProtocolMessage Request)> requests)
     {
         ArgumentNullException.ThrowIfNull(requests);
+        if (Link.OnMeshThread)
+        {
+            throw new InvalidOperationException($"drone {Node.Id}: a mesh thread may not wait for replies ({requests.Count} request(s)).");
+        }
+
         if (requests.Count == 1)
         {
             // The common miss: one writer. A blocking request needs no timer.
@@ -60,7 +83,7 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
             Reply single;
             try
             {
-                single = Node.Request(drone, ProtocolCodec.KindOf(request), request, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), _requestTimeout);
+                single = Node.Request(drone, ProtocolCodec.KindOf(request), request, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), _waitLimit);
             }
             catch (MeshException error) when (Node.GetLink(drone) is null)
             {
@@ -70,21 +93,31 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
             return [ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(request), single.Body, _drones)];
         }
 
-        var tasks = requests.Select(r => StartRequest(r.Drone, r.Request)).ToArray();
-        var replies = new ProtocolMessage[tasks.Length];
-        for (var i = 0; i < tasks.Length; i++)
+        // A window per peer: a request goes out when the replies still awaited from its peer leave room for it.
+        var replies = new ProtocolMessage[requests.Count];
+        var tasks = new Task<Reply>?[requests.Count];
+        var inFlight = new Dictionary<int, Queue<int>>();
+        var awaited = new Dictionary<int, long>();
+        for (var i = 0; i < requests.Count; i++)
         {
-            Reply reply;
-            try
+            var (drone, request) = requests[i];
+            var expected = ExpectedReplyBytes(request);
+            var queue = inFlight.TryGetValue(drone, out var known) ? known : inFlight[drone] = new Queue<int>();
+            while (queue.Count > 0 && awaited[drone] + expected > _windowBytes)
             {
-                reply = tasks[i].GetAwaiter().GetResult();
-            }
-            catch (MeshException error) when (Node.GetLink(requests[i].Drone) is null)
-            {
-                throw Unreachable(requests[i].Drone, error);
+                var oldest = queue.Dequeue();
+                replies[oldest] = Await(requests[oldest], tasks[oldest]!);
+                awaited[drone] -= ExpectedReplyBytes(requests[oldest].Request);
             }
 
-            replies[i] = ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(requests[i].Request), reply.Body, _drones);
+            tasks[i] = StartRequest(drone, request);
+            queue.Enqueue(i);
+            awaited[drone] = awaited.GetValueOrDefault(drone) + expected;
+        }
+
+        for (var i = 0; i < requests.Count; i++)
+        {
+            replies[i] ??= Await(requests[i], tasks[i]!);
         }
 
         return replies;
@@ -95,25 +128,74 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
     public void OnFrame(MeshNode node, int peer, byte kind, ulong requestId, ref MessagePackReader body)
     {
         ArgumentNullException.ThrowIfNull(node);
+
+        // A frame that does not decode is the peer's fault: the exception closes its link. What the engine makes of a
+        // well-formed message is not: its errors are logged (and answered, for a request), and the link stays up.
         var message = ProtocolCodec.Read(kind, ref body, _drones);
-        var reply = Engine.Handle(peer, message);
         if (requestId != 0)
         {
-            if (reply is null)
-            {
-                node.ReplyError(peer, requestId, $"{message.GetType().Name} takes no reply");
-                return;
-            }
+            Serve(node, peer, requestId, message);
+            return;
+        }
 
-            node.Reply(peer, requestId, reply, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), ProtocolCodec.SizeHint(reply));
+        try
+        {
+            Engine.Handle(peer, message);
+        }
+        catch (Exception error) when (error is not OutOfMemoryException)
+        {
+            LogHandlerFailed(_logger, node.Id, message.GetType().Name, peer, error.Message);
         }
     }
+
+    /// <summary>Answers a request when the link's send side gets to it; one that must wait (its asker is not yet admitted here) is served again when the engine can.</summary>
+    private void Serve(MeshNode node, int peer, ulong requestId, ProtocolMessage request) =>
+        node.Serve(peer, requestId, () =>
+        {
+            var reply = Engine.Serve(peer, request, () => Serve(node, peer, requestId, request));
+            return reply is null
+                ? null
+                : MeshNode.BuildReply(requestId, reply, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), ProtocolCodec.SizeHint(reply));
+        });
+
+    private ProtocolMessage Await((int Drone, ProtocolMessage Request) request, Task<Reply> task)
+    {
+        Reply reply;
+        try
+        {
+            if (!task.Wait(_waitLimit))
+            {
+                throw new TimeoutException(
+                    $"drone {Node.Id}: no reply from drone {request.Drone} to {request.Request.GetType().Name} within {_waitLimit.TotalSeconds:0.###} s (--wait-limit)");
+            }
+
+            reply = task.GetAwaiter().GetResult();
+        }
+        catch (AggregateException error) when (error.InnerException is MeshException inner)
+        {
+            throw Node.GetLink(request.Drone) is null ? Unreachable(request.Drone, inner) : inner;
+        }
+        catch (MeshException error) when (Node.GetLink(request.Drone) is null)
+        {
+            throw Unreachable(request.Drone, error);
+        }
+
+        return ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(request.Request), reply.Body, _drones);
+    }
+
+    /// <summary>About how many bytes the reply to <paramref name="request"/> holds, for the window: a page, or a diff reply at most the engine's reply budget.</summary>
+    private long ExpectedReplyBytes(ProtocolMessage request) => request switch
+    {
+        PageRequest => Engine.PageSize + 64L,
+        DiffRequest diffs => Math.Min(Engine.MaxReplyBytes, diffs.Pages.Sum(p => (long)p.Intervals.Length * (Engine.PageSize + 32L))),
+        _ => 1024,
+    };
 
     private Task<Reply> StartRequest(int drone, ProtocolMessage request)
     {
         try
         {
-            return Node.RequestAsync(drone, ProtocolCodec.KindOf(request), request, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), _requestTimeout);
+            return Node.RequestAsync(drone, ProtocolCodec.KindOf(request), request, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), Timeout.InfiniteTimeSpan);
         }
         catch (MeshException error)
         {
@@ -127,4 +209,7 @@ public sealed class MeshNetwork : IDroneNetwork, IFrameConsumer
     private MeshNode Node => _node ?? throw new InvalidOperationException("The mesh network is not attached to a node.");
 
     private LrcEngine Engine => _engine ?? throw new InvalidOperationException("The mesh network is not attached to an engine.");
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "drone {DroneId}: handling {Message} from drone {Peer} failed (the link stays up): {Reason}")]
+    private static partial void LogHandlerFailed(ILogger logger, int droneId, string message, int peer, string reason);
 }

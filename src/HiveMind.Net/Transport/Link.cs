@@ -5,26 +5,47 @@ using System.Net.Sockets;
 namespace HiveMind.Net.Transport;
 
 /// <summary>
-/// One authenticated TCP link to a peer: a receive thread with blocking reads of whole frames into a pooled
-/// buffer, and a send thread that drains a bounded queue, urgent frames (heartbeats, replies) first, and
-/// coalesces what it finds into one send call. A frame that finds the queue empty and nobody sending is
-/// written by the calling thread itself, which saves a thread handoff on every request and reply.
+/// One authenticated TCP link to a peer, on a non-blocking socket: a receive thread that reads whole frames into a
+/// pooled buffer and hands them to the node, and a send thread that owns the writing side. The receive thread never
+/// waits on the network or on another drone: what it sends is queued (or written at once when the link is idle and
+/// the socket takes it whole), and replies to the peer's requests are made by the send side as the socket drains, so
+/// that two drones serving each other's large replies at once both keep reading.
 /// </summary>
+/// <remarks>
+/// The send side drains, in order: the rest of a frame a caller could write only in part, urgent frames (heartbeats,
+/// error replies), replies to be made (<see cref="Serve"/>), then bulk frames (one-way messages and requests, coalesced
+/// into large writes). Bulk frames from threads that may wait (an application thread) wait while the queue holds more
+/// than its limit (back-pressure); the node's own threads never wait, and a queue that grows past a hard limit closes
+/// the link. A write that makes no progress for the failure timeout closes the link: a live peer always reads.
+/// </remarks>
 public sealed class Link
 {
     private const int BatchBytes = 64 << 10;
 
+    // Requests of the peer waiting for their replies; more is a peer that does not wait for its replies.
+    private const int MaxPendingReplies = 4096;
+
+    // Threads of the mesh itself (receive, send, heartbeat, accept): they must never wait for queue space.
+    [ThreadStatic]
+    private static bool _meshThread;
+
     private readonly MeshNode _node;
     private readonly Socket _socket;
     private readonly int _sendQueueLimit;
+    private readonly long _sendQueueHardLimit;
+    private readonly long _stallMilliseconds;
     private readonly object _gate = new();
     private readonly Queue<FrameBuffer> _urgent = new();
     private readonly Queue<FrameBuffer> _bulk = new();
-    private int _bulkBytes;
+    private readonly Queue<Func<FrameBuffer?>> _replies = new();
+    private FrameBuffer? _partial;
+    private int _partialSent;
+    private long _bulkBytes;
     private bool _sending;
     private int _closed;
     private long _lastHeard;
     private long _lastSent;
+    private volatile bool _receiveBusy;
     private Thread? _receiver;
     private Thread? _sender;
 
@@ -33,6 +54,8 @@ public sealed class Link
         _node = node;
         _socket = socket;
         _sendQueueLimit = sendQueueLimit;
+        _sendQueueHardLimit = Math.Max(16L * sendQueueLimit, 2L * node.Options.MaxFrameBytes);
+        _stallMilliseconds = (long)node.Options.FailureTimeout.TotalMilliseconds;
         Peer = peer;
         _lastHeard = _lastSent = Environment.TickCount64;
     }
@@ -53,8 +76,41 @@ public sealed class Link
 
     internal long LastSent => Volatile.Read(ref _lastSent);
 
+    /// <summary>
+    /// Whether the peer may have spoken without this side having looked: the receive thread is handling frames, or
+    /// bytes wait unread in the socket. Silence is measured only while neither holds, so a busy receive loop never
+    /// makes a live peer look dead.
+    /// </summary>
+    internal bool MayHaveUnreadNews
+    {
+        get
+        {
+            if (_receiveBusy)
+            {
+                return true;
+            }
+
+            try
+            {
+                return _socket.Available > 0;
+            }
+            catch (Exception error) when (error is SocketException or ObjectDisposedException)
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Whether the calling thread is one of the mesh's own, which must never wait for queue space.</summary>
+    public static bool OnMeshThread => _meshThread;
+
+    /// <summary>Marks the calling thread as one of the mesh's own (see <see cref="OnMeshThread"/>).</summary>
+    internal static void MarkMeshThread() => _meshThread = true;
+
     internal void Start()
     {
+        // From here on the socket never blocks a thread: writes wait in Poll with a deadline, reads in Poll too.
+        _socket.Blocking = false;
         _receiver = new Thread(ReceiveLoop) { IsBackground = true, Name = $"hivemind {_node.Id}<-{Peer} receive" };
         _sender = new Thread(SendLoop) { IsBackground = true, Name = $"hivemind {_node.Id}->{Peer} send" };
         _receiver.Start();
@@ -62,17 +118,19 @@ public sealed class Link
     }
 
     /// <summary>
-    /// Queues a sealed frame. Urgent frames skip the queue limit and go before bulk ones; a bulk frame waits
-    /// while the queue holds more than the limit. With <paramref name="inline"/>, a frame that finds the link
-    /// idle is written by the calling thread (latency); without, it always goes through the send loop, which
-    /// coalesces a stream of frames into large writes (throughput). Returns false (and recycles the frame) if
-    /// the link is closed.
+    /// Queues a sealed frame. Urgent frames skip the queue limit and go before bulk ones. A bulk frame from a thread
+    /// that may wait waits while the queue holds more than the limit; from one of the mesh's threads it never waits.
+    /// With <paramref name="inline"/>, a frame that finds the link idle is written by the calling thread as far as the
+    /// socket takes it without blocking (the send thread writes the rest): a lone request or reply saves a thread
+    /// hand-off. Without, it always goes through the send thread, which coalesces a stream of frames into large
+    /// writes. Returns false (and recycles the frame) if the link is closed.
     /// </summary>
     internal bool Enqueue(FrameBuffer frame, bool urgent, bool inline = true)
     {
+        string? overflow = null;
         lock (_gate)
         {
-            while (!urgent && _bulkBytes > _sendQueueLimit && IsOpen)
+            while (!urgent && _bulkBytes > _sendQueueLimit && IsOpen && !_meshThread)
             {
                 Monitor.Wait(_gate);
             }
@@ -83,7 +141,11 @@ public sealed class Link
                 return false;
             }
 
-            if (!inline || _sending || _urgent.Count > 0 || _bulk.Count > 0)
+            if (!urgent && _bulkBytes + frame.Length > _sendQueueHardLimit)
+            {
+                overflow = $"send queue over {_sendQueueHardLimit} bytes: the peer does not read";
+            }
+            else if (!inline || IsBusy)
             {
                 if (urgent)
                 {
@@ -98,32 +160,74 @@ public sealed class Link
                 Monitor.PulseAll(_gate);
                 return true;
             }
+            else
+            {
+                // Nothing queued and nobody on the socket: this thread writes, and the send loop keeps off meanwhile.
+                _sending = true;
+            }
+        }
 
-            // Nothing queued and nobody on the socket: this thread sends, and the loop keeps off meanwhile.
+        if (overflow is not null)
+        {
+            frame.Return();
+            Close(overflow);
+            return false;
+        }
+
+        WriteWithoutWaiting(frame);
+        return true;
+    }
+
+    /// <summary>
+    /// Answers one of the peer's requests: <paramref name="produce"/> makes the reply frame when the send side gets to
+    /// it (at once, on the calling thread, when the link is idle), so replies are made only as fast as the peer reads
+    /// them. It returns null when the reply cannot be made yet; whoever holds the request then serves it again later.
+    /// <paramref name="tooMany"/> makes the refusal sent instead when the peer has too many requests waiting.
+    /// </summary>
+    internal void Serve(Func<FrameBuffer?> produce, Func<FrameBuffer> tooMany)
+    {
+        lock (_gate)
+        {
+            if (!IsOpen)
+            {
+                return;
+            }
+
+            if (_replies.Count >= MaxPendingReplies)
+            {
+                _urgent.Enqueue(tooMany());
+                Monitor.PulseAll(_gate);
+                return;
+            }
+
+            if (IsBusy)
+            {
+                _replies.Enqueue(produce);
+                Monitor.PulseAll(_gate);
+                return;
+            }
+
             _sending = true;
         }
 
+        FrameBuffer? frame;
         try
         {
-            SendAll(frame.Span);
-            Volatile.Write(ref _lastSent, Environment.TickCount64);
-            Counters.CountSent(frame.Kind, frame.Length);
-            return true;
+            frame = produce();
         }
-        catch (Exception error) when (error is SocketException or ObjectDisposedException)
+        catch
         {
-            Close(IsOpen ? $"send failed: {error.Message}" : "closed");
-            return false;
+            ReleaseSocket();
+            throw;
         }
-        finally
+
+        if (frame is null)
         {
-            frame.Return();
-            lock (_gate)
-            {
-                _sending = false;
-                Monitor.PulseAll(_gate);
-            }
+            ReleaseSocket();
+            return;
         }
+
+        WriteWithoutWaiting(frame);
     }
 
     /// <summary>Closes the link once, for <paramref name="reason"/>; the node reports it and fails its requests.</summary>
@@ -158,6 +262,7 @@ public sealed class Link
 
             _urgent.Clear();
             _bulk.Clear();
+            _replies.Clear();
             _bulkBytes = 0;
             Monitor.PulseAll(_gate);
         }
@@ -179,16 +284,123 @@ public sealed class Link
         }
     }
 
+    // Caller holds _gate.
+    private bool IsBusy => _sending || _partial is not null || _urgent.Count > 0 || _replies.Count > 0 || _bulk.Count > 0;
+
+    private void ReleaseSocket()
+    {
+        lock (_gate)
+        {
+            _sending = false;
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    /// <summary>Writes what the socket takes of <paramref name="frame"/> now (the caller owns the socket); the send thread writes the rest.</summary>
+    private void WriteWithoutWaiting(FrameBuffer frame)
+    {
+        int sent;
+        try
+        {
+            sent = SendNow(frame.Span);
+        }
+        catch (Exception error) when (error is SocketException or ObjectDisposedException)
+        {
+            frame.Return();
+            ReleaseSocket();
+            Close(IsOpen ? $"send failed: {error.Message}" : "closed");
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (sent == frame.Length)
+            {
+                Counters.CountSent(frame.Kind, frame.Length);
+                frame.Return();
+            }
+            else if (IsOpen)
+            {
+                _partial = frame;
+                _partialSent = sent;
+            }
+            else
+            {
+                frame.Return();
+            }
+
+            _sending = false;
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    /// <summary>Writes as much of <paramref name="bytes"/> as the socket takes without blocking; returns the bytes written.</summary>
+    private int SendNow(ReadOnlySpan<byte> bytes)
+    {
+        var sent = 0;
+        while (sent < bytes.Length)
+        {
+            var n = _socket.Send(bytes[sent..], SocketFlags.None, out var error);
+            if (error == SocketError.WouldBlock)
+            {
+                break;
+            }
+
+            if (error != SocketError.Success)
+            {
+                throw new SocketException((int)error);
+            }
+
+            sent += n;
+            Volatile.Write(ref _lastSent, Environment.TickCount64);
+        }
+
+        return sent;
+    }
+
+    /// <summary>Writes all of <paramref name="bytes"/>, waiting in Poll while the socket is full; closes the link when nothing moves for the failure timeout.</summary>
+    private void SendAll(ReadOnlySpan<byte> bytes)
+    {
+        var progress = Environment.TickCount64;
+        while (!bytes.IsEmpty)
+        {
+            var n = SendNow(bytes);
+            if (n > 0)
+            {
+                bytes = bytes[n..];
+                progress = Environment.TickCount64;
+                continue;
+            }
+
+            var stalled = Environment.TickCount64 - progress;
+            if (stalled >= _stallMilliseconds)
+            {
+                throw new SendStalledException($"send stalled: the peer read nothing for {stalled} ms (failure timeout {_stallMilliseconds} ms)");
+            }
+
+            if (!IsOpen)
+            {
+                throw new ObjectDisposedException(nameof(Link));
+            }
+
+            _socket.Poll((int)Math.Min(_stallMilliseconds - stalled, 250) * 1000, SelectMode.SelectWrite);
+        }
+    }
+
     private void ReceiveLoop()
     {
-        // Reads whatever the socket has into one pooled buffer and hands out every complete frame in it, so a
-        // burst of small frames costs one receive call, not two per frame.
+        MarkMeshThread();
+
+        // Reads whatever the socket has into one pooled buffer and hands out every complete frame in it, so a burst of
+        // small frames costs one receive call. A frame larger than the buffer grows it as its bytes arrive (never by
+        // its length prefix alone, so a prefix costs nothing until the bytes behind it come).
         var buffer = ArrayPool<byte>.Shared.Rent(BatchBytes);
         int start = 0, end = 0;
         try
         {
             while (IsOpen)
             {
+                _receiveBusy = true;
                 while (end - start >= FrameBuffer.PrefixBytes)
                 {
                     var length = BinaryPrimitives.ReadUInt32BigEndian(buffer.AsSpan(start));
@@ -200,17 +412,6 @@ public sealed class Link
                     var total = FrameBuffer.PrefixBytes + (int)length;
                     if (end - start < total)
                     {
-                        if (total > buffer.Length)
-                        {
-                            // Validated above: grow to hold this frame, keeping the bytes already read.
-                            var larger = ArrayPool<byte>.Shared.Rent(total);
-                            buffer.AsSpan(start, end - start).CopyTo(larger);
-                            ArrayPool<byte>.Shared.Return(buffer);
-                            buffer = larger;
-                            end -= start;
-                            start = 0;
-                        }
-
                         break;
                     }
 
@@ -221,15 +422,43 @@ public sealed class Link
                 if (start == end)
                 {
                     start = end = 0;
+                    if (buffer.Length > 4 * BatchBytes)
+                    {
+                        // A large frame has passed: give its buffer back.
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = ArrayPool<byte>.Shared.Rent(BatchBytes);
+                    }
                 }
-                else if (buffer.Length - end < FrameBuffer.PrefixBytes || (start > 0 && buffer.Length - end < BatchBytes / 4))
+                else if (start > 0 && (end == buffer.Length || buffer.Length - end < BatchBytes / 4))
                 {
                     buffer.AsSpan(start, end - start).CopyTo(buffer);
                     end -= start;
                     start = 0;
                 }
 
-                var received = _socket.Receive(buffer.AsSpan(end));
+                if (end == buffer.Length)
+                {
+                    // A frame larger than the buffer, all of it read so far: double the buffer, up to the frame.
+                    var needed = FrameBuffer.PrefixBytes + (int)BinaryPrimitives.ReadUInt32BigEndian(buffer);
+                    var larger = ArrayPool<byte>.Shared.Rent(Math.Min(needed, 2 * buffer.Length));
+                    buffer.AsSpan(0, end).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+
+                _receiveBusy = false;
+                var received = _socket.Receive(buffer.AsSpan(end), SocketFlags.None, out var error);
+                if (error == SocketError.WouldBlock)
+                {
+                    _socket.Poll(250_000, SelectMode.SelectRead);
+                    continue;
+                }
+
+                if (error != SocketError.Success)
+                {
+                    throw new SocketException((int)error);
+                }
+
                 if (received == 0)
                 {
                     Close(end == start ? "the peer closed the connection" : $"the peer closed the connection inside a frame ({end - start} bytes)");
@@ -253,21 +482,26 @@ public sealed class Link
         }
         finally
         {
+            _receiveBusy = false;
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
     private void SendLoop()
     {
+        MarkMeshThread();
         var batch = new byte[BatchBytes];
         var taken = new List<FrameBuffer>();
         try
         {
             while (true)
             {
+                Func<FrameBuffer?>? produce = null;
+                FrameBuffer? partial = null;
+                var partialSent = 0;
                 lock (_gate)
                 {
-                    while ((_sending || (_urgent.Count == 0 && _bulk.Count == 0)) && IsOpen)
+                    while (IsOpen && (_sending || !(_partial is not null || _urgent.Count > 0 || _replies.Count > 0 || _bulk.Count > 0)))
                     {
                         Monitor.Wait(_gate);
                     }
@@ -277,28 +511,56 @@ public sealed class Link
                         return;
                     }
 
-                    // Urgent frames first, then bulk ones up to one batch (or one large frame).
-                    var bytes = 0;
-                    while (_urgent.TryDequeue(out var frame))
-                    {
-                        taken.Add(frame);
-                        bytes += frame.Length;
-                    }
-
-                    while (_bulk.TryPeek(out var frame) && (bytes == 0 || bytes + frame.Length <= BatchBytes))
-                    {
-                        _bulk.Dequeue();
-                        _bulkBytes -= frame.Length;
-                        taken.Add(frame);
-                        bytes += frame.Length;
-                    }
-
                     _sending = true;
+                    if (_partial is not null)
+                    {
+                        (partial, partialSent) = (_partial, _partialSent);
+                        _partial = null;
+                    }
+                    else if (_urgent.Count > 0)
+                    {
+                        while (_urgent.TryDequeue(out var frame))
+                        {
+                            taken.Add(frame);
+                        }
+                    }
+                    else if (_replies.TryDequeue(out var next))
+                    {
+                        produce = next;
+                    }
+                    else
+                    {
+                        var bytes = 0;
+                        while (_bulk.TryPeek(out var frame) && (bytes == 0 || bytes + frame.Length <= BatchBytes))
+                        {
+                            _bulk.Dequeue();
+                            _bulkBytes -= frame.Length;
+                            taken.Add(frame);
+                            bytes += frame.Length;
+                        }
+                    }
+
                     Monitor.PulseAll(_gate);
                 }
 
-                Write(taken, batch);
-                Volatile.Write(ref _lastSent, Environment.TickCount64);
+                if (partial is not null)
+                {
+                    taken.Add(partial);
+                    SendAll(partial.Span[partialSent..]);
+                }
+                else if (produce is not null)
+                {
+                    if (produce() is { } reply)
+                    {
+                        taken.Add(reply);
+                        SendAll(reply.Span);
+                    }
+                }
+                else
+                {
+                    Write(taken, batch);
+                }
+
                 foreach (var frame in taken)
                 {
                     Counters.CountSent(frame.Kind, frame.Length);
@@ -306,21 +568,17 @@ public sealed class Link
                 }
 
                 taken.Clear();
-                lock (_gate)
-                {
-                    _sending = false;
-                    Monitor.PulseAll(_gate);
-                }
+                ReleaseSocket();
             }
         }
-        catch (Exception error) when (error is SocketException or ObjectDisposedException)
+        catch (Exception error) when (error is SocketException or ObjectDisposedException or SendStalledException)
         {
             foreach (var frame in taken)
             {
                 frame.Return();
             }
 
-            Close(IsOpen ? $"send failed: {error.Message}" : "closed");
+            Close(IsOpen ? error is SendStalledException ? error.Message : $"send failed: {error.Message}" : "closed");
         }
     }
 
@@ -354,11 +612,5 @@ public sealed class Link
         }
     }
 
-    private void SendAll(ReadOnlySpan<byte> bytes)
-    {
-        while (!bytes.IsEmpty)
-        {
-            bytes = bytes[_socket.Send(bytes)..];
-        }
-    }
+    private sealed class SendStalledException(string message) : Exception(message);
 }

@@ -278,13 +278,13 @@ public sealed partial class MeshNode : IDisposable
     public void Send<TState>(int peer, byte kind, TState state, BodyWriter<TState> body, bool inline)
     {
         var link = GetLink(peer) ?? throw new MeshException($"drone {Id}: no open link to drone {peer} for {MessageKind.Name(kind)}");
-        if (!link.Enqueue(Build(kind, 0, state, body), urgent: false, inline: inline))
+        if (!link.Enqueue(CheckSize(Build(kind, 0, state, body)), urgent: false, inline: inline))
         {
             throw new MeshException($"drone {Id}: link to drone {peer} closed while sending {MessageKind.Name(kind)} ({link.CloseReason})");
         }
     }
 
-    /// <summary>Sends a request and waits for its reply.</summary>
+    /// <summary>Sends a request and waits for its reply (<see cref="Timeout.InfiniteTimeSpan"/>: as long as the link is open).</summary>
     /// <exception cref="MeshException">No reply within <paramref name="timeout"/>, the link closed, or the peer answered with an error.</exception>
     public Reply Request<TState>(int peer, byte kind, TState state, BodyWriter<TState> body, TimeSpan timeout)
     {
@@ -308,9 +308,12 @@ public sealed partial class MeshNode : IDisposable
         }
     }
 
-    /// <summary>Sends a request; the task completes with the reply, or fails with a <see cref="MeshException"/> that names the peer and kind.</summary>
+    /// <summary>
+    /// Sends a request; the task completes with the reply, or fails with a <see cref="MeshException"/> that names the peer
+    /// and kind (<see cref="Timeout.InfiniteTimeSpan"/>: no reply is awaited longer than the link stays open).
+    /// </summary>
     public Task<Reply> RequestAsync<TState>(int peer, byte kind, TState state, BodyWriter<TState> body, TimeSpan timeout) =>
-        Start(peer, kind, state, body, timeout).Pending.Completion.Task;
+        Start(peer, kind, state, body, timeout == Timeout.InfiniteTimeSpan ? null : timeout).Pending.Completion.Task;
 
     private (ulong Id, PendingRequest Pending) Start<TState>(int peer, byte kind, TState state, BodyWriter<TState> body, TimeSpan? timeout)
     {
@@ -335,7 +338,19 @@ public sealed partial class MeshNode : IDisposable
                 Timeout.InfiniteTimeSpan);
         }
 
-        if (!link.Enqueue(Build(kind, id, state, body), urgent: false) && _pending.TryRemove(id, out _))
+        FrameBuffer frame;
+        try
+        {
+            frame = CheckSize(Build(kind, id, state, body));
+        }
+        catch
+        {
+            _pending.TryRemove(id, out _);
+            pending.Timer?.Dispose();
+            throw;
+        }
+
+        if (!link.Enqueue(frame, urgent: false) && _pending.TryRemove(id, out _))
         {
             pending.Timer?.Dispose();
             pending.Completion.TrySetException(new MeshException(
@@ -348,22 +363,80 @@ public sealed partial class MeshNode : IDisposable
     private MeshException TimedOut(int peer, byte kind, TimeSpan timeout) =>
         new($"drone {Id}: no reply from drone {peer} to {MessageKind.Name(kind)} within {timeout.TotalMilliseconds:F0} ms");
 
-    /// <summary>Answers request <paramref name="requestId"/> of <paramref name="peer"/>. Replies go ahead of bulk frames.</summary>
+    /// <summary>
+    /// Answers request <paramref name="requestId"/> of <paramref name="peer"/>. The reply is made by the link's send side
+    /// when it gets to it (at once when the link is idle), so a receive thread that answers never waits on the socket.
+    /// </summary>
     /// <remarks>A <paramref name="sizeHint"/> (bytes of body) sizes the frame up front, so a large reply is not copied as it grows.</remarks>
     public void Reply<TState>(int peer, ulong requestId, TState state, BodyWriter<TState> body, int sizeHint = 0)
+    {
+        CheckRequestId(requestId);
+        Serve(peer, requestId, () => BuildReply(requestId, state, body, sizeHint));
+    }
+
+    /// <summary>
+    /// Answers request <paramref name="requestId"/> of <paramref name="peer"/> with the frame <paramref name="produce"/>
+    /// makes (<see cref="BuildReply"/> or <see cref="BuildError"/>) when the link's send side gets to it: replies are made
+    /// only as fast as the peer reads them, and never by a thread that would wait for the socket. A null frame means
+    /// the reply cannot be made yet: the caller keeps the request and serves it again later. A producer that throws is
+    /// answered with an error reply, and the peer's link stays up.
+    /// </summary>
+    public void Serve(int peer, ulong requestId, Func<FrameBuffer?> produce)
+    {
+        ArgumentNullException.ThrowIfNull(produce);
+        CheckRequestId(requestId);
+        GetLink(peer)?.Serve(
+            () =>
+            {
+                try
+                {
+                    return produce() is { } frame ? CheckSize(frame) : null;
+                }
+                catch (Exception error) when (error is not OutOfMemoryException)
+                {
+                    LogReplyFailed(_logger, Id, peer, requestId, error.Message);
+                    return BuildError(requestId, $"drone {Id} could not answer: {error.Message}");
+                }
+            },
+            () => BuildError(requestId, $"drone {Id} has too many requests of drone {peer} waiting for replies"));
+    }
+
+    /// <summary>Answers request <paramref name="requestId"/> of <paramref name="peer"/> with an error the requester sees.</summary>
+    public void ReplyError(int peer, ulong requestId, string message) =>
+        GetLink(peer)?.Enqueue(BuildError(requestId, message), urgent: true);
+
+    /// <summary>The frame of a reply to request <paramref name="requestId"/>, for <see cref="Serve"/>.</summary>
+    public static FrameBuffer BuildReply<TState>(ulong requestId, TState state, BodyWriter<TState> body, int sizeHint = 0) =>
+        Build(MessageKind.Response, requestId, state, body, sizeHint);
+
+    /// <summary>The frame of an error reply to request <paramref name="requestId"/>, for <see cref="Serve"/>.</summary>
+    public static FrameBuffer BuildError(ulong requestId, string message) =>
+        Build(MessageKind.ErrorResponse, requestId, message, static (ref MessagePackWriter w, string m) => w.WriteString(m));
+
+    /// <summary>
+    /// A frame the peer would refuse (over the run's frame limit) is an error here, where it is made, naming its kind and
+    /// size, instead of a link the peer closes and a healthy drone taken for failed.
+    /// </summary>
+    private FrameBuffer CheckSize(FrameBuffer frame)
+    {
+        var body = frame.Length - FrameBuffer.PrefixBytes;
+        if (body > Options.MaxFrameBytes)
+        {
+            var kind = frame.Kind;
+            frame.Return();
+            throw new MeshException($"drone {Id}: a {MessageKind.Name(kind)} frame of {body} bytes is over the run's frame limit of {Options.MaxFrameBytes} bytes");
+        }
+
+        return frame;
+    }
+
+    private static void CheckRequestId(ulong requestId)
     {
         if (requestId == 0)
         {
             throw new ArgumentOutOfRangeException(nameof(requestId), "Request id 0 marks a one-way frame, which takes no reply.");
         }
-
-        GetLink(peer)?.Enqueue(Build(MessageKind.Response, requestId, state, body, sizeHint), urgent: true);
     }
-
-    /// <summary>Answers request <paramref name="requestId"/> of <paramref name="peer"/> with an error the requester sees.</summary>
-    public void ReplyError(int peer, ulong requestId, string message) =>
-        GetLink(peer)?.Enqueue(
-            Build(MessageKind.ErrorResponse, requestId, message, static (ref MessagePackWriter w, string m) => w.WriteString(m)), urgent: true);
 
     private static FrameBuffer Build<TState>(byte kind, ulong requestId, TState state, BodyWriter<TState> body, int sizeHint = 0)
     {
@@ -616,6 +689,7 @@ public sealed partial class MeshNode : IDisposable
 
     private void AcceptLoop()
     {
+        Link.MarkMeshThread();
         while (!_stopping.IsSet)
         {
             Socket socket;
@@ -623,9 +697,20 @@ public sealed partial class MeshNode : IDisposable
             {
                 socket = _listener.Accept();
             }
-            catch (Exception error) when (error is SocketException or ObjectDisposedException)
+            catch (ObjectDisposedException)
             {
                 return;
+            }
+            catch (SocketException error)
+            {
+                // Out of file descriptors, a connection reset before it was taken: accepting goes on.
+                if (!_stopping.IsSet)
+                {
+                    LogAcceptFailed(_logger, Id, error.Message);
+                    _stopping.Wait(TimeSpan.FromMilliseconds(50));
+                }
+
+                continue;
             }
 
             // Handshakes run apart, so that a slow or hostile connector holds up nobody else.
@@ -674,6 +759,7 @@ public sealed partial class MeshNode : IDisposable
 
     private void HeartbeatLoop()
     {
+        Link.MarkMeshThread();
         var interval = Options.HeartbeatInterval;
         var timeout = (long)Options.FailureTimeout.TotalMilliseconds;
         while (!_stopping.Wait(interval / 2))
@@ -686,8 +772,10 @@ public sealed partial class MeshNode : IDisposable
                     continue;
                 }
 
+                // Silence counts only while this side has looked: a receive loop busy with frames, or bytes waiting in
+                // the socket, mean the peer may well have spoken.
                 var silent = now - link.LastHeard;
-                if (silent > timeout)
+                if (silent > timeout && !link.MayHaveUnreadNews)
                 {
                     link.Close($"silent for {silent} ms (failure timeout {timeout} ms)");
                     continue;
@@ -766,6 +854,12 @@ public sealed partial class MeshNode : IDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "drone {DroneId}: connect to drone {Peer} at {Endpoint} failed, retrying: {Reason}")]
     private static partial void LogConnectRetry(ILogger logger, int droneId, int peer, IPEndPoint endpoint, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "drone {DroneId}: could not answer request {RequestId} of drone {Peer}: {Reason}")]
+    private static partial void LogReplyFailed(ILogger logger, int droneId, int peer, ulong requestId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: accepting a connection failed, accepting goes on: {Reason}")]
+    private static partial void LogAcceptFailed(ILogger logger, int droneId, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "drone {DroneId}: reply {RequestId} from drone {Peer} came after its request ended")]
     private static partial void LogLateReply(ILogger logger, int droneId, int peer, ulong requestId);

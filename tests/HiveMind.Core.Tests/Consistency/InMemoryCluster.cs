@@ -155,6 +155,18 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
             return replies.Select(t => t.Result).ToList();
         }
 
+        private void Requeue(int from, ProtocolMessage message, TaskCompletionSource<ProtocolMessage> reply)
+        {
+            try
+            {
+                _inbox.Add((from, message, reply));
+            }
+            catch (InvalidOperationException)
+            {
+                reply.TrySetException(new DroneUnreachableException($"drone {self} stopped") { Drone = self });
+            }
+        }
+
         private void Loop()
         {
             foreach (var (from, message, reply) in _inbox.GetConsumingEnumerable())
@@ -170,8 +182,16 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
                 cluster.Delivered.AddOrUpdate((self, message.GetType().Name), 1, (_, n) => n + 1);
                 try
                 {
-                    var answer = cluster.Engines[self].Handle(from, message);
-                    reply?.SetResult(answer ?? throw new InvalidOperationException($"drone {self} gave no reply to {message.GetType().Name}"));
+                    if (reply is null)
+                    {
+                        cluster.Engines[self].Handle(from, message);
+                    }
+                    else if (cluster.Engines[self].Serve(from, message, () => Requeue(from, message, reply)) is { } answer)
+                    {
+                        reply.SetResult(answer);
+                    }
+
+                    // else: the engine serves it again (back through this inbox) once its asker is admitted here.
                 }
                 catch (Exception error)
                 {

@@ -243,4 +243,60 @@ public sealed class LrcRunTests
             }
         });
     }
+
+    /// <summary>
+    /// A writer owes a reader more diffs than one reply may hold: with a reply limit of one diff, drone 0's miss on pages
+    /// that drones 1 and 2 rewrote by turns takes many replies, each asked for what the last one left out, and every
+    /// word ends up as last written.
+    /// </summary>
+    [Fact]
+    public void DiffsOverTheReplyLimit_ComeInSeveralReplies_AndLoseNothing()
+    {
+        const int Pages = 4, Rounds = 10;
+        const long Area = 4096;
+        using var cluster = new InMemoryCluster(3);
+        foreach (var engine in cluster.Engines)
+        {
+            engine.MaxReplyBytes = 1; // one diff per reply
+        }
+
+        cluster.Run(id =>
+        {
+            var drone = cluster.View(id);
+            if (id != 0)
+            {
+                for (var round = 0; round < Rounds; round++)
+                {
+                    drone.Acquire(1);
+                    for (var page = 0; page < Pages; page++)
+                    {
+                        drone.Heap.Write(Area + (page * 4096L) + (8 * round), (id * 1000) + round);
+                        drone.Heap.Write(Area + (page * 4096L) + 1024, (id * 1000) + round);
+                    }
+
+                    drone.Release(1);
+                }
+            }
+
+            drone.Barrier(0);
+            if (id == 0)
+            {
+                drone.Acquire(1);
+                var words = drone.Heap.ReadSpan<long>(Area, Pages * 512).ToArray();
+                drone.Release(1);
+                for (var page = 0; page < Pages; page++)
+                {
+                    for (var round = 0; round < Rounds; round++)
+                    {
+                        var seen = (int)words[(page * 512) + round];
+                        Assert.True(seen % 1000 == round, $"drone 0 reads {seen} at 0x{Area + (page * 4096L) + (8 * round):X}, written in round {round}");
+                    }
+                }
+
+            }
+        });
+
+        var continued = cluster.Engines[0].Statistics.DiffRequestsContinued;
+        Assert.True(continued >= Rounds, $"drone 0 asked again {continued} time(s) for diffs a reply left out; with one diff a reply, expected at least {Rounds}");
+    }
 }

@@ -12,6 +12,7 @@ internal sealed class TestConsumer : IFrameConsumer
     public const byte Numbered = MessageKind.FirstApplicationKind;
     public const byte Echo = MessageKind.FirstApplicationKind + 1;
     public const byte Silent = MessageKind.FirstApplicationKind + 2;
+    public const byte Fetch = MessageKind.FirstApplicationKind + 3;
 
     private readonly object _gate = new();
 
@@ -22,7 +23,7 @@ internal sealed class TestConsumer : IFrameConsumer
     /// <summary>Frames of kind <see cref="Silent"/> handled so far.</summary>
     public int SilentCount { get; private set; }
 
-    public bool IsKnownKind(byte kind) => kind is Numbered or Echo or Silent;
+    public bool IsKnownKind(byte kind) => kind is Numbered or Echo or Silent or Fetch;
 
     public void OnFrame(MeshNode node, int peer, byte kind, ulong requestId, ref MessagePackReader body)
     {
@@ -39,6 +40,11 @@ internal sealed class TestConsumer : IFrameConsumer
             case Echo:
                 var payload = body.ReadBinary().ToArray();
                 node.Reply(peer, requestId, payload, static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p));
+                break;
+            case Fetch:
+                // A small request for a large reply, as a diff request is: the body is the reply's size.
+                var size = body.ReadInt32();
+                node.Reply(peer, requestId, size, static (ref MessagePackWriter w, int n) => w.WriteBinary(new byte[n]), size);
                 break;
             default:
                 body.Skip();

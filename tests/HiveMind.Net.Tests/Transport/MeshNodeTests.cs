@@ -84,6 +84,52 @@ public sealed class MeshNodeTests
         Assert.All(mesh.Nodes, node => Assert.Equal(0, node.PendingRequests));
     }
 
+    /// <summary>
+    /// Two drones that serve each other's large replies at once: 64 replies of 256 KiB each way, asked for all at once.
+    /// A receive thread that wrote replies itself would block in a full socket while the other side's did the same,
+    /// neither would read, and the failure detector would remove a healthy peer.
+    /// </summary>
+    [Fact]
+    public void Request_LargeRepliesBothWaysAtOnce_AllArriveAndNoPeerIsReported()
+    {
+        var options = LocalMesh.NewOptions() with { HeartbeatInterval = TimeSpan.FromMilliseconds(100), FailureTimeout = TimeSpan.FromMilliseconds(1500) };
+        using var mesh = new LocalMesh(2, options);
+        var failed = new ConcurrentQueue<string>();
+        foreach (var node in mesh.Nodes)
+        {
+            node.PeerFailed += (peer, reason) => failed.Enqueue($"drone {node.Id} reported drone {peer}: {reason}");
+        }
+
+        const int Requests = 64, Size = 256 << 10;
+        using var start = new Barrier(2);
+        var results = new ConcurrentQueue<string>();
+        var threads = mesh.Nodes.Select(node => new Thread(() =>
+        {
+            start.SignalAndWait();
+            // Small requests for large replies, as diff requests are.
+            var replies = Enumerable.Range(0, Requests)
+                .Select(_ => node.RequestAsync(1 - node.Id, TestConsumer.Fetch, Size, static (ref MessagePackWriter w, int n) => w.Write(n), TimeSpan.FromSeconds(30)))
+                .ToArray();
+            for (var i = 0; i < Requests; i++)
+            {
+                try
+                {
+                    var length = replies[i].GetAwaiter().GetResult().Reader().ReadBinary().Length;
+                    results.Enqueue(length == Size ? "ok" : $"drone {node.Id} reply {i}: {length} bytes, expected {Size}");
+                }
+                catch (MeshException error)
+                {
+                    results.Enqueue($"drone {node.Id} reply {i} from drone {1 - node.Id}: {error.Message}");
+                }
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => Assert.True(t.Join(TimeSpan.FromSeconds(60)), "a requester did not finish within 60 s"));
+        Assert.True(failed.IsEmpty, string.Join("\n", failed));
+        var wrong = results.Where(r => r != "ok").ToList();
+        Assert.True(wrong.Count == 0, $"{wrong.Count} of {2 * Requests} replies went wrong; first: {wrong.FirstOrDefault()}");
+    }
+
     [Fact]
     public void Request_NoReply_TimesOutNamingPeerAndKind()
     {
