@@ -125,6 +125,14 @@ public sealed partial class Drone : IDisposable
         }
 
         network.Attach(_node, _engine);
+
+        // Every diff reply must fit the frame limit the peers enforce: a reply holds its budget or one diff, whichever is more.
+        var overhead = LrcEngine.MaxDiffReplyBytes(Heap.PageSize, 1) - HiveMind.Diffs.PageDiff.MaxEncodedLength(Heap.PageSize);
+        _engine.MaxReplyBytes = Math.Max(1, Math.Min(LrcEngine.DefaultReplyBytes(Heap.PageSize), mesh.MaxFrameBytes - overhead));
+        if (LrcEngine.MaxDiffReplyBytes(Heap.PageSize, _engine.MaxReplyBytes) > mesh.MaxFrameBytes)
+        {
+            throw new OptionsException($"--page-size {Heap.PageSize}: a diff reply can take {LrcEngine.MaxDiffReplyBytes(Heap.PageSize, _engine.MaxReplyBytes)} bytes, over the frame limit of {mesh.MaxFrameBytes}.");
+        }
         _node.PeerFailed += OnPeerFailed;
         _engine.ViewChanged += OnViewChanged;
         _engine.NewcomerState = () => [_distributions, ForNewcomers];
@@ -512,8 +520,9 @@ public sealed partial class Drone : IDisposable
             return;
         }
 
-        // Drone 0 (the barrier manager) is assumed not to fail; without it the run cannot go on.
+        // Drone 0 (the barrier manager) is assumed not to fail; without it the run cannot go on: every wait ends.
         _failure = $"drone 0 failed ({reason})";
+        _engine.Abort(_failure);
         if (_exitOnPeerFailure)
         {
             Console.Error.WriteLine(_joining && JoinedAt is null
@@ -543,6 +552,7 @@ public sealed partial class Drone : IDisposable
         {
             // Declared failed (cut off, say): the others go on without this drone, so it must not go on either.
             _failure = $"drone 0 removed this drone from the run (view {view.Number})";
+            _engine.Abort(_failure);
             if (_exitOnPeerFailure)
             {
                 Console.Error.WriteLine($"drone {Id}: removed from the run in view {view.Number}; exiting.");
@@ -551,7 +561,15 @@ public sealed partial class Drone : IDisposable
             }
         }
 
-        ViewChanged?.Invoke(view);
+        try
+        {
+            ViewChanged?.Invoke(view);
+        }
+        catch (Exception error) when (error is not OutOfMemoryException)
+        {
+            // A subscriber runs on a network thread: its error is the program's, not the peer's.
+            LogViewHandlerFailed(_logger, Id, view.Number, error.ToString());
+        }
     }
 
     private void CheckLock(int lockId)
@@ -571,7 +589,7 @@ public sealed partial class Drone : IDisposable
 
         if (_failure is { } failure)
         {
-            throw new InvalidOperationException($"Drone {Id} cannot go on: {failure}.");
+            throw new RunAbortedException($"Drone {Id} cannot go on: {failure}.");
         }
     }
 
@@ -592,6 +610,9 @@ public sealed partial class Drone : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: not every drone reached the run's last barrier within {Seconds:F0} s (one failed on its way out); leaving without it")]
     private static partial void LogLeftAlone(ILogger logger, int droneId, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "drone {DroneId}: a ViewChanged handler failed on view {View}: {Error}")]
+    private static partial void LogViewHandlerFailed(ILogger logger, int droneId, int view, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "drone {DroneId}: exited after {ElapsedMs:F1} ms")]
     private static partial void LogExited(ILogger logger, int droneId, double elapsedMs);

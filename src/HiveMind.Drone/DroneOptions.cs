@@ -1,6 +1,7 @@
 using System.Reflection;
 using CommandLine;
 using HiveMind.Config;
+using HiveMind.Consistency;
 using HiveMind.Memory;
 using HiveMind.Net.Transport;
 
@@ -129,13 +130,15 @@ public class DroneOptions
     };
 
     /// <summary>
-    /// The largest frame of a run: room for a whole page and a diff reply of two whole-page diffs (at least 64 MiB),
-    /// and for messages that carry interval records, which the GC threshold bounds at barriers (twice it). Every drone
-    /// of a run derives the same limit from the same settings.
+    /// The largest frame of a run: room for the largest diff reply (its byte budget, or one diff of a page at its worst
+    /// encoding, see <see cref="LrcEngine.MaxDiffReplyBytes"/>) and for messages that carry interval records, which the
+    /// GC threshold bounds at barriers (twice it); 64 MiB at least. Every drone of a run derives the same limit from the
+    /// same settings.
     /// </summary>
     public static int FrameLimit(int pageSize, long gcThreshold)
     {
-        var limit = Math.Max(64L << 20, Math.Max((4L * pageSize) + (1L << 20), 2 * gcThreshold));
+        var replies = LrcEngine.MaxDiffReplyBytes(pageSize, LrcEngine.DefaultReplyBytes(pageSize)) + (1L << 20);
+        var limit = Math.Max(64L << 20, Math.Max(replies, 2 * gcThreshold));
         return (int)Math.Min(limit, 1L << 30);
     }
 

@@ -1,3 +1,5 @@
+using HiveMind.Consistency;
+
 namespace HiveMind.DroneTests;
 
 /// <summary>The Drone API with several drones in one process, each on its own thread, over loopback.</summary>
@@ -41,6 +43,32 @@ public sealed class DroneInProcessTests
         {
             LrcOracles.LockedCounters(cluster, seed: 61);
             LrcOracles.BarrierPhases(cluster);
+        }
+    }
+
+    /// <summary>Drone 0 is gone while drone 1 waits at a barrier: no view change can mend that, so the wait ends with the reason.</summary>
+    [Fact]
+    public void DroneZeroGone_AWaitingDrone_EndsWithTheReason()
+    {
+        var cluster = new DroneCluster(2);
+        try
+        {
+            Exception? ended = null;
+            using var done = new ManualResetEventSlim();
+            var waiter = new Thread(() =>
+            {
+                ended = Record.Exception(() => cluster[1].Barrier(0));
+                done.Set();
+            });
+            waiter.Start();
+            cluster[0].Dispose();
+            Assert.True(done.Wait(TimeSpan.FromSeconds(30)), "drone 1 still waited at barrier 0 30 s after drone 0 was gone");
+            Assert.True(ended is RunAbortedException, $"drone 1's barrier ended with {ended?.GetType().Name ?? "no exception"}: {ended?.Message}");
+            Assert.Contains("drone 0 failed", ended!.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            cluster[1].Dispose();
         }
     }
 }

@@ -140,6 +140,7 @@ public sealed partial class LrcEngine
         {
             while (_newcomersAsked < count)
             {
+                ThrowIfAborted();
                 var left = deadline - DateTime.UtcNow;
                 if (left <= TimeSpan.Zero)
                 {
@@ -317,14 +318,35 @@ public sealed partial class LrcEngine
             _parked.Clear();
         }
 
-        foreach (var (from, message) in ready)
-        {
-            Handle(from, message);
-        }
-
+        // Every one is handled even if one fails; the first failure is rethrown after, for the network to log.
+        Exception? first = null;
         foreach (var resume in parked)
         {
-            resume();
+            try
+            {
+                resume();
+            }
+            catch (Exception error) when (error is not OutOfMemoryException)
+            {
+                first ??= error;
+            }
+        }
+
+        foreach (var (from, message) in ready)
+        {
+            try
+            {
+                Handle(from, message);
+            }
+            catch (Exception error) when (error is not OutOfMemoryException)
+            {
+                first ??= error;
+            }
+        }
+
+        if (first is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
         }
     }
 

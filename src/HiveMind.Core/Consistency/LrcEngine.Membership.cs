@@ -286,11 +286,7 @@ public sealed partial class LrcEngine
             audience = [.. change.Live.Where(d => d != Self), suspicion.Suspect];
         }
 
-        foreach (var drone in audience)
-        {
-            SendIfReachable(drone, change);
-        }
-
+        SendEach(audience.Select(d => (d, (ProtocolMessage)change)));
         _network.Send(Self, change);
         CompleteBarrierRounds();
     }
@@ -317,10 +313,7 @@ public sealed partial class LrcEngine
             }
         }
 
-        foreach (var (drone, reset) in resets ?? [])
-        {
-            SendIfReachable(drone, reset);
-        }
+        SendEach((resets ?? []).Select(r => (r.Drone, (ProtocolMessage)r.Reset)));
     }
 
     /// <summary>
@@ -445,8 +438,9 @@ public sealed partial class LrcEngine
             SendIfReachable(BarrierManager, report);
         }
 
-        ViewChanged?.Invoke(view);
+        // Held-back messages and requests first: a subscriber that throws must not leave them waiting for another view.
         ReplayEarly();
+        ViewChanged?.Invoke(view);
     }
 
     private void OnLockReset(LockReset reset)
@@ -499,11 +493,7 @@ public sealed partial class LrcEngine
             Monitor.PulseAll(_gate);
         }
 
-        foreach (var (drone, grant) in grants)
-        {
-            SendIfReachable(drone, grant);
-        }
-
+        SendEach(grants.Select(g => (g.Drone, (ProtocolMessage)g.Grant)));
         foreach (var (from, message, _) in replay)
         {
             Handle(from, message);
@@ -520,6 +510,32 @@ public sealed partial class LrcEngine
         catch (DroneUnreachableException)
         {
             // Its failure is (or will be) a view change of its own.
+        }
+    }
+
+    /// <summary>
+    /// Sends each message to its drone (<see cref="SendIfReachable"/>) even when one fails (a message over the frame
+    /// limit, say); the first such failure is rethrown after all were tried, so that one bad message never leaves the
+    /// other drones without theirs.
+    /// </summary>
+    private void SendEach(IEnumerable<(int Drone, ProtocolMessage Message)> messages)
+    {
+        Exception? first = null;
+        foreach (var (drone, message) in messages)
+        {
+            try
+            {
+                SendIfReachable(drone, message);
+            }
+            catch (Exception error) when (error is not OutOfMemoryException)
+            {
+                first ??= error;
+            }
+        }
+
+        if (first is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
         }
     }
 

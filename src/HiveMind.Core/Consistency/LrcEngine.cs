@@ -34,7 +34,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
     // Pages per diff request: a large range miss becomes a stream of requests to each writer, whose replies
     // are made, sent and received in parallel.
-    private const int MaxPagesPerDiffRequest = 64;
+    public const int MaxPagesPerDiffRequest = 64;
 
     private readonly SharedHeap _heap;
     private readonly IDroneNetwork _network;
@@ -52,6 +52,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     private readonly HashSet<int> _noticedSinceCollection = [];
     private readonly Dictionary<int, int[]> _holders = [];
     private long _recordBytes;
+    private string? _aborted;
     private long _maxReplyBytes;
     private long _diffBytes;
     private long _noticeCount;
@@ -108,8 +109,15 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         set => Volatile.Write(ref _maxReplyBytes, value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "A reply holds at least one byte."));
     }
 
-    /// <summary>The default of <see cref="MaxReplyBytes"/>: 1 MiB, and at least two diffs of a whole page.</summary>
-    public static long DefaultReplyBytes(int pageSize) => Math.Max(1L << 20, 2L * PageDiff.MaxEncodedLength(pageSize));
+    /// <summary>
+    /// The default of <see cref="MaxReplyBytes"/>: 1 MiB, and at least two pages. A reply holds at most this much, or one
+    /// diff of any size (at most <see cref="PageDiff.MaxEncodedLength"/> of a page), plus a few bytes a diff and a page.
+    /// </summary>
+    public static long DefaultReplyBytes(int pageSize) => Math.Max(1L << 20, 2L * pageSize);
+
+    /// <summary>The most bytes a diff reply's body can hold with a budget of <paramref name="replyBytes"/>, for a request of <paramref name="pages"/> pages at most.</summary>
+    public static long MaxDiffReplyBytes(int pageSize, long replyBytes, int pages = MaxPagesPerDiffRequest) =>
+        Math.Max(replyBytes, PageDiff.MaxEncodedLength(pageSize)) + (64L * pages) + 64;
 
     /// <summary>How long a wait for another drone (a grant, a barrier, a recovery) may last: infinite unless a limit was set.</summary>
     public TimeSpan WaitLimit => _waitLimit;
@@ -1016,14 +1024,42 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     /// <summary>The records this drone knows that <paramref name="timestamp"/> does not cover.</summary>
     private IntervalRecord[] RecordsNotCoveredBy(int[] timestamp) => RecordsBetween(timestamp, _vt);
 
-    /// <summary>Waits under <see cref="_gate"/> until <paramref name="done"/>; false when <paramref name="limit"/> passes first.</summary>
+    /// <summary>
+    /// Ends the run for this drone: every wait under way or to come throws a <see cref="RunAbortedException"/> naming
+    /// <paramref name="reason"/>. For what no view change can mend: the barrier manager (drone 0) failed, this drone was
+    /// removed, or a drone failed in a run that does not recover from failures. The first reason stays.
+    /// </summary>
+    public void Abort(string reason)
+    {
+        lock (_gate)
+        {
+            _aborted ??= reason;
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    /// <summary>Why the run ended for this drone (<see cref="Abort"/>), or null while it goes on.</summary>
+    public string? AbortReason => Volatile.Read(ref _aborted);
+
+    /// <summary>Throws when the run was aborted. Caller holds <see cref="_gate"/> or not.</summary>
+    private void ThrowIfAborted()
+    {
+        if (Volatile.Read(ref _aborted) is { } reason)
+        {
+            throw new RunAbortedException($"Drone {Self} cannot go on: {reason}.");
+        }
+    }
+
+    /// <summary>Waits under <see cref="_gate"/> until <paramref name="done"/>; false when <paramref name="limit"/> passes first. Throws once the run is aborted.</summary>
     private bool WaitUntil(Func<bool> done, TimeSpan limit)
     {
         if (limit == Timeout.InfiniteTimeSpan)
         {
-            // No blind limit: the drones waited for are in the view, and a failure changes the view, which ends the wait.
+            // No blind limit: the drones waited for are in the view, and a failure changes the view (or, for drone 0 and
+            // for runs that do not recover, aborts the run), which ends the wait.
             while (!done())
             {
+                ThrowIfAborted();
                 Monitor.Wait(_gate);
             }
 
@@ -1033,6 +1069,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         var deadline = DateTime.UtcNow + limit;
         while (!done())
         {
+            ThrowIfAborted();
             var left = deadline - DateTime.UtcNow;
             if (left <= TimeSpan.Zero)
             {
@@ -1331,26 +1368,18 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             }
         }
 
+        var messages = new List<(int Drone, ProtocolMessage Message)>();
         if (admitted is { } a)
         {
             // The members learn the view before the release (one link each, in order), drone 0 installs it, and only
             // then does the newcomer hear of it: it speaks to drone 0 only in a view drone 0 already acts on.
-            foreach (var drone in a.Members)
-            {
-                SendIfReachable(drone, a.Change);
-            }
-
-            _network.Send(Self, a.Change);
-            foreach (var (drone, welcome) in a.Welcomes)
-            {
-                SendIfReachable(drone, welcome);
-            }
+            messages.AddRange(a.Members.Select(d => (d, (ProtocolMessage)a.Change)));
+            messages.Add((Self, a.Change));
+            messages.AddRange(a.Welcomes.Select(w => (w.Drone, (ProtocolMessage)w.Welcome)));
         }
 
-        foreach (var (drone, release) in releases)
-        {
-            SendIfReachable(drone, release);
-        }
+        messages.AddRange(releases.Select(r => (r.Drone, (ProtocolMessage)r.Release)));
+        SendEach(messages);
     }
 
     /// <summary>
@@ -1404,14 +1433,14 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                         continue;
                     }
 
-                    if (bytes > 0 && bytes + diff.Bytes.Length + 16 > budget)
+                    if (bytes > 0 && bytes + diff.Bytes.Length + 32 > budget)
                     {
                         full = true; // the rest in the next reply
                         break;
                     }
 
                     diffs.Add(diff);
-                    bytes += diff.Bytes.Length + 16;
+                    bytes += diff.Bytes.Length + 32; // the diff, its run and its bin header
                 }
             }
 
@@ -1521,5 +1550,23 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         public int[]?[] Arrivals { get; } = new int[]?[drones];
 
         public bool Collect { get; set; }
+    }
+}
+
+/// <summary>The run ended for this drone (<see cref="LrcEngine.Abort"/>): drone 0 failed, this drone was removed, or a drone failed in a run that does not recover.</summary>
+public sealed class RunAbortedException : InvalidOperationException
+{
+    public RunAbortedException()
+    {
+    }
+
+    public RunAbortedException(string message)
+        : base(message)
+    {
+    }
+
+    public RunAbortedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
     }
 }

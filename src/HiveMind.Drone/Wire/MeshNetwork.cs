@@ -93,26 +93,53 @@ public sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
             return [ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(request), single.Body, _drones)];
         }
 
-        // A window per peer: a request goes out when the replies still awaited from its peer leave room for it.
-        var replies = new ProtocolMessage[requests.Count];
+        // A window per peer: a request goes out when the replies still awaited from its peer leave room for it. Peers
+        // are served in turn, so that one whose window is full does not hold back the requests to the others.
+        var replies = new ProtocolMessage?[requests.Count];
         var tasks = new Task<Reply>?[requests.Count];
-        var inFlight = new Dictionary<int, Queue<int>>();
-        var awaited = new Dictionary<int, long>();
+        var unsent = new Dictionary<int, Queue<int>>();
         for (var i = 0; i < requests.Count; i++)
         {
-            var (drone, request) = requests[i];
-            var expected = ExpectedReplyBytes(request);
-            var queue = inFlight.TryGetValue(drone, out var known) ? known : inFlight[drone] = new Queue<int>();
-            while (queue.Count > 0 && awaited[drone] + expected > _windowBytes)
+            (unsent.TryGetValue(requests[i].Drone, out var queue) ? queue : unsent[requests[i].Drone] = new Queue<int>()).Enqueue(i);
+        }
+
+        var inFlight = unsent.Keys.ToDictionary(d => d, _ => new Queue<int>());
+        var awaited = unsent.Keys.ToDictionary(d => d, _ => 0L);
+        var left = requests.Count;
+        while (left > 0)
+        {
+            var sent = false;
+            foreach (var (drone, queue) in unsent)
             {
-                var oldest = queue.Dequeue();
+                if (queue.Count == 0)
+                {
+                    continue;
+                }
+
+                var next = queue.Peek();
+                var expected = ExpectedReplyBytes(requests[next].Request);
+                if (inFlight[drone].Count > 0 && awaited[drone] + expected > _windowBytes)
+                {
+                    continue;
+                }
+
+                queue.Dequeue();
+                tasks[next] = StartRequest(drone, requests[next].Request);
+                inFlight[drone].Enqueue(next);
+                awaited[drone] += expected;
+                left--;
+                sent = true;
+            }
+
+            if (!sent)
+            {
+                // Every peer with requests left has a full window: wait for the oldest reply awaited from any of them.
+                var oldest = inFlight.Where(f => f.Value.Count > 0 && unsent[f.Key].Count > 0).Select(f => f.Value.Peek()).Min();
+                var drone = requests[oldest].Drone;
+                inFlight[drone].Dequeue();
                 replies[oldest] = Await(requests[oldest], tasks[oldest]!);
                 awaited[drone] -= ExpectedReplyBytes(requests[oldest].Request);
             }
-
-            tasks[i] = StartRequest(drone, request);
-            queue.Enqueue(i);
-            awaited[drone] = awaited.GetValueOrDefault(drone) + expected;
         }
 
         for (var i = 0; i < requests.Count; i++)
@@ -120,7 +147,7 @@ public sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
             replies[i] ??= Await(requests[i], tasks[i]!);
         }
 
-        return replies;
+        return replies!;
     }
 
     public bool IsKnownKind(byte kind) => ProtocolCodec.IsProtocolKind(kind) && !ProtocolCodec.IsReplyKind(kind);

@@ -76,6 +76,9 @@ public sealed class Link
 
     internal long LastSent => Volatile.Read(ref _lastSent);
 
+    /// <summary>Consecutive heartbeat checks that found the peer silent past the failure timeout (the heartbeat thread's own).</summary>
+    internal int SilentChecks { get; set; }
+
     /// <summary>
     /// Whether the peer may have spoken without this side having looked: the receive thread is handling frames, or
     /// bytes wait unread in the socket. Silence is measured only while neither holds, so a busy receive loop never
@@ -259,6 +262,9 @@ public sealed class Link
             {
                 frame.Return();
             }
+
+            _partial?.Return();
+            _partial = null;
 
             _urgent.Clear();
             _bulk.Clear();
@@ -448,8 +454,10 @@ public sealed class Link
 
                 _receiveBusy = false;
                 var received = _socket.Receive(buffer.AsSpan(end), SocketFlags.None, out var error);
+                _receiveBusy = true; // what it drained from the socket is news the silence check must not miss
                 if (error == SocketError.WouldBlock)
                 {
+                    _receiveBusy = false;
                     _socket.Poll(250_000, SelectMode.SelectRead);
                     continue;
                 }

@@ -1,8 +1,9 @@
 namespace HiveMind.Net.Transport;
 
 /// <summary>
-/// Messages and bytes sent and received on one link, by message kind. Each direction has one writer thread
-/// (the link's send loop, its receive loop); readers see values that are at most a frame behind.
+/// Messages and bytes sent and received on one link, by message kind. Each direction has one writer at a time (sent:
+/// whichever thread holds the link's socket for writing; received: the receive loop); readers see values that are at
+/// most a frame behind.
 /// </summary>
 public sealed class LinkCounters
 {

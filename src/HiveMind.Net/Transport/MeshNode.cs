@@ -762,7 +762,10 @@ public sealed partial class MeshNode : IDisposable
         Link.MarkMeshThread();
         var interval = Options.HeartbeatInterval;
         var timeout = (long)Options.FailureTimeout.TotalMilliseconds;
-        while (!_stopping.Wait(interval / 2))
+
+        // Checks come at least every 50 ms, so that silence is found within 100 ms of the failure timeout.
+        var check = TimeSpan.FromTicks(Math.Min(interval.Ticks / 2, TimeSpan.FromMilliseconds(50).Ticks));
+        while (!_stopping.Wait(check))
         {
             var now = Environment.TickCount64;
             foreach (var link in _links.Values)
@@ -775,8 +778,11 @@ public sealed partial class MeshNode : IDisposable
                 // Silence counts only while this side has looked: a receive loop busy with frames, or bytes waiting in
                 // the socket, mean the peer may well have spoken.
                 var silent = now - link.LastHeard;
-                if (silent > timeout && !link.MayHaveUnreadNews)
+                link.SilentChecks = silent > timeout && !link.MayHaveUnreadNews ? link.SilentChecks + 1 : 0;
+                if (link.SilentChecks >= 2)
                 {
+                    // Silent on two checks in a row: a receive loop that was just between draining the socket and
+                    // noting the bytes cannot pass for silence.
                     link.Close($"silent for {silent} ms (failure timeout {timeout} ms)");
                     continue;
                 }
