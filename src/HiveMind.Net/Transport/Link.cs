@@ -5,8 +5,9 @@ using System.Net.Sockets;
 namespace HiveMind.Net.Transport;
 
 /// <summary>
-/// One authenticated TCP link to a peer, on a non-blocking socket: a receive thread that reads whole frames into a
-/// pooled buffer and hands them to the node, and a send thread that owns the writing side. The receive thread never
+/// One authenticated TCP link to a peer: a receive thread that reads whole frames into a pooled buffer and hands them
+/// to the node, and a send thread that owns the writing side. Every write is one that never waits (send with
+/// MSG_DONTWAIT, see <see cref="SocketSend"/>, or a non-blocking socket where the platform lacks it). The receive thread never
 /// waits on the network or on another drone: what it sends is queued (or written at once when the link is idle and
 /// the socket takes it whole), and replies to the peer's requests are made by the send side as the socket drains, so
 /// that two drones serving each other's large replies at once both keep reading.
@@ -112,8 +113,9 @@ public sealed class Link
 
     internal void Start()
     {
-        // From here on the socket never blocks a thread: writes wait in Poll with a deadline, reads in Poll too.
-        _socket.Blocking = false;
+        // Writes never block a thread: they wait in Poll, with a deadline. Reads block in receive where sends can be
+        // made not to wait on a blocking socket; elsewhere the socket is non-blocking and reads wait in Poll too.
+        _socket.Blocking = SocketSend.Supported;
         _receiver = new Thread(ReceiveLoop) { IsBackground = true, Name = $"hivemind {_node.Id}<-{Peer} receive" };
         _sender = new Thread(SendLoop) { IsBackground = true, Name = $"hivemind {_node.Id}->{Peer} send" };
         _receiver.Start();
@@ -298,6 +300,19 @@ public sealed class Link
         lock (_gate)
         {
             _sending = false;
+            WakeIfQueued();
+        }
+    }
+
+    /// <summary>
+    /// Wakes the send loop when something waits to be sent; without, nobody needs waking (back-pressure waiters wait
+    /// for the bulk queue to shrink, which only the send loop and Close do), and a lone request or reply costs no
+    /// wake-up of the send thread. Caller holds <see cref="_gate"/>.
+    /// </summary>
+    private void WakeIfQueued()
+    {
+        if (_partial is not null || _urgent.Count > 0 || _replies.Count > 0 || _bulk.Count > 0)
+        {
             Monitor.PulseAll(_gate);
         }
     }
@@ -336,7 +351,7 @@ public sealed class Link
             }
 
             _sending = false;
-            Monitor.PulseAll(_gate);
+            WakeIfQueued();
         }
     }
 
@@ -346,15 +361,27 @@ public sealed class Link
         var sent = 0;
         while (sent < bytes.Length)
         {
-            var n = _socket.Send(bytes[sent..], SocketFlags.None, out var error);
-            if (error == SocketError.WouldBlock)
+            int n;
+            if (SocketSend.Supported)
             {
-                break;
+                n = SocketSend.TrySend(_socket, bytes[sent..]);
+            }
+            else
+            {
+                n = _socket.Send(bytes[sent..], SocketFlags.None, out var error);
+                if (error == SocketError.WouldBlock)
+                {
+                    n = 0;
+                }
+                else if (error != SocketError.Success)
+                {
+                    throw new SocketException((int)error);
+                }
             }
 
-            if (error != SocketError.Success)
+            if (n == 0)
             {
-                throw new SocketException((int)error);
+                break;
             }
 
             sent += n;
