@@ -70,7 +70,7 @@ public sealed partial class LrcEngine
             }
         }
 
-        _network.Send(BarrierManager, new JoinRequest(Self));
+        SendToManager(new JoinRequest(Self));
         JoinWelcome welcome;
         lock (_gate)
         {

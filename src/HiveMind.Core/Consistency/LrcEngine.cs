@@ -290,7 +290,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             arrival = new BarrierArrival(barrierId, Self, _vt.Entries.ToArray(), RecordsNotCoveredBy(_managerKnows), mayCollect && held > _collectionThreshold);
         }
 
-        _network.Send(BarrierManager, arrival);
+        SendToManager(arrival);
         BarrierRelease release;
         lock (_gate)
         {
@@ -1040,6 +1040,20 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
     /// <summary>Why the run ended for this drone (<see cref="Abort"/>), or null while it goes on.</summary>
     public string? AbortReason => Volatile.Read(ref _aborted);
+
+    /// <summary>Sends to the barrier manager, without which the run cannot go on: when it cannot be reached the run is aborted.</summary>
+    private void SendToManager(ProtocolMessage message)
+    {
+        try
+        {
+            _network.Send(BarrierManager, message);
+        }
+        catch (DroneUnreachableException error)
+        {
+            Abort($"drone 0 failed ({error.Message})");
+            ThrowIfAborted();
+        }
+    }
 
     /// <summary>Throws when the run was aborted. Caller holds <see cref="_gate"/> or not.</summary>
     private void ThrowIfAborted()
