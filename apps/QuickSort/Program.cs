@@ -1,18 +1,5 @@
 using HiveMind;
 using HiveMind.Apps.QuickSort;
 
-try
-{
-    return QuickSortApp.Run(Tmk.ParseOptions<QuickSortOptions>(args));
-}
-catch (OptionsException error)
-{
-    Console.Error.WriteLine($"quicksort: {error.Message}");
-    Console.Error.WriteLine("quicksort: run with --help for the options.");
-    return 2;
-}
-catch (HiveMind.Launch.LaunchException error)
-{
-    Console.Error.WriteLine($"quicksort: cannot start the run: {error.Message}");
-    return 5;
-}
+// QuickSort recovers from failed drones (a failed drone's ranges are sorted again by the others).
+return Tmk.Run<QuickSortOptions>(args, options => options.RecoversFromFailures = true, QuickSortApp.Run);

@@ -12,11 +12,11 @@ public static class QuickSortApp
     private const int SortedBarrier = 1;
     private const int SortBarrier = 2;
 
-    /// <summary>Runs QuickSort as this process's drone; returns the process exit code (0: sorted and verified).</summary>
-    public static int Run(QuickSortOptions options)
+    /// <summary>Runs QuickSort as this process's drone (started by <see cref="Tmk.Run{TOptions}"/>); returns the process exit code (0: sorted and verified).</summary>
+    public static int Run(QuickSortOptions options, Drone drone)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var drone = Tmk.Startup(options);
+        ArgumentNullException.ThrowIfNull(drone);
         if (drone.JoinedAt is { } joinedAt && joinedAt != WarmupBarrier)
         {
             return RunJoined(options, drone, joinedAt);
@@ -222,6 +222,9 @@ public static class QuickSortApp
         table.AddRow("time on drones", $"{parallel.TotalMilliseconds:F1} ms");
         table.AddRow("sequential sort, same data and algorithm", $"{sequential.TotalMilliseconds:F1} ms");
         table.AddRow("speedup", $"{speedup:F2}x");
+        var view = drone.View;
+        var joined = view.Live.Concat(view.Removed).Count(d => d >= drone.Count);
+        table.AddRow("drones failed / joined", $"{view.Removed.Count} / {joined}");
         table.AddRow("sorted", sortedOk ? "yes" : $"NO: element {unsorted} ({result[unsorted]}) is below element {unsorted - 1} ({result[unsorted - 1]})");
         table.AddRow("same multiset as input", sameMultiset ? $"yes ({output})" : $"NO: input {input}, output {output}");
         AnsiConsole.Write(table);
@@ -230,6 +233,6 @@ public static class QuickSortApp
         // One line for scripts (bench/speedup.sh).
         Console.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"RESULT drones={drone.Count} elements={options.Count} parallel_ms={parallel.TotalMilliseconds:F1} sequential_ms={sequential.TotalMilliseconds:F1} speedup={speedup:F3} verified={(sortedOk && sameMultiset ? 1 : 0)}"));
+            $"RESULT drones={drone.Count} elements={options.Count} parallel_ms={parallel.TotalMilliseconds:F1} sequential_ms={sequential.TotalMilliseconds:F1} speedup={speedup:F3} verified={(sortedOk && sameMultiset ? 1 : 0)} failed={view.Removed.Count} joined={joined}"));
     }
 }

@@ -44,6 +44,13 @@ public sealed partial class Drone : IDisposable
     private readonly bool _joining;
     private volatile bool _exiting;
     private volatile string? _failure;
+    private int _failureCode;
+    private int[]? _failedDrones;
+    private readonly HashSet<int> _removedSeen = [];
+    private Timer? _backstop;
+
+    // How long a program's drone whose run has stopped may take to end by itself before it is ended.
+    private static readonly TimeSpan FailureGrace = TimeSpan.FromSeconds(3);
     private bool _exited;
 
     private Drone(DroneOptions options, DronePlacement placement, ILoggerFactory loggers)
@@ -64,7 +71,15 @@ public sealed partial class Drone : IDisposable
         _locks = options.Locks;
         _barriers = options.Barriers;
         _logger = loggers.CreateLogger("HiveMind.Drone");
-        Heap = new SharedHeap(options.ToHeapOptions());
+        try
+        {
+            Heap = new SharedHeap(options.ToHeapOptions());
+        }
+        catch (InsufficientMemoryException error)
+        {
+            throw new OptionsException($"--heap-size {options.HeapSize}: {error.Message}", error);
+        }
+
         Allocator = new SharedAllocator(0, Heap.Size);
         var threshold = ByteSize.Parse(options.GcThreshold, "--gc-threshold");
         if (MaxDrones == 1)
@@ -125,14 +140,11 @@ public sealed partial class Drone : IDisposable
         }
 
         network.Attach(_node, _engine);
+        _engine.Fault = FaultInjection.StallFor(Id);
 
         // Every diff reply must fit the frame limit the peers enforce: a reply holds its budget or one diff, whichever is more.
         var overhead = LrcEngine.MaxDiffReplyBytes(Heap.PageSize, 1) - HiveMind.Diffs.PageDiff.MaxEncodedLength(Heap.PageSize);
         _engine.MaxReplyBytes = Math.Max(1, Math.Min(LrcEngine.DefaultReplyBytes(Heap.PageSize), mesh.MaxFrameBytes - overhead));
-        if (LrcEngine.MaxDiffReplyBytes(Heap.PageSize, _engine.MaxReplyBytes) > mesh.MaxFrameBytes)
-        {
-            throw new OptionsException($"--page-size {Heap.PageSize}: a diff reply can take {LrcEngine.MaxDiffReplyBytes(Heap.PageSize, _engine.MaxReplyBytes)} bytes, over the frame limit of {mesh.MaxFrameBytes}.");
-        }
         _node.PeerFailed += OnPeerFailed;
         _engine.ViewChanged += OnViewChanged;
         _engine.NewcomerState = () => [_distributions, ForNewcomers];
@@ -151,14 +163,26 @@ public sealed partial class Drone : IDisposable
                     : new SshLauncher(options, _node.ListenEndpoint.ToString(), key);
             }
 
-            _node.FormMesh(drones, placement.Registry is null ? null : IPEndPoint.Parse(placement.Registry), TimeSpan.FromSeconds(60));
+            // A drone that exits (or cannot start) while the run forms stops the start at once, with how it ended.
+            var launcher = _launcher;
+            _node.FormMesh(
+                drones,
+                placement.Registry is null ? null : IPEndPoint.Parse(placement.Registry),
+                TimeSpan.FromSeconds(60),
+                launcher is null ? null : () => launcher.FirstExited()?.Describe());
         }
-        catch
+        catch (Exception error)
         {
+            _node.Leave(); // the drones stopped below are not news
             _launcher?.WaitOrKill(TimeSpan.Zero);
             _launcher?.Dispose();
             _node.Dispose();
             Heap.Dispose();
+            if (error is MeshException)
+            {
+                throw new LaunchException(error.Message, error);
+            }
+
             throw;
         }
     }
@@ -208,6 +232,19 @@ public sealed partial class Drone : IDisposable
     /// </summary>
     public event Action<MembershipView>? ViewChanged;
 
+    /// <summary>
+    /// Raised once (on a network thread) when the run stops for this drone: drone 0 failed, this drone was removed, or
+    /// a drone failed in a run whose program does not recover (<see cref="DroneOptions.RecoversFromFailures"/>). The
+    /// argument says why; every operation and wait of the drone then throws a <see cref="RunAbortedException"/>.
+    /// </summary>
+    public event Action<string>? Failed;
+
+    /// <summary>Why the run stopped for this drone (see <see cref="Failed"/>), or null while it goes on.</summary>
+    public string? FailureReason => _failure;
+
+    /// <summary>The exit code that says why the run stopped (<see cref="DroneExitCodes"/>), or 0 while it goes on.</summary>
+    public int FailureExitCode => Volatile.Read(ref _failureCode);
+
     /// <summary>Wall time since the drone started.</summary>
     public TimeSpan Elapsed => Stopwatch.GetElapsedTime(_started);
 
@@ -246,11 +283,12 @@ public sealed partial class Drone : IDisposable
         else
         {
             var droneId = ParseVariable(LocalLauncher.IdVariable, id);
+            var registry = FaultInjection.AtStart(droneId, Environment.GetEnvironmentVariable(LocalLauncher.RegistryVariable) ?? throw new OptionsException($"{LocalLauncher.RegistryVariable} is not set"));
             var onInput = Environment.GetEnvironmentVariable(SshLauncher.KeyOnInputVariable) == "1";
             var listen = Environment.GetEnvironmentVariable(SshLauncher.ListenVariable);
             placement = new DronePlacement(droneId, ParseVariable(LocalLauncher.DronesVariable, Environment.GetEnvironmentVariable(LocalLauncher.DronesVariable)))
             {
-                Registry = Environment.GetEnvironmentVariable(LocalLauncher.RegistryVariable) ?? throw new OptionsException($"{LocalLauncher.RegistryVariable} is not set"),
+                Registry = registry,
                 ClusterKey = onInput
                     ? SshLauncher.ReadKeyAndWatchInput(droneId)
                     : Convert.FromBase64String(Environment.GetEnvironmentVariable(LocalLauncher.KeyVariable) ?? throw new OptionsException($"{LocalLauncher.KeyVariable} is not set")),
@@ -447,10 +485,13 @@ public sealed partial class Drone : IDisposable
 
     public void Dispose()
     {
+        _backstop?.Dispose();
         if (!_exited)
         {
+            // After a failure the drones drone 0 started stop by themselves (they learn it too): a moment for them to
+            // say so; otherwise (the program failed) they are stopped now.
             _exiting = true;
-            _launcher?.WaitOrKill(TimeSpan.Zero);
+            _launcher?.WaitOrKill(_failure is null ? TimeSpan.Zero : FailureGrace + TimeSpan.FromSeconds(1));
         }
 
         _node?.Dispose();
@@ -521,44 +562,50 @@ public sealed partial class Drone : IDisposable
         }
 
         // Drone 0 (the barrier manager) is assumed not to fail; without it the run cannot go on: every wait ends.
-        _failure = $"drone 0 failed ({reason})";
-        _engine.Abort(_failure);
-        if (_exitOnPeerFailure)
-        {
-            Console.Error.WriteLine(_joining && JoinedAt is null
-                ? $"drone {Id}: drone 0 left before admitting this drone (the run had no barrier left, or ended); exiting."
-                : $"drone {Id}: drone 0 is gone ({reason}); exiting.");
-            Environment.Exit(3);
-        }
+        Fail(
+            _joining && JoinedAt is null
+                ? $"drone 0 left before admitting this drone (the run had no barrier left, or ended): {reason}"
+                : $"drone 0 failed ({reason})",
+            DroneExitCodes.DroneZeroGone);
     }
 
     private void OnViewChanged(MembershipView view)
     {
         LogViewChanged(_logger, Id, view.Number, string.Join(',', view.Live), view.Removed.Count == 0 ? "none" : string.Join(',', view.Removed));
 
-        // A drone of the view this drone has no link to (it failed while joining, say) is failing: report it, since
-        // its link will never break again to report it.
-        foreach (var peer in view.Live.Where(p => p != Id && _node?.GetLink(p) is null && !_exiting))
+        int[] newlyRemoved;
+        lock (_removedSeen)
         {
-            _engine.Suspect(peer, $"no link to it in view {view.Number}");
-        }
-
-        foreach (var removed in view.Removed)
-        {
-            _launcher?.Abandon(removed);
+            newlyRemoved = view.Removed.Where(_removedSeen.Add).ToArray();
         }
 
         if (!_exiting && !view.Contains(Id))
         {
             // Declared failed (cut off, say): the others go on without this drone, so it must not go on either.
-            _failure = $"drone 0 removed this drone from the run (view {view.Number})";
-            _engine.Abort(_failure);
-            if (_exitOnPeerFailure)
-            {
-                Console.Error.WriteLine($"drone {Id}: removed from the run in view {view.Number}; exiting.");
-                _launcher?.WaitOrKill(TimeSpan.Zero);
-                Environment.Exit(4);
-            }
+            Fail($"drone 0 removed this drone from the run (view {view.Number})", DroneExitCodes.Removed);
+        }
+        else if (!_exiting && newlyRemoved.Length > 0 && !Options.RecoversFromFailures)
+        {
+            // Fail fast, here and now (on drone 0 before the view lets any barrier complete without the failed drone): a
+            // program that has not said it recovers would go on without the failed drone's work.
+            // Drone 0 decided the removals in order: the first is the failure, any later one a drone that stopped on it
+            // (views decided on other threads can reach here in another order).
+            var order = Id == 0 ? _engine.RemovedInOrder : newlyRemoved;
+            var first = order.Count > 0 ? order[0] : newlyRemoved[0];
+            _failedDrones = Id == 0 ? [.. order] : newlyRemoved;
+            Fail($"drone {first} failed and the program does not recover from failures", DroneExitCodes.DroneFailed);
+        }
+
+        foreach (var removed in newlyRemoved.Where(_ => Options.RecoversFromFailures || _exiting))
+        {
+            _launcher?.Abandon(removed);
+        }
+
+        // A drone of the view this drone has no link to (it failed while joining, say) is failing: report it, since
+        // its link will never break again to report it. (After this view decided how the run goes on.)
+        foreach (var peer in view.Live.Where(p => p != Id && _node?.GetLink(p) is null && !_exiting && _failure is null))
+        {
+            _engine.Suspect(peer, $"no link to it in view {view.Number}");
         }
 
         try
@@ -569,6 +616,84 @@ public sealed partial class Drone : IDisposable
         {
             // A subscriber runs on a network thread: its error is the program's, not the peer's.
             LogViewHandlerFailed(_logger, Id, view.Number, error.ToString());
+        }
+    }
+
+    /// <summary>
+    /// Why the run stopped for this drone (<see cref="FailureReason"/>), and on drone 0, for drones that failed in a run
+    /// that does not recover: why each was taken for failed and, when drone 0 started it, how its process ended and
+    /// its last error lines (waiting up to 2 s for a process to end). Null while the run goes on. For the application
+    /// thread (it may wait).
+    /// </summary>
+    public string? FailureReport()
+    {
+        if (_failure is not { } reason)
+        {
+            return null;
+        }
+
+        if (_failedDrones is not { } removed || _engine.RemovalReason(removed[0]) is null)
+        {
+            return reason;
+        }
+
+        // Drones removed after the first (they stopped on its failure, or failed too) come after it, in order.
+        var report = new System.Text.StringBuilder(reason);
+        foreach (var drone in _engine.RemovedInOrder)
+        {
+            report.AppendLine().Append(CultureInfo.InvariantCulture, $"  drone {drone}: taken for failed because {_engine.RemovalReason(drone) ?? "it was reported failed"}");
+            if (_launcher?.ExitOf(drone, TimeSpan.FromSeconds(2)) is { } exit)
+            {
+                report.AppendLine().Append("  ").Append(exit.Describe());
+            }
+        }
+
+        return report.ToString();
+    }
+
+    /// <summary>
+    /// Ends this drone's part in the run, once, for <paramref name="reason"/>: every wait under way or to come throws a
+    /// <see cref="RunAbortedException"/>, <see cref="Failed"/> is raised, and a program's drone (started by
+    /// <see cref="Start"/>) whose application does not end by itself within a few seconds is ended with
+    /// <paramref name="exitCode"/> so that none lingers.
+    /// </summary>
+    private void Fail(string reason, int exitCode)
+    {
+        lock (_removedSeen)
+        {
+            if (_failure is not null)
+            {
+                return;
+            }
+
+            _failureCode = exitCode;
+            _failure = reason;
+        }
+
+        LogRunStopped(_logger, Id, exitCode, reason);
+        _node?.Leave(); // links that close from now on are the run ending, not news
+        _engine.Abort(reason);
+        try
+        {
+            Failed?.Invoke(reason);
+        }
+        catch (Exception error) when (error is not OutOfMemoryException)
+        {
+            LogViewHandlerFailed(_logger, Id, ViewNumber, error.ToString());
+        }
+
+        if (_exitOnPeerFailure)
+        {
+            _backstop = new Timer(
+                _ =>
+                {
+                    Console.Error.WriteLine($"drone {Id}: {reason}; exiting with code {exitCode}.");
+                    _launcher?.WaitOrKill(TimeSpan.Zero);
+                    Environment.Exit(exitCode);
+                },
+                null,
+                FailureGrace,
+                Timeout.InfiniteTimeSpan);
         }
     }
 
@@ -613,6 +738,9 @@ public sealed partial class Drone : IDisposable
 
     [LoggerMessage(Level = LogLevel.Error, Message = "drone {DroneId}: a ViewChanged handler failed on view {View}: {Error}")]
     private static partial void LogViewHandlerFailed(ILogger logger, int droneId, int view, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "drone {DroneId}: the run stops (exit code {ExitCode}): {Reason}")]
+    private static partial void LogRunStopped(ILogger logger, int droneId, int exitCode, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "drone {DroneId}: exited after {ElapsedMs:F1} ms")]
     private static partial void LogExited(ILogger logger, int droneId, double elapsedMs);

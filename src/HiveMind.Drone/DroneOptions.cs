@@ -67,6 +67,13 @@ public class DroneOptions
     [Option("key-file", HelpText = "File that holds the run's cluster key (base64, mode 600). Drone 0 creates it if it is missing; a drone started with --join reads it to prove it belongs to the run.")]
     public string? KeyFile { get; set; }
 
+    /// <summary>
+    /// Set in code (not on the command line) by a program that recovers from failed drones: it watches
+    /// <see cref="Drone.View"/> or <see cref="Drone.ViewChanged"/> and redoes a failed drone's work. Without it (the
+    /// default) the run stops on every drone as soon as one fails, and drone 0 reports which one and how it ended.
+    /// </summary>
+    public bool RecoversFromFailures { get; set; }
+
     /// <summary>The number of drone slots of the run: <see cref="MaxDronesInRun"/>, or <see cref="Drones"/> when that is 0.</summary>
     public int Slots => MaxDronesInRun == 0 ? Drones : MaxDronesInRun;
 

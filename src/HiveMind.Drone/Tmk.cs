@@ -1,3 +1,4 @@
+using System.Globalization;
 using CommandLine;
 using HiveMind.Consistency;
 using Microsoft.Extensions.Logging;
@@ -27,6 +28,86 @@ public static class Tmk
 
     /// <summary>The membership view: which drones take part now and which were removed as failed.</summary>
     public static MembershipView View => Drone.View;
+
+    /// <summary>
+    /// Runs a drone program: parses <paramref name="args"/> into <typeparamref name="TOptions"/>, lets
+    /// <paramref name="configure"/> set what only code sets (<see cref="DroneOptions.RecoversFromFailures"/>), starts the
+    /// drone, runs <paramref name="body"/> and, when it returns 0, ends the drone's part with <see cref="Exit"/> (a body that
+    /// returns another code leaves at once, unless it called Exit itself). Returns the process exit
+    /// code: the body's, or one of <see cref="DroneExitCodes"/> with a message on standard error (never a stack trace for
+    /// a failure of the run: bad options, a start that failed, a drone that failed, drone 0 gone).
+    /// </summary>
+    public static int Run<TOptions>(string[] args, Action<TOptions>? configure, Func<TOptions, Drone, int> body)
+        where TOptions : DroneOptions, new()
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var name = System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name?.ToLowerInvariant() ?? "drone";
+        Drone? drone = null;
+        try
+        {
+            var options = ParseOptions<TOptions>(args);
+            configure?.Invoke(options);
+            drone = Startup(options);
+            var code = body(options, drone);
+            if (_drone is not null && code == DroneExitCodes.Success)
+            {
+                // Unless the body did. A body that failed leaves without the exit barriers (the others would wait at
+                // theirs for it): its drone is taken for failed, and the run stops, or recovers, as the program says.
+                Exit();
+            }
+
+            return code;
+        }
+        catch (OptionsException error)
+        {
+            Console.Error.WriteLine($"{name}: {error.Message}");
+            Console.Error.WriteLine($"{name}: run with --help for the options.");
+            return DroneExitCodes.BadOptions;
+        }
+        catch (Launch.LaunchException error)
+        {
+            Console.Error.WriteLine($"{name}: cannot start the run: {error.Message}");
+            return DroneExitCodes.CannotStart;
+        }
+        catch (Exception error) when (drone?.FailureReason is { } reason)
+        {
+            // The run stopped under the program (what it threw is a consequence): say why, with the code that says it.
+            Console.Error.WriteLine($"{name}: drone {drone.Id}: the run stopped: {drone.FailureReport() ?? reason}");
+            if (error is not RunAbortedException)
+            {
+                Console.Error.WriteLine($"{name}: drone {drone.Id}: (the program then failed with {error.GetType().Name}: {error.Message})");
+            }
+
+            return drone.FailureExitCode;
+        }
+        catch (Exception error) when (error is not OutOfMemoryException)
+        {
+            Console.Error.WriteLine($"{name}: drone {drone?.Id.ToString(CultureInfo.InvariantCulture) ?? "?"}: the program failed: {error}");
+            return DroneExitCodes.ProgramFailed;
+        }
+        finally
+        {
+            if (_drone is { } left)
+            {
+                // The body threw or the run stopped: end the drone without the exit barriers (on drone 0 this stops the
+                // drones it started, once they had a moment to end by themselves).
+                left.Dispose();
+                _drone = null;
+                _exited = true;
+            }
+        }
+    }
+
+    /// <summary>Runs a drone program with the drone options alone (see <see cref="Run{TOptions}"/>).</summary>
+    public static int Run(string[] args, Action<Drone> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return Run<DroneOptions>(args, configure: null, (_, drone) =>
+        {
+            body(drone);
+            return DroneExitCodes.Success;
+        });
+    }
 
     /// <summary>Parses the drone options from <paramref name="args"/> and starts this process's drone.</summary>
     /// <exception cref="OptionsException">The command line is unusable; the message says why.</exception>

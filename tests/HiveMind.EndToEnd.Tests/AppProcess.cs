@@ -41,10 +41,21 @@ internal static class AppProcess
     public static (int ExitCode, string Output, string Error) Run(string app, TimeSpan timeout, params string[] args) =>
         RunIn(null, app, timeout, args);
 
+    /// <summary>Runs the app with <paramref name="environment"/> added to its environment (and its drones', which inherit it).</summary>
+    public static (int ExitCode, string Output, string Error) RunWith(IReadOnlyDictionary<string, string> environment, string app, TimeSpan timeout, params string[] args) =>
+        Run(StartInfo(null, app, args), environment, app, timeout, args);
+
     /// <summary>Runs the app inside network namespace <paramref name="netns"/> (or here when null).</summary>
-    public static (int ExitCode, string Output, string Error) RunIn(string? netns, string app, TimeSpan timeout, params string[] args)
+    public static (int ExitCode, string Output, string Error) RunIn(string? netns, string app, TimeSpan timeout, params string[] args) =>
+        Run(StartInfo(netns, app, args), new Dictionary<string, string>(), app, timeout, args);
+
+    private static (int ExitCode, string Output, string Error) Run(
+        ProcessStartInfo start, IReadOnlyDictionary<string, string> environment, string app, TimeSpan timeout, string[] args)
     {
-        var start = StartInfo(netns, app, args);
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {app}");
         var output = new StringBuilder();

@@ -3,67 +3,66 @@ using HiveMind;
 using HiveMind.Memory;
 using HiveMind.OracleDrone;
 
-// Runs one PROTOCOL.md oracle with this process as one of the drones; prints "oracle ... passed on drone N".
-try
+// Runs one PROTOCOL.md oracle (or a load or failure scenario) with this process as one of the drones; prints
+// "oracle ... passed on drone N". Only the failover oracle recovers from failed drones; the others stop the run.
+return Tmk.Run<OracleOptions>(args, options => options.RecoversFromFailures = options.Oracle == "failover", (options, drone) =>
 {
-    var options = Tmk.ParseOptions<OracleOptions>(args);
-    var drone = Tmk.Startup(options);
     var cluster = new ProcessCluster(drone);
-    switch (options.Oracle)
+    try
     {
-        case "seed-example":
-            LrcOracles.SeedExample(cluster);
-            break;
-        case "counters":
-            LrcOracles.LockedCounters(cluster, options.Seed);
-            break;
-        case "phases":
-            LrcOracles.BarrierPhases(cluster);
-            break;
-        case "random":
-            LrcOracles.RandomSchedule(cluster, options.Seed, rounds: 30);
-            break;
-        case "runs":
-            // Each process runs its own steps as they come (no global order across processes).
-            LrcOracles.RunChains(cluster, options.Seed, steps: 30, ordered: false, phases: 6);
-            break;
-        case "failover":
-            Failover.Run(drone);
-            break;
-        case "exchange":
-            LoadScenarios.Exchange(drone, options.Bytes);
-            break;
-        case "rewrite":
-            LoadScenarios.Rewrite(drone, options.Pages, options.Rounds);
-            break;
-        case "long-phase":
-            LoadScenarios.LongPhase(drone, options.PhaseMs);
-            break;
-        default:
-            throw new InvalidOperationException($"oracle {options.Oracle} has no runner");
+        switch (options.Oracle)
+        {
+            case "seed-example":
+                LrcOracles.SeedExample(cluster);
+                break;
+            case "counters":
+                LrcOracles.LockedCounters(cluster, options.Seed);
+                break;
+            case "phases":
+                LrcOracles.BarrierPhases(cluster);
+                break;
+            case "random":
+                LrcOracles.RandomSchedule(cluster, options.Seed, rounds: 30);
+                break;
+            case "runs":
+                // Each process runs its own steps as they come (no global order across processes).
+                LrcOracles.RunChains(cluster, options.Seed, steps: 30, ordered: false, phases: 6);
+                break;
+            case "failover":
+                Failover.Run(drone);
+                break;
+            case "exchange":
+                LoadScenarios.Exchange(drone, options.Bytes);
+                break;
+            case "rewrite":
+                LoadScenarios.Rewrite(drone, options.Pages, options.Rounds);
+                break;
+            case "long-phase":
+                LoadScenarios.LongPhase(drone, options.PhaseMs);
+                break;
+            case "jacobi":
+                Jacobi.Run(drone, options.CrashAt);
+                break;
+            default:
+                throw new InvalidOperationException($"oracle {options.Oracle} has no runner");
+        }
+    }
+    catch (Exception error) when (error is InvalidOperationException or TimeoutException && drone.FailureReason is null)
+    {
+        Console.Error.WriteLine($"oracle FAILED: {error.Message}");
+        return 1;
     }
 
     Console.WriteLine($"oracle {options.Oracle} passed on drone {drone.Id}");
-    Tmk.Exit();
     return 0;
-}
-catch (OptionsException error)
-{
-    Console.Error.WriteLine($"oracle: {error.Message}");
-    return 2;
-}
-catch (Exception error) when (error is InvalidOperationException or TimeoutException)
-{
-    Console.Error.WriteLine($"oracle FAILED: {error.Message}");
-    return 1;
-}
+});
 
 namespace HiveMind.OracleDrone
 {
     /// <summary>The oracle to run, on top of every drone's options.</summary>
     internal sealed class OracleOptions : DroneOptions
     {
-        [Option("oracle", Required = true, HelpText = "seed-example, counters, phases, random, runs, failover, exchange, rewrite or long-phase.")]
+        [Option("oracle", Required = true, HelpText = "seed-example, counters, phases, random, runs, failover, exchange, rewrite, long-phase or jacobi.")]
         public string Oracle { get; set; } = string.Empty;
 
         [Option("seed", Default = 1, HelpText = "Seed of the randomized oracles.")]
@@ -81,11 +80,14 @@ namespace HiveMind.OracleDrone
         [Option("phase-ms", Default = 5000, HelpText = "long-phase: milliseconds the last drone computes between two barriers.")]
         public int PhaseMs { get; set; } = 5000;
 
+        [Option("crash-at", HelpText = "jacobi: DRONE:SWEEP, the drone that throws at that sweep, as a buggy program would.")]
+        public string? CrashAt { get; set; }
+
         public override void Validate()
         {
-            if (Oracle is not ("seed-example" or "counters" or "phases" or "random" or "runs" or "failover" or "exchange" or "rewrite" or "long-phase"))
+            if (Oracle is not ("seed-example" or "counters" or "phases" or "random" or "runs" or "failover" or "exchange" or "rewrite" or "long-phase" or "jacobi"))
             {
-                throw new OptionsException($"--oracle: '{Oracle}' is not one of seed-example, counters, phases, random, runs, failover, exchange, rewrite, long-phase.");
+                throw new OptionsException($"--oracle: '{Oracle}' is not one of seed-example, counters, phases, random, runs, failover, exchange, rewrite, long-phase, jacobi.");
             }
 
             base.Validate();

@@ -18,6 +18,10 @@ public sealed partial class LrcEngine
     private int _removedCount;
     private readonly List<(int From, ProtocolMessage Message, int View)> _deferred = [];
 
+    // On the barrier manager: why each removed drone was taken for failed.
+    private readonly Dictionary<int, string> _removalReasons = [];
+    private readonly List<int> _removalOrder = [];
+
     // The barrier manager's decisions: the latest view and the lock reports gathered for it.
     private int _decidedView;
     private bool[] _decidedLive = [];
@@ -41,6 +45,27 @@ public sealed partial class LrcEngine
             {
                 return ViewOf(_view, _live);
             }
+        }
+    }
+
+    /// <summary>On the barrier manager: the drones removed so far, in the order it decided their removal (the first failed first).</summary>
+    public IReadOnlyList<int> RemovedInOrder
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _removalOrder];
+            }
+        }
+    }
+
+    /// <summary>On the barrier manager: why <paramref name="drone"/> was removed (the suspicion that removed it), or null.</summary>
+    public string? RemovalReason(int drone)
+    {
+        lock (_gate)
+        {
+            return _removalReasons.GetValueOrDefault(drone);
         }
     }
 
@@ -278,6 +303,8 @@ public sealed partial class LrcEngine
             }
 
             _decidedLive[suspicion.Suspect] = false;
+            _removalReasons[suspicion.Suspect] = suspicion.Reporter == Self ? suspicion.Reason : $"{suspicion.Reason} (reported by drone {suspicion.Reporter})";
+            _removalOrder.Add(suspicion.Suspect);
             _decidedView++;
             _reports.Clear();
             change = new ViewChange(_decidedView, Enumerable.Range(0, Drones).Where(d => _decidedLive[d]).ToArray());

@@ -119,6 +119,12 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     public static long MaxDiffReplyBytes(int pageSize, long replyBytes, int pages = MaxPagesPerDiffRequest) =>
         Math.Max(replyBytes, PageDiff.MaxEncodedLength(pageSize)) + (64L * pages) + 64;
 
+    /// <summary>
+    /// A fault hook for tests: called with the name of each fault point the engine reaches (<c>serve-diff</c> as a diff
+    /// reply is made, <c>collect</c> between the two barriers of a garbage collection). Null in normal runs.
+    /// </summary>
+    public Action<string>? Fault { get; set; }
+
     /// <summary>How long a wait for another drone (a grant, a barrier, a recovery) may last: infinite unless a limit was set.</summary>
     public TimeSpan WaitLimit => _waitLimit;
 
@@ -396,6 +402,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         }
 
         _heap.Twins.TrimIfIdle();
+        Fault?.Invoke("collect");
         Meet(DroppedBarrier, mayCollect: false);
         Statistics.GarbageCollections++;
     }
@@ -1350,6 +1357,11 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     /// </summary>
     private void CompleteBarrierRounds()
     {
+        if (AbortReason is not null)
+        {
+            return; // the run stopped: no barrier completes without the drones it lost
+        }
+
         var releases = new List<(int Drone, BarrierRelease Release)>();
         Admitted? admitted = null;
         lock (_gate)
@@ -1402,6 +1414,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     /// </summary>
     private DiffReply DiffsFor(DiffRequest request)
     {
+        Fault?.Invoke("serve-diff");
         var pages = new List<PageDiffs>(request.Pages.Length);
         var budget = MaxReplyBytes;
         long bytes = 0;

@@ -11,4 +11,10 @@ public interface IDroneLauncher : IDisposable
 
     /// <summary>Ends the processes of a drone the run removed as failed (its ssh client, say), so none lingers.</summary>
     void Abandon(int drone);
+
+    /// <summary>The first drone whose process has ended, with how; null while all run. Drone 0 checks it while the run forms.</summary>
+    DroneExit? FirstExited();
+
+    /// <summary>How drone <paramref name="drone"/>'s process ended, waiting up to <paramref name="wait"/> for it; null if it was not started here.</summary>
+    DroneExit? ExitOf(int drone, TimeSpan wait);
 }

@@ -77,6 +77,12 @@ public sealed class LocalLauncher : IDroneLauncher
     /// <inheritdoc/>
     public void Abandon(int drone) => _children.Kill(drone);
 
+    /// <inheritdoc/>
+    public DroneExit? FirstExited() => _children.FirstExited();
+
+    /// <inheritdoc/>
+    public DroneExit? ExitOf(int drone, TimeSpan wait) => _children.ExitOf(drone, wait);
+
     public void Dispose() => _children.Dispose();
 
     private static (string Program, string[] Leading) CurrentProgram()

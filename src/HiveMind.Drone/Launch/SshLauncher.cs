@@ -63,7 +63,7 @@ public sealed class SshLauncher : IDroneLauncher
                     command.Append(' ').Append(Quote(argument));
                 }
 
-                _children.Start(k, Ssh(k, command.ToString()), Convert.ToBase64String(clusterKey));
+                _children.Start(k, Ssh(k, command.ToString()), Convert.ToBase64String(clusterKey), $"{Login(k)} (ssh port {_config.SshPortOf(k)})");
             }
         }
         catch
@@ -82,6 +82,12 @@ public sealed class SshLauncher : IDroneLauncher
 
     /// <inheritdoc/>
     public void Abandon(int drone) => _children.Kill(drone);
+
+    /// <inheritdoc/>
+    public DroneExit? FirstExited() => _children.FirstExited();
+
+    /// <inheritdoc/>
+    public DroneExit? ExitOf(int drone, TimeSpan wait) => _children.ExitOf(drone, wait);
 
     public void Dispose() => _children.Dispose();
 

@@ -102,7 +102,14 @@ public sealed partial class MeshNode : IDisposable
     /// Drone 0 is the registry: it waits for every drone to register, then sends each the peer table. Other
     /// drones register with <paramref name="registry"/> and connect to every drone with a lower id (above 0).
     /// </summary>
-    public void FormMesh(int drones, IPEndPoint? registry, TimeSpan timeout)
+    public void FormMesh(int drones, IPEndPoint? registry, TimeSpan timeout) => FormMesh(drones, registry, timeout, stop: null);
+
+    /// <summary>
+    /// As <see cref="FormMesh(int, IPEndPoint?, TimeSpan)"/>, but <paramref name="stop"/> is asked every 100 ms while this
+    /// node waits for the others: a reason it returns (a drone's process exited, say) ends the start at once with that
+    /// reason in the <see cref="MeshException"/>.
+    /// </summary>
+    public void FormMesh(int drones, IPEndPoint? registry, TimeSpan timeout, Func<string?>? stop)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(drones, 1);
         if (Id >= drones)
@@ -146,6 +153,11 @@ public sealed partial class MeshNode : IDisposable
             if (missing.Count == 0)
             {
                 return;
+            }
+
+            if (stop?.Invoke() is { } reason)
+            {
+                throw new MeshException($"drone {Id}: the run cannot form: {reason}");
             }
 
             if (DateTime.UtcNow >= deadline || _stopping.IsSet)
@@ -232,12 +244,13 @@ public sealed partial class MeshNode : IDisposable
         ArgumentNullException.ThrowIfNull(endpoint);
         var deadline = DateTime.UtcNow + timeout;
         var backoff = TimeSpan.FromMilliseconds(10);
+        DateTime? firstRefused = null;
         while (true)
         {
             var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             try
             {
-                socket.Connect(endpoint);
+                ConnectWithin(socket, endpoint, Remaining(deadline));
                 socket.ReceiveTimeout = (int)Options.HandshakeTimeout.TotalMilliseconds;
                 var linked = handshake(socket);
                 socket.ReceiveTimeout = 0;
@@ -251,7 +264,12 @@ public sealed partial class MeshNode : IDisposable
             catch (Exception error) when (error is SocketException or InvalidDataException or MessagePackFormatException)
             {
                 socket.Dispose();
-                if (DateTime.UtcNow + backoff >= deadline || _stopping.IsSet)
+
+                // Every drone listens before it registers, and drone 0 before it starts the others: a refusal that lasts
+                // is a wrong address or a drone that is gone, not one that is still starting.
+                var refused = error is SocketException { SocketErrorCode: SocketError.ConnectionRefused };
+                firstRefused = refused ? firstRefused ?? DateTime.UtcNow : null;
+                if (DateTime.UtcNow + backoff >= deadline || _stopping.IsSet || (refused && DateTime.UtcNow - firstRefused > RefusedFor))
                 {
                     throw new MeshException($"drone {Id}: cannot connect to drone {peer} at {endpoint}: {error.Message}", error);
                 }
@@ -260,6 +278,27 @@ public sealed partial class MeshNode : IDisposable
                 _stopping.Wait(backoff);
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
             }
+        }
+    }
+
+    // How long connecting goes on while the peer refuses (nothing listens at its address).
+    private static readonly TimeSpan RefusedFor = TimeSpan.FromSeconds(2);
+
+    /// <summary>Connects, giving up after <paramref name="timeout"/> (an address that drops the attempt would hold a plain connect for minutes).</summary>
+    private static void ConnectWithin(Socket socket, IPEndPoint endpoint, TimeSpan timeout)
+    {
+        var connect = socket.ConnectAsync(endpoint);
+        try
+        {
+            if (!connect.Wait(timeout))
+            {
+                socket.Dispose(); // ends the attempt
+                throw new SocketException((int)SocketError.TimedOut);
+            }
+        }
+        catch (AggregateException error) when (error.InnerException is SocketException inner)
+        {
+            throw inner;
         }
     }
 

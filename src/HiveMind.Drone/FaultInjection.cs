@@ -1,0 +1,65 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace HiveMind;
+
+/// <summary>
+/// Named fault points that tests enable, one at a time, through the <c>HIVEMIND_FAULT</c> environment variable of a
+/// run (never set otherwise). Each names the drone it applies to:
+/// <list type="bullet">
+/// <item><c>exit-at-start:DRONE:CODE</c>: the drone exits with CODE before it connects to drone 0.</item>
+/// <item><c>unreachable:DRONE</c>: the drone is given an address of drone 0 where nothing listens.</item>
+/// <item><c>stall:POINT:DRONE:NTH</c>: the drone stops for good (its thread blocks) the NTH time it reaches the engine's
+/// point POINT (<c>serve-diff</c>: while making a diff reply; <c>collect</c>: between the two barriers of a garbage
+/// collection), after saying so on its error output, so that a test can kill or stop it there.</item>
+/// </list>
+/// </summary>
+internal static class FaultInjection
+{
+    public const string Variable = "HIVEMIND_FAULT";
+
+    private static readonly string[] Parts = (Environment.GetEnvironmentVariable(Variable) ?? string.Empty).Split(':');
+
+    /// <summary>In a drone started by drone 0: applies the start faults meant for <paramref name="drone"/>; may end the process, or change the registry.</summary>
+    public static string AtStart(int drone, string registry)
+    {
+        if (Parts is ["exit-at-start", var d, var code] && Is(d, drone))
+        {
+            Console.Error.WriteLine($"fault injected: drone {drone} exits at start with code {code}");
+            Environment.Exit(int.Parse(code, CultureInfo.InvariantCulture));
+        }
+
+        if (Parts is ["unreachable", var u] && Is(u, drone))
+        {
+            // A port that was free a moment ago: nothing listens there.
+            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            return $"127.0.0.1:{((IPEndPoint)probe.LocalEndPoint!).Port}";
+        }
+
+        return registry;
+    }
+
+    /// <summary>The engine's fault hook for <paramref name="drone"/>, or null when no stall is asked of it.</summary>
+    public static Action<string>? StallFor(int drone)
+    {
+        if (Parts is not ["stall", var point, var d, var nth] || !Is(d, drone))
+        {
+            return null;
+        }
+
+        var left = int.Parse(nth, CultureInfo.InvariantCulture);
+        return reached =>
+        {
+            if (reached == point && Interlocked.Decrement(ref left) == 0)
+            {
+                Console.Error.WriteLine($"STALLED at {point} on drone {drone}");
+                Console.Error.Flush();
+                Thread.Sleep(Timeout.Infinite);
+            }
+        };
+    }
+
+    private static bool Is(string text, int drone) => int.TryParse(text, CultureInfo.InvariantCulture, out var d) && d == drone;
+}
