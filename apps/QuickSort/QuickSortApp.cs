@@ -64,6 +64,11 @@ public static class QuickSortApp
         }
 
         Tmk.Barrier(SortBarrier);
+        if (options.SayPhases)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"PHASE drone={drone.Id} sort pid={Environment.ProcessId}"));
+        }
+
         var started = Stopwatch.GetTimestamp();
         RunWithProgress(options, drone, sort);
         stall?.At(StallPoint.Barrier, drone.Id);

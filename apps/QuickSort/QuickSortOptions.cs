@@ -26,6 +26,9 @@ public sealed class QuickSortOptions : DroneOptions
     [Option("stall-at", HelpText = "Failure testing: POINT:DRONE:NTH makes that drone stop for good (until killed) the NTH time it reaches POINT (queue-lock, partition or barrier).")]
     public string? StallAt { get; set; }
 
+    [Option("say-phases", Default = false, HelpText = "Testing and benchmarks: each drone prints 'PHASE drone=ID sort pid=PID' as the timed sort starts.")]
+    public bool SayPhases { get; set; }
+
     [Option("await-joiners", Default = 0, HelpText = "Drone 0 waits (up to 60 s) until this many drones have asked to join (--join) before the timed sort starts, so that they take part in it. Needs --max-drones.")]
     public int AwaitJoiners { get; set; }
 

@@ -49,6 +49,12 @@ public sealed partial class Drone : IDisposable
     private readonly HashSet<int> _removedSeen = [];
     private Timer? _backstop;
 
+    // How long drone 0 lets a drone it removed end by itself (it learns of its removal when it runs again) before ending it.
+    private static readonly TimeSpan AbandonAfter = TimeSpan.FromSeconds(10);
+
+    // Failure timeouts of silence from drone 0 before a drone gives the run up (a link that closes ends it at once).
+    private const int DroneZeroSilenceTimeouts = 4;
+
     // How long a program's drone whose run has stopped may take to end by itself before it is ended.
     private static readonly TimeSpan FailureGrace = TimeSpan.FromSeconds(3);
     private bool _exited;
@@ -146,6 +152,7 @@ public sealed partial class Drone : IDisposable
         var overhead = LrcEngine.MaxDiffReplyBytes(Heap.PageSize, 1) - HiveMind.Diffs.PageDiff.MaxEncodedLength(Heap.PageSize);
         _engine.MaxReplyBytes = Math.Max(1, Math.Min(LrcEngine.DefaultReplyBytes(Heap.PageSize), mesh.MaxFrameBytes - overhead));
         _node.PeerFailed += OnPeerFailed;
+        _node.PeerSilent += OnPeerSilent;
         _engine.ViewChanged += OnViewChanged;
         _engine.NewcomerState = () => [_distributions, ForNewcomers];
         placement.Listening?.Invoke(_node.ListenEndpoint);
@@ -569,6 +576,29 @@ public sealed partial class Drone : IDisposable
             DroneExitCodes.DroneZeroGone);
     }
 
+    /// <summary>
+    /// A peer silent for a failure timeout (or another). Drone 0 decides on the others' silence with its own link, so
+    /// reports only tell it; drone 0's own silence is borne for <see cref="DroneZeroSilenceTimeouts"/> failure timeouts
+    /// (it decides views and cannot be replaced: a pause of its process must not end the run), after which the run
+    /// cannot go on. A process that died closes its links, which ends the run at once whatever this says.
+    /// </summary>
+    private void OnPeerSilent(int peer, long silentMs)
+    {
+        if (_exiting || _failure is not null)
+        {
+            return;
+        }
+
+        if (peer != 0)
+        {
+            _engine.Suspect(peer, $"silent for {silentMs} ms", silent: true);
+        }
+        else if (silentMs >= DroneZeroSilenceTimeouts * (long)Options.FailureTimeoutMs)
+        {
+            Fail($"drone 0 failed (silent for {silentMs} ms)", DroneExitCodes.DroneZeroGone);
+        }
+    }
+
     private void OnViewChanged(MembershipView view)
     {
         LogViewChanged(_logger, Id, view.Number, string.Join(',', view.Live), view.Removed.Count == 0 ? "none" : string.Join(',', view.Removed));
@@ -596,9 +626,16 @@ public sealed partial class Drone : IDisposable
             Fail($"drone {first} failed and the program does not recover from failures", DroneExitCodes.DroneFailed);
         }
 
-        foreach (var removed in newlyRemoved.Where(_ => Options.RecoversFromFailures || _exiting))
+        foreach (var removed in newlyRemoved)
         {
-            _launcher?.Abandon(removed);
+            // Nothing a removed drone says is taken from now on (a drone removed while alive may still answer).
+            _node?.Disconnect(removed, $"removed in view {view.Number}");
+            if ((Options.RecoversFromFailures || _exiting) && _launcher is { } launcher)
+            {
+                // A drone removed while alive learns it and exits with its own message; one that does not (stopped,
+                // hung) is ended after a while, so that none lingers.
+                _ = Task.Delay(AbandonAfter).ContinueWith(_ => launcher.Abandon(removed), TaskScheduler.Default);
+            }
         }
 
         // A drone of the view this drone has no link to (it failed while joining, say) is failing: report it, since

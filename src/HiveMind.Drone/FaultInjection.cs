@@ -54,7 +54,7 @@ internal static class FaultInjection
         {
             if (reached == point && Interlocked.Decrement(ref left) == 0)
             {
-                Console.Error.WriteLine($"STALLED at {point} on drone {drone}");
+                Console.Error.WriteLine($"STALLED at {point} on drone {drone} pid={Environment.ProcessId}");
                 Console.Error.Flush();
                 Thread.Sleep(Timeout.Infinite);
             }

@@ -83,7 +83,8 @@ public sealed class ProtocolCodecTests
             ["DiffReply"] = new DiffReply([new PageDiffs(9, [new CoveredDiff(1, 4, new byte[] { 1, 2, 3 })]), new PageDiffs(12, [new CoveredDiff(2, 2, Array.Empty<byte>())])]),
             ["PageRequest"] = new PageRequest(9),
             ["PageReply"] = new PageReply(9, [1, 2, 3, 4], [0, 2, 1]),
-            ["Suspicion"] = new Suspicion(2, 1, "the peer closed the connection"),
+            ["Suspicion"] = new Suspicion(2, 1, "silent for 3050 ms", Silent: true),
+
             ["ViewChange"] = new ViewChange(3, [0, 1]),
             ["LockReport"] = new LockReport(3, 1, [1, 2, 3], [Sample], [new LockSnapshot(5, false, false, true, 3), new LockSnapshot(6, true, true, false, 0)]),
             ["LockReset"] = new LockReset(3, [new LockAssignment(5, true, request, 1, [0, 1], [2, 3], grant), new LockAssignment(6, false, null, 0, [], [], null)]),

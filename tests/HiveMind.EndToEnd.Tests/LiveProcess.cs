@@ -15,8 +15,19 @@ internal sealed class LiveProcess : IDisposable
     private readonly List<string> _lines = [];
 
     public LiveProcess(string app, string? netns, params string[] args)
+        : this(app, netns, new Dictionary<string, string>(), args)
+    {
+    }
+
+    /// <summary>Starts the app with <paramref name="environment"/> added to its environment (and its drones', which inherit it).</summary>
+    public LiveProcess(string app, string? netns, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var start = AppProcess.StartInfo(netns, app, args);
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         Command = $"{app} {string.Join(' ', args)}";
         _process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {app}");
         _process.OutputDataReceived += (_, e) => Add(e.Data);
@@ -75,6 +86,43 @@ internal sealed class LiveProcess : IDisposable
             drained = true;
         }
     }
+
+    /// <summary>Waits for a line matching <paramref name="pattern"/>; null when the process exits or <paramref name="timeout"/> passes first.</summary>
+    public Match? TryWaitForLine(string pattern, TimeSpan timeout)
+    {
+        var regex = new Regex(pattern, RegexOptions.CultureInvariant);
+        var deadline = DateTime.UtcNow + timeout;
+        var seen = 0;
+        lock (_lines)
+        {
+            while (true)
+            {
+                for (; seen < _lines.Count; seen++)
+                {
+                    if (regex.Match(_lines[seen]) is { Success: true } match)
+                    {
+                        return match;
+                    }
+                }
+
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero || _process.HasExited)
+                {
+                    return null;
+                }
+
+                Monitor.Wait(_lines, left > TimeSpan.FromMilliseconds(200) ? TimeSpan.FromMilliseconds(200) : left);
+            }
+        }
+    }
+
+    /// <summary>Sends <paramref name="signal"/> to process <paramref name="pid"/> (SIGSTOP 19, SIGCONT 18, SIGKILL 9); false when it is gone.</summary>
+    public static bool Signal(int pid, int signal) => Kill(pid, signal) == 0;
+
+#pragma warning disable SYSLIB1054 // LibraryImport needs unsafe code, which this test project does not allow
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+#pragma warning restore SYSLIB1054
 
     /// <summary>Waits for the process to exit; fails naming the command when it does not.</summary>
     public int WaitForExit(TimeSpan timeout)

@@ -34,4 +34,31 @@ public sealed class QuickSortFailureTests
         Assert.Contains("VERIFIED", run.Output, StringComparison.Ordinal);
         Assert.Contains("verified=1", run.Output, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// Drone 2 killed at a point inside the engine, reached through a fault point (HIVEMIND_FAULT): while it makes a
+    /// diff reply another drone waits for, and between the two barriers of a garbage collection (every barrier collects).
+    /// </summary>
+    [Theory]
+    [InlineData("serve-diff", "3", "64MiB")]
+    [InlineData("collect", "1", "1")]
+    [InlineData("collect", "2", "1")]
+    public void QuickSort_DroneKilledInsideTheEngine_RunCompletesAndVerifies(string point, string nth, string gcThreshold)
+    {
+        using var run = new LiveProcess(
+            "QuickSort", null, new Dictionary<string, string> { ["HIVEMIND_FAULT"] = $"stall:{point}:2:{nth}" },
+            "--drones", "4", "--count", "1000000", "--seed", "4", "--no-progress", "--quiet", "--heartbeat-ms", "100", "--failure-timeout-ms", "1000",
+            "--gc-threshold", gcThreshold);
+        var stalled = run.WaitForLine($@"STALLED at {point} on drone 2 pid=(\d+)", Step, $"drone 2 reaching {point} the {nth}th time");
+        using (var victim = ProcessTable.TryGet(int.Parse(stalled.Groups[1].Value, CultureInfo.InvariantCulture)))
+        {
+            Assert.NotNull(victim);
+            victim.Kill();
+        }
+
+        var exit = run.WaitForExit(Step);
+        Assert.True(exit == 0, $"QuickSort exited {exit} after drone 2 was killed at {point} #{nth}:\n{run.Output}");
+        Assert.Contains("verified=1", run.Output, StringComparison.Ordinal);
+        Assert.Matches(@"drone 0: view \d+: live [\d,]+, removed 2", run.Output);
+    }
 }

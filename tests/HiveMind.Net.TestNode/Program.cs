@@ -4,8 +4,9 @@ using HiveMind.Net.Transport;
 
 // Usage: TestNode <id> <drones> [registry host:port]; the cluster key comes base64-encoded in
 // HIVEMIND_CLUSTER_KEY, never on the command line. Prints one line per event for the test to wait on:
-//   listening <endpoint> | mesh formed | in order from <peer> | failed <peer>: <reason>
-// Sends <count> numbered frames to every peer once the mesh is formed; exits when stdin closes or says "exit".
+//   listening <endpoint> | mesh formed | in order from <peer> | failed <peer>: <reason> | silent <peer>: <ms>
+// Sends <count> numbered frames to every peer once the mesh is formed; "disconnect <peer>" on stdin disconnects that
+// peer (as a view that removes it would); exits when stdin closes or says "exit".
 var id = int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture);
 var drones = int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture);
 var registry = args.Length > 2 ? IPEndPoint.Parse(args[2]) : null;
@@ -22,6 +23,7 @@ var options = new MeshOptions
 var consumer = new OrderChecker(drones, Count);
 using var node = new MeshNode(id, options, consumer);
 node.PeerFailed += (peer, reason) => Console.WriteLine($"failed {peer}: {reason}");
+node.PeerSilent += (peer, silentMs) => Console.WriteLine($"silent {peer}: {silentMs} ms");
 Console.WriteLine($"listening {node.ListenEndpoint}");
 node.FormMesh(drones, registry ?? node.ListenEndpoint, TimeSpan.FromSeconds(60));
 Console.WriteLine("mesh formed");
@@ -40,6 +42,11 @@ for (var peer = 0; peer < drones; peer++)
 
 while (Console.ReadLine() is { } line && line != "exit")
 {
+    if (line.StartsWith("disconnect ", StringComparison.Ordinal))
+    {
+        node.Disconnect(int.Parse(line["disconnect ".Length..], System.Globalization.CultureInfo.InvariantCulture), "told to on stdin");
+        Console.WriteLine($"disconnected {line["disconnect ".Length..]}");
+    }
 }
 
 /// <summary>Checks that the numbered frames of every peer arrive complete and in order.</summary>

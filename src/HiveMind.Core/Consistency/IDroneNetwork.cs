@@ -12,4 +12,10 @@ public interface IDroneNetwork
 
     /// <summary>Sends requests to several drones at once and returns their replies in the same order.</summary>
     IReadOnlyList<ProtocolMessage> RequestAll(IReadOnlyList<(int Drone, ProtocolMessage Request)> requests);
+
+    /// <summary>
+    /// Whether this drone has a working link to <paramref name="drone"/> (and so notices for itself when it goes
+    /// silent): the barrier manager removes a drone for silence only on its own observation when it has one.
+    /// </summary>
+    bool IsLinked(int drone) => true;
 }

@@ -70,10 +70,11 @@ public sealed partial class LrcEngine
     }
 
     /// <summary>
-    /// Reports that <paramref name="drone"/> seems to have failed (its link broke or it went silent). Only the
-    /// barrier manager decides; this drone goes on acting on the current view until a new one arrives.
+    /// Reports that <paramref name="drone"/> seems to have failed: its link broke, or (with <paramref name="silent"/>) it
+    /// has been silent for the failure timeout. Only the barrier manager decides; this drone goes on acting on the
+    /// current view until a new one arrives.
     /// </summary>
-    public void Suspect(int drone, string reason)
+    public void Suspect(int drone, string reason, bool silent = false)
     {
         if ((uint)drone >= (uint)Drones || drone == BarrierManager)
         {
@@ -88,7 +89,7 @@ public sealed partial class LrcEngine
             }
         }
 
-        SendIfReachable(BarrierManager, new Suspicion(drone, Self, reason)); // drone 0 gone: the drone ends anyway
+        SendIfReachable(BarrierManager, new Suspicion(drone, Self, reason, silent)); // drone 0 gone: the drone ends anyway
     }
 
     private void InitializeMembership(int started)
@@ -298,6 +299,13 @@ public sealed partial class LrcEngine
             }
 
             if (Self != BarrierManager || suspicion.Suspect == BarrierManager || !_decidedLive[suspicion.Suspect] || !_decidedLive[suspicion.Reporter])
+            {
+                return;
+            }
+
+            // A silence another drone saw is confirmed by this drone's own link: while it hears the suspect, the suspect
+            // is alive (the reporter may be the slow one), and when it stops hearing it, its own detector reports it.
+            if (suspicion.Silent && suspicion.Reporter != Self && _network.IsLinked(suspicion.Suspect))
             {
                 return;
             }

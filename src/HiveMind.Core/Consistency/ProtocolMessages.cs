@@ -65,8 +65,12 @@ public sealed record PageRequest(int Page) : ProtocolMessage;
 /// <summary>A copy of a page and its applied vector: for each drone, the highest interval whose writes it holds.</summary>
 public sealed record PageReply(int Page, byte[] Bytes, int[] Applied) : ProtocolMessage;
 
-/// <summary>To the barrier manager: <paramref name="Suspect"/> has been silent for the failure timeout (or its link broke).</summary>
-public sealed record Suspicion(int Suspect, int Reporter, string Reason) : ProtocolMessage;
+/// <summary>
+/// To the barrier manager: <paramref name="Suspect"/>'s link to <paramref name="Reporter"/> broke, or (with
+/// <paramref name="Silent"/>) it has been silent there for the failure timeout. A broken link removes the suspect; a
+/// silence is only a report: the barrier manager removes a silent drone on its own observation.
+/// </summary>
+public sealed record Suspicion(int Suspect, int Reporter, string Reason, bool Silent = false) : ProtocolMessage;
 
 /// <summary>
 /// The barrier manager's decision: membership view number <paramref name="View"/> with the drones in

@@ -14,6 +14,9 @@ namespace HiveMind.Wire;
 /// </summary>
 public sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
 {
+    // How often a wait for a reply looks whether the run stopped for this drone.
+    private static readonly TimeSpan AbortCheck = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Default bytes of replies one drone awaits from one peer at a time.</summary>
     public const long DefaultWindowBytes = 8L << 20;
 
@@ -78,19 +81,8 @@ public sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
 
         if (requests.Count == 1)
         {
-            // The common miss: one writer. A blocking request needs no timer.
-            var (drone, request) = requests[0];
-            Reply single;
-            try
-            {
-                single = Node.Request(drone, ProtocolCodec.KindOf(request), request, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), _waitLimit);
-            }
-            catch (MeshException error) when (Node.GetLink(drone) is null)
-            {
-                throw Unreachable(drone, error);
-            }
-
-            return [ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(request), single.Body, _drones)];
+            // The common miss: one writer.
+            return [Await(requests[0], StartRequest(requests[0].Drone, requests[0].Request))];
         }
 
         // A window per peer: a request goes out when the replies still awaited from its peer leave room for it. Peers
@@ -150,6 +142,8 @@ public sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
         return replies!;
     }
 
+    public bool IsLinked(int drone) => Node.GetLink(drone) is not null;
+
     public bool IsKnownKind(byte kind) => ProtocolCodec.IsProtocolKind(kind) && !ProtocolCodec.IsReplyKind(kind);
 
     public void OnFrame(MeshNode node, int peer, byte kind, ulong requestId, ref MessagePackReader body)
@@ -190,10 +184,20 @@ public sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
         Reply reply;
         try
         {
-            if (!task.Wait(_waitLimit))
+            // As long as the link is open (or the wait limit), unless the run stops for this drone meanwhile.
+            var deadline = _waitLimit == Timeout.InfiniteTimeSpan ? DateTime.MaxValue : DateTime.UtcNow + _waitLimit;
+            while (!task.Wait(AbortCheck))
             {
-                throw new TimeoutException(
-                    $"drone {Node.Id}: no reply from drone {request.Drone} to {request.Request.GetType().Name} within {_waitLimit.TotalSeconds:0.###} s (--wait-limit)");
+                if (Engine.AbortReason is { } reason)
+                {
+                    throw new RunAbortedException($"Drone {Node.Id} cannot go on: {reason}.");
+                }
+
+                if (DateTime.UtcNow >= deadline)
+                {
+                    throw new TimeoutException(
+                        $"drone {Node.Id}: no reply from drone {request.Drone} to {request.Request.GetType().Name} within {_waitLimit.TotalSeconds:0.###} s (--wait-limit)");
+                }
             }
 
             reply = task.GetAwaiter().GetResult();

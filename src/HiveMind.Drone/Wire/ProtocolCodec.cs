@@ -111,10 +111,11 @@ public static class ProtocolCodec
                 WriteLockGrant(ref writer, m);
                 break;
             case Suspicion m:
-                writer.WriteArrayHeader(3);
+                writer.WriteArrayHeader(4);
                 writer.Write(m.Suspect);
                 writer.Write(m.Reporter);
                 writer.WriteString(m.Reason);
+                writer.Write(m.Silent);
                 break;
             case ViewChange m:
                 writer.WriteArrayHeader(2);
@@ -261,8 +262,8 @@ public static class ProtocolCodec
             case LockGrantKind:
                 return ReadLockGrant(ref reader, drones);
             case SuspicionKind:
-                Fields(ref reader, 3, "Suspicion");
-                return new Suspicion(Drone(reader.ReadInt32(), drones), Drone(reader.ReadInt32(), drones), reader.ReadString());
+                Fields(ref reader, 4, "Suspicion");
+                return new Suspicion(Drone(reader.ReadInt32(), drones), Drone(reader.ReadInt32(), drones), reader.ReadString(), reader.ReadBoolean());
             case ViewChangeKind:
                 Fields(ref reader, 2, "ViewChange");
                 var view = NonNegative(reader.ReadInt32(), "view");

@@ -56,7 +56,7 @@ public sealed class Link
         _socket = socket;
         _sendQueueLimit = sendQueueLimit;
         _sendQueueHardLimit = Math.Max(16L * sendQueueLimit, 2L * node.Options.MaxFrameBytes);
-        _stallMilliseconds = (long)node.Options.FailureTimeout.TotalMilliseconds;
+        _stallMilliseconds = (long)node.Options.SendStallTimeout.TotalMilliseconds;
         Peer = peer;
         _lastHeard = _lastSent = Environment.TickCount64;
     }
@@ -79,6 +79,9 @@ public sealed class Link
 
     /// <summary>Consecutive heartbeat checks that found the peer silent past the failure timeout (the heartbeat thread's own).</summary>
     internal int SilentChecks { get; set; }
+
+    /// <summary>Failure timeouts of the current silence already reported (the heartbeat thread's own).</summary>
+    internal long SilenceReported { get; set; }
 
     /// <summary>
     /// Whether the peer may have spoken without this side having looked: the receive thread is handling frames, or
@@ -408,7 +411,7 @@ public sealed class Link
             var stalled = Environment.TickCount64 - progress;
             if (stalled >= _stallMilliseconds)
             {
-                throw new SendStalledException($"send stalled: the peer read nothing for {stalled} ms (failure timeout {_stallMilliseconds} ms)");
+                throw new SendStalledException($"send stalled: the peer read nothing for {stalled} ms (limit {_stallMilliseconds} ms)");
             }
 
             if (!IsOpen)

@@ -63,8 +63,14 @@ public sealed partial class MeshNode : IDisposable
         _heartbeat.Start();
     }
 
-    /// <summary>Raised once per peer whose link closes or who stays silent past the failure timeout: (peer, reason).</summary>
+    /// <summary>Raised once per peer whose link closes (reset, end of stream, a send that stalled): (peer, reason).</summary>
     public event Action<int, string>? PeerFailed;
+
+    /// <summary>
+    /// Raised (on the heartbeat thread) when a peer has been silent for the failure timeout, and again at each further
+    /// failure timeout of silence: (peer, milliseconds of silence). The link stays up; <see cref="Disconnect"/> ends it.
+    /// </summary>
+    public event Action<int, long>? PeerSilent;
 
     /// <summary>Raised for each connection dropped before or during the handshake, with the reason.</summary>
     public event Action<string>? ConnectionRejected;
@@ -87,7 +93,7 @@ public sealed partial class MeshNode : IDisposable
     public IReadOnlyCollection<int> ConnectedPeers => _links.Where(l => l.Value.IsOpen).Select(l => l.Key).OrderBy(p => p).ToList();
 
     /// <summary>The open link to <paramref name="peer"/>, or null.</summary>
-    public Link? GetLink(int peer) => _links.TryGetValue(peer, out var link) && link.IsOpen ? link : null;
+    public Link? GetLink(int peer) => _links.TryGetValue(peer, out var link) && link.IsOpen && !_failed.ContainsKey(peer) ? link : null;
 
     /// <summary>The counters of the link to <paramref name="peer"/>, open or closed, or null if there never was one.</summary>
     public LinkCounters? CountersOf(int peer) => _links.TryGetValue(peer, out var link) ? link.Counters : null;
@@ -505,6 +511,11 @@ public sealed partial class MeshNode : IDisposable
         var kind = reader.ReadByte();
         var requestId = reader.ReadUInt64();
         link.Counters.CountReceived(kind, frame.Length + FrameBuffer.PrefixBytes);
+        if (_failed.ContainsKey(link.Peer))
+        {
+            return; // disconnected: nothing it says is taken any more (its link closes shortly)
+        }
+
         switch (kind)
         {
             case MessageKind.Heartbeat:
@@ -703,15 +714,7 @@ public sealed partial class MeshNode : IDisposable
 
     internal void OnLinkClosed(Link link, string reason)
     {
-        foreach (var (id, pending) in _pending)
-        {
-            if (pending.Peer == link.Peer && _pending.TryRemove(id, out _))
-            {
-                pending.Timer?.Dispose();
-                pending.Completion.TrySetException(new MeshException(
-                    $"drone {Id}: {MessageKind.Name(pending.Kind)} to drone {link.Peer} failed: link closed ({reason})"));
-            }
-        }
+        FailPending(link.Peer, reason);
 
         if (_stopping.IsSet || _leaving)
         {
@@ -723,6 +726,19 @@ public sealed partial class MeshNode : IDisposable
         {
             LogPeerFailed(_logger, Id, link.Peer, reason);
             PeerFailed?.Invoke(link.Peer, reason);
+        }
+    }
+
+    private void FailPending(int peer, string reason)
+    {
+        foreach (var (id, pending) in _pending)
+        {
+            if (pending.Peer == peer && _pending.TryRemove(id, out _))
+            {
+                pending.Timer?.Dispose();
+                pending.Completion.TrySetException(new MeshException(
+                    $"drone {Id}: {MessageKind.Name(pending.Kind)} to drone {peer} failed: link closed ({reason})"));
+            }
         }
     }
 
@@ -818,12 +834,18 @@ public sealed partial class MeshNode : IDisposable
                 // the socket, mean the peer may well have spoken.
                 var silent = now - link.LastHeard;
                 link.SilentChecks = silent > timeout && !link.MayHaveUnreadNews ? link.SilentChecks + 1 : 0;
-                if (link.SilentChecks >= 2)
+                if (link.SilentChecks == 0)
                 {
-                    // Silent on two checks in a row: a receive loop that was just between draining the socket and
-                    // noting the bytes cannot pass for silence.
-                    link.Close($"silent for {silent} ms (failure timeout {timeout} ms)");
-                    continue;
+                    link.SilenceReported = 0;
+                }
+                else if (link.SilentChecks >= 2 && silent / timeout > link.SilenceReported && !_failed.ContainsKey(link.Peer))
+                {
+                    // Silent on two checks in a row (a receive loop that was just between draining the socket and noting
+                    // the bytes cannot pass for silence): reported once per failure timeout of silence. The link stays
+                    // up: a silent peer may be a slow one, and whoever decides removes it.
+                    link.SilenceReported = silent / timeout;
+                    LogPeerSilent(_logger, Id, link.Peer, silent, timeout);
+                    PeerSilent?.Invoke(link.Peer, silent);
                 }
 
                 if (now - link.LastSent >= interval.TotalMilliseconds / 2)
@@ -831,6 +853,21 @@ public sealed partial class MeshNode : IDisposable
                     link.Enqueue(Build(MessageKind.Heartbeat, 0, 0, static (ref MessagePackWriter w, int _) => w.WriteNil()), urgent: true);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Ends this node's part with <paramref name="peer"/> for good (the run removed it): nothing it sends is taken from
+    /// now on, requests waiting for it fail, it may not link again, and its link closes once what is queued for it (the
+    /// news of its removal) had a failure timeout to go out.
+    /// </summary>
+    public void Disconnect(int peer, string reason)
+    {
+        _failed.TryAdd(peer, reason);
+        FailPending(peer, reason);
+        if (_links.TryGetValue(peer, out var link) && link.IsOpen)
+        {
+            _ = Task.Delay(Options.FailureTimeout).ContinueWith(_ => link.Close(reason), TaskScheduler.Default);
         }
     }
 
@@ -887,6 +924,9 @@ public sealed partial class MeshNode : IDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "drone {DroneId}: link to drone {Peer} is up")]
     private static partial void LogLinkUp(ILogger logger, int droneId, int peer);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: drone {Peer} has been silent for {SilentMs} ms (failure timeout {TimeoutMs} ms)")]
+    private static partial void LogPeerSilent(ILogger logger, int droneId, int peer, long silentMs, long timeoutMs);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: drone {Peer} failed: {Reason}")]
     private static partial void LogPeerFailed(ILogger logger, int droneId, int peer, string reason);

@@ -29,6 +29,16 @@ public sealed record MeshOptions
     /// <summary>A peer silent for this long is reported failed and its link closed.</summary>
     public TimeSpan FailureTimeout { get; init; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>
+    /// A write that moves nothing for this long closes its link: the peer reads nothing (receive loops never block, so a
+    /// live peer always reads). Four failure timeouts unless set: a peer that is only slow (paused, starved) is not cut
+    /// off before the barrier manager decides on its silence.
+    /// </summary>
+    public TimeSpan? SendStallLimit { get; init; }
+
+    /// <summary>The limit a write may make no progress for (<see cref="SendStallLimit"/>, or four failure timeouts).</summary>
+    public TimeSpan SendStallTimeout => SendStallLimit ?? FailureTimeout * 4;
+
     /// <summary>Bytes of bulk frames a link may queue before senders block (backpressure).</summary>
     public int SendQueueBytes { get; init; } = 4 << 20;
 

@@ -368,20 +368,28 @@ public sealed class MeshNodeTests
     }
 
     [Fact]
-    public void SilentPeer_IsReportedWithinTheFailureTimeout()
+    public void SilentPeer_IsReportedWithinTheFailureTimeout_AndKeptUntilDisconnected()
     {
         using var mesh = new LocalMesh(2);
-        var failed = new BlockingCollection<(int Peer, string Reason)>();
-        mesh.Nodes[0].PeerFailed += (peer, reason) => failed.Add((peer, reason));
+        var silent = new BlockingCollection<(int Peer, long Ms)>();
+        var failed = new ConcurrentQueue<int>();
+        mesh.Nodes[0].PeerSilent += (peer, ms) => silent.Add((peer, ms));
+        mesh.Nodes[0].PeerFailed += (peer, _) => failed.Enqueue(peer);
 
         // An authenticated peer that never sends another byte (as a frozen process would).
         using var socket = AuthenticatedSocket(mesh, 6);
         var started = DateTime.UtcNow;
-        Assert.True(failed.TryTake(out var report, mesh.Options.FailureTimeout * 3), "drone 0 did not report the silent drone 6");
+        Assert.True(silent.TryTake(out var report, mesh.Options.FailureTimeout * 3), "drone 0 did not report the silent drone 6");
         var took = DateTime.UtcNow - started;
         Assert.Equal(6, report.Peer);
-        Assert.Contains("silent for", report.Reason, StringComparison.Ordinal);
-        Assert.True(took < (mesh.Options.FailureTimeout * 2) + TimeSpan.FromSeconds(1), $"drone 6 was reported after {took.TotalMilliseconds:F0} ms");
+        Assert.True(report.Ms >= mesh.Options.FailureTimeout.TotalMilliseconds, $"drone 6 was reported silent after {report.Ms} ms, under the failure timeout");
+        Assert.True(took < mesh.Options.FailureTimeout + TimeSpan.FromSeconds(1), $"drone 6 was reported {took.TotalMilliseconds:F0} ms after it fell silent");
+
+        // A silent peer is a report, not a verdict: its link stays up until the node is told to disconnect it.
+        Assert.NotNull(mesh.Nodes[0].GetLink(6));
+        Assert.True(failed.IsEmpty, "drone 0 closed the link of a peer that was only silent");
+        mesh.Nodes[0].Disconnect(6, "removed in the test");
+        Assert.Null(mesh.Nodes[0].GetLink(6));
 
         // It cannot come back silently: a new handshake as drone 6 is refused.
         Assert.Throws<InvalidDataException>(() => AuthenticatedSocket(mesh, 6).Dispose());

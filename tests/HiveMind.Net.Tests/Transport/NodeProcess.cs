@@ -45,6 +45,13 @@ internal sealed partial class NodeProcess : IDisposable
 
     public int Id { get; }
 
+    /// <summary>Writes a command line to the node's standard input.</summary>
+    public void Tell(string command)
+    {
+        _process.StandardInput.WriteLine(command);
+        _process.StandardInput.Flush();
+    }
+
     public int Pid => _process.Id;
 
     /// <summary>Waits for a line that starts with <paramref name="prefix"/>; returns it, or fails naming what did not happen.</summary>
