@@ -525,6 +525,7 @@ public sealed partial class Drone : IDisposable
         Statistics.BarrierWaitTicks = s.BarrierWaitTicks;
         Statistics.GarbageCollections = s.GarbageCollections;
         Statistics.MissTicks = s.MissTicks;
+        Statistics.GcPause = GC.GetTotalPauseDuration();
         Statistics.WriteFaultTicks = s.WriteFaultTicks;
         if (_node is not null)
         {
@@ -537,6 +538,7 @@ public sealed partial class Drone : IDisposable
                 }
 
                 Statistics.MessagesSent += counters.TotalSentMessages;
+                Statistics.LongestSilenceMs = Math.Max(Statistics.LongestSilenceMs, counters.LongestSilenceMs);
                 Statistics.BytesSent += counters.TotalSentBytes;
                 for (var kind = 0; kind < 256; kind++)
                 {

@@ -50,6 +50,15 @@ public sealed class DroneStatistics
 
     public long Mallocs { get; internal set; }
 
+    /// <summary>
+    /// The longest silence this drone heard from any peer while it was listening (the failure detector's margin: a
+    /// peer is reported silent at the failure timeout), in milliseconds.
+    /// </summary>
+    public long LongestSilenceMs { get; internal set; }
+
+    /// <summary>Time this process spent paused by .NET's garbage collector.</summary>
+    public TimeSpan GcPause { get; internal set; }
+
     /// <summary>Messages and bytes sent, by message kind (mesh and protocol kinds; replies count as Response).</summary>
     public IReadOnlyDictionary<string, (long Messages, long Bytes)> SentByKind { get; internal set; } =
         new Dictionary<string, (long Messages, long Bytes)>();
@@ -111,6 +120,8 @@ public sealed class DroneStatistics
         ("GC runs", s => Count(s.GarbageCollections)),
         ("messages sent (bytes)", s => $"{Count(s.MessagesSent)} ({Count(s.BytesSent)})"),
         ("mallocs", s => Count(s.Mallocs)),
+        ("longest silence heard", s => $"{Count(s.LongestSilenceMs)} ms"),
+        (".NET GC pause, all", s => Millis(s.GcPause)),
     ];
 
     private static string Count(long value) => value.ToString("N0", CultureInfo.InvariantCulture);

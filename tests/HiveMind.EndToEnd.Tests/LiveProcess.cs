@@ -53,7 +53,13 @@ internal sealed class LiveProcess : IDisposable
     }
 
     /// <summary>Waits for a line matching <paramref name="pattern"/>; fails naming what did not happen.</summary>
-    public Match WaitForLine(string pattern, TimeSpan timeout, string what)
+    public Match WaitForLine(string pattern, TimeSpan timeout, string what) =>
+        TryWaitForLine(pattern, timeout)
+        ?? throw new Xunit.Sdk.XunitException(
+            $"{what}: no line matching /{pattern}/ within {timeout.TotalSeconds} s{(_process.HasExited ? $" (the process exited with {_process.ExitCode})" : string.Empty)}; output:\n{Output}");
+
+    /// <summary>Waits for a line matching <paramref name="pattern"/>; null when <paramref name="timeout"/> passes, or the process exits (its last lines read), first.</summary>
+    public Match? TryWaitForLine(string pattern, TimeSpan timeout)
     {
         var regex = new Regex(pattern, RegexOptions.CultureInvariant);
         var deadline = DateTime.UtcNow + timeout;
@@ -72,8 +78,11 @@ internal sealed class LiveProcess : IDisposable
                 }
 
                 var left = deadline - DateTime.UtcNow;
-                Assert.True(left > TimeSpan.Zero && !drained,
-                    $"{what}: no line matching /{pattern}/ within {timeout.TotalSeconds} s{(drained ? $" (the process exited with {_process.ExitCode})" : string.Empty)}; output:\n{_output}");
+                if (left <= TimeSpan.Zero || drained)
+                {
+                    return null;
+                }
+
                 if (!_process.HasExited)
                 {
                     Monitor.Wait(_lines, left > TimeSpan.FromMilliseconds(200) ? TimeSpan.FromMilliseconds(200) : left);
@@ -84,35 +93,6 @@ internal sealed class LiveProcess : IDisposable
             // Exited: its last lines may still be on their way through the output readers; take them all first.
             _process.WaitForExit();
             drained = true;
-        }
-    }
-
-    /// <summary>Waits for a line matching <paramref name="pattern"/>; null when the process exits or <paramref name="timeout"/> passes first.</summary>
-    public Match? TryWaitForLine(string pattern, TimeSpan timeout)
-    {
-        var regex = new Regex(pattern, RegexOptions.CultureInvariant);
-        var deadline = DateTime.UtcNow + timeout;
-        var seen = 0;
-        lock (_lines)
-        {
-            while (true)
-            {
-                for (; seen < _lines.Count; seen++)
-                {
-                    if (regex.Match(_lines[seen]) is { Success: true } match)
-                    {
-                        return match;
-                    }
-                }
-
-                var left = deadline - DateTime.UtcNow;
-                if (left <= TimeSpan.Zero || _process.HasExited)
-                {
-                    return null;
-                }
-
-                Monitor.Wait(_lines, left > TimeSpan.FromMilliseconds(200) ? TimeSpan.FromMilliseconds(200) : left);
-            }
         }
     }
 

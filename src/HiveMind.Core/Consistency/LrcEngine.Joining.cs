@@ -319,35 +319,7 @@ public sealed partial class LrcEngine
         }
 
         // Every one is handled even if one fails; the first failure is rethrown after, for the network to log.
-        Exception? first = null;
-        foreach (var resume in parked)
-        {
-            try
-            {
-                resume();
-            }
-            catch (Exception error) when (error is not OutOfMemoryException)
-            {
-                first ??= error;
-            }
-        }
-
-        foreach (var (from, message) in ready)
-        {
-            try
-            {
-                Handle(from, message);
-            }
-            catch (Exception error) when (error is not OutOfMemoryException)
-            {
-                first ??= error;
-            }
-        }
-
-        if (first is not null)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
-        }
+        EachThenRethrow(parked.Select(resume => (Action)resume).Concat(ready.Select(r => (Action)(() => Handle(r.From, r.Message)))), action => action());
     }
 
     private sealed record Admitted(ViewChange Change, int[] Members, List<(int Drone, JoinWelcome Welcome)> Welcomes);

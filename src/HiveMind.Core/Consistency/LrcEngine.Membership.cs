@@ -553,14 +553,18 @@ public sealed partial class LrcEngine
     /// limit, say); the first such failure is rethrown after all were tried, so that one bad message never leaves the
     /// other drones without theirs.
     /// </summary>
-    private void SendEach(IEnumerable<(int Drone, ProtocolMessage Message)> messages)
+    private void SendEach(IEnumerable<(int Drone, ProtocolMessage Message)> messages) =>
+        EachThenRethrow(messages, m => SendIfReachable(m.Drone, m.Message));
+
+    /// <summary>Runs <paramref name="action"/> on every item even when it throws for one; the first failure is rethrown after.</summary>
+    private static void EachThenRethrow<T>(IEnumerable<T> items, Action<T> action)
     {
         Exception? first = null;
-        foreach (var (drone, message) in messages)
+        foreach (var item in items)
         {
             try
             {
-                SendIfReachable(drone, message);
+                action(item);
             }
             catch (Exception error) when (error is not OutOfMemoryException)
             {

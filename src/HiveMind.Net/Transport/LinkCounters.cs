@@ -7,6 +7,20 @@ namespace HiveMind.Net.Transport;
 /// </summary>
 public sealed class LinkCounters
 {
+    private long _longestSilence;
+
+    /// <summary>The longest silence the heartbeat checks saw on the link while its receive loop was listening, in milliseconds.</summary>
+    public long LongestSilenceMs => Volatile.Read(ref _longestSilence);
+
+    /// <summary>Notes a silence of <paramref name="milliseconds"/> (the heartbeat thread's own).</summary>
+    internal void NoteSilence(long milliseconds)
+    {
+        if (milliseconds > Volatile.Read(ref _longestSilence))
+        {
+            Volatile.Write(ref _longestSilence, milliseconds);
+        }
+    }
+
     private readonly long[] _sentMessages = new long[256];
     private readonly long[] _sentBytes = new long[256];
     private readonly long[] _receivedMessages = new long[256];

@@ -833,7 +833,13 @@ public sealed partial class MeshNode : IDisposable
                 // Silence counts only while this side has looked: a receive loop busy with frames, or bytes waiting in
                 // the socket, mean the peer may well have spoken.
                 var silent = now - link.LastHeard;
-                link.SilentChecks = silent > timeout && !link.MayHaveUnreadNews ? link.SilentChecks + 1 : 0;
+                var listening = !link.MayHaveUnreadNews;
+                if (listening)
+                {
+                    link.Counters.NoteSilence(silent);
+                }
+
+                link.SilentChecks = silent > timeout && listening ? link.SilentChecks + 1 : 0;
                 if (link.SilentChecks == 0)
                 {
                     link.SilenceReported = 0;
