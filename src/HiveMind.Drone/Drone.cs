@@ -659,6 +659,32 @@ public sealed partial class Drone : IDisposable
     }
 
     /// <summary>
+    /// For a host that caught <paramref name="error"/> from the program: why the run stopped for this drone, or null when
+    /// the error is the program's own. An error of the network or the run (an unreachable drone, a request another drone
+    /// refused) can reach the program just before the news of the failure behind it: then the news is waited for, a
+    /// few seconds at most.
+    /// </summary>
+    public string? AwaitFailure(Exception error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        if (_failure is { } reason || error is not (MeshException or DroneUnreachableException or RunAbortedException))
+        {
+            return _failure;
+        }
+
+        lock (_removedSeen)
+        {
+            var deadline = DateTime.UtcNow + FailureGrace;
+            while (_failure is null && DateTime.UtcNow < deadline)
+            {
+                Monitor.Wait(_removedSeen, deadline - DateTime.UtcNow);
+            }
+
+            return _failure;
+        }
+    }
+
+    /// <summary>
     /// Why the run stopped for this drone (<see cref="FailureReason"/>), and on drone 0, for drones that failed in a run
     /// that does not recover: why each was taken for failed and, when drone 0 started it, how its process ended and
     /// its last error lines (waiting up to 2 s for a process to end). Null while the run goes on. For the application
@@ -707,6 +733,7 @@ public sealed partial class Drone : IDisposable
 
             _failureCode = exitCode;
             _failure = reason;
+            Monitor.PulseAll(_removedSeen);
         }
 
         LogRunStopped(_logger, Id, exitCode, reason);

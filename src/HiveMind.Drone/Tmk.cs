@@ -69,7 +69,7 @@ public static class Tmk
             Console.Error.WriteLine($"{name}: cannot start the run: {error.Message}");
             return DroneExitCodes.CannotStart;
         }
-        catch (Exception error) when (drone?.FailureReason is { } reason)
+        catch (Exception error) when (drone?.AwaitFailure(error) is { } reason)
         {
             // The run stopped under the program (what it threw is a consequence): say why, with the code that says it.
             Console.Error.WriteLine($"{name}: drone {drone.Id}: the run stopped: {drone.FailureReport() ?? reason}");

@@ -818,8 +818,8 @@ public sealed partial class MeshNode : IDisposable
         var interval = Options.HeartbeatInterval;
         var timeout = (long)Options.FailureTimeout.TotalMilliseconds;
 
-        // Checks come at least every 50 ms, so that silence is found within 100 ms of the failure timeout.
-        var check = TimeSpan.FromTicks(Math.Min(interval.Ticks / 2, TimeSpan.FromMilliseconds(50).Ticks));
+        // Checks come at least every 25 ms, so that silence (two checks in a row) is found within 50 ms of the failure timeout.
+        var check = TimeSpan.FromTicks(Math.Min(interval.Ticks / 2, TimeSpan.FromMilliseconds(25).Ticks));
         while (!_stopping.Wait(check))
         {
             var now = Environment.TickCount64;
