@@ -48,12 +48,16 @@ public sealed partial class Drone : IDisposable
     private int[]? _failedDrones;
     private readonly HashSet<int> _removedSeen = [];
     private Timer? _backstop;
+    private bool _disposed;
 
     // How long drone 0 lets a drone it removed end by itself (it learns of its removal when it runs again) before ending it.
     private static readonly TimeSpan AbandonAfter = TimeSpan.FromSeconds(10);
 
     // Failure timeouts of silence from drone 0 before a drone gives the run up (a link that closes ends it at once).
     private const int DroneZeroSilenceTimeouts = 4;
+
+    // How long drone 0's failure report waits in all for the processes it names to end.
+    private static readonly TimeSpan ReportTime = TimeSpan.FromSeconds(2);
 
     // How long a program's drone whose run has stopped may take to end by itself before it is ended.
     private static readonly TimeSpan FailureGrace = TimeSpan.FromSeconds(3);
@@ -147,6 +151,7 @@ public sealed partial class Drone : IDisposable
 
         network.Attach(_node, _engine);
         _engine.Fault = FaultInjection.StallFor(Id);
+        _engine.StopsOnRemoval = !options.RecoversFromFailures;
 
         // Every diff reply must fit the frame limit the peers enforce: a reply holds its budget or one diff, whichever is more.
         var overhead = LrcEngine.MaxDiffReplyBytes(Heap.PageSize, 1) - HiveMind.Diffs.PageDiff.MaxEncodedLength(Heap.PageSize);
@@ -324,7 +329,19 @@ public sealed partial class Drone : IDisposable
         }
         else
         {
-            drone._engine.Barrier(StartBarrier);
+            try
+            {
+                FaultInjection.BeforeStartBarrier(drone.Id);
+                drone._engine.Barrier(StartBarrier);
+            }
+            catch (RunAbortedException error)
+            {
+                // A drone failed (or drone 0 went) between the mesh forming and the start barrier: the run did not start.
+                drone.AwaitFailure(error);
+                var report = drone.FailureReport() ?? drone._engine.AbortReason ?? "the run stopped";
+                drone.Dispose();
+                throw new LaunchException($"drone {drone.Id}: the run stopped before it started: {report}");
+            }
         }
 
         LogStarted(drone._logger, drone.Id, drone.Count, drone.Heap.Size, drone.Heap.PageSize);
@@ -476,8 +493,16 @@ public sealed partial class Drone : IDisposable
 
             // Every drone has done its work: one that dies now must not hold the others, who no longer count failures.
             var limit = TimeSpan.FromMilliseconds(Math.Max(10_000, 4 * Options.FailureTimeoutMs));
-            if (!_engine.TryBarrier(LeaveBarrier, limit))
+            try
             {
+                if (!_engine.TryBarrier(LeaveBarrier, limit))
+                {
+                    LogLeftAlone(_logger, Id, limit.TotalSeconds);
+                }
+            }
+            catch (RunAbortedException)
+            {
+                // Drone 0 left first: every drone had done its work.
                 LogLeftAlone(_logger, Id, limit.TotalSeconds);
             }
 
@@ -492,6 +517,7 @@ public sealed partial class Drone : IDisposable
 
     public void Dispose()
     {
+        Volatile.Write(ref _disposed, true);
         _backstop?.Dispose();
         if (!_exited)
         {
@@ -702,12 +728,15 @@ public sealed partial class Drone : IDisposable
             return reason;
         }
 
-        // Drones removed after the first (they stopped on its failure, or failed too) come after it, in order.
+        // Drones removed after the first (they stopped on its failure, or failed too) come after it, in order. The
+        // processes get 2 s in all to end, so that the report comes within the backstop's grace.
         var report = new System.Text.StringBuilder(reason);
+        var deadline = DateTime.UtcNow + ReportTime;
         foreach (var drone in _engine.RemovedInOrder)
         {
             report.AppendLine().Append(CultureInfo.InvariantCulture, $"  drone {drone}: taken for failed because {_engine.RemovalReason(drone) ?? "it was reported failed"}");
-            if (_launcher?.ExitOf(drone, TimeSpan.FromSeconds(2)) is { } exit)
+            var left = deadline - DateTime.UtcNow;
+            if (_launcher?.ExitOf(drone, left > TimeSpan.Zero ? left : TimeSpan.Zero) is { } exit)
             {
                 report.AppendLine().Append("  ").Append(exit.Describe());
             }
@@ -739,6 +768,34 @@ public sealed partial class Drone : IDisposable
         LogRunStopped(_logger, Id, exitCode, reason);
         _node?.Leave(); // links that close from now on are the run ending, not news
         _engine.Abort(reason);
+        if (_exitOnPeerFailure)
+        {
+            // Time for the report (drone 0 waits up to 2 s in all for the processes it names) and the program's own end.
+            _backstop = new Timer(
+                _ =>
+                {
+                    if (Volatile.Read(ref _disposed))
+                    {
+                        return; // the program ended the drone itself
+                    }
+
+                    try
+                    {
+                        Console.Error.WriteLine($"drone {Id}: {reason}; exiting with code {exitCode}.");
+                        _launcher?.WaitOrKill(TimeSpan.Zero);
+                    }
+                    catch (Exception error) when (error is InvalidOperationException or IOException or ObjectDisposedException)
+                    {
+                        // Ending anyway: the launcher or the console went with the program's own end.
+                    }
+
+                    Environment.Exit(exitCode);
+                },
+                null,
+                FailureGrace + ReportTime,
+                Timeout.InfiniteTimeSpan);
+        }
+
         try
         {
             Failed?.Invoke(reason);
@@ -746,20 +803,6 @@ public sealed partial class Drone : IDisposable
         catch (Exception error) when (error is not OutOfMemoryException)
         {
             LogViewHandlerFailed(_logger, Id, ViewNumber, error.ToString());
-        }
-
-        if (_exitOnPeerFailure)
-        {
-            _backstop = new Timer(
-                _ =>
-                {
-                    Console.Error.WriteLine($"drone {Id}: {reason}; exiting with code {exitCode}.");
-                    _launcher?.WaitOrKill(TimeSpan.Zero);
-                    Environment.Exit(exitCode);
-                },
-                null,
-                FailureGrace,
-                Timeout.InfiniteTimeSpan);
         }
     }
 

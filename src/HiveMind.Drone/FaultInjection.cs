@@ -10,6 +10,7 @@ namespace HiveMind;
 /// <list type="bullet">
 /// <item><c>exit-at-start:DRONE:CODE</c>: the drone exits with CODE before it connects to drone 0.</item>
 /// <item><c>unreachable:DRONE</c>: the drone is given an address of drone 0 where nothing listens.</item>
+/// <item><c>exit-at-start-barrier:DRONE:CODE</c>: the drone exits with CODE once linked to every drone, before the start barrier.</item>
 /// <item><c>stall:POINT:DRONE:NTH</c>: the drone stops for good (its thread blocks) the NTH time it reaches the engine's
 /// point POINT (<c>serve-diff</c>: while making a diff reply; <c>collect</c>: between the two barriers of a garbage
 /// collection), after saying so on its error output, so that a test can kill or stop it there.</item>
@@ -24,10 +25,10 @@ internal static class FaultInjection
     /// <summary>In a drone started by drone 0: applies the start faults meant for <paramref name="drone"/>; may end the process, or change the registry.</summary>
     public static string AtStart(int drone, string registry)
     {
-        if (Parts is ["exit-at-start", var d, var code] && Is(d, drone))
+        if (Parts is ["exit-at-start", var d, var code] && Is(d, drone) && int.TryParse(code, CultureInfo.InvariantCulture, out var exitCode))
         {
-            Console.Error.WriteLine($"fault injected: drone {drone} exits at start with code {code}");
-            Environment.Exit(int.Parse(code, CultureInfo.InvariantCulture));
+            Console.Error.WriteLine($"fault injected: drone {drone} exits at start with code {exitCode}");
+            Environment.Exit(exitCode);
         }
 
         if (Parts is ["unreachable", var u] && Is(u, drone))
@@ -41,15 +42,24 @@ internal static class FaultInjection
         return registry;
     }
 
+    /// <summary>In any drone, once the mesh has formed: applies the fault meant for <paramref name="drone"/> before the start barrier.</summary>
+    public static void BeforeStartBarrier(int drone)
+    {
+        if (Parts is ["exit-at-start-barrier", var d, var code] && Is(d, drone) && int.TryParse(code, CultureInfo.InvariantCulture, out var exitCode))
+        {
+            Console.Error.WriteLine($"fault injected: drone {drone} exits before the start barrier with code {exitCode}");
+            Environment.Exit(exitCode);
+        }
+    }
+
     /// <summary>The engine's fault hook for <paramref name="drone"/>, or null when no stall is asked of it.</summary>
     public static Action<string>? StallFor(int drone)
     {
-        if (Parts is not ["stall", var point, var d, var nth] || !Is(d, drone))
+        if (Parts is not ["stall", var point, var d, var nth] || !Is(d, drone) || !int.TryParse(nth, CultureInfo.InvariantCulture, out var left) || left < 1)
         {
             return null;
         }
 
-        var left = int.Parse(nth, CultureInfo.InvariantCulture);
         return reached =>
         {
             if (reached == point && Interlocked.Decrement(ref left) == 0)

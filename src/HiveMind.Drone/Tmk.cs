@@ -69,19 +69,21 @@ public static class Tmk
             Console.Error.WriteLine($"{name}: cannot start the run: {error.Message}");
             return DroneExitCodes.CannotStart;
         }
-        catch (Exception error) when (drone?.AwaitFailure(error) is { } reason)
-        {
-            // The run stopped under the program (what it threw is a consequence): say why, with the code that says it.
-            Console.Error.WriteLine($"{name}: drone {drone.Id}: the run stopped: {drone.FailureReport() ?? reason}");
-            if (error is not RunAbortedException)
-            {
-                Console.Error.WriteLine($"{name}: drone {drone.Id}: (the program then failed with {error.GetType().Name}: {error.Message})");
-            }
-
-            return drone.FailureExitCode;
-        }
         catch (Exception error) when (error is not OutOfMemoryException)
         {
+            // Waited for here, not in a filter: a filter runs before the frames that threw let go of their locks.
+            if (drone?.AwaitFailure(error) is { } reason)
+            {
+                // The run stopped under the program (what it threw is a consequence): say why, with the code that says it.
+                Console.Error.WriteLine($"{name}: drone {drone.Id}: the run stopped: {drone.FailureReport() ?? reason}");
+                if (error is not RunAbortedException)
+                {
+                    Console.Error.WriteLine($"{name}: drone {drone.Id}: (the program then failed with {error.GetType().Name}: {error.Message})");
+                }
+
+                return drone.FailureExitCode;
+            }
+
             Console.Error.WriteLine($"{name}: drone {drone?.Id.ToString(CultureInfo.InvariantCulture) ?? "?"}: the program failed: {error}");
             return DroneExitCodes.ProgramFailed;
         }

@@ -45,6 +45,19 @@ public sealed class FailFastTests
         Assert.True(took < TimeSpan.FromSeconds(30), $"the start took {took.TotalSeconds:F1} s to give up on a drone that exited at once");
     }
 
+    /// <summary>A drone that exits once linked, before the start barrier: the start stops, naming it (exit 5, not a stack trace).</summary>
+    [Fact]
+    public void Start_ADroneExitsBeforeTheStartBarrier_StopsNamingIt()
+    {
+        var (exit, output, error) = AppProcess.RunWith(
+            new Dictionary<string, string> { ["HIVEMIND_FAULT"] = "exit-at-start-barrier:1:43" },
+            "HiveMind.OracleDrone", Timeout, "--drones", "3", "--oracle", "phases", "--heap-size", "16MiB", "--quiet");
+        Assert.True(exit == 5, $"a start whose drone 1 exited before the start barrier ended with {exit}, expected 5:\n{output}\n{error}");
+        Assert.Contains("cannot start the run: drone 0: the run stopped before it started: drone 1 failed", error, StringComparison.Ordinal);
+        Assert.Contains("exited with code 43", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+    }
+
     /// <summary>A drone that cannot reach drone 0 says which address, and drone 0 stops the start with its words.</summary>
     [Fact]
     public void Start_ADroneCannotReachDroneZero_SaysTheAddress()

@@ -47,7 +47,7 @@ return Tmk.Run<OracleOptions>(args, options => options.RecoversFromFailures = op
                 throw new InvalidOperationException($"oracle {options.Oracle} has no runner");
         }
     }
-    catch (Exception error) when (error is InvalidOperationException or TimeoutException && drone.FailureReason is null)
+    catch (Exception error) when (error is InvalidOperationException or TimeoutException && error is not HiveMind.Consistency.RunAbortedException && drone.FailureReason is null)
     {
         Console.Error.WriteLine($"oracle FAILED: {error.Message}");
         return 1;

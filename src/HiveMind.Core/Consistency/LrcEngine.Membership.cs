@@ -48,6 +48,13 @@ public sealed partial class LrcEngine
         }
     }
 
+    /// <summary>
+    /// For a program that does not recover from failures: the first removal stops the run (<see cref="Abort"/>). On the
+    /// barrier manager it does so in the same step that decides the removal, so that no barrier completes without the
+    /// removed drone; on every other drone as the view that removes it arrives.
+    /// </summary>
+    public bool StopsOnRemoval { get; set; }
+
     /// <summary>On the barrier manager: the drones removed so far, in the order it decided their removal (the first failed first).</summary>
     public IReadOnlyList<int> RemovedInOrder
     {
@@ -313,6 +320,14 @@ public sealed partial class LrcEngine
             _decidedLive[suspicion.Suspect] = false;
             _removalReasons[suspicion.Suspect] = suspicion.Reporter == Self ? suspicion.Reason : $"{suspicion.Reason} (reported by drone {suspicion.Reporter})";
             _removalOrder.Add(suspicion.Suspect);
+            if (StopsOnRemoval)
+            {
+                // The run does not recover: it stops here, in the same step that removes the drone, so that no barrier
+                // round (completed under this gate) can be released without it.
+                _aborted ??= $"drone {suspicion.Suspect} failed ({_removalReasons[suspicion.Suspect]}) and the program does not recover from failures";
+                Monitor.PulseAll(_gate);
+            }
+
             _decidedView++;
             _reports.Clear();
             change = new ViewChange(_decidedView, Enumerable.Range(0, Drones).Where(d => _decidedLive[d]).ToArray());
@@ -449,11 +464,22 @@ public sealed partial class LrcEngine
             }
 
             Volatile.Write(ref _view, change.View);
+            var wasLive = _live;
             _live = new bool[Drones];
             foreach (var drone in change.Live)
             {
                 _live[drone] = true;
                 _joined[drone] = true;
+            }
+
+            var lost = Enumerable.Range(0, Drones).Where(d => wasLive[d] && !_live[d]).ToArray();
+            if (StopsOnRemoval && lost.Length > 0)
+            {
+                // The run does not recover: every drone stops as it learns of the first removal.
+                _aborted ??= lost.Contains(Self)
+                    ? $"drone 0 removed this drone from the run (view {change.View})"
+                    : $"drone {lost[0]} failed and the program does not recover from failures";
+                Monitor.PulseAll(_gate);
             }
 
             Volatile.Write(ref _removedCount, Enumerable.Range(0, Drones).Count(d => _joined[d] && !_live[d]));

@@ -1162,13 +1162,13 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             case ForwardedLockRequest forwarded:
                 OnForwarded(from, forwarded, forwarded.Request, forwarded.View);
                 return;
-            case Suspicion suspicion:
+            case Suspicion suspicion when suspicion.Reporter == from:
                 OnSuspicion(suspicion);
                 return;
             case ViewChange change when from == BarrierManager:
                 OnViewChange(change);
                 return;
-            case LockReport report:
+            case LockReport report when report.Drone == from:
                 OnLockReport(report);
                 return;
             case LockReset reset when from == BarrierManager:
@@ -1196,10 +1196,10 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                 }
 
                 return;
-            case BarrierArrival arrival:
+            case BarrierArrival arrival when arrival.Drone == from:
                 OnArrival(arrival);
                 return;
-            case BarrierRelease release:
+            case BarrierRelease release when from == BarrierManager:
                 lock (_gate)
                 {
                     _release = release;
@@ -1357,15 +1357,15 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     /// </summary>
     private void CompleteBarrierRounds()
     {
-        if (AbortReason is not null)
-        {
-            return; // the run stopped: no barrier completes without the drones it lost
-        }
-
         var releases = new List<(int Drone, BarrierRelease Release)>();
         Admitted? admitted = null;
         lock (_gate)
         {
+            if (_aborted is not null)
+            {
+                return; // the run stopped: no barrier completes without the drones it lost
+            }
+
             foreach (var (barrier, round) in _rounds.ToList())
             {
                 var live = Enumerable.Range(0, Drones).Where(d => _decidedLive[d]).ToArray();

@@ -104,8 +104,10 @@ public sealed unsafe partial class NativeBlock : IDisposable
     {
         private const int ProtReadWrite = 0x1 | 0x2;
 
-        // MAP_PRIVATE | MAP_ANONYMOUS, plus MAP_NORESERVE where it exists (Linux): no swap is set aside for the block.
-        private static readonly int Flags = OperatingSystem.IsLinux() ? 0x02 | 0x20 | 0x4000 : 0x0002 | 0x1000;
+        // MAP_PRIVATE | MAP_ANONYMOUS, plus MAP_NORESERVE where it exists (Linux; 0x40 on POWER): no swap is set aside.
+        private static readonly int Flags = OperatingSystem.IsLinux()
+            ? 0x02 | 0x20 | (RuntimeInformation.ProcessArchitecture is Architecture.Ppc64le ? 0x40 : 0x4000)
+            : 0x0002 | 0x1000;
 
         public static bool Supported => OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD();
 

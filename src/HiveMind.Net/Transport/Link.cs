@@ -43,6 +43,7 @@ public sealed class Link
     private int _partialSent;
     private long _bulkBytes;
     private bool _sending;
+    private string? _closeWhenFlushed;
     private int _closed;
     private long _lastHeard;
     private long _lastSent;
@@ -238,6 +239,25 @@ public sealed class Link
         WriteWithoutWaiting(frame);
     }
 
+    /// <summary>
+    /// Closes the link for <paramref name="reason"/> as soon as what is queued has gone out (the news of a peer's removal,
+    /// say), or after <paramref name="within"/> at the latest.
+    /// </summary>
+    internal void CloseWhenFlushed(string reason, TimeSpan within)
+    {
+        lock (_gate)
+        {
+            _closeWhenFlushed = reason;
+            if (IsBusy)
+            {
+                _ = Task.Delay(within).ContinueWith(_ => Close(reason), TaskScheduler.Default);
+                return;
+            }
+        }
+
+        Close(reason);
+    }
+
     /// <summary>Closes the link once, for <paramref name="reason"/>; the node reports it and fails its requests.</summary>
     internal void Close(string reason)
     {
@@ -300,10 +320,17 @@ public sealed class Link
 
     private void ReleaseSocket()
     {
+        string? close;
         lock (_gate)
         {
             _sending = false;
             WakeIfQueued();
+            close = IsBusy ? null : _closeWhenFlushed;
+        }
+
+        if (close is not null)
+        {
+            Close(close);
         }
     }
 
@@ -352,10 +379,9 @@ public sealed class Link
             {
                 frame.Return();
             }
-
-            _sending = false;
-            WakeIfQueued();
         }
+
+        ReleaseSocket();
     }
 
     /// <summary>Writes as much of <paramref name="bytes"/> as the socket takes without blocking; returns the bytes written.</summary>

@@ -844,6 +844,13 @@ public sealed partial class MeshNode : IDisposable
                 {
                     link.SilenceReported = 0;
                 }
+                else if (silent >= Options.SendStallTimeout.TotalMilliseconds && link.SilentChecks >= 2 && !_failed.ContainsKey(link.Peer))
+                {
+                    // Still silent after four failure timeouts, while whoever decides has not removed the peer: the two
+                    // ends cannot talk (the decider may well hear both). The link closes, which is news it acts on.
+                    link.Close($"silent for {silent} ms: cut off (over {Options.SendStallTimeout.TotalMilliseconds:F0} ms)");
+                    continue;
+                }
                 else if (link.SilentChecks >= 2 && silent / timeout > link.SilenceReported && !_failed.ContainsKey(link.Peer))
                 {
                     // Silent on two checks in a row (a receive loop that was just between draining the socket and noting
@@ -873,7 +880,7 @@ public sealed partial class MeshNode : IDisposable
         FailPending(peer, reason);
         if (_links.TryGetValue(peer, out var link) && link.IsOpen)
         {
-            _ = Task.Delay(Options.FailureTimeout).ContinueWith(_ => link.Close(reason), TaskScheduler.Default);
+            link.CloseWhenFlushed(reason, Options.FailureTimeout);
         }
     }
 

@@ -26,7 +26,11 @@ public sealed record MeshOptions
     /// <summary>How often a link with nothing else to send sends a heartbeat.</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>A peer silent for this long is reported failed and its link closed.</summary>
+    /// <summary>
+    /// A peer silent for this long is reported (<see cref="MeshNode.PeerSilent"/>); its link stays up until whoever
+    /// decides removes it (<see cref="MeshNode.Disconnect"/>), or until it has been silent for
+    /// <see cref="SendStallTimeout"/>, when it closes as cut off.
+    /// </summary>
     public TimeSpan FailureTimeout { get; init; } = TimeSpan.FromSeconds(3);
 
     /// <summary>

@@ -177,4 +177,42 @@ public sealed class LrcFailureTests
             return _error is null ? true : throw new InvalidOperationException($"{What} failed: {_error.Message}", _error);
         }
     }
+
+    /// <summary>
+    /// A run that does not recover stops in the same step that removes a drone: a barrier the others already reached is
+    /// never released without it, and every drone's wait ends with the reason.
+    /// </summary>
+    [Fact]
+    public void NoRecovery_ADroneFailsWhileOthersWaitAtABarrier_TheBarrierNeverCompletesWithoutIt()
+    {
+        using var cluster = new InMemoryCluster(3);
+        foreach (var engine in cluster.Engines)
+        {
+            engine.StopsOnRemoval = true;
+        }
+
+        using var arrived = new CountdownEvent(2);
+        var ended = new Exception?[3];
+        cluster.Run(id =>
+        {
+            if (id == 2)
+            {
+                Assert.True(arrived.Wait(TimeSpan.FromSeconds(30)), "drones 0 and 1 did not reach barrier 0");
+                Assert.True(SpinWait.SpinUntil(() => cluster.SentTo<BarrierArrival>(0) >= 2, TimeSpan.FromSeconds(30)), "drone 0 did not get both arrivals");
+                cluster.Fail(2);
+                return;
+            }
+
+            arrived.Signal();
+            ended[id] = Record.Exception(() => cluster.Engines[id].Barrier(0));
+        });
+
+        var released = cluster.SentTo<BarrierRelease>(0) + cluster.SentTo<BarrierRelease>(1);
+        Assert.True(released == 0, $"{released} barrier release(s) went out after drone 2 was removed from a run that does not recover");
+        for (var id = 0; id < 2; id++)
+        {
+            Assert.True(ended[id] is RunAbortedException, $"drone {id}'s barrier ended with {ended[id]?.GetType().Name ?? "no exception"}: {ended[id]?.Message}");
+            Assert.Contains("drone 2 failed", ended[id]!.Message, StringComparison.Ordinal);
+        }
+    }
 }

@@ -165,7 +165,12 @@ public sealed class MeshNodeTests
         var error = Assert.Throws<MeshException>(() => stranger.Connect(0, mesh.Nodes[0].ListenEndpoint, TimeSpan.FromMilliseconds(300)));
         Assert.Contains("cannot connect to drone 0", error.Message, StringComparison.Ordinal);
         Assert.True(rejected.TryTake(out var reason, Wait), "drone 0 did not reject the stranger's connection within 20 s");
-        Assert.True(reason.Contains("did not prove the cluster key", StringComparison.Ordinal) || reason.Contains("closed during the handshake", StringComparison.Ordinal), reason);
+        // The stranger gives up as soon as drone 0's proof fails for it: drone 0 then sees its proof fail, the connection
+        // end, or the connection reset, whichever comes first.
+        Assert.True(
+            reason.Contains("did not prove the cluster key", StringComparison.Ordinal) || reason.Contains("closed during the handshake", StringComparison.Ordinal)
+            || reason.Contains("reset by peer", StringComparison.Ordinal),
+            reason);
         Assert.Null(mesh.Nodes[0].GetLink(5));
     }
 
@@ -393,6 +398,20 @@ public sealed class MeshNodeTests
 
         // It cannot come back silently: a new handshake as drone 6 is refused.
         Assert.Throws<InvalidDataException>(() => AuthenticatedSocket(mesh, 6).Dispose());
+    }
+
+    /// <summary>A peer still silent after four failure timeouts is cut off: its link closes, which the layer above acts on.</summary>
+    [Fact]
+    public void SilentPeer_StillSilentAfterFourTimeouts_IsCutOff()
+    {
+        var options = LocalMesh.NewOptions() with { HeartbeatInterval = TimeSpan.FromMilliseconds(50), FailureTimeout = TimeSpan.FromMilliseconds(300) };
+        using var mesh = new LocalMesh(2, options);
+        var failed = new BlockingCollection<(int Peer, string Reason)>();
+        mesh.Nodes[0].PeerFailed += (peer, reason) => failed.Add((peer, reason));
+        using var socket = AuthenticatedSocket(mesh, 6);
+        Assert.True(failed.TryTake(out var report, options.SendStallTimeout * 4), $"drone 0 did not cut off drone 6, silent for {options.SendStallTimeout.TotalSeconds * 4} s");
+        Assert.Equal(6, report.Peer);
+        Assert.Contains("cut off", report.Reason, StringComparison.Ordinal);
     }
 
     private static Socket AuthenticatedSocket(LocalMesh mesh, int self)
