@@ -34,7 +34,7 @@ internal static class NetBench
         using var raw = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         raw.Connect(new IPEndPoint(IPAddress.Loopback, rawPort));
 
-        Console.WriteLine($"# mesh vs raw socket, two processes on loopback, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
+        Console.WriteLine($"# mesh ({Options([]).Protection} frames) vs raw socket, two processes on loopback, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
         Console.WriteLine();
         Console.WriteLine("| measure | raw socket | mesh | ratio (mesh / raw) |");
         Console.WriteLine("|---|---:|---:|---:|");
@@ -188,7 +188,13 @@ internal static class NetBench
         return length;
     }
 
-    private static MeshOptions Options(byte[] key) => new() { ClusterKey = key, FailureTimeout = TimeSpan.FromSeconds(30) };
+    // HIVEMIND_BENCH_PROTECTION=clear measures the mesh without frame protection (the child inherits it): the cost of sealing.
+    private static MeshOptions Options(byte[] key) => new()
+    {
+        ClusterKey = key,
+        FailureTimeout = TimeSpan.FromSeconds(30),
+        Protection = Environment.GetEnvironmentVariable("HIVEMIND_BENCH_PROTECTION") == "clear" ? FrameProtection.Clear : FrameProtection.Sealed,
+    };
 
     private static Process StartChild(IPEndPoint registry, byte[] key)
     {

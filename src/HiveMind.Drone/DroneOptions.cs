@@ -55,6 +55,9 @@ public class DroneOptions
     [Option("wait-limit", Default = "none", HelpText = "Longest wait for another drone (a lock grant, a barrier, a reply) before the drone gives up with an error: a duration such as 90s, 5m or 2h, or none. With none, a wait lasts as long as the drones it waits for are in the run (a failed drone leaves the view, which ends the wait).")]
     public string WaitLimit { get; set; } = "none";
 
+    [Option("frame-protection", Default = FrameProtection.Sealed, HelpText = "sealed (default): every frame between drones encrypted and authenticated with per-link keys; clear: no protection at all (anyone on the path can read the heap and inject messages), only to measure what sealing costs on a network nobody else reaches.")]
+    public FrameProtection FrameProtection { get; set; } = FrameProtection.Sealed;
+
     [Option("listen-port", Default = 0, HelpText = "Port drone 0 listens on (0: any free port).")]
     public int ListenPort { get; set; }
 
@@ -134,6 +137,7 @@ public class DroneOptions
         FailureTimeout = TimeSpan.FromMilliseconds(FailureTimeoutMs),
         ListenPort = ListenPort,
         MaxFrameBytes = FrameLimit(PageSize, ByteSize.Parse(GcThreshold, "--gc-threshold")),
+        Protection = FrameProtection,
     };
 
     /// <summary>

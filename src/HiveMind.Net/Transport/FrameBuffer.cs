@@ -59,6 +59,24 @@ public sealed class FrameBuffer : IBufferWriter<byte>
     /// <summary>Writes the length prefix; the frame is complete.</summary>
     public void Seal() => BinaryPrimitives.WriteUInt32BigEndian(_buffer, (uint)(_written - PrefixBytes));
 
+    /// <summary>Whether <see cref="Protect"/> ran: the body is encrypted and the tag follows it.</summary>
+    internal bool IsProtected { get; private set; }
+
+    /// <summary>Encrypts the body in place and appends its tag (once: a frame partly written is not sealed again).</summary>
+    internal void Protect(LinkCipher cipher)
+    {
+        if (IsProtected)
+        {
+            return;
+        }
+
+        Ensure(LinkCipher.TagBytes);
+        var body = _written - PrefixBytes;
+        cipher.Seal(_buffer.AsSpan(0, _written + LinkCipher.TagBytes), body);
+        _written += LinkCipher.TagBytes;
+        IsProtected = true;
+    }
+
     /// <summary>Gives the buffer back to the pool; the frame must not be used after.</summary>
     public void Return()
     {

@@ -8,8 +8,10 @@ namespace HiveMind.Net.Transport;
 
 /// <summary>
 /// Mutual proof of the cluster key before any other frame: each side sends a fresh nonce, and each proves it
-/// holds the key with HMAC-SHA256 over both nonces, both ids and its role, compared in constant time. A
-/// stranger learns nothing it can replay, and cannot make either side allocate more than a small frame.
+/// holds the key with HMAC-SHA256 over both nonces, both ids, its role and the frame protection it uses, compared in
+/// constant time. A stranger learns nothing it can replay, and cannot make either side allocate more than a small
+/// frame. The handshake ends with the link's <see cref="LinkCipher"/> (null for clear frames), derived from the key
+/// and both nonces.
 /// </summary>
 internal static class Handshake
 {
@@ -21,17 +23,17 @@ internal static class Handshake
     private static readonly byte[] AcceptorRole = Encoding.ASCII.GetBytes("HiveMind/1 acceptor");
     private static readonly byte[] ConnectorRole = Encoding.ASCII.GetBytes("HiveMind/1 connector");
 
-    /// <summary>Runs the connector's side; returns when the acceptor has proven the key and is drone <paramref name="expectedPeer"/>.</summary>
-    public static void Connect(Socket socket, MeshOptions options, int self, int expectedPeer) => RunConnector(socket, options, self, expectedPeer);
+    /// <summary>Runs the connector's side; returns the link's cipher when the acceptor has proven the key and is drone <paramref name="expectedPeer"/>.</summary>
+    public static LinkCipher? Connect(Socket socket, MeshOptions options, int self, int expectedPeer) => RunConnector(socket, options, self, expectedPeer);
 
     /// <summary>
     /// Runs a newcomer's side against drone 0: the handshake as <see cref="Newcomer"/>, then drone 0's welcome.
     /// Returns the drone id and the slot capacity of the run; throws <see cref="InvalidDataException"/> with drone 0's
     /// words when it refuses (the run is full, or takes no joiners).
     /// </summary>
-    public static (int Id, int Capacity) ConnectAsNewcomer(Socket socket, MeshOptions options)
+    public static (int Id, int Capacity, LinkCipher? Cipher) ConnectAsNewcomer(Socket socket, MeshOptions options)
     {
-        RunConnector(socket, options, Newcomer, 0);
+        var cipher = RunConnector(socket, options, Newcomer, 0);
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
         try
         {
@@ -52,10 +54,13 @@ internal static class Handshake
                 throw new InvalidDataException($"drone 0 welcomed this drone as drone {id} of {capacity} slots, which is unusable");
             }
 
-            return (id, capacity);
+            var welcomed = (id, capacity, cipher);
+            cipher = null; // the caller's now
+            return welcomed;
         }
         finally
         {
+            cipher?.Dispose();
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
@@ -77,7 +82,7 @@ internal static class Handshake
             }
         });
 
-    private static void RunConnector(Socket socket, MeshOptions options, int self, int expectedPeer)
+    private static LinkCipher? RunConnector(Socket socket, MeshOptions options, int self, int expectedPeer)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
         try
@@ -103,17 +108,18 @@ internal static class Handshake
                 throw new InvalidDataException($"expected drone {expectedPeer} but drone {peer} answered");
             }
 
-            if (!CryptographicOperations.FixedTimeEquals(proof, Prove(options.ClusterKey, AcceptorRole, myNonce, peerNonce, self, peer)))
+            if (!CryptographicOperations.FixedTimeEquals(proof, Prove(options, AcceptorRole, myNonce, peerNonce, self, peer)))
             {
-                throw new InvalidDataException($"drone {peer} did not prove the cluster key");
+                throw new InvalidDataException($"drone {peer} did not prove the cluster key (or protects frames otherwise: {options.Protection})");
             }
 
-            var myProof = Prove(options.ClusterKey, ConnectorRole, myNonce, peerNonce, self, peer);
+            var myProof = Prove(options, ConnectorRole, myNonce, peerNonce, self, peer);
             Send(socket, MessageKind.Proof, (ref MessagePackWriter w) =>
             {
                 w.WriteArrayHeader(1);
                 w.WriteBinary(myProof);
             });
+            return options.Protection == FrameProtection.Sealed ? LinkCipher.Derive(options.ClusterKey, myNonce, peerNonce, self, peer, isConnector: true) : null;
         }
         finally
         {
@@ -123,9 +129,9 @@ internal static class Handshake
 
     /// <summary>
     /// Runs the acceptor's side; returns the connector's drone id once it has proven the key, or
-    /// <see cref="Newcomer"/> (to drone 0 only), which then owes it a <see cref="Welcome"/>.
+    /// <see cref="Newcomer"/> (to drone 0 only), which then owes it a <see cref="Welcome"/>; and the link's cipher.
     /// </summary>
-    public static int Accept(Socket socket, MeshOptions options, int self)
+    public static (int Peer, LinkCipher? Cipher) Accept(Socket socket, MeshOptions options, int self)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
         try
@@ -148,7 +154,7 @@ internal static class Handshake
 
             var peerNonce = Nonce(ref reader);
             var myNonce = RandomNumberGenerator.GetBytes(NonceBytes);
-            var myProof = Prove(options.ClusterKey, AcceptorRole, peerNonce, myNonce, peer, self);
+            var myProof = Prove(options, AcceptorRole, peerNonce, myNonce, peer, self);
             Send(socket, MessageKind.HelloAck, (ref MessagePackWriter w) =>
             {
                 w.WriteArrayHeader(3);
@@ -162,12 +168,12 @@ internal static class Handshake
             reader = Body(buffer, length);
             Fields(ref reader, 1);
             var proof = reader.ReadBinary();
-            if (!CryptographicOperations.FixedTimeEquals(proof, Prove(options.ClusterKey, ConnectorRole, peerNonce, myNonce, peer, self)))
+            if (!CryptographicOperations.FixedTimeEquals(proof, Prove(options, ConnectorRole, peerNonce, myNonce, peer, self)))
             {
                 throw new InvalidDataException($"connector claiming drone {peer} did not prove the cluster key");
             }
 
-            return peer;
+            return (peer, options.Protection == FrameProtection.Sealed ? LinkCipher.Derive(options.ClusterKey, peerNonce, myNonce, peer, self, isConnector: false) : null);
         }
         finally
         {
@@ -252,14 +258,16 @@ internal static class Handshake
         }
     }
 
-    private static byte[] Prove(byte[] key, byte[] role, byte[] connectorNonce, byte[] acceptorNonce, int connector, int acceptor)
+    private static byte[] Prove(MeshOptions options, byte[] role, byte[] connectorNonce, byte[] acceptorNonce, int connector, int acceptor)
     {
-        var message = new byte[role.Length + (2 * NonceBytes) + 8];
+        // The frame protection is in the proof: two ends that would protect frames differently do not link.
+        var message = new byte[role.Length + (2 * NonceBytes) + 9];
         role.CopyTo(message, 0);
         connectorNonce.CopyTo(message, role.Length);
         acceptorNonce.CopyTo(message, role.Length + NonceBytes);
         BitConverter.TryWriteBytes(message.AsSpan(role.Length + (2 * NonceBytes)), connector);
         BitConverter.TryWriteBytes(message.AsSpan(role.Length + (2 * NonceBytes) + 4), acceptor);
-        return HMACSHA256.HashData(key, message);
+        message[^1] = (byte)options.Protection;
+        return HMACSHA256.HashData(options.ClusterKey, message);
     }
 }

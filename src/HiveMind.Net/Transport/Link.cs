@@ -32,6 +32,7 @@ public sealed class Link
 
     private readonly MeshNode _node;
     private readonly Socket _socket;
+    private readonly LinkCipher? _cipher;
     private readonly int _sendQueueLimit;
     private readonly long _sendQueueHardLimit;
     private readonly long _stallMilliseconds;
@@ -51,10 +52,11 @@ public sealed class Link
     private Thread? _receiver;
     private Thread? _sender;
 
-    internal Link(MeshNode node, Socket socket, int peer, int sendQueueLimit)
+    internal Link(MeshNode node, Socket socket, int peer, int sendQueueLimit, LinkCipher? cipher)
     {
         _node = node;
         _socket = socket;
+        _cipher = cipher;
         _sendQueueLimit = sendQueueLimit;
         _sendQueueHardLimit = Math.Max(16L * sendQueueLimit, 2L * node.Options.MaxFrameBytes);
         _stallMilliseconds = (long)node.Options.SendStallTimeout.TotalMilliseconds;
@@ -298,6 +300,7 @@ public sealed class Link
             Monitor.PulseAll(_gate);
         }
 
+        _cipher?.Dispose();
         _node.OnLinkClosed(this, reason);
     }
 
@@ -353,6 +356,7 @@ public sealed class Link
         int sent;
         try
         {
+            Protect(frame);
             sent = SendNow(frame.Span);
         }
         catch (Exception error) when (error is SocketException or ObjectDisposedException)
@@ -466,9 +470,10 @@ public sealed class Link
                 while (end - start >= FrameBuffer.PrefixBytes)
                 {
                     var length = BinaryPrimitives.ReadUInt32BigEndian(buffer.AsSpan(start));
-                    if (length == 0 || length > (uint)_node.Options.MaxFrameBytes)
+                    var limit = _node.Options.MaxFrameBytes + (_cipher is null ? 0 : LinkCipher.TagBytes);
+                    if (length == 0 || length > (uint)limit)
                     {
-                        throw new InvalidDataException($"frame length {length} is outside 1..{_node.Options.MaxFrameBytes}");
+                        throw new InvalidDataException($"frame length {length} is outside 1..{limit}");
                     }
 
                     var total = FrameBuffer.PrefixBytes + (int)length;
@@ -477,7 +482,19 @@ public sealed class Link
                         break;
                     }
 
-                    _node.Dispatch(this, buffer.AsSpan(start + FrameBuffer.PrefixBytes, (int)length));
+                    var body = buffer.AsSpan(start + FrameBuffer.PrefixBytes, (int)length);
+                    if (_cipher is not null)
+                    {
+                        var plain = _cipher.Open(buffer.AsSpan(start, FrameBuffer.PrefixBytes), body);
+                        if (plain < 0)
+                        {
+                            throw new InvalidDataException("a frame failed authentication: tampered with, injected, replayed, reordered or dropped on the way");
+                        }
+
+                        body = body[..plain];
+                    }
+
+                    _node.Dispatch(this, body, total);
                     start += total;
                 }
 
@@ -617,6 +634,7 @@ public sealed class Link
                     if (produce() is { } reply)
                     {
                         taken.Add(reply);
+                        Protect(reply);
                         SendAll(reply.Span);
                     }
                 }
@@ -651,6 +669,7 @@ public sealed class Link
         var used = 0;
         foreach (var frame in frames)
         {
+            Protect(frame);
             if (frame.Length > batch.Length - used)
             {
                 if (used > 0)
@@ -673,6 +692,15 @@ public sealed class Link
         if (used > 0)
         {
             SendAll(batch.AsSpan(0, used));
+        }
+    }
+
+    /// <summary>Seals a frame as it goes out (in the order frames reach the socket, which is the order the peer counts them).</summary>
+    private void Protect(FrameBuffer frame)
+    {
+        if (_cipher is not null)
+        {
+            frame.Protect(_cipher);
         }
     }
 

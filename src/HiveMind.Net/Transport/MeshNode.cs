@@ -197,8 +197,8 @@ public sealed partial class MeshNode : IDisposable
         var capacity = 0;
         ConnectWith(0, registry, Remaining(deadline), retryHandshake: false, socket =>
         {
-            (Id, capacity) = Handshake.ConnectAsNewcomer(socket, Options);
-            return 0;
+            (Id, capacity, var cipher) = Handshake.ConnectAsNewcomer(socket, Options);
+            return (0, cipher);
         });
         RegisterWithDroneZero();
         if (!_peerTableArrived.Wait(Remaining(deadline)))
@@ -237,15 +237,14 @@ public sealed partial class MeshNode : IDisposable
     public Link Connect(int peer, IPEndPoint endpoint, TimeSpan timeout) =>
         ConnectWith(peer, endpoint, timeout, retryHandshake: true, socket =>
         {
-            Handshake.Connect(socket, Options, Id, peer);
-            return peer;
+            return (peer, Handshake.Connect(socket, Options, Id, peer));
         });
 
     /// <remarks>
     /// Without <paramref name="retryHandshake"/>, only connecting is retried: a handshake that fails (the key is not
     /// the run's, or drone 0 refuses) fails at once.
     /// </remarks>
-    private Link ConnectWith(int peer, IPEndPoint endpoint, TimeSpan timeout, bool retryHandshake, Func<Socket, int> handshake)
+    private Link ConnectWith(int peer, IPEndPoint endpoint, TimeSpan timeout, bool retryHandshake, Func<Socket, (int Peer, LinkCipher? Cipher)> handshake)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         var deadline = DateTime.UtcNow + timeout;
@@ -258,9 +257,9 @@ public sealed partial class MeshNode : IDisposable
             {
                 ConnectWithin(socket, endpoint, Remaining(deadline));
                 socket.ReceiveTimeout = (int)Options.HandshakeTimeout.TotalMilliseconds;
-                var linked = handshake(socket);
+                var (linked, cipher) = handshake(socket);
                 socket.ReceiveTimeout = 0;
-                return Adopt(socket, linked) ?? throw new MeshException($"drone {Id}: a link to drone {linked} already exists");
+                return Adopt(socket, linked, cipher) ?? throw new MeshException($"drone {Id}: a link to drone {linked} already exists");
             }
             catch (Exception error) when (!retryHandshake && error is InvalidDataException or MessagePackFormatException)
             {
@@ -500,7 +499,7 @@ public sealed partial class MeshNode : IDisposable
     // ------------------------------------------------------------------ receiving
 
     /// <summary>Handles one frame of <paramref name="link"/> on its receive thread.</summary>
-    internal void Dispatch(Link link, ReadOnlySpan<byte> frame)
+    internal void Dispatch(Link link, ReadOnlySpan<byte> frame, int wireBytes)
     {
         var reader = new MessagePackReader(frame);
         if (reader.ReadArrayHeader() != 3)
@@ -510,7 +509,7 @@ public sealed partial class MeshNode : IDisposable
 
         var kind = reader.ReadByte();
         var requestId = reader.ReadUInt64();
-        link.Counters.CountReceived(kind, frame.Length + FrameBuffer.PrefixBytes);
+        link.Counters.CountReceived(kind, wireBytes);
         if (_failed.ContainsKey(link.Peer))
         {
             return; // disconnected: nothing it says is taken any more (its link closes shortly)
@@ -691,15 +690,16 @@ public sealed partial class MeshNode : IDisposable
 
     // ------------------------------------------------------------------ links and failures
 
-    private Link? Adopt(Socket socket, int peer)
+    private Link? Adopt(Socket socket, int peer, LinkCipher? cipher)
     {
         socket.NoDelay = true;
-        var link = new Link(this, socket, peer, Options.SendQueueBytes);
+        var link = new Link(this, socket, peer, Options.SendQueueBytes, cipher);
         lock (_membership)
         {
             if (_failed.ContainsKey(peer) || (_links.TryGetValue(peer, out var existing) && existing.IsOpen) || _stopping.IsSet)
             {
                 socket.Dispose();
+                cipher?.Dispose();
                 return null;
             }
 
@@ -779,7 +779,7 @@ public sealed partial class MeshNode : IDisposable
         {
             socket.NoDelay = true;
             socket.ReceiveTimeout = (int)Options.HandshakeTimeout.TotalMilliseconds;
-            var peer = Handshake.Accept(socket, Options, Id);
+            var (peer, cipher) = Handshake.Accept(socket, Options, Id);
             if (peer == Newcomer)
             {
                 var (assigned, refusal) = AssignNewcomer();
@@ -798,7 +798,7 @@ public sealed partial class MeshNode : IDisposable
             }
 
             socket.ReceiveTimeout = 0;
-            if (Adopt(socket, peer) is null)
+            if (Adopt(socket, peer, cipher) is null)
             {
                 throw new InvalidDataException($"drone {peer} already has a link");
             }

@@ -2,6 +2,19 @@ using System.Net;
 
 namespace HiveMind.Net.Transport;
 
+/// <summary>How frames are protected after the handshake.</summary>
+public enum FrameProtection
+{
+    /// <summary>Every frame encrypted and authenticated (AES-GCM) with per-link keys and sequence numbers: the default.</summary>
+    Sealed = 1,
+
+    /// <summary>
+    /// Frames in clear, with no integrity check: anyone on the path can read the heap and inject messages. Only for
+    /// measuring what sealing costs, on a network nobody else can reach.
+    /// </summary>
+    Clear = 2,
+}
+
 /// <summary>Settings of a mesh node. Defaults live here and nowhere else.</summary>
 public sealed record MeshOptions
 {
@@ -16,6 +29,9 @@ public sealed record MeshOptions
 
     /// <summary>Largest frame accepted after the handshake; a larger length prefix closes the link.</summary>
     public int MaxFrameBytes { get; init; } = 16 << 20;
+
+    /// <summary>How frames are protected after the handshake (both ends must agree: it is part of the handshake's proof).</summary>
+    public FrameProtection Protection { get; init; } = FrameProtection.Sealed;
 
     /// <summary>Largest frame accepted before the handshake completes, so a stranger cannot make us allocate.</summary>
     public int MaxHandshakeFrameBytes { get; init; } = 256;

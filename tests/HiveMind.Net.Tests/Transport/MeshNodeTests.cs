@@ -250,10 +250,10 @@ public sealed class MeshNodeTests
         var failed = new BlockingCollection<(int Peer, string Reason)>();
         mesh.Nodes[0].PeerFailed += (peer, reason) => failed.Add((peer, reason));
 
-        // An impostor with the key, as drone 7: an unknown kind, then it is gone.
-        using (var socket = AuthenticatedSocket(mesh, 7))
+        // An impostor with the key, as drone 7: an unknown kind (sealed as a member seals frames), then it is gone.
+        using (var socket = AuthenticatedSocket(mesh, 7, out var cipher))
         {
-            socket.Send(Frame(0x93, 0x63, 0x00, 0xC0)); // [99, 0, nil]: kind 99 is nobody's
+            socket.Send(Sealed(cipher, 0x93, 0x63, 0x00, 0xC0)); // [99, 0, nil]: kind 99 is nobody's
             Assert.True(failed.TryTake(out var report, Wait), "drone 0 did not close the link that sent an unknown kind");
             Assert.Equal(7, report.Peer);
             Assert.Contains("unexpected kind 99", report.Reason, StringComparison.Ordinal);
@@ -262,17 +262,26 @@ public sealed class MeshNodeTests
         using (var socket = AuthenticatedSocket(mesh, 8))
         {
             var prefix = new byte[4];
-            BinaryPrimitives.WriteUInt32BigEndian(prefix, (uint)mesh.Options.MaxFrameBytes + 1);
+            BinaryPrimitives.WriteUInt32BigEndian(prefix, (uint)mesh.Options.MaxFrameBytes + LinkCipher.TagBytes + 1);
             socket.Send(prefix);
             Assert.True(failed.TryTake(out var report, Wait), "drone 0 did not close the link that announced an oversized frame");
             Assert.Contains("outside 1..", report.Reason, StringComparison.Ordinal);
         }
 
-        using (var socket = AuthenticatedSocket(mesh, 9))
+        using (var socket = AuthenticatedSocket(mesh, 9, out var cipher))
         {
-            socket.Send(Frame(0x93, 0x10, 0x00, 0xD9)); // kind 16 with a truncated str 8 body
+            socket.Send(Sealed(cipher, 0x93, 0x10, 0x00, 0xD9)); // kind 16 with a truncated str 8 body
             Assert.True(failed.TryTake(out var report, Wait), "drone 0 did not close the link that sent a malformed body");
             Assert.Equal(9, report.Peer);
+        }
+
+        // A well-formed frame that is not sealed (as a relay on the path would inject it) fails authentication.
+        using (var socket = AuthenticatedSocket(mesh, 11))
+        {
+            socket.Send(Frame(0x93, 0x12, 0x00, 0xC0));
+            Assert.True(failed.TryTake(out var report, Wait), "drone 0 did not close the link that sent an unsealed frame");
+            Assert.Equal(11, report.Peer);
+            Assert.Contains("failed authentication", report.Reason, StringComparison.Ordinal);
         }
 
         Assert.Equal([1, 2], mesh.Nodes[0].ConnectedPeers);
@@ -293,13 +302,13 @@ public sealed class MeshNodeTests
         // random prefix, or a frame cut short; every one must cost drone 0 just that link.
         for (var id = 10; id < 310; id++)
         {
-            using var socket = AuthenticatedSocket(mesh, id);
+            using var socket = AuthenticatedSocket(mesh, id, out var cipher);
             var body = new byte[rng.Next(1, 200)];
             rng.NextBytes(body);
             switch (id % 3)
             {
                 case 0:
-                    socket.Send(Frame(body));
+                    socket.Send(id % 2 == 0 ? Frame(body) : Sealed(cipher, body)); // unsealed, or sealed with random contents
                     break;
                 case 1:
                     socket.Send(body);
@@ -414,11 +423,14 @@ public sealed class MeshNodeTests
         Assert.Contains("cut off", report.Reason, StringComparison.Ordinal);
     }
 
-    private static Socket AuthenticatedSocket(LocalMesh mesh, int self)
+    private static Socket AuthenticatedSocket(LocalMesh mesh, int self) => AuthenticatedSocket(mesh, self, out _);
+
+    /// <summary>A socket that proved the key to drone 0 as drone <paramref name="self"/>, and the cipher its frames must be sealed with.</summary>
+    private static Socket AuthenticatedSocket(LocalMesh mesh, int self, out LinkCipher cipher)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         socket.Connect(mesh.Nodes[0].ListenEndpoint);
-        Handshake.Connect(socket, mesh.Options, self, 0);
+        cipher = Handshake.Connect(socket, mesh.Options, self, 0) ?? throw new InvalidOperationException("the mesh's frames are not sealed");
 
         // Adoption happens after the acceptor checks the proof; wait for it, or for the refusal.
         var deadline = DateTime.UtcNow + Wait;
@@ -441,6 +453,15 @@ public sealed class MeshNodeTests
         var frame = new byte[4 + body.Length];
         BinaryPrimitives.WriteUInt32BigEndian(frame, (uint)body.Length);
         body.CopyTo(frame, 4);
+        return frame;
+    }
+
+    /// <summary>A frame of <paramref name="body"/> sealed as the link's next one.</summary>
+    private static byte[] Sealed(LinkCipher cipher, params byte[] body)
+    {
+        var frame = new byte[4 + body.Length + LinkCipher.TagBytes];
+        body.CopyTo(frame, 4);
+        cipher.Seal(frame, body.Length);
         return frame;
     }
 
