@@ -18,6 +18,12 @@ internal static class Program
             return ProtoBench.Run(args[1..]);
         }
 
+        // "formation" times forming a mesh with and without outsiders holding idle connections.
+        if (args is ["formation", ..])
+        {
+            return FormationBench.Run(args[1..]);
+        }
+
         if (args is ["--net-server", var registry])
         {
             return NetBench.Serve(registry);

@@ -23,15 +23,18 @@ public sealed partial class LrcEngine
     // The number of drones the run started with.
     private int _startedCount;
 
-    // A bound on them: a newcomer sends a few (lock messages, a report); more is a drone that is never admitted.
-    private const int MaxEarlyMessages = 4096;
+    // Bounds on them, in bytes: a newcomer sends a few small messages (lock messages, a report) before its view
+    // arrives; more is a drone that is never admitted, or one gone wrong, and is refused.
+    private const long MaxEarlyBytesPerDrone = 1L << 20;
+    private const long MaxEarlyBytes = 8L << 20;
 
     // One-way messages from drones not yet admitted here (or, on a newcomer, from anyone before its admission).
-    private readonly List<(int From, ProtocolMessage Message)> _early = [];
+    private readonly List<(int From, ProtocolMessage Message, long Bytes)> _early = [];
 
     // Requests of drones not yet admitted here (or, on a newcomer, of anyone before its admission): served once they are.
     private const int MaxParkedRequests = 4096;
-    private readonly List<Action> _parked = [];
+    private const int MaxParkedRequestsPerDrone = 256;
+    private readonly List<(int From, Action Resume)> _parked = [];
 
     // On a newcomer: drone 0's welcome, once it came.
     private JoinWelcome? _welcome;
@@ -289,11 +292,15 @@ public sealed partial class LrcEngine
                 return _live[from]; // removed: refused
             }
 
-            if (_early.Count < MaxEarlyMessages)
+            var bytes = EstimatedBytes(message);
+            var fromSender = _early.Where(e => e.From == from).Sum(e => e.Bytes);
+            if (fromSender + bytes > MaxEarlyBytesPerDrone || _early.Sum(e => e.Bytes) + bytes > MaxEarlyBytes)
             {
-                _early.Add((from, message));
+                throw new InvalidDataException(
+                    $"Drone {Self}: drone {from}, not admitted here, sent more than it may before its view ({fromSender + bytes} bytes held); its {message.GetType().Name} is refused.");
             }
 
+            _early.Add((from, message, bytes));
             return false;
         }
     }
@@ -310,17 +317,30 @@ public sealed partial class LrcEngine
                 return;
             }
 
-            ready = _early.Where(e => _joined[e.From]).ToList();
+            ready = _early.Where(e => _joined[e.From]).Select(e => (e.From, e.Message)).ToList();
             _early.RemoveAll(e => _joined[e.From]);
 
             // Each is served again: one whose asker is still not admitted parks itself anew.
-            parked = [.. _parked];
+            parked = [.. _parked.Select(p => p.Resume)];
             _parked.Clear();
         }
 
         // Every one is handled even if one fails; the first failure is rethrown after, for the network to log.
         EachThenRethrow(parked.Select(resume => (Action)resume).Concat(ready.Select(r => (Action)(() => Handle(r.From, r.Message)))), action => action());
     }
+
+    /// <summary>About how many bytes <paramref name="message"/> holds in memory, for the bounds on what drones not yet admitted may leave here.</summary>
+    private static long EstimatedBytes(ProtocolMessage message) => 64 + message switch
+    {
+        LockRequest m => 4L * m.Timestamp.Length,
+        ForwardedLockRequest m => 4L * m.Request.Timestamp.Length,
+        LockGrant m => (4L * m.Timestamp.Length) + m.Intervals.Sum(RecordBytes),
+        BarrierArrival m => (4L * m.Timestamp.Length) + m.Intervals.Sum(RecordBytes),
+        BarrierRelease m => (4L * m.Timestamp.Length) + m.Intervals.Sum(RecordBytes),
+        LockReport m => (4L * m.Timestamp.Length) + m.Intervals.Sum(RecordBytes) + (48L * m.Locks.Length),
+        Suspicion m => 2L * m.Reason.Length,
+        _ => 256,
+    };
 
     private sealed record Admitted(ViewChange Change, int[] Members, List<(int Drone, JoinWelcome Welcome)> Welcomes);
 }

@@ -399,7 +399,7 @@ public sealed partial class LrcEngine
                 owner = waiters[0];
                 waiters.RemoveAt(0);
                 var request = RequestOf(lockId, owner);
-                regranted = new LockGrant(lockId, request.Sequence, merged.Entries.ToArray(), RecordsBetween(request.Timestamp, merged), _decidedView);
+                regranted = new LockGrant(lockId, request.Sequence, merged.Entries.ToArray(), RecordsBetween(request.Timestamp, merged), _decidedView, request.Ticket);
             }
             else if (owner < 0)
             {
@@ -432,7 +432,7 @@ public sealed partial class LrcEngine
     {
         var report = _reports[drone];
         var snapshot = report.Locks.First(l => l.Lock == lockId);
-        return new LockRequest(lockId, drone, snapshot.Sequence, report.Timestamp, _decidedView);
+        return new LockRequest(lockId, drone, snapshot.Sequence, report.Timestamp, _decidedView, snapshot.Ticket);
     }
 
     /// <summary>The records between <paramref name="known"/> and <paramref name="target"/>. Caller holds <see cref="_gate"/>.</summary>
@@ -490,7 +490,7 @@ public sealed partial class LrcEngine
                 Self,
                 _vt.Entries.ToArray(),
                 RecordsNotCoveredBy(_managerKnows),
-                _locks.Select(l => new LockSnapshot(l.Key, l.Value.HasToken, l.Value.Held, l.Value.Waiting, l.Value.Sequence)).ToArray());
+                _locks.Select(l => new LockSnapshot(l.Key, l.Value.HasToken, l.Value.Held, l.Value.Waiting, l.Value.Sequence, l.Value.Ticket)).ToArray());
             Monitor.PulseAll(_gate);
         }
 

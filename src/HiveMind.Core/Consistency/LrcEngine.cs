@@ -36,6 +36,9 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     // are made, sent and received in parallel.
     public const int MaxPagesPerDiffRequest = 64;
 
+    // Intervals one page of a diff request may name: a drone asks for a writer's intervals since the last collection.
+    private const int MaxIntervalsPerRequest = 1 << 20;
+
     private readonly SharedHeap _heap;
     private readonly IDroneNetwork _network;
     private readonly object _gate = new();
@@ -188,7 +191,8 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
             state.Grant = null;
             state.Waiting = true;
-            request = new LockRequest(lockId, Self, ++state.Sequence, _vt.Entries.ToArray(), _lockView);
+            state.Ticket = NewTicket();
+            request = new LockRequest(lockId, Self, ++state.Sequence, _vt.Entries.ToArray(), _lockView, state.Ticket);
             manager = ManagerOf(lockId);
         }
 
@@ -1116,7 +1120,9 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     }
 
     private LockGrant GrantFor(LockRequest request) =>
-        new(request.Lock, request.Sequence, _vt.Entries.ToArray(), RecordsNotCoveredBy(request.Timestamp), _lockView);
+        new(request.Lock, request.Sequence, _vt.Entries.ToArray(), RecordsNotCoveredBy(request.Timestamp), _lockView, request.Ticket);
+
+    private static ulong NewTicket() => BitConverter.ToUInt64(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
 
     // ------------------------------------------------------------------ incoming (network threads)
 
@@ -1156,7 +1162,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
         switch (message)
         {
-            case LockRequest request:
+            case LockRequest request when request.Requester == from:
                 Manage(from, request);
                 return;
             case ForwardedLockRequest forwarded:
@@ -1186,6 +1192,12 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                     if (grant.Sequence != state.Sequence || state.Grant is not null || state.HasToken)
                     {
                         return; // a duplicate or a stale grant: never granted twice
+                    }
+
+                    if (grant.Ticket != state.Ticket)
+                    {
+                        // Only a drone the request passed through knows its ticket: a grant without it is refused.
+                        throw new InvalidDataException($"Drone {Self}: drone {from} granted lock {grant.Lock} without the ticket of its request.");
                     }
 
                     state.HasToken = true;
@@ -1234,12 +1246,15 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
                 if (!(_live[Self] && _joined[from]))
                 {
-                    if (_parked.Count >= MaxParkedRequests)
+                    // A request is checked before it may wait: what it names must exist here, and a drone not yet
+                    // admitted may leave only a few.
+                    CheckRequest(from, request);
+                    if (_parked.Count >= MaxParkedRequests || _parked.Count(p => p.From == from) >= MaxParkedRequestsPerDrone)
                     {
-                        throw new InvalidOperationException($"Drone {Self}: {_parked.Count} requests of drones not yet admitted wait already.");
+                        throw new InvalidOperationException($"Drone {Self}: {_parked.Count} requests of drones not yet admitted wait already ({_parked.Count(p => p.From == from)} of drone {from}).");
                     }
 
-                    _parked.Add(resume);
+                    _parked.Add((from, resume));
                     return null;
                 }
 
@@ -1250,6 +1265,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             }
         }
 
+        CheckRequest(from, request);
         return request switch
         {
             DiffRequest diffs => DiffsFor(diffs),
@@ -1305,6 +1321,12 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             if (!IsCurrentLockMessage(from, message, view))
             {
                 return;
+            }
+
+            if (from != Self && from != ManagerOf(request.Lock))
+            {
+                // Only the lock's manager forwards requests.
+                throw new InvalidDataException($"Drone {Self}: drone {from} forwarded a request for lock {request.Lock}, whose manager is drone {ManagerOf(request.Lock)}.");
             }
 
             var state = LockOf(request.Lock);
@@ -1406,6 +1428,19 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
         messages.AddRange(releases.Select(r => (r.Drone, (ProtocolMessage)r.Release)));
         SendEach(messages);
+    }
+
+    /// <summary>Throws when <paramref name="request"/> names pages outside the heap or asks for more than a request may.</summary>
+    private void CheckRequest(int from, ProtocolMessage request)
+    {
+        switch (request)
+        {
+            case PageRequest page when (uint)page.Page >= (uint)_heap.PageCount:
+                throw new InvalidOperationException($"Drone {Self}: drone {from} asked for page {page.Page}, outside the heap of {_heap.PageCount} pages.");
+            case DiffRequest diffs when diffs.Pages.Length > MaxPagesPerDiffRequest || diffs.Pages.Any(p => (uint)p.Page >= (uint)_heap.PageCount || p.Intervals.Length > MaxIntervalsPerRequest):
+                throw new InvalidOperationException(
+                    $"Drone {Self}: drone {from} asked for diffs of {diffs.Pages.Length} page(s) (at most {MaxPagesPerDiffRequest}, each of {_heap.PageCount} pages, at most {MaxIntervalsPerRequest} intervals each).");
+        }
     }
 
     /// <summary>
@@ -1567,6 +1602,9 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
         /// <summary>This drone's request is out and its grant has not come.</summary>
         public bool Waiting { get; set; }
+
+        /// <summary>The ticket of this drone's latest request (see <see cref="LockRequest.Ticket"/>).</summary>
+        public ulong Ticket { get; set; }
 
         /// <summary>On the manager: the latest request sequence seen from each requester.</summary>
         public Dictionary<int, long> Seen { get; } = [];

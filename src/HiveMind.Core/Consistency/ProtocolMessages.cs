@@ -9,7 +9,9 @@ public abstract record ProtocolMessage;
 /// </summary>
 /// <paramref name="View"/> is the lock view (the membership view of the requester's last lock recovery): lock
 /// messages of an older lock view are dropped, those of a newer one wait until the recipient has recovered too.
-public sealed record LockRequest(int Lock, int Requester, long Sequence, int[] Timestamp, int View = 0) : ProtocolMessage;
+/// <paramref name="Ticket"/> is a random number of this request: only the drones the request passes through see it,
+/// and the requester takes only a grant that carries it, so no other member can grant a lock it was not asked for.
+public sealed record LockRequest(int Lock, int Requester, long Sequence, int[] Timestamp, int View = 0, ulong Ticket = 0) : ProtocolMessage;
 
 /// <summary>A <see cref="LockRequest"/> forwarded by the lock's manager to the previous last requester.</summary>
 /// <paramref name="View"/> is the manager's lock view when it forwarded.
@@ -18,9 +20,9 @@ public sealed record ForwardedLockRequest(LockRequest Request, int View = 0) : P
 /// <summary>
 /// Grant of <paramref name="Lock"/> with every interval record the releaser knows that the requester's VT does
 /// not cover; <paramref name="Timestamp"/> is the releaser's VT, which the acquirer ends up with.
-/// <paramref name="View"/> is the releaser's lock view.
+/// <paramref name="View"/> is the releaser's lock view; <paramref name="Ticket"/> the request's.
 /// </summary>
-public sealed record LockGrant(int Lock, long Sequence, int[] Timestamp, IntervalRecord[] Intervals, int View = 0) : ProtocolMessage;
+public sealed record LockGrant(int Lock, long Sequence, int[] Timestamp, IntervalRecord[] Intervals, int View = 0, ulong Ticket = 0) : ProtocolMessage;
 
 /// <summary>
 /// Arrival at a barrier: the drone's VT, the records the barrier manager's last known VT does not cover, and
@@ -84,7 +86,8 @@ public sealed record ViewChange(int View, int[] Live) : ProtocolMessage;
 /// <param name="Held">The drone is inside a critical section of the lock.</param>
 /// <param name="Waiting">The drone waits for a grant of its request <paramref name="Sequence"/>.</param>
 /// <param name="Sequence">The drone's latest request sequence for the lock.</param>
-public sealed record LockSnapshot(int Lock, bool HasToken, bool Held, bool Waiting, long Sequence);
+/// <param name="Ticket">The ticket of that request, for a grant the recovery makes anew.</param>
+public sealed record LockSnapshot(int Lock, bool HasToken, bool Held, bool Waiting, long Sequence, ulong Ticket = 0);
 
 /// <summary>
 /// A drone's answer to a view change, to the barrier manager: its VT, the records the manager may lack, and the

@@ -131,12 +131,13 @@ public static class ProtocolCodec
                 writer.WriteArrayHeader(m.Locks.Length);
                 foreach (var l in m.Locks)
                 {
-                    writer.WriteArrayHeader(5);
+                    writer.WriteArrayHeader(6);
                     writer.Write(l.Lock);
                     writer.Write(l.HasToken);
                     writer.Write(l.Held);
                     writer.Write(l.Waiting);
                     writer.Write(l.Sequence);
+                    writer.Write(l.Ticket);
                 }
 
                 break;
@@ -387,36 +388,38 @@ public static class ProtocolCodec
 
     private static void WriteLockRequest(ref MessagePackWriter writer, LockRequest m)
     {
-        writer.WriteArrayHeader(5);
+        writer.WriteArrayHeader(6);
         writer.Write(m.Lock);
         writer.Write(m.Requester);
         writer.Write(m.Sequence);
         WriteInts(ref writer, m.Timestamp);
         writer.Write(m.View);
+        writer.Write(m.Ticket);
     }
 
     private static LockRequest ReadLockRequest(ref MessagePackReader reader, int drones)
     {
-        Fields(ref reader, 5, "LockRequest");
+        Fields(ref reader, 6, "LockRequest");
         return new LockRequest(
-            NonNegative(reader.ReadInt32(), "lock"), Drone(reader.ReadInt32(), drones), reader.ReadInt64(), ReadTimestamp(ref reader, drones), NonNegative(reader.ReadInt32(), "view"));
+            NonNegative(reader.ReadInt32(), "lock"), Drone(reader.ReadInt32(), drones), reader.ReadInt64(), ReadTimestamp(ref reader, drones), NonNegative(reader.ReadInt32(), "view"), reader.ReadUInt64());
     }
 
     private static void WriteLockGrant(ref MessagePackWriter writer, LockGrant m)
     {
-        writer.WriteArrayHeader(5);
+        writer.WriteArrayHeader(6);
         writer.Write(m.Lock);
         writer.Write(m.Sequence);
         WriteInts(ref writer, m.Timestamp);
         WriteRecords(ref writer, m.Intervals);
         writer.Write(m.View);
+        writer.Write(m.Ticket);
     }
 
     private static LockGrant ReadLockGrant(ref MessagePackReader reader, int drones)
     {
-        Fields(ref reader, 5, "LockGrant");
+        Fields(ref reader, 6, "LockGrant");
         return new LockGrant(
-            NonNegative(reader.ReadInt32(), "lock"), reader.ReadInt64(), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones), NonNegative(reader.ReadInt32(), "view"));
+            NonNegative(reader.ReadInt32(), "lock"), reader.ReadInt64(), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones), NonNegative(reader.ReadInt32(), "view"), reader.ReadUInt64());
     }
 
     private static LockReport ReadLockReport(ref MessagePackReader reader, int drones)
@@ -429,8 +432,8 @@ public static class ProtocolCodec
         var locks = new LockSnapshot[reader.ReadArrayHeader()];
         for (var i = 0; i < locks.Length; i++)
         {
-            Fields(ref reader, 5, "lock snapshot");
-            locks[i] = new LockSnapshot(NonNegative(reader.ReadInt32(), "lock"), reader.ReadBoolean(), reader.ReadBoolean(), reader.ReadBoolean(), reader.ReadInt64());
+            Fields(ref reader, 6, "lock snapshot");
+            locks[i] = new LockSnapshot(NonNegative(reader.ReadInt32(), "lock"), reader.ReadBoolean(), reader.ReadBoolean(), reader.ReadBoolean(), reader.ReadInt64(), reader.ReadUInt64());
         }
 
         return new LockReport(view, drone, timestamp, records, locks);

@@ -128,57 +128,107 @@ internal static class Handshake
     }
 
     /// <summary>
-    /// Runs the acceptor's side; returns the connector's drone id once it has proven the key, or
-    /// <see cref="Newcomer"/> (to drone 0 only), which then owes it a <see cref="Welcome"/>; and the link's cipher.
+    /// Runs the acceptor's side without holding a thread while it waits for the connector (a stranger may keep a
+    /// connection idle); <paramref name="token"/> ends it (the whole handshake's deadline). Returns the connector's drone
+    /// id once it has proven the key, or <see cref="Newcomer"/> (to drone 0 only), which then owes it a
+    /// <see cref="Welcome"/>; and the link's cipher.
     /// </summary>
-    public static (int Peer, LinkCipher? Cipher) Accept(Socket socket, MeshOptions options, int self)
+    public static async Task<(int Peer, LinkCipher? Cipher)> AcceptAsync(Socket socket, MeshOptions options, int self, CancellationToken token)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
-        try
+        var buffer = new byte[options.MaxHandshakeFrameBytes];
+        var length = await ReceiveAsync(socket, buffer, options, MessageKind.Hello, token).ConfigureAwait(false);
+        var (peer, peerNonce) = ReadHello(buffer, length, options, self);
+        var myNonce = RandomNumberGenerator.GetBytes(NonceBytes);
+        var myProof = Prove(options, AcceptorRole, peerNonce, myNonce, peer, self);
+        Send(socket, MessageKind.HelloAck, (ref MessagePackWriter w) =>
         {
-            var length = Receive(socket, ref buffer, options, out var kind);
-            Expect(kind, MessageKind.Hello);
-            var reader = Body(buffer, length);
-            Fields(ref reader, 3);
-            var version = reader.ReadInt32();
-            if (version != Version)
-            {
-                throw new InvalidDataException($"handshake version {version}, expected {Version}");
-            }
+            w.WriteArrayHeader(3);
+            w.Write(self);
+            w.WriteBinary(myNonce);
+            w.WriteBinary(myProof);
+        });
 
-            var peer = reader.ReadInt32();
-            if ((peer < 0 && !(peer == Newcomer && self == 0)) || peer >= options.MaxDrones || peer == self)
-            {
-                throw new InvalidDataException($"connector claims drone id {peer}");
-            }
-
-            var peerNonce = Nonce(ref reader);
-            var myNonce = RandomNumberGenerator.GetBytes(NonceBytes);
-            var myProof = Prove(options, AcceptorRole, peerNonce, myNonce, peer, self);
-            Send(socket, MessageKind.HelloAck, (ref MessagePackWriter w) =>
-            {
-                w.WriteArrayHeader(3);
-                w.Write(self);
-                w.WriteBinary(myNonce);
-                w.WriteBinary(myProof);
-            });
-
-            length = Receive(socket, ref buffer, options, out kind);
-            Expect(kind, MessageKind.Proof);
-            reader = Body(buffer, length);
-            Fields(ref reader, 1);
-            var proof = reader.ReadBinary();
-            if (!CryptographicOperations.FixedTimeEquals(proof, Prove(options, ConnectorRole, peerNonce, myNonce, peer, self)))
-            {
-                throw new InvalidDataException($"connector claiming drone {peer} did not prove the cluster key");
-            }
-
-            return (peer, options.Protection == FrameProtection.Sealed ? LinkCipher.Derive(options.ClusterKey, peerNonce, myNonce, peer, self, isConnector: false) : null);
-        }
-        finally
+        length = await ReceiveAsync(socket, buffer, options, MessageKind.Proof, token).ConfigureAwait(false);
+        if (!CryptographicOperations.FixedTimeEquals(ReadProof(buffer, length), Prove(options, ConnectorRole, peerNonce, myNonce, peer, self)))
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            throw new InvalidDataException($"connector claiming drone {peer} did not prove the cluster key");
         }
+
+        return (peer, options.Protection == FrameProtection.Sealed ? LinkCipher.Derive(options.ClusterKey, peerNonce, myNonce, peer, self, isConnector: false) : null);
+    }
+
+    private static (int Peer, byte[] Nonce) ReadHello(byte[] buffer, int length, MeshOptions options, int self)
+    {
+        var reader = Body(buffer, length);
+        Fields(ref reader, 3);
+        var version = reader.ReadInt32();
+        if (version != Version)
+        {
+            throw new InvalidDataException($"handshake version {version}, expected {Version}");
+        }
+
+        var peer = reader.ReadInt32();
+        if ((peer < 0 && !(peer == Newcomer && self == 0)) || peer >= options.MaxDrones || peer == self)
+        {
+            throw new InvalidDataException($"connector claims drone id {peer}");
+        }
+
+        return (peer, Nonce(ref reader));
+    }
+
+    private static byte[] ReadProof(byte[] buffer, int length)
+    {
+        var reader = Body(buffer, length);
+        Fields(ref reader, 1);
+        return reader.ReadBinary().ToArray();
+    }
+
+    /// <summary>Reads one handshake frame of <paramref name="expected"/> kind into <paramref name="buffer"/>; returns its length.</summary>
+    private static async Task<int> ReceiveAsync(Socket socket, byte[] buffer, MeshOptions options, byte expected, CancellationToken token)
+    {
+        var prefix = new byte[FrameBuffer.PrefixBytes];
+        if (!await ReadExactlyAsync(socket, prefix, allowEndAtStart: true, token).ConfigureAwait(false))
+        {
+            throw new InvalidDataException("connection closed during the handshake");
+        }
+
+        var length = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(prefix);
+        if (length == 0 || length > (uint)options.MaxHandshakeFrameBytes)
+        {
+            throw new InvalidDataException($"frame length {length} is outside 1..{options.MaxHandshakeFrameBytes}");
+        }
+
+        await ReadExactlyAsync(socket, buffer.AsMemory(0, (int)length), allowEndAtStart: false, token).ConfigureAwait(false);
+        var reader = new MessagePackReader(buffer.AsSpan(0, (int)length));
+        if (reader.ReadArrayHeader() != 3)
+        {
+            throw new InvalidDataException("handshake frame is not [kind, id, body]");
+        }
+
+        Expect(reader.ReadByte(), expected);
+        return (int)length;
+    }
+
+    private static async Task<bool> ReadExactlyAsync(Socket socket, Memory<byte> destination, bool allowEndAtStart, CancellationToken token)
+    {
+        var read = 0;
+        while (read < destination.Length)
+        {
+            var n = await socket.ReceiveAsync(destination[read..], SocketFlags.None, token).ConfigureAwait(false);
+            if (n == 0)
+            {
+                if (read == 0 && allowEndAtStart)
+                {
+                    return false;
+                }
+
+                throw new InvalidDataException($"connection ended inside a handshake frame ({read} of {destination.Length} bytes)");
+            }
+
+            read += n;
+        }
+
+        return true;
     }
 
     private delegate void Fill(ref MessagePackWriter writer);

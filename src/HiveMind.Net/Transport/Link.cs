@@ -122,10 +122,13 @@ public sealed class Link
         // Writes never block a thread: they wait in Poll, with a deadline. Reads block in receive where sends can be
         // made not to wait on a blocking socket; elsewhere the socket is non-blocking and reads wait in Poll too.
         _socket.Blocking = SocketSend.Supported;
-        _receiver = new Thread(ReceiveLoop) { IsBackground = true, Name = $"hivemind {_node.Id}<-{Peer} receive" };
-        _sender = new Thread(SendLoop) { IsBackground = true, Name = $"hivemind {_node.Id}->{Peer} send" };
-        _receiver.Start();
-        _sender.Start();
+        // Each thread is published once started: a Dispose on another thread joins only threads that run.
+        var receiver = new Thread(ReceiveLoop) { IsBackground = true, Name = $"hivemind {_node.Id}<-{Peer} receive" };
+        var sender = new Thread(SendLoop) { IsBackground = true, Name = $"hivemind {_node.Id}->{Peer} send" };
+        receiver.Start();
+        Volatile.Write(ref _receiver, receiver);
+        sender.Start();
+        Volatile.Write(ref _sender, sender);
     }
 
     /// <summary>
@@ -307,14 +310,14 @@ public sealed class Link
     /// <summary>Waits for both loops to end (after <see cref="Close"/>).</summary>
     internal void Join(TimeSpan timeout)
     {
-        if (_receiver is not null && _receiver != Thread.CurrentThread)
+        if (Volatile.Read(ref _receiver) is { } receiver && receiver != Thread.CurrentThread)
         {
-            _receiver.Join(timeout);
+            receiver.Join(timeout);
         }
 
-        if (_sender is not null && _sender != Thread.CurrentThread)
+        if (Volatile.Read(ref _sender) is { } sender && sender != Thread.CurrentThread)
         {
-            _sender.Join(timeout);
+            sender.Join(timeout);
         }
     }
 

@@ -25,6 +25,8 @@ public sealed partial class MeshNode : IDisposable
     private readonly ConcurrentDictionary<ulong, PendingRequest> _pending = new();
     private readonly ConcurrentDictionary<int, string> _failed = new();
     private readonly ConcurrentDictionary<int, IPEndPoint> _registered = new();
+    private readonly LinkedList<PendingHandshake> _handshakes = new();
+    private readonly ConcurrentDictionary<int, byte> _announced = new();
     private readonly ManualResetEventSlim _stopping = new();
     private readonly ManualResetEventSlim _peerTableArrived = new();
     private readonly object _membership = new();
@@ -529,6 +531,9 @@ public sealed partial class MeshNode : IDisposable
             case MessageKind.PeerTable when link.Peer == 0:
                 OnPeerTable(ref reader);
                 break;
+            case MessageKind.Announce when link.Peer == 0:
+                OnAnnounce(ref reader);
+                break;
             case >= MessageKind.FirstApplicationKind when _consumer.IsKnownKind(kind):
                 _consumer.OnFrame(this, link.Peer, kind, requestId, ref reader);
                 break;
@@ -541,19 +546,29 @@ public sealed partial class MeshNode : IDisposable
     {
         var start = reader.Position;
         reader.Skip();
-        if (!_pending.TryRemove(requestId, out var pending))
+
+        // A reply completes only a request sent to the drone it comes from: another drone's reply (a guessed id) is
+        // refused and logged, and the request goes on waiting for its own.
+        if (!_pending.TryGetValue(requestId, out var pending) || pending.Peer != peer)
         {
-            LogLateReply(_logger, Id, peer, requestId);
+            if (pending is null)
+            {
+                LogLateReply(_logger, Id, peer, requestId);
+            }
+            else
+            {
+                LogForeignReply(_logger, Id, peer, requestId, pending.Peer);
+            }
+
+            return;
+        }
+
+        if (!_pending.TryRemove(requestId, out _))
+        {
             return;
         }
 
         pending.Timer?.Dispose();
-        if (pending.Peer != peer)
-        {
-            pending.Completion.TrySetException(new MeshException(
-                $"drone {Id}: reply to request {requestId} came from drone {peer}, not drone {pending.Peer}"));
-            return;
-        }
 
         var body = reader.Consumed(start).ToArray();
         if (kind == MessageKind.ErrorResponse)
@@ -600,7 +615,48 @@ public sealed partial class MeshNode : IDisposable
             return;
         }
 
+        // The members hear of the newcomer before it hears of them: a member takes a link only from an id drone 0 gave.
+        foreach (var member in forNewcomer.Keys.Where(m => m != 0 && m != peer))
+        {
+            if (GetLink(member) is not null)
+            {
+                Send(member, MessageKind.Announce, peer, static (ref MessagePackWriter w, int id) =>
+                {
+                    w.WriteArrayHeader(1);
+                    w.Write(id);
+                });
+            }
+        }
+
         SendPeerTable(peer, forNewcomer);
+    }
+
+    private void OnAnnounce(ref MessagePackReader reader)
+    {
+        if (reader.ReadArrayHeader() != 1)
+        {
+            throw new InvalidDataException("Announce body is not [id]");
+        }
+
+        var id = reader.ReadInt32();
+        if (id <= 0 || id >= Options.MaxDrones)
+        {
+            throw new InvalidDataException($"drone 0 announced an unusable id {id}");
+        }
+
+        _announced.TryAdd(id, 0);
+    }
+
+    /// <summary>
+    /// Whether a connector that proved the key may link as drone <paramref name="peer"/>: a drone of the run as it
+    /// formed, or one drone 0 gave that id (to drone 0 itself: one it gave; to the others: one it announced).
+    /// </summary>
+    private bool IsAssigned(int peer)
+    {
+        lock (_membership)
+        {
+            return (_expectedDrones == 0 && _peerTable is null) || peer < _expectedDrones || _announced.ContainsKey(peer) || (Id == 0 && peer < _nextNewcomer);
+        }
     }
 
     /// <summary>
@@ -768,18 +824,56 @@ public sealed partial class MeshNode : IDisposable
                 continue;
             }
 
-            // Handshakes run apart, so that a slow or hostile connector holds up nobody else.
-            _ = Task.Run(() => AcceptOne(socket));
+            // Handshakes run apart, without a thread each while they wait, so that a slow or idle connector holds up
+            // nobody else; a connection that has not proven the key makes room for newer ones when there are too many.
+            var pending = Admit(socket);
+            _ = AcceptOneAsync(pending);
         }
     }
 
-    private void AcceptOne(Socket socket)
+    /// <summary>
+    /// Notes a connection whose handshake starts now. When there are more than the caps (all of them, or from its
+    /// source address), the oldest ones not yet authenticated are dropped first: a stranger's idle connections go before
+    /// a drone's fresh one, whose handshake takes a round trip.
+    /// </summary>
+    private PendingHandshake Admit(Socket socket)
     {
+        var source = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
+        var pending = new PendingHandshake(socket, source, Options.HandshakeTimeout);
+        var dropped = new List<PendingHandshake>();
+        lock (_handshakes)
+        {
+            _handshakes.AddLast(pending);
+            while (_handshakes.Count(h => h.Source.Equals(source)) > Options.MaxPendingHandshakesPerSource)
+            {
+                var oldest = _handshakes.First(h => h.Source.Equals(source));
+                _handshakes.Remove(oldest);
+                dropped.Add(oldest);
+            }
+
+            while (_handshakes.Count > Options.MaxPendingHandshakes)
+            {
+                dropped.Add(_handshakes.First!.Value);
+                _handshakes.RemoveFirst();
+            }
+        }
+
+        foreach (var old in dropped)
+        {
+            old.Drop("too many connections waiting to prove the key: the oldest go first");
+        }
+
+        return pending;
+    }
+
+    private async Task AcceptOneAsync(PendingHandshake pending)
+    {
+        var socket = pending.Socket;
+        LinkCipher? cipher = null;
         try
         {
             socket.NoDelay = true;
-            socket.ReceiveTimeout = (int)Options.HandshakeTimeout.TotalMilliseconds;
-            var (peer, cipher) = Handshake.Accept(socket, Options, Id);
+            (var peer, cipher) = await Handshake.AcceptAsync(socket, Options, Id, pending.Token).ConfigureAwait(false);
             if (peer == Newcomer)
             {
                 var (assigned, refusal) = AssignNewcomer();
@@ -797,18 +891,106 @@ public sealed partial class MeshNode : IDisposable
                 throw new InvalidDataException($"drone {peer} was declared failed ({why}) and must join again");
             }
 
-            socket.ReceiveTimeout = 0;
+            if (!IsAssigned(peer))
+            {
+                throw new InvalidDataException($"drone {peer} is not a drone of the run, nor one drone 0 gave that id");
+            }
+
+            if (!pending.Authenticated())
+            {
+                throw new InvalidDataException(pending.DropReason ?? "the handshake was dropped");
+            }
+
             if (Adopt(socket, peer, cipher) is null)
             {
+                cipher = null; // disposed by Adopt
                 throw new InvalidDataException($"drone {peer} already has a link");
             }
         }
-        catch (Exception error) when (error is SocketException or InvalidDataException or MessagePackFormatException or ObjectDisposedException)
+        catch (Exception error) when (error is SocketException or InvalidDataException or MessagePackFormatException or ObjectDisposedException or OperationCanceledException)
         {
+            cipher?.Dispose();
+            var reason = pending.DropReason ?? (error is OperationCanceledException ? "the handshake took longer than its deadline" : error.Message);
             Interlocked.Increment(ref _rejectedConnections);
-            LogRejected(_logger, Id, socket.RemoteEndPoint?.ToString() ?? "?", error.Message);
+            LogRejected(_logger, Id, pending.Remote, reason);
             socket.Dispose();
-            ConnectionRejected?.Invoke(error.Message);
+            ConnectionRejected?.Invoke(reason);
+        }
+        finally
+        {
+            lock (_handshakes)
+            {
+                _handshakes.Remove(pending);
+            }
+
+            pending.Dispose();
+        }
+    }
+
+    /// <summary>A connection that has not yet proven the key: its whole handshake has a deadline, and it can be dropped.</summary>
+    private sealed class PendingHandshake : IDisposable
+    {
+        private readonly CancellationTokenSource _deadline;
+        private int _state; // 0 waiting, 1 authenticated, 2 dropped, 3 ended
+
+        public PendingHandshake(Socket socket, IPAddress source, TimeSpan deadline)
+        {
+            Socket = socket;
+            Source = source;
+            Remote = socket.RemoteEndPoint?.ToString() ?? "?";
+            _deadline = new CancellationTokenSource(deadline);
+        }
+
+        public Socket Socket { get; }
+
+        public IPAddress Source { get; }
+
+        public string Remote { get; }
+
+        public CancellationToken Token => _deadline.Token;
+
+        public string? DropReason { get; private set; }
+
+        /// <summary>Ends the handshake, unless it has proven the key already or has ended.</summary>
+        public void Drop(string reason)
+        {
+            lock (this)
+            {
+                if (_state != 0)
+                {
+                    return;
+                }
+
+                _state = 2;
+                DropReason = reason;
+                _deadline.Cancel();
+            }
+
+            Socket.Dispose();
+        }
+
+        /// <summary>Marks the key proven; false when the connection was dropped first.</summary>
+        public bool Authenticated()
+        {
+            lock (this)
+            {
+                if (_state != 0)
+                {
+                    return false;
+                }
+
+                _state = 1;
+                return true;
+            }
+        }
+
+        public void Dispose()
+        {
+            lock (this)
+            {
+                _state = Math.Max(_state, 3);
+                _deadline.Dispose();
+            }
         }
     }
 
@@ -899,6 +1081,17 @@ public sealed partial class MeshNode : IDisposable
 
         _stopping.Set();
         _listener.Dispose();
+        List<PendingHandshake> handshakes;
+        lock (_handshakes)
+        {
+            handshakes = [.. _handshakes];
+        }
+
+        foreach (var pending in handshakes)
+        {
+            pending.Drop("node stopped");
+        }
+
         foreach (var link in _links.Values)
         {
             link.Close("node stopped");
@@ -958,6 +1151,9 @@ public sealed partial class MeshNode : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: accepting a connection failed, accepting goes on: {Reason}")]
     private static partial void LogAcceptFailed(ILogger logger, int droneId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: refused a reply from drone {Peer} to request {RequestId}, which went to drone {Asked}")]
+    private static partial void LogForeignReply(ILogger logger, int droneId, int peer, ulong requestId, int asked);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "drone {DroneId}: reply {RequestId} from drone {Peer} came after its request ended")]
     private static partial void LogLateReply(ILogger logger, int droneId, int peer, ulong requestId);

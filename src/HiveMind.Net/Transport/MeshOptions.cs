@@ -36,7 +36,13 @@ public sealed record MeshOptions
     /// <summary>Largest frame accepted before the handshake completes, so a stranger cannot make us allocate.</summary>
     public int MaxHandshakeFrameBytes { get; init; } = 256;
 
-    /// <summary>How long a handshake may take before the connection is dropped.</summary>
+    /// <summary>Connections at most that may wait to prove the key at once; beyond, the oldest is dropped.</summary>
+    public int MaxPendingHandshakes { get; init; } = 256;
+
+    /// <summary>Connections at most from one address that may wait to prove the key at once; beyond, its oldest is dropped.</summary>
+    public int MaxPendingHandshakesPerSource { get; init; } = 32;
+
+    /// <summary>How long a whole handshake may take (every read of it together) before the connection is dropped.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How often a link with nothing else to send sends a heartbeat.</summary>

@@ -33,6 +33,9 @@ public static class MessageKind
     /// <summary>Handshake, drone 0 to a newcomer after its proof: [assigned drone id, slot capacity, refusal or nil].</summary>
     public const byte Welcome = 9;
 
+    /// <summary>Drone 0 to the members: [newcomer id], a drone it gave that id to, which may now link to them.</summary>
+    public const byte Announce = 10;
+
     /// <summary>First kind the layer above may use.</summary>
     public const byte FirstApplicationKind = 16;
 
@@ -48,6 +51,7 @@ public static class MessageKind
         Register => "Register",
         PeerTable => "PeerTable",
         Welcome => "Welcome",
+        Announce => "Announce",
         _ => $"kind {kind}",
     };
 }

@@ -33,6 +33,43 @@ public sealed class MeshJoinTests
         Assert.Equal([0, 1, 2, 3], second.ConnectedPeers);
     }
 
+    /// <summary>A key holder that claims an id drone 0 never gave is refused by drone 0 and by the members; one drone 0 gave and announced links up.</summary>
+    [Fact]
+    public void KeyHolder_ClaimingAnIdNobodyGave_IsRefused_ButAnAnnouncedNewcomerLinks()
+    {
+        using var mesh = new LocalMesh(3, LocalMesh.NewOptions() with { MaxDrones = 6 });
+        foreach (var target in mesh.Nodes.Take(2))
+        {
+            var rejected = new BlockingCollection<string>();
+            target.ConnectionRejected += rejected.Add;
+            using var claimer = new MeshNode(4, mesh.Options, new TestConsumer());
+            _ = Record.Exception(() => claimer.Connect(target.Id, target.ListenEndpoint, TimeSpan.FromMilliseconds(500))); // its own side may think it linked
+            Assert.True(rejected.TryTake(out var reason, Wait), $"drone {target.Id} did not refuse a link from drone 4, an id nobody gave");
+            Assert.Contains("not a drone of the run, nor one drone 0 gave that id", reason, StringComparison.Ordinal);
+            Assert.Null(target.GetLink(4));
+        }
+
+        using var newcomer = new MeshNode(MeshNode.Newcomer, mesh.Options, new TestConsumer());
+        newcomer.JoinMesh(mesh.Nodes[0].ListenEndpoint, Wait);
+        Assert.Equal([0, 1, 2], newcomer.ConnectedPeers);
+    }
+
+    /// <summary>A reply from a drone the request did not go to neither completes nor fails it.</summary>
+    [Fact]
+    public void Reply_FromAnotherDrone_DoesNotCompleteTheRequest()
+    {
+        using var mesh = new LocalMesh(3);
+        var request = mesh.Nodes[1].RequestAsync(2, TestConsumer.Silent, 0, static (ref HiveMind.Net.Codec.MessagePackWriter w, int _) => w.WriteNil(), TimeSpan.FromMinutes(1));
+
+        // Drone 0, gone wrong, answers drone 1's request 1 (ids count from 1), which went to drone 2.
+        mesh.Nodes[0].ReplyError(1, 1, "forged");
+        mesh.Nodes[0].Reply(1, 1, 0, static (ref HiveMind.Net.Codec.MessagePackWriter w, int _) => w.WriteNil());
+        mesh.Nodes[0].Send(1, TestConsumer.Numbered, 1L, static (ref HiveMind.Net.Codec.MessagePackWriter w, long v) => w.Write(v));
+        mesh.Consumers[1].WaitFor(1, Wait, "drone 1 hearing drone 0's frame after its forged replies");
+        Assert.False(request.IsCompleted, $"drone 1's request to drone 2 ended with a reply from drone 0: {request.Status}");
+        Assert.Equal(1, mesh.Nodes[1].PendingRequests);
+    }
+
     [Fact]
     public void Newcomer_ToAFullRun_IsRefusedWithTheReason()
     {

@@ -250,16 +250,16 @@ public sealed class MeshNodeTests
         var failed = new BlockingCollection<(int Peer, string Reason)>();
         mesh.Nodes[0].PeerFailed += (peer, reason) => failed.Add((peer, reason));
 
-        // An impostor with the key, as drone 7: an unknown kind (sealed as a member seals frames), then it is gone.
-        using (var socket = AuthenticatedSocket(mesh, 7, out var cipher))
+        // An impostor with the key, given an id by drone 0 as a newcomer: an unknown kind (sealed as a member seals frames).
+        using (var socket = AuthenticatedSocket(mesh, out var impostor, out var cipher))
         {
             socket.Send(Sealed(cipher, 0x93, 0x63, 0x00, 0xC0)); // [99, 0, nil]: kind 99 is nobody's
             Assert.True(failed.TryTake(out var report, Wait), "drone 0 did not close the link that sent an unknown kind");
-            Assert.Equal(7, report.Peer);
+            Assert.Equal(impostor, report.Peer);
             Assert.Contains("unexpected kind 99", report.Reason, StringComparison.Ordinal);
         }
 
-        using (var socket = AuthenticatedSocket(mesh, 8))
+        using (var socket = AuthenticatedSocket(mesh, out _, out _))
         {
             var prefix = new byte[4];
             BinaryPrimitives.WriteUInt32BigEndian(prefix, (uint)mesh.Options.MaxFrameBytes + LinkCipher.TagBytes + 1);
@@ -268,19 +268,19 @@ public sealed class MeshNodeTests
             Assert.Contains("outside 1..", report.Reason, StringComparison.Ordinal);
         }
 
-        using (var socket = AuthenticatedSocket(mesh, 9, out var cipher))
+        using (var socket = AuthenticatedSocket(mesh, out var impostor, out var cipher))
         {
             socket.Send(Sealed(cipher, 0x93, 0x10, 0x00, 0xD9)); // kind 16 with a truncated str 8 body
             Assert.True(failed.TryTake(out var report, Wait), "drone 0 did not close the link that sent a malformed body");
-            Assert.Equal(9, report.Peer);
+            Assert.Equal(impostor, report.Peer);
         }
 
         // A well-formed frame that is not sealed (as a relay on the path would inject it) fails authentication.
-        using (var socket = AuthenticatedSocket(mesh, 11))
+        using (var socket = AuthenticatedSocket(mesh, out var impostor, out _))
         {
             socket.Send(Frame(0x93, 0x12, 0x00, 0xC0));
             Assert.True(failed.TryTake(out var report, Wait), "drone 0 did not close the link that sent an unsealed frame");
-            Assert.Equal(11, report.Peer);
+            Assert.Equal(impostor, report.Peer);
             Assert.Contains("failed authentication", report.Reason, StringComparison.Ordinal);
         }
 
@@ -300,9 +300,9 @@ public sealed class MeshNodeTests
 
         // 300 impostors holding the key, each sending random bytes inside a well-formed length prefix, a
         // random prefix, or a frame cut short; every one must cost drone 0 just that link.
-        for (var id = 10; id < 310; id++)
+        for (var n = 10; n < 310; n++)
         {
-            using var socket = AuthenticatedSocket(mesh, id, out var cipher);
+            using var socket = AuthenticatedSocket(mesh, out var id, out var cipher);
             var body = new byte[rng.Next(1, 200)];
             rng.NextBytes(body);
             switch (id % 3)
@@ -391,22 +391,22 @@ public sealed class MeshNodeTests
         mesh.Nodes[0].PeerFailed += (peer, _) => failed.Enqueue(peer);
 
         // An authenticated peer that never sends another byte (as a frozen process would).
-        using var socket = AuthenticatedSocket(mesh, 6);
+        using var socket = AuthenticatedSocket(mesh, out var six, out _);
         var started = DateTime.UtcNow;
-        Assert.True(silent.TryTake(out var report, mesh.Options.FailureTimeout * 3), "drone 0 did not report the silent drone 6");
+        Assert.True(silent.TryTake(out var report, mesh.Options.FailureTimeout * 3), $"drone 0 did not report the silent drone {six}");
         var took = DateTime.UtcNow - started;
-        Assert.Equal(6, report.Peer);
+        Assert.Equal(six, report.Peer);
         Assert.True(report.Ms >= mesh.Options.FailureTimeout.TotalMilliseconds, $"drone 6 was reported silent after {report.Ms} ms, under the failure timeout");
         Assert.True(took < mesh.Options.FailureTimeout + TimeSpan.FromSeconds(1), $"drone 6 was reported {took.TotalMilliseconds:F0} ms after it fell silent");
 
         // A silent peer is a report, not a verdict: its link stays up until the node is told to disconnect it.
-        Assert.NotNull(mesh.Nodes[0].GetLink(6));
+        Assert.NotNull(mesh.Nodes[0].GetLink(six));
         Assert.True(failed.IsEmpty, "drone 0 closed the link of a peer that was only silent");
-        mesh.Nodes[0].Disconnect(6, "removed in the test");
-        Assert.Null(mesh.Nodes[0].GetLink(6));
+        mesh.Nodes[0].Disconnect(six, "removed in the test");
+        Assert.Null(mesh.Nodes[0].GetLink(six));
 
-        // It cannot come back silently: a new handshake as drone 6 is refused.
-        Assert.Throws<InvalidDataException>(() => AuthenticatedSocket(mesh, 6).Dispose());
+        // It cannot come back silently: a new handshake under its id is refused.
+        Assert.Throws<InvalidDataException>(() => AuthenticatedSocketAs(mesh, six).Dispose());
     }
 
     /// <summary>A peer still silent after four failure timeouts is cut off: its link closes, which the layer above acts on.</summary>
@@ -417,21 +417,36 @@ public sealed class MeshNodeTests
         using var mesh = new LocalMesh(2, options);
         var failed = new BlockingCollection<(int Peer, string Reason)>();
         mesh.Nodes[0].PeerFailed += (peer, reason) => failed.Add((peer, reason));
-        using var socket = AuthenticatedSocket(mesh, 6);
-        Assert.True(failed.TryTake(out var report, options.SendStallTimeout * 4), $"drone 0 did not cut off drone 6, silent for {options.SendStallTimeout.TotalSeconds * 4} s");
-        Assert.Equal(6, report.Peer);
+        using var socket = AuthenticatedSocket(mesh, out var six, out _);
+        Assert.True(failed.TryTake(out var report, options.SendStallTimeout * 4), $"drone 0 did not cut off drone {six}, silent for {options.SendStallTimeout.TotalSeconds * 4} s");
+        Assert.Equal(six, report.Peer);
         Assert.Contains("cut off", report.Reason, StringComparison.Ordinal);
     }
 
-    private static Socket AuthenticatedSocket(LocalMesh mesh, int self) => AuthenticatedSocket(mesh, self, out _);
-
-    /// <summary>A socket that proved the key to drone 0 as drone <paramref name="self"/>, and the cipher its frames must be sealed with.</summary>
-    private static Socket AuthenticatedSocket(LocalMesh mesh, int self, out LinkCipher cipher)
+    /// <summary>
+    /// A socket that proved the key to drone 0 as a newcomer, the id drone 0 gave it (a member gone wrong has an id of the
+    /// run), and the cipher its frames must be sealed with.
+    /// </summary>
+    private static Socket AuthenticatedSocket(LocalMesh mesh, out int id, out LinkCipher cipher)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         socket.Connect(mesh.Nodes[0].ListenEndpoint);
-        cipher = Handshake.Connect(socket, mesh.Options, self, 0) ?? throw new InvalidOperationException("the mesh's frames are not sealed");
+        (id, _, var given) = Handshake.ConnectAsNewcomer(socket, mesh.Options);
+        cipher = given ?? throw new InvalidOperationException("the mesh's frames are not sealed");
+        return Adopted(mesh, socket, id);
+    }
 
+    /// <summary>A socket that proves the key to drone 0 as drone <paramref name="self"/>, an id of its own choosing.</summary>
+    private static Socket AuthenticatedSocketAs(LocalMesh mesh, int self)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        socket.Connect(mesh.Nodes[0].ListenEndpoint);
+        Handshake.Connect(socket, mesh.Options, self, 0)?.Dispose();
+        return Adopted(mesh, socket, self);
+    }
+
+    private static Socket Adopted(LocalMesh mesh, Socket socket, int self)
+    {
         // Adoption happens after the acceptor checks the proof; wait for it, or for the refusal.
         var deadline = DateTime.UtcNow + Wait;
         while (mesh.Nodes[0].GetLink(self) is null)
