@@ -6,7 +6,7 @@ namespace HiveMind.Net.Transport;
 /// <summary>
 /// One outgoing frame: a pooled buffer that starts with a 4-byte length prefix, filled through
 /// <see cref="IBufferWriter{T}"/> by the codec, sealed (prefix written) before it is queued, and returned to
-/// the pool after it is sent.
+/// the pool once the peer has acknowledged it (or, for heartbeats, once it is sent).
 /// </summary>
 public sealed class FrameBuffer : IBufferWriter<byte>
 {
@@ -59,23 +59,8 @@ public sealed class FrameBuffer : IBufferWriter<byte>
     /// <summary>Writes the length prefix; the frame is complete.</summary>
     public void Seal() => BinaryPrimitives.WriteUInt32BigEndian(_buffer, (uint)(_written - PrefixBytes));
 
-    /// <summary>Whether <see cref="Protect"/> ran: the body is encrypted and the tag follows it.</summary>
-    internal bool IsProtected { get; private set; }
-
-    /// <summary>Encrypts the body in place and appends its tag (once: a frame partly written is not sealed again).</summary>
-    internal void Protect(LinkCipher cipher)
-    {
-        if (IsProtected)
-        {
-            return;
-        }
-
-        Ensure(LinkCipher.TagBytes);
-        var body = _written - PrefixBytes;
-        cipher.Seal(_buffer.AsSpan(0, _written + LinkCipher.TagBytes), body);
-        _written += LinkCipher.TagBytes;
-        IsProtected = true;
-    }
+    /// <summary>The whole frame, prefix included, as memory (for a write that may finish on another thread).</summary>
+    internal ReadOnlyMemory<byte> Memory => _buffer.AsMemory(0, _written);
 
     /// <summary>Gives the buffer back to the pool; the frame must not be used after.</summary>
     public void Return()

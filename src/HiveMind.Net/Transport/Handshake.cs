@@ -10,8 +10,9 @@ namespace HiveMind.Net.Transport;
 /// Mutual proof of the cluster key before any other frame: each side sends a fresh nonce, and each proves it
 /// holds the key with HMAC-SHA256 over both nonces, both ids, its role and the frame protection it uses, compared in
 /// constant time. A stranger learns nothing it can replay, and cannot make either side allocate more than a small
-/// frame. The handshake ends with the link's <see cref="LinkCipher"/> (null for clear frames), derived from the key
-/// and both nonces.
+/// frame. The handshake ends with the connection's <see cref="LinkCipher"/> (null for clear frames), derived from the
+/// key and both nonces, and the link's resume key. A connector that carries on a link whose connection broke adds a
+/// second proof to its last frame, made with the resume key of that link's first handshake (<see cref="Accepted.Resumes"/>).
 /// </summary>
 internal static class Handshake
 {
@@ -23,17 +24,23 @@ internal static class Handshake
     private static readonly byte[] AcceptorRole = Encoding.ASCII.GetBytes("HiveMind/1 acceptor");
     private static readonly byte[] ConnectorRole = Encoding.ASCII.GetBytes("HiveMind/1 connector");
 
-    /// <summary>Runs the connector's side; returns the link's cipher when the acceptor has proven the key and is drone <paramref name="expectedPeer"/>.</summary>
-    public static LinkCipher? Connect(Socket socket, MeshOptions options, int self, int expectedPeer) => RunConnector(socket, options, self, expectedPeer);
+    /// <summary>
+    /// Runs the connector's side; returns the connection's secrets when the acceptor has proven the key and is drone
+    /// <paramref name="expectedPeer"/>. With <paramref name="resumeKey"/>, the connection carries on the link whose
+    /// first handshake gave that key.
+    /// </summary>
+    public static LinkSecrets Connect(Socket socket, MeshOptions options, int self, int expectedPeer, byte[]? resumeKey = null) =>
+        RunConnector(socket, options, self, expectedPeer, resumeKey);
 
     /// <summary>
     /// Runs a newcomer's side against drone 0: the handshake as <see cref="Newcomer"/>, then drone 0's welcome.
     /// Returns the drone id and the slot capacity of the run; throws <see cref="InvalidDataException"/> with drone 0's
     /// words when it refuses (the run is full, or takes no joiners).
     /// </summary>
-    public static (int Id, int Capacity, LinkCipher? Cipher) ConnectAsNewcomer(Socket socket, MeshOptions options)
+    public static (int Id, int Capacity, LinkSecrets Secrets) ConnectAsNewcomer(Socket socket, MeshOptions options)
     {
-        var cipher = RunConnector(socket, options, Newcomer, 0);
+        var secrets = RunConnector(socket, options, Newcomer, 0, resumeKey: null);
+        var cipher = secrets.Cipher;
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
         try
         {
@@ -54,7 +61,7 @@ internal static class Handshake
                 throw new InvalidDataException($"drone 0 welcomed this drone as drone {id} of {capacity} slots, which is unusable");
             }
 
-            var welcomed = (id, capacity, cipher);
+            var welcomed = (id, capacity, secrets);
             cipher = null; // the caller's now
             return welcomed;
         }
@@ -82,7 +89,7 @@ internal static class Handshake
             }
         });
 
-    private static LinkCipher? RunConnector(Socket socket, MeshOptions options, int self, int expectedPeer)
+    private static LinkSecrets RunConnector(Socket socket, MeshOptions options, int self, int expectedPeer, byte[]? resumeKey)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
         try
@@ -116,10 +123,14 @@ internal static class Handshake
             var myProof = Prove(options, ConnectorRole, myNonce, peerNonce, self, peer);
             Send(socket, MessageKind.Proof, (ref MessagePackWriter w) =>
             {
-                w.WriteArrayHeader(1);
+                w.WriteArrayHeader(resumeKey is null ? 1 : 2);
                 w.WriteBinary(myProof);
+                if (resumeKey is not null)
+                {
+                    w.WriteBinary(ProveResume(resumeKey, myNonce, peerNonce, self, peer));
+                }
             });
-            return options.Protection == FrameProtection.Sealed ? LinkCipher.Derive(options.ClusterKey, myNonce, peerNonce, self, peer, isConnector: true) : null;
+            return Secrets(options, myNonce, peerNonce, self, peer, isConnector: true);
         }
         finally
         {
@@ -133,7 +144,7 @@ internal static class Handshake
     /// id once it has proven the key, or <see cref="Newcomer"/> (to drone 0 only), which then owes it a
     /// <see cref="Welcome"/>; and the link's cipher.
     /// </summary>
-    public static async Task<(int Peer, LinkCipher? Cipher)> AcceptAsync(Socket socket, MeshOptions options, int self, CancellationToken token)
+    public static async Task<Accepted> AcceptAsync(Socket socket, MeshOptions options, int self, CancellationToken token)
     {
         var buffer = new byte[options.MaxHandshakeFrameBytes];
         var length = await ReceiveAsync(socket, buffer, options, MessageKind.Hello, token).ConfigureAwait(false);
@@ -149,12 +160,45 @@ internal static class Handshake
         });
 
         length = await ReceiveAsync(socket, buffer, options, MessageKind.Proof, token).ConfigureAwait(false);
-        if (!CryptographicOperations.FixedTimeEquals(ReadProof(buffer, length), Prove(options, ConnectorRole, peerNonce, myNonce, peer, self)))
+        var (proof, resumeProof) = ReadProof(buffer, length);
+        if (!CryptographicOperations.FixedTimeEquals(proof, Prove(options, ConnectorRole, peerNonce, myNonce, peer, self)))
         {
             throw new InvalidDataException($"connector claiming drone {peer} did not prove the cluster key");
         }
 
-        return (peer, options.Protection == FrameProtection.Sealed ? LinkCipher.Derive(options.ClusterKey, peerNonce, myNonce, peer, self, isConnector: false) : null);
+        return new Accepted(peer, Secrets(options, peerNonce, myNonce, peer, self, isConnector: false), resumeProof, peerNonce, myNonce, self);
+    }
+
+    /// <summary>What the acceptor's side of a handshake ends with.</summary>
+    /// <param name="Peer">The connector's drone id (or <see cref="Newcomer"/>).</param>
+    /// <param name="Secrets">The connection's cipher and the resume key a new link would have.</param>
+    /// <param name="ResumeProof">The connector's proof that it carries on a link, or null for a new link.</param>
+    /// <param name="ConnectorNonce">The connector's nonce of this handshake.</param>
+    /// <param name="AcceptorNonce">This side's nonce of this handshake.</param>
+    /// <param name="Self">This side's drone id.</param>
+    public sealed record Accepted(int Peer, LinkSecrets Secrets, byte[]? ResumeProof, byte[] ConnectorNonce, byte[] AcceptorNonce, int Self)
+    {
+        /// <summary>Whether the connector carries on the link whose resume key is <paramref name="resumeKey"/>.</summary>
+        public bool Resumes(byte[] resumeKey) =>
+            ResumeProof is not null && CryptographicOperations.FixedTimeEquals(ResumeProof, ProveResume(resumeKey, ConnectorNonce, AcceptorNonce, Peer, Self));
+    }
+
+    private static LinkSecrets Secrets(MeshOptions options, byte[] connectorNonce, byte[] acceptorNonce, int connector, int acceptor, bool isConnector) =>
+        new(
+            options.Protection == FrameProtection.Sealed ? LinkCipher.Derive(options.ClusterKey, connectorNonce, acceptorNonce, connector, acceptor, isConnector) : null,
+            LinkCipher.DeriveResumeKey(options.ClusterKey, connectorNonce, acceptorNonce, connector, acceptor));
+
+    private static readonly byte[] ResumeRole = Encoding.ASCII.GetBytes("HiveMind/1 resume");
+
+    private static byte[] ProveResume(byte[] resumeKey, byte[] connectorNonce, byte[] acceptorNonce, int connector, int acceptor)
+    {
+        var message = new byte[ResumeRole.Length + (2 * NonceBytes) + 8];
+        ResumeRole.CopyTo(message, 0);
+        connectorNonce.CopyTo(message, ResumeRole.Length);
+        acceptorNonce.CopyTo(message, ResumeRole.Length + NonceBytes);
+        BitConverter.TryWriteBytes(message.AsSpan(ResumeRole.Length + (2 * NonceBytes)), connector);
+        BitConverter.TryWriteBytes(message.AsSpan(ResumeRole.Length + (2 * NonceBytes) + 4), acceptor);
+        return HMACSHA256.HashData(resumeKey, message);
     }
 
     private static (int Peer, byte[] Nonce) ReadHello(byte[] buffer, int length, MeshOptions options, int self)
@@ -176,11 +220,17 @@ internal static class Handshake
         return (peer, Nonce(ref reader));
     }
 
-    private static byte[] ReadProof(byte[] buffer, int length)
+    private static (byte[] Proof, byte[]? ResumeProof) ReadProof(byte[] buffer, int length)
     {
         var reader = Body(buffer, length);
-        Fields(ref reader, 1);
-        return reader.ReadBinary().ToArray();
+        var fields = reader.ReadArrayHeader();
+        if (fields is not (1 or 2))
+        {
+            throw new InvalidDataException($"handshake body has {fields} fields, expected 1 or 2");
+        }
+
+        var proof = reader.ReadBinary().ToArray();
+        return (proof, fields == 2 ? reader.ReadBinary().ToArray() : null);
     }
 
     /// <summary>Reads one handshake frame of <paramref name="expected"/> kind into <paramref name="buffer"/>; returns its length.</summary>
@@ -321,3 +371,6 @@ internal static class Handshake
         return HMACSHA256.HashData(options.ClusterKey, message);
     }
 }
+
+/// <summary>What a handshake gives a connection: its cipher (null for clear frames) and the resume key a new link has.</summary>
+internal readonly record struct LinkSecrets(LinkCipher? Cipher, byte[] ResumeKey);

@@ -1,23 +1,43 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using HiveMind.Net.Codec;
 
 namespace HiveMind.Net.Transport;
 
 /// <summary>
-/// One authenticated TCP link to a peer: a receive thread that reads whole frames into a pooled buffer and hands them
-/// to the node, and a send thread that owns the writing side. Every write is one that never waits (send with
-/// MSG_DONTWAIT, see <see cref="SocketSend"/>, or a non-blocking socket where the platform lacks it). The receive thread never
-/// waits on the network or on another drone: what it sends is queued (or written at once when the link is idle and
-/// the socket takes it whole), and replies to the peer's requests are made by the send side as the socket drains, so
-/// that two drones serving each other's large replies at once both keep reading.
+/// One authenticated link to a peer, which outlives the TCP connections under it: a connection that breaks (reset, end
+/// of stream, a frame that fails authentication) is replaced by a new one, and every frame the peer had not yet taken
+/// is sent again, so that nothing is lost, doubled or reordered across the break. Each connection has a receive thread
+/// that reads whole frames into a pooled buffer and hands them to the node, and a send thread that owns the writing
+/// side. Every write is one that never waits (send with MSG_DONTWAIT, see <see cref="SocketSend"/>, or a non-blocking
+/// socket where the platform lacks it). The receive thread never waits on the network or on another drone: what it
+/// sends is queued (or written at once when the link is idle and the socket takes it whole), and replies to the peer's
+/// requests are made by the send side as the socket drains, so that two drones serving each other's large replies at
+/// once both keep reading.
 /// </summary>
 /// <remarks>
-/// The send side drains, in order: the rest of a frame a caller could write only in part, urgent frames (heartbeats,
-/// error replies), replies to be made (<see cref="Serve"/>), then bulk frames (one-way messages and requests, coalesced
-/// into large writes). Bulk frames from threads that may wait (an application thread) wait while the queue holds more
-/// than its limit (back-pressure); the node's own threads never wait, and a queue that grows past a hard limit closes
-/// the link. A write that makes no progress for the failure timeout closes the link: a live peer always reads.
+/// <para>
+/// The send side drains, in order: the Resume frame that opens each connection, the rest of a frame a caller could
+/// write only in part, frames owed from before a break, urgent frames (heartbeats, error replies), replies to be made
+/// (<see cref="Serve"/>), then bulk frames (one-way messages and requests, coalesced into large writes). Bulk frames
+/// from threads that may wait (an application thread) wait while the queue holds more than its limit
+/// (back-pressure); the node's own threads never wait, and a queue that grows past a hard limit closes the link. A
+/// write that makes no progress for the stall limit closes the link: a live peer always reads.
+/// </para>
+/// <para>
+/// Sequence: every frame but heartbeats and Resume frames is numbered (1, 2, ... for the life of the link, in the
+/// order it goes out) and kept until the peer acknowledges it; heartbeats carry the count of frames taken (in the
+/// request-id field), and a receiver that takes many frames acknowledges them without waiting for the next heartbeat.
+/// Each connection opens, both ways, with a Resume frame: [the number of the next frame this side sends], with the
+/// frames it has taken in the request-id field. A frame whose number was taken already is skipped; a gap is a peer
+/// that does not follow the protocol, and closes the link.
+/// </para>
+/// <para>
+/// Locks: <c>_gate</c> guards the queues, the kept frames and the socket's writing turn (<c>_holder</c>: the
+/// connection whose thread writes now); <c>_deliver</c> makes frames reach the node one at a time and in order, even
+/// while a connection that was just replaced still finishes its last frame.
+/// </para>
 /// </remarks>
 public sealed class Link
 {
@@ -26,42 +46,56 @@ public sealed class Link
     // Requests of the peer waiting for their replies; more is a peer that does not wait for its replies.
     private const int MaxPendingReplies = 4096;
 
+    // A receiver acknowledges at least every this many frames or bytes taken, without waiting for a heartbeat.
+    private const int AckEveryFrames = 64;
+    private const long AckEveryBytes = 256 << 10;
+
+    // Breaks a link may have within ten failure timeouts before it closes for good.
+    private const int MaxBreaks = 8;
+
     // Threads of the mesh itself (receive, send, heartbeat, accept): they must never wait for queue space.
     [ThreadStatic]
     private static bool _meshThread;
 
     private readonly MeshNode _node;
-    private readonly Socket _socket;
-    private readonly LinkCipher? _cipher;
     private readonly int _sendQueueLimit;
     private readonly long _sendQueueHardLimit;
     private readonly long _stallMilliseconds;
     private readonly object _gate = new();
+    private readonly object _deliver = new();
     private readonly Queue<FrameBuffer> _urgent = new();
     private readonly Queue<FrameBuffer> _bulk = new();
     private readonly Queue<Func<FrameBuffer?>> _replies = new();
-    private FrameBuffer? _partial;
-    private int _partialSent;
+    private readonly KeptFrames _kept = new();
+    private readonly Queue<long> _breaks = new();
+    private Connection? _current;
+    private Connection? _latest;
+    private Connection? _holder;
+    private PartialWrite? _partial;
     private long _bulkBytes;
-    private bool _sending;
+    private ulong _sentSeq;
+    private ulong _nextToWire = 1;
+    private ulong _peerAcked;
+    private ulong _received;
+    private ulong _ackSent;
+    private long _bytesSinceAck;
+    private long _ackSentAt;
+    private bool _peerSpoke;
     private string? _closeWhenFlushed;
     private int _closed;
+    private int _generation;
     private long _lastHeard;
     private long _lastSent;
-    private volatile bool _receiveBusy;
-    private Thread? _receiver;
-    private Thread? _sender;
 
-    internal Link(MeshNode node, Socket socket, int peer, int sendQueueLimit, LinkCipher? cipher)
+    internal Link(MeshNode node, int peer, int sendQueueLimit, byte[] resumeKey)
     {
         _node = node;
-        _socket = socket;
-        _cipher = cipher;
         _sendQueueLimit = sendQueueLimit;
         _sendQueueHardLimit = Math.Max(16L * sendQueueLimit, 2L * node.Options.MaxFrameBytes);
         _stallMilliseconds = (long)node.Options.SendStallTimeout.TotalMilliseconds;
+        ResumeKey = resumeKey;
         Peer = peer;
-        _lastHeard = _lastSent = Environment.TickCount64;
+        _lastHeard = _lastSent = _ackSentAt = Environment.TickCount64;
     }
 
     /// <summary>The drone at the other end.</summary>
@@ -70,15 +104,27 @@ public sealed class Link
     /// <summary>Messages and bytes by kind.</summary>
     public LinkCounters Counters { get; } = new();
 
-    /// <summary>False once the link is closed; it never opens again.</summary>
+    /// <summary>False once the link is closed for good; it never opens again. A link whose connection broke and is being re-established is open.</summary>
     public bool IsOpen => Volatile.Read(ref _closed) == 0;
+
+    /// <summary>Whether a connection carries the link now (false while a broken one is being replaced).</summary>
+    public bool IsConnected => Volatile.Read(ref _current) is not null && IsOpen;
 
     /// <summary>Why the link closed, or null while it is open.</summary>
     public string? CloseReason { get; private set; }
 
+    /// <summary>Connections that replaced a broken one.</summary>
+    public int Resumes { get; private set; }
+
+    /// <summary>The secret a new connection proves to carry on this link (from its first handshake).</summary>
+    internal byte[] ResumeKey { get; }
+
     internal long LastHeard => Volatile.Read(ref _lastHeard);
 
     internal long LastSent => Volatile.Read(ref _lastSent);
+
+    /// <summary>Frames of the peer taken so far (what a heartbeat acknowledges).</summary>
+    internal ulong Received => Volatile.Read(ref _received);
 
     /// <summary>Consecutive heartbeat checks that found the peer silent past the failure timeout (the heartbeat thread's own).</summary>
     internal int SilentChecks { get; set; }
@@ -95,14 +141,19 @@ public sealed class Link
     {
         get
         {
-            if (_receiveBusy)
+            if (Volatile.Read(ref _current) is not { } connection)
+            {
+                return false;
+            }
+
+            if (connection.ReceiveBusy)
             {
                 return true;
             }
 
             try
             {
-                return _socket.Available > 0;
+                return connection.Socket.Available > 0;
             }
             catch (Exception error) when (error is SocketException or ObjectDisposedException)
             {
@@ -111,37 +162,110 @@ public sealed class Link
         }
     }
 
+    /// <summary>Whether frames were taken since the last acknowledgement was sent, and it is older than <paramref name="milliseconds"/>.</summary>
+    internal bool OwesAck(long milliseconds) =>
+        Received != Volatile.Read(ref _ackSent) && Environment.TickCount64 - Volatile.Read(ref _ackSentAt) >= milliseconds;
+
+    /// <summary>
+    /// Claims the right to dial a new connection beside the current one (after a silence): true at most once per
+    /// <paramref name="intervalMs"/>.
+    /// </summary>
+    internal bool TryStartRedial(long intervalMs)
+    {
+        var now = Environment.TickCount64;
+        var last = Volatile.Read(ref _lastRedial);
+        return now - last >= intervalMs && Interlocked.CompareExchange(ref _lastRedial, now, last) == last;
+    }
+
+    private long _lastRedial = long.MinValue / 2;
+
     /// <summary>Whether the calling thread is one of the mesh's own, which must never wait for queue space.</summary>
     public static bool OnMeshThread => _meshThread;
 
     /// <summary>Marks the calling thread as one of the mesh's own (see <see cref="OnMeshThread"/>).</summary>
     internal static void MarkMeshThread() => _meshThread = true;
 
-    internal void Start()
+    /// <summary>
+    /// Puts <paramref name="socket"/> (handshaken, with <paramref name="cipher"/>) under the link: its first connection,
+    /// or one that replaces a connection that broke (or that the peer found broken before this side did). Returns false,
+    /// and disposes both, when the link is closed.
+    /// </summary>
+    internal bool Attach(Socket socket, LinkCipher? cipher)
     {
+        Connection? retired;
+        Connection connection;
+        lock (_gate)
+        {
+            if (!IsOpen)
+            {
+                socket.Dispose();
+                cipher?.Dispose();
+                return false;
+            }
+
+            retired = _current;
+            if (retired is not null || _generation > 0)
+            {
+                Resumes++;
+            }
+
+            connection = new Connection(socket, cipher, ++_generation);
+            _current = _latest = connection;
+            _holder = null; // a thread still writing on the retired connection gives up its turn when it notices
+            ReturnPartial();
+            _nextToWire = _kept.FirstSeq(_sentSeq);
+            Volatile.Write(ref _lastHeard, Environment.TickCount64);
+            Monitor.PulseAll(_gate);
+        }
+
+        retired?.Retire();
+
         // Writes never block a thread: they wait in Poll, with a deadline. Reads block in receive where sends can be
         // made not to wait on a blocking socket; elsewhere the socket is non-blocking and reads wait in Poll too.
-        _socket.Blocking = SocketSend.Supported;
-        // Each thread is published once started: a Dispose on another thread joins only threads that run.
-        var receiver = new Thread(ReceiveLoop) { IsBackground = true, Name = $"hivemind {_node.Id}<-{Peer} receive" };
-        var sender = new Thread(SendLoop) { IsBackground = true, Name = $"hivemind {_node.Id}->{Peer} send" };
+        socket.Blocking = SocketSend.Supported;
+        var receiver = new Thread(() => ReceiveLoop(connection)) { IsBackground = true, Name = $"hivemind {_node.Id}<-{Peer} receive" };
+        var sender = new Thread(() => SendLoop(connection)) { IsBackground = true, Name = $"hivemind {_node.Id}->{Peer} send" };
+        connection.Receiver = receiver;
+        connection.Sender = sender;
         receiver.Start();
-        Volatile.Write(ref _receiver, receiver);
         sender.Start();
-        Volatile.Write(ref _sender, sender);
+        return true;
+    }
+
+    /// <summary>Waits until a connection carries the link, the link closes, or <paramref name="timeout"/> passes; true when connected.</summary>
+    internal bool WaitConnected(TimeSpan timeout)
+    {
+        var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        lock (_gate)
+        {
+            while (_current is null && IsOpen)
+            {
+                var left = deadline - Environment.TickCount64;
+                if (left <= 0)
+                {
+                    return false;
+                }
+
+                Monitor.Wait(_gate, (int)Math.Min(left, int.MaxValue));
+            }
+
+            return _current is not null;
+        }
     }
 
     /// <summary>
-    /// Queues a sealed frame. Urgent frames skip the queue limit and go before bulk ones. A bulk frame from a thread
+    /// Queues a frame. Urgent frames skip the queue limit and go before bulk ones. A bulk frame from a thread
     /// that may wait waits while the queue holds more than the limit; from one of the mesh's threads it never waits.
     /// With <paramref name="inline"/>, a frame that finds the link idle is written by the calling thread as far as the
     /// socket takes it without blocking (the send thread writes the rest): a lone request or reply saves a thread
     /// hand-off. Without, it always goes through the send thread, which coalesces a stream of frames into large
-    /// writes. Returns false (and recycles the frame) if the link is closed.
+    /// writes. Returns false (and recycles the frame) if the link is closed. While a broken connection is being
+    /// replaced, frames wait in the queue.
     /// </summary>
     internal bool Enqueue(FrameBuffer frame, bool urgent, bool inline = true)
     {
         string? overflow = null;
+        Connection? writer;
         lock (_gate)
         {
             while (!urgent && _bulkBytes > _sendQueueLimit && IsOpen && !_meshThread)
@@ -158,6 +282,7 @@ public sealed class Link
             if (!urgent && _bulkBytes + frame.Length > _sendQueueHardLimit)
             {
                 overflow = $"send queue over {_sendQueueHardLimit} bytes: the peer does not read";
+                writer = null;
             }
             else if (!inline || IsBusy)
             {
@@ -177,7 +302,13 @@ public sealed class Link
             else
             {
                 // Nothing queued and nobody on the socket: this thread writes, and the send loop keeps off meanwhile.
-                _sending = true;
+                writer = _holder = _current!;
+                Trim();
+                overflow = Number(frame, writer);
+                if (overflow is not null)
+                {
+                    _holder = null;
+                }
             }
         }
 
@@ -188,7 +319,7 @@ public sealed class Link
             return false;
         }
 
-        WriteWithoutWaiting(frame);
+        WriteWithoutWaiting(writer!, frame);
         return true;
     }
 
@@ -200,6 +331,7 @@ public sealed class Link
     /// </summary>
     internal void Serve(Func<FrameBuffer?> produce, Func<FrameBuffer> tooMany)
     {
+        Connection writer;
         lock (_gate)
         {
             if (!IsOpen)
@@ -221,7 +353,8 @@ public sealed class Link
                 return;
             }
 
-            _sending = true;
+            writer = _holder = _current!;
+            Trim();
         }
 
         FrameBuffer? frame;
@@ -231,17 +364,31 @@ public sealed class Link
         }
         catch
         {
-            ReleaseSocket();
+            ReleaseSocket(writer);
             throw;
         }
 
         if (frame is null)
         {
-            ReleaseSocket();
+            ReleaseSocket(writer);
             return;
         }
 
-        WriteWithoutWaiting(frame);
+        string? overflow;
+        lock (_gate)
+        {
+            overflow = IsOpen ? Number(frame, writer) : null;
+        }
+
+        if (overflow is not null)
+        {
+            frame.Return();
+            ReleaseSocket(writer);
+            Close(overflow);
+            return;
+        }
+
+        WriteWithoutWaiting(writer, frame);
     }
 
     /// <summary>
@@ -263,7 +410,7 @@ public sealed class Link
         Close(reason);
     }
 
-    /// <summary>Closes the link once, for <paramref name="reason"/>; the node reports it and fails its requests.</summary>
+    /// <summary>Closes the link for good, once, for <paramref name="reason"/>; the node reports it and fails its requests.</summary>
     internal void Close(string reason)
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0)
@@ -272,30 +419,19 @@ public sealed class Link
         }
 
         CloseReason = reason;
-        try
-        {
-            _socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (SocketException)
-        {
-            // Already reset by the peer: closing below is all that is left to do.
-        }
-        catch (ObjectDisposedException)
-        {
-            // Closed already.
-        }
-
-        _socket.Close();
+        Connection? connection;
         lock (_gate)
         {
+            connection = _current;
+            _current = null;
+            _holder = null;
             foreach (var frame in _urgent.Concat(_bulk))
             {
                 frame.Return();
             }
 
-            _partial?.Return();
-            _partial = null;
-
+            ReturnPartial();
+            _kept.Clear();
             _urgent.Clear();
             _bulk.Clear();
             _replies.Clear();
@@ -303,33 +439,102 @@ public sealed class Link
             Monitor.PulseAll(_gate);
         }
 
-        _cipher?.Dispose();
+        connection?.Retire();
         _node.OnLinkClosed(this, reason);
     }
 
-    /// <summary>Waits for both loops to end (after <see cref="Close"/>).</summary>
+    /// <summary>Waits for the loops of the link's latest connection to end (after <see cref="Close"/>).</summary>
     internal void Join(TimeSpan timeout)
     {
-        if (Volatile.Read(ref _receiver) is { } receiver && receiver != Thread.CurrentThread)
+        var connection = Volatile.Read(ref _latest);
+        foreach (var thread in new[] { connection?.Receiver, connection?.Sender })
         {
-            receiver.Join(timeout);
-        }
-
-        if (Volatile.Read(ref _sender) is { } sender && sender != Thread.CurrentThread)
-        {
-            sender.Join(timeout);
+            if (thread is not null && thread != Thread.CurrentThread && thread.ThreadState != ThreadState.Unstarted)
+            {
+                thread.Join(timeout);
+            }
         }
     }
 
     // Caller holds _gate.
-    private bool IsBusy => _sending || _partial is not null || _urgent.Count > 0 || _replies.Count > 0 || _bulk.Count > 0;
+    private bool IsBusy =>
+        _current is null || !_current.ResumeSent || _holder is not null || _partial is not null || _nextToWire <= _sentSeq ||
+        _urgent.Count > 0 || _replies.Count > 0 || _bulk.Count > 0;
 
-    private void ReleaseSocket()
+    // Caller holds _gate: whether the send loop of the current connection has something to do.
+    private bool HasWork =>
+        !_current!.ResumeSent || _partial is not null || _nextToWire <= _sentSeq || _urgent.Count > 0 || _replies.Count > 0 || _bulk.Count > 0;
+
+    /// <summary>
+    /// Gives the next number to a frame about to be written on the current connection and keeps it until the peer
+    /// acknowledges it (heartbeats and Resume frames are not numbered). Returns why the link must close, or null, and
+    /// the frame stays the caller's.
+    /// Caller holds <see cref="_gate"/>.
+    /// </summary>
+    private string? Number(FrameBuffer frame, Connection writer)
+    {
+        if (!IsNumbered(frame.Kind))
+        {
+            return null;
+        }
+
+        if (_kept.Bytes + frame.Length > _sendQueueHardLimit)
+        {
+            return $"over {_sendQueueHardLimit} bytes sent and not acknowledged: the peer does not acknowledge what it reads";
+        }
+
+        _kept.Add(frame);
+        _sentSeq++;
+
+        // Written now by the current connection, or owed to it (numbered by a thread of one it replaced).
+        if (_nextToWire == _sentSeq && writer == _current)
+        {
+            _nextToWire++;
+        }
+
+        return null;
+    }
+
+    private static bool IsNumbered(byte kind) => kind is not (MessageKind.Heartbeat or MessageKind.Resume);
+
+    /// <summary>
+    /// Drops the frames the peer has acknowledged. Once the connection's Resume frame has said where this side goes on,
+    /// the frames from there are all written in turn (the peer counts them), so only frames written on it already are
+    /// dropped; before, the connection goes on after the last acknowledged one. Caller holds <see cref="_gate"/> and the
+    /// writing turn.
+    /// </summary>
+    private void Trim()
+    {
+        if (_current is { ResumeSent: true })
+        {
+            _kept.TrimThrough(Math.Min(_peerAcked, _nextToWire - 1), _sentSeq);
+            return;
+        }
+
+        _kept.TrimThrough(_peerAcked, _sentSeq);
+        if (_nextToWire < _kept.FirstSeq(_sentSeq))
+        {
+            _nextToWire = _kept.FirstSeq(_sentSeq);
+        }
+    }
+
+    private void ReturnPartial()
+    {
+        _partial?.Dispose();
+        _partial = null;
+    }
+
+    private void ReleaseSocket(Connection writer)
     {
         string? close;
         lock (_gate)
         {
-            _sending = false;
+            if (_holder != writer)
+            {
+                return; // the connection was replaced meanwhile: the turn is the new one's
+            }
+
+            _holder = null;
             WakeIfQueued();
             close = IsBusy ? null : _closeWhenFlushed;
         }
@@ -347,64 +552,75 @@ public sealed class Link
     /// </summary>
     private void WakeIfQueued()
     {
-        if (_partial is not null || _urgent.Count > 0 || _replies.Count > 0 || _bulk.Count > 0)
+        if (_current is not null && HasWork)
         {
             Monitor.PulseAll(_gate);
         }
     }
 
-    /// <summary>Writes what the socket takes of <paramref name="frame"/> now (the caller owns the socket); the send thread writes the rest.</summary>
-    private void WriteWithoutWaiting(FrameBuffer frame)
+    /// <summary>Writes what the socket takes of <paramref name="frame"/> now (the caller holds the writing turn); the send thread writes the rest.</summary>
+    private void WriteWithoutWaiting(Connection connection, FrameBuffer frame)
     {
+        var numbered = IsNumbered(frame.Kind);
+        PartialWrite? wire = null;
         int sent;
         try
         {
-            Protect(frame);
-            sent = SendNow(frame.Span);
+            wire = PartialWrite.Of(frame, connection.Cipher, owned: !numbered);
+            sent = SendNow(connection, wire.Remaining);
+            wire.Sent = sent;
         }
         catch (Exception error) when (error is SocketException or ObjectDisposedException)
         {
-            frame.Return();
-            ReleaseSocket();
-            Close(IsOpen ? $"send failed: {error.Message}" : "closed");
+            if (wire is not null)
+            {
+                wire.Dispose();
+            }
+            else if (!numbered)
+            {
+                frame.Return();
+            }
+
+            ReleaseSocket(connection);
+            Break(connection, $"send failed: {error.Message}", endOfStream: true);
             return;
         }
 
         lock (_gate)
         {
-            if (sent == frame.Length)
+            if (wire.Done)
             {
-                Counters.CountSent(frame.Kind, frame.Length);
-                frame.Return();
+                Counters.CountSent(frame.Kind, wire.Length);
+                wire.Dispose();
             }
-            else if (IsOpen)
+            else if (_current == connection && IsOpen)
             {
-                _partial = frame;
-                _partialSent = sent;
+                _partial = wire;
             }
             else
             {
-                frame.Return();
+                wire.Dispose();
             }
         }
 
-        ReleaseSocket();
+        ReleaseSocket(connection);
     }
 
     /// <summary>Writes as much of <paramref name="bytes"/> as the socket takes without blocking; returns the bytes written.</summary>
-    private int SendNow(ReadOnlySpan<byte> bytes)
+    private int SendNow(Connection connection, ReadOnlySpan<byte> bytes)
     {
+        var socket = connection.Socket;
         var sent = 0;
         while (sent < bytes.Length)
         {
             int n;
             if (SocketSend.Supported)
             {
-                n = SocketSend.TrySend(_socket, bytes[sent..]);
+                n = SocketSend.TrySend(socket, bytes[sent..]);
             }
             else
             {
-                n = _socket.Send(bytes[sent..], SocketFlags.None, out var error);
+                n = socket.Send(bytes[sent..], SocketFlags.None, out var error);
                 if (error == SocketError.WouldBlock)
                 {
                     n = 0;
@@ -427,13 +643,13 @@ public sealed class Link
         return sent;
     }
 
-    /// <summary>Writes all of <paramref name="bytes"/>, waiting in Poll while the socket is full; closes the link when nothing moves for the failure timeout.</summary>
-    private void SendAll(ReadOnlySpan<byte> bytes)
+    /// <summary>Writes all of <paramref name="bytes"/>, waiting in Poll while the socket is full; throws when nothing moves for the stall limit.</summary>
+    private void SendAll(Connection connection, ReadOnlySpan<byte> bytes)
     {
         var progress = Environment.TickCount64;
         while (!bytes.IsEmpty)
         {
-            var n = SendNow(bytes);
+            var n = SendNow(connection, bytes);
             if (n > 0)
             {
                 bytes = bytes[n..];
@@ -447,36 +663,89 @@ public sealed class Link
                 throw new SendStalledException($"send stalled: the peer read nothing for {stalled} ms (limit {_stallMilliseconds} ms)");
             }
 
-            if (!IsOpen)
+            if (!IsOpen || connection.Retired)
             {
                 throw new ObjectDisposedException(nameof(Link));
             }
 
-            _socket.Poll((int)Math.Min(_stallMilliseconds - stalled, 250) * 1000, SelectMode.SelectWrite);
+            connection.Socket.Poll((int)Math.Min(_stallMilliseconds - stalled, 250) * 1000, SelectMode.SelectWrite);
         }
     }
 
-    private void ReceiveLoop()
+    // ------------------------------------------------------------------ a connection breaks
+
+    /// <summary>
+    /// The connection under the link broke for <paramref name="reason"/> (<paramref name="endOfStream"/>: it ended or was
+    /// reset, which a peer that died looks like too). The link is re-established when it may be (the node decides how,
+    /// within the failure timeout); otherwise it closes for good.
+    /// </summary>
+    private void Break(Connection connection, string reason, bool endOfStream)
+    {
+        bool resumable;
+        lock (_gate)
+        {
+            if (_current != connection || !IsOpen)
+            {
+                return; // replaced already, or closed
+            }
+
+            var now = Environment.TickCount64;
+            var window = 10 * (long)_node.Options.FailureTimeout.TotalMilliseconds;
+            while (_breaks.TryPeek(out var at) && now - at > window)
+            {
+                _breaks.Dequeue();
+            }
+
+            _breaks.Enqueue(now);
+            resumable = _breaks.Count <= MaxBreaks && _node.MayResume(Peer, _peerSpoke);
+            if (resumable)
+            {
+                _current = null;
+                _holder = null;
+                ReturnPartial();
+                Monitor.PulseAll(_gate);
+            }
+            else if (_breaks.Count > MaxBreaks)
+            {
+                reason = $"{reason} (the link broke {_breaks.Count} times within {window} ms)";
+            }
+        }
+
+        if (!resumable)
+        {
+            Close(reason);
+            return;
+        }
+
+        connection.Retire();
+        _node.OnLinkBroken(this, reason, endOfStream);
+    }
+
+    // ------------------------------------------------------------------ receiving
+
+    private void ReceiveLoop(Connection connection)
     {
         MarkMeshThread();
 
         // Reads whatever the socket has into one pooled buffer and hands out every complete frame in it, so a burst of
         // small frames costs one receive call. A frame larger than the buffer grows it as its bytes arrive (never by
         // its length prefix alone, so a prefix costs nothing until the bytes behind it come).
+        var socket = connection.Socket;
+        var cipher = connection.Cipher;
         var buffer = ArrayPool<byte>.Shared.Rent(BatchBytes);
         int start = 0, end = 0;
         try
         {
-            while (IsOpen)
+            while (!connection.Retired)
             {
-                _receiveBusy = true;
+                connection.ReceiveBusy = true;
                 while (end - start >= FrameBuffer.PrefixBytes)
                 {
                     var length = BinaryPrimitives.ReadUInt32BigEndian(buffer.AsSpan(start));
-                    var limit = _node.Options.MaxFrameBytes + (_cipher is null ? 0 : LinkCipher.TagBytes);
+                    var limit = _node.Options.MaxFrameBytes + (cipher is null ? 0 : LinkCipher.TagBytes);
                     if (length == 0 || length > (uint)limit)
                     {
-                        throw new InvalidDataException($"frame length {length} is outside 1..{limit}");
+                        throw new BrokenStreamException($"frame length {length} is outside 1..{limit}");
                     }
 
                     var total = FrameBuffer.PrefixBytes + (int)length;
@@ -486,21 +755,26 @@ public sealed class Link
                     }
 
                     var body = buffer.AsSpan(start + FrameBuffer.PrefixBytes, (int)length);
-                    if (_cipher is not null)
+                    if (cipher is not null)
                     {
-                        var plain = _cipher.Open(buffer.AsSpan(start, FrameBuffer.PrefixBytes), body);
+                        var plain = cipher.Open(buffer.AsSpan(start, FrameBuffer.PrefixBytes), body);
                         if (plain < 0)
                         {
-                            throw new InvalidDataException("a frame failed authentication: tampered with, injected, replayed, reordered or dropped on the way");
+                            throw new BrokenStreamException("a frame failed authentication: tampered with, injected, replayed, reordered or dropped on the way");
                         }
 
                         body = body[..plain];
                     }
 
-                    _node.Dispatch(this, body, total);
+                    if (!Deliver(connection, body, total))
+                    {
+                        return; // replaced by a newer connection
+                    }
+
                     start += total;
                 }
 
+                AcknowledgeIfOwed();
                 if (start == end)
                 {
                     start = end = 0;
@@ -528,13 +802,13 @@ public sealed class Link
                     buffer = larger;
                 }
 
-                _receiveBusy = false;
-                var received = _socket.Receive(buffer.AsSpan(end), SocketFlags.None, out var error);
-                _receiveBusy = true; // what it drained from the socket is news the silence check must not miss
+                connection.ReceiveBusy = false;
+                var received = socket.Receive(buffer.AsSpan(end), SocketFlags.None, out var error);
+                connection.ReceiveBusy = true; // what it drained from the socket is news the silence check must not miss
                 if (error == SocketError.WouldBlock)
                 {
-                    _receiveBusy = false;
-                    _socket.Poll(250_000, SelectMode.SelectRead);
+                    connection.ReceiveBusy = false;
+                    socket.Poll(250_000, SelectMode.SelectRead);
                     continue;
                 }
 
@@ -545,7 +819,7 @@ public sealed class Link
 
                 if (received == 0)
                 {
-                    Close(end == start ? "the peer closed the connection" : $"the peer closed the connection inside a frame ({end - start} bytes)");
+                    Break(connection, end == start ? "the peer closed the connection" : $"the peer closed the connection inside a frame ({end - start} bytes)", endOfStream: true);
                     return;
                 }
 
@@ -555,57 +829,211 @@ public sealed class Link
                 Volatile.Write(ref _lastHeard, Environment.TickCount64);
             }
         }
-        catch (Exception error) when (error is SocketException or ObjectDisposedException or InvalidDataException)
+        catch (Exception error) when (error is SocketException or ObjectDisposedException)
         {
-            Close(IsOpen ? $"receive failed: {error.Message}" : "closed");
+            Break(connection, $"receive failed: {error.Message}", endOfStream: true);
         }
-        catch (Exception error)
+        catch (BrokenStreamException error)
         {
-            // Nothing a peer sends may take the drone down: any other failure closes just this link.
-            Close($"frame handling failed: {error.GetType().Name}: {error.Message}");
+            // Bytes that are not the peer's frames (a relay on the path, or a corrupted stream): the link is re-established.
+            Break(connection, $"receive failed: {error.Message}", endOfStream: false);
+        }
+        catch (Exception error) when (!connection.Retired)
+        {
+            // A frame the peer sealed that does not follow the protocol, or that its handler refused. Nothing a peer
+            // sends may take the drone down: it closes just this link, for good.
+            Close(error is InvalidDataException or MessagePackFormatException
+                ? $"receive failed: {error.Message}"
+                : $"frame handling failed: {error.GetType().Name}: {error.Message}");
+        }
+        catch (Exception)
+        {
+            // A connection replaced already: what it still read is not the link's any more.
         }
         finally
         {
-            _receiveBusy = false;
+            connection.ReceiveBusy = false;
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
-    private void SendLoop()
+    /// <summary>
+    /// Takes one frame of <paramref name="connection"/>: acknowledgements and Resume frames here, numbered frames in
+    /// order and once each to the node. False when the connection was replaced (its frames are not taken any more).
+    /// </summary>
+    private bool Deliver(Connection connection, ReadOnlySpan<byte> body, int wireBytes)
+    {
+        var reader = new MessagePackReader(body);
+        if (reader.ReadArrayHeader() != 3)
+        {
+            throw new InvalidDataException("frame is not [kind, request id, body]");
+        }
+
+        var kind = reader.ReadByte();
+        var requestId = reader.ReadUInt64();
+        lock (_deliver)
+        {
+            if (connection.Retired)
+            {
+                return false;
+            }
+
+            Counters.CountReceived(kind, wireBytes);
+            if (kind == MessageKind.Heartbeat)
+            {
+                Acknowledged(requestId);
+                return true;
+            }
+
+            if (kind == MessageKind.Resume)
+            {
+                OnResume(connection, requestId, ref reader);
+                return true;
+            }
+
+            if (connection.IncomingSeq == 0)
+            {
+                throw new InvalidDataException($"a {MessageKind.Name(kind)} frame came before the connection's Resume frame");
+            }
+
+            var seq = connection.IncomingSeq++;
+            if (seq <= _received)
+            {
+                return true; // sent again after a break, and taken before it
+            }
+
+            if (seq != _received + 1)
+            {
+                throw new InvalidDataException($"frame {seq} came after frame {_received}: frames were lost between connections");
+            }
+
+            _node.Dispatch(this, body, wireBytes);
+            Volatile.Write(ref _received, seq);
+            _bytesSinceAck += wireBytes;
+            return true;
+        }
+    }
+
+    /// <summary>The peer's Resume frame: [the number of the next frame it sends], with the frames it has taken as <paramref name="taken"/>.</summary>
+    private void OnResume(Connection connection, ulong taken, ref MessagePackReader reader)
+    {
+        if (connection.IncomingSeq != 0)
+        {
+            throw new InvalidDataException("a second Resume frame on one connection");
+        }
+
+        if (reader.ReadArrayHeader() != 1)
+        {
+            throw new InvalidDataException("Resume body is not [next frame]");
+        }
+
+        var next = reader.ReadUInt64();
+        if (next == 0 || next > _received + 1)
+        {
+            throw new InvalidDataException($"the peer resumes at frame {next}, but this drone has taken only {_received}: frames were lost");
+        }
+        Acknowledged(taken);
+        connection.IncomingSeq = next;
+        _peerSpoke = true;
+    }
+
+    /// <summary>The peer has taken frames 1..<paramref name="taken"/>; they need not be kept any more.</summary>
+    private void Acknowledged(ulong taken)
+    {
+        lock (_gate)
+        {
+            if (taken > _sentSeq)
+            {
+                throw new InvalidDataException($"the peer acknowledged frame {taken}, but only {_sentSeq} were sent");
+            }
+
+            if (taken > _peerAcked)
+            {
+                _peerAcked = taken;
+            }
+        }
+    }
+
+    /// <summary>Acknowledges what was taken when enough has come since the last acknowledgement (the receive thread's own).</summary>
+    private void AcknowledgeIfOwed()
+    {
+        var received = Received;
+        if (received - Volatile.Read(ref _ackSent) >= AckEveryFrames || _bytesSinceAck >= AckEveryBytes)
+        {
+            SendAck();
+        }
+    }
+
+    /// <summary>Sends a heartbeat, which acknowledges every frame taken so far.</summary>
+    internal void SendAck()
+    {
+        var received = Received;
+        Volatile.Write(ref _ackSent, received);
+        Volatile.Write(ref _ackSentAt, Environment.TickCount64);
+        _bytesSinceAck = 0;
+        Enqueue(MeshNode.BuildHeartbeat(received), urgent: true);
+    }
+
+    // ------------------------------------------------------------------ sending
+
+    private void SendLoop(Connection connection)
     {
         MarkMeshThread();
         var batch = new byte[BatchBytes];
         var taken = new List<FrameBuffer>();
+        var owned = new List<FrameBuffer>();
         try
         {
             while (true)
             {
                 Func<FrameBuffer?>? produce = null;
-                FrameBuffer? partial = null;
-                var partialSent = 0;
+                PartialWrite? partial = null;
                 lock (_gate)
                 {
-                    while (IsOpen && (_sending || !(_partial is not null || _urgent.Count > 0 || _replies.Count > 0 || _bulk.Count > 0)))
+                    while (_current == connection && (_holder is not null || !HasWork))
                     {
                         Monitor.Wait(_gate);
                     }
 
-                    if (!IsOpen)
+                    if (_current != connection)
                     {
                         return;
                     }
 
-                    _sending = true;
-                    if (_partial is not null)
+                    _holder = connection;
+                    Trim();
+                    if (!connection.ResumeSent)
                     {
-                        (partial, partialSent) = (_partial, _partialSent);
+                        // Each connection opens with a Resume frame: the next frame this side sends, and the frames it has taken.
+                        connection.ResumeSent = true;
+                        owned.Add(MeshNode.BuildResume(Received, _nextToWire));
+                    }
+                    else if (_partial is not null)
+                    {
+                        partial = _partial;
                         _partial = null;
+                    }
+                    else if (_nextToWire <= _sentSeq)
+                    {
+                        // Frames owed from before a break (or numbered by a thread of the connection it replaced).
+                        var bytes = 0;
+                        while (_nextToWire <= _sentSeq && (bytes == 0 || bytes + _kept.Get(_nextToWire, _sentSeq).Length <= BatchBytes))
+                        {
+                            var frame = _kept.Get(_nextToWire, _sentSeq);
+                            taken.Add(frame);
+                            bytes += frame.Length;
+                            _nextToWire++;
+                        }
                     }
                     else if (_urgent.Count > 0)
                     {
                         while (_urgent.TryDequeue(out var frame))
                         {
-                            taken.Add(frame);
+                            (IsNumbered(frame.Kind) ? taken : owned).Add(frame);
+                            if (Number(frame, connection) is { } overflow)
+                            {
+                                throw new LinkOverflowException(overflow);
+                            }
                         }
                     }
                     else if (_replies.TryDequeue(out var next))
@@ -621,6 +1049,10 @@ public sealed class Link
                             _bulkBytes -= frame.Length;
                             taken.Add(frame);
                             bytes += frame.Length;
+                            if (Number(frame, connection) is { } overflow)
+                            {
+                                throw new LinkOverflowException(overflow);
+                            }
                         }
                     }
 
@@ -629,83 +1061,305 @@ public sealed class Link
 
                 if (partial is not null)
                 {
-                    taken.Add(partial);
-                    SendAll(partial.Span[partialSent..]);
+                    try
+                    {
+                        SendAll(connection, partial.Remaining);
+                        Counters.CountSent(partial.Kind, partial.Length);
+                    }
+                    finally
+                    {
+                        partial.Dispose();
+                    }
                 }
                 else if (produce is not null)
                 {
                     if (produce() is { } reply)
                     {
-                        taken.Add(reply);
-                        Protect(reply);
-                        SendAll(reply.Span);
+                        string? overflow;
+                        lock (_gate)
+                        {
+                            overflow = IsOpen ? Number(reply, connection) : null;
+                        }
+
+                        if (overflow is not null)
+                        {
+                            throw new LinkOverflowException(overflow);
+                        }
+
+                        (IsNumbered(reply.Kind) ? taken : owned).Add(reply);
                     }
                 }
-                else
-                {
-                    Write(taken, batch);
-                }
 
-                foreach (var frame in taken)
+                // Unnumbered frames (the Resume frame, heartbeats) go first; they are not kept.
+                Write(connection, owned, batch);
+                Write(connection, taken, batch);
+                foreach (var frame in owned)
                 {
-                    Counters.CountSent(frame.Kind, frame.Length);
                     frame.Return();
                 }
 
+                owned.Clear();
                 taken.Clear();
-                ReleaseSocket();
+                ReleaseSocket(connection);
             }
         }
-        catch (Exception error) when (error is SocketException or ObjectDisposedException or SendStalledException)
+        catch (LinkOverflowException error)
         {
-            foreach (var frame in taken)
-            {
-                frame.Return();
-            }
-
-            Close(IsOpen ? error is SendStalledException ? error.Message : $"send failed: {error.Message}" : "closed");
+            ReturnAll(owned);
+            Close(error.Message);
+        }
+        catch (SendStalledException error)
+        {
+            ReturnAll(owned);
+            Close(error.Message);
+        }
+        catch (Exception error) when (error is SocketException or ObjectDisposedException)
+        {
+            ReturnAll(owned);
+            ReleaseSocket(connection);
+            Break(connection, $"send failed: {error.Message}", endOfStream: true);
+        }
+        catch (Exception error) when (!connection.Retired && IsOpen)
+        {
+            // A reply that could not be made, say: nothing may take the drone down; the link closes for good.
+            ReturnAll(owned);
+            Close($"sending failed: {error.GetType().Name}: {error.Message}");
+        }
+        catch (Exception)
+        {
+            // A connection replaced or a link closed meanwhile: what it was writing is kept or gone with it.
+            ReturnAll(owned);
         }
     }
 
-    private void Write(List<FrameBuffer> frames, byte[] batch)
+    private static void ReturnAll(List<FrameBuffer> frames)
     {
+        foreach (var frame in frames)
+        {
+            frame.Return();
+        }
+
+        frames.Clear();
+    }
+
+    /// <summary>Writes <paramref name="frames"/> in order, sealed, coalesced through <paramref name="batch"/>.</summary>
+    private void Write(Connection connection, List<FrameBuffer> frames, byte[] batch)
+    {
+        var cipher = connection.Cipher;
+        var extra = cipher is null ? 0 : LinkCipher.TagBytes;
         var used = 0;
         foreach (var frame in frames)
         {
-            Protect(frame);
-            if (frame.Length > batch.Length - used)
+            var length = frame.Length + extra;
+            if (length > batch.Length - used)
             {
                 if (used > 0)
                 {
-                    SendAll(batch.AsSpan(0, used));
+                    SendAll(connection, batch.AsSpan(0, used));
                     used = 0;
                 }
 
-                if (frame.Length > batch.Length)
+                if (length > batch.Length)
                 {
-                    SendAll(frame.Span);
+                    using var large = PartialWrite.Of(frame, cipher, owned: false);
+                    SendAll(connection, large.Remaining);
+                    Counters.CountSent(frame.Kind, length);
                     continue;
                 }
             }
 
-            frame.Span.CopyTo(batch.AsSpan(used));
-            used += frame.Length;
+            Seal(frame, cipher, batch.AsSpan(used, length));
+            used += length;
+            Counters.CountSent(frame.Kind, length);
         }
 
         if (used > 0)
         {
-            SendAll(batch.AsSpan(0, used));
+            SendAll(connection, batch.AsSpan(0, used));
         }
     }
 
-    /// <summary>Seals a frame as it goes out (in the order frames reach the socket, which is the order the peer counts them).</summary>
-    private void Protect(FrameBuffer frame)
+    /// <summary>The wire bytes of <paramref name="frame"/> into <paramref name="destination"/>: sealed, or as it is.</summary>
+    private static void Seal(FrameBuffer frame, LinkCipher? cipher, Span<byte> destination)
     {
-        if (_cipher is not null)
+        if (cipher is null)
         {
-            frame.Protect(_cipher);
+            frame.Span.CopyTo(destination);
+        }
+        else
+        {
+            cipher.Seal(frame.Span, destination);
+        }
+    }
+
+    /// <summary>One connection under the link: its socket, its cipher (nonces count from zero on each), its two threads.</summary>
+    private sealed class Connection(Socket socket, LinkCipher? cipher, int generation)
+    {
+        private int _retired;
+
+        public Socket Socket { get; } = socket;
+
+        public LinkCipher? Cipher { get; } = cipher;
+
+        public int Generation { get; } = generation;
+
+        public Thread? Receiver { get; set; }
+
+        public Thread? Sender { get; set; }
+
+        public volatile bool ReceiveBusy;
+
+        /// <summary>Whether the send loop has written this connection's Resume frame (guarded by the link's gate).</summary>
+        public bool ResumeSent { get; set; }
+
+        /// <summary>The number of the peer's next numbered frame on this connection; 0 until its Resume frame (the receive thread's own, under the link's delivery lock).</summary>
+        public ulong IncomingSeq { get; set; }
+
+        public bool Retired => Volatile.Read(ref _retired) != 0;
+
+        /// <summary>Ends the connection: its socket closes (its loops end), and nothing it reads is taken any more.</summary>
+        public void Retire()
+        {
+            if (Interlocked.Exchange(ref _retired, 1) != 0)
+            {
+                return;
+            }
+
+            try
+            {
+                Socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception error) when (error is SocketException or ObjectDisposedException)
+            {
+                // Reset by the peer already, or closed.
+            }
+
+            Socket.Close();
+            Cipher?.Dispose();
+        }
+    }
+
+    /// <summary>The wire bytes of one frame being written, and how far: its own buffer (clear frames) or a sealed copy.</summary>
+    private sealed class PartialWrite : IDisposable
+    {
+        private byte[]? _sealed;
+        private FrameBuffer? _owned;
+        private ReadOnlyMemory<byte> _bytes;
+
+        public byte Kind { get; private init; }
+
+        public int Length => _bytes.Length;
+
+        public int Sent { get; set; }
+
+        public bool Done => Sent == _bytes.Length;
+
+        public ReadOnlySpan<byte> Remaining => _bytes.Span[Sent..];
+
+        /// <summary>The wire bytes of <paramref name="frame"/>; with <paramref name="owned"/>, the frame is returned with them.</summary>
+        public static PartialWrite Of(FrameBuffer frame, LinkCipher? cipher, bool owned)
+        {
+            var write = new PartialWrite { Kind = frame.Kind, _owned = owned ? frame : null };
+            if (cipher is null)
+            {
+                write._bytes = frame.Memory;
+            }
+            else
+            {
+                var length = frame.Length + LinkCipher.TagBytes;
+                write._sealed = ArrayPool<byte>.Shared.Rent(length);
+                cipher.Seal(frame.Span, write._sealed.AsSpan(0, length));
+                write._bytes = write._sealed.AsMemory(0, length);
+                if (owned)
+                {
+                    frame.Return();
+                    write._owned = null;
+                }
+            }
+
+            return write;
+        }
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _sealed, null) is { } buffer)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
+            Interlocked.Exchange(ref _owned, null)?.Return();
+            _bytes = default;
+        }
+    }
+
+    /// <summary>
+    /// The numbered frames sent and not yet acknowledged, oldest first; frame n is the (n - first)th. Guarded by the
+    /// link's gate; frames are dropped only by the thread that holds the writing turn, so none is returned under a
+    /// writer.
+    /// </summary>
+    private sealed class KeptFrames
+    {
+        private FrameBuffer[] _ring = new FrameBuffer[64];
+        private int _head;
+        private int _count;
+
+        public long Bytes { get; private set; }
+
+        /// <summary>The number of the oldest frame kept (<paramref name="last"/> + 1 when none is: the next to be numbered).</summary>
+        public ulong FirstSeq(ulong last) => last - (ulong)_count + 1;
+
+        public void Add(FrameBuffer frame)
+        {
+            if (_count == _ring.Length)
+            {
+                var larger = new FrameBuffer[_ring.Length * 2];
+                for (var i = 0; i < _count; i++)
+                {
+                    larger[i] = _ring[(_head + i) % _ring.Length];
+                }
+
+                _ring = larger;
+                _head = 0;
+            }
+
+            _ring[(_head + _count) % _ring.Length] = frame;
+            _count++;
+            Bytes += frame.Length;
+        }
+
+        public FrameBuffer Get(ulong seq, ulong last) => _ring[(_head + (int)(seq - FirstSeq(last))) % _ring.Length];
+
+        public void TrimThrough(ulong seq, ulong last)
+        {
+            while (_count > 0 && FirstSeq(last) <= seq)
+            {
+                var frame = _ring[_head];
+                _ring[_head] = null!;
+                _head = (_head + 1) % _ring.Length;
+                _count--;
+                Bytes -= frame.Length;
+                frame.Return();
+            }
+        }
+
+        public void Clear()
+        {
+            while (_count > 0)
+            {
+                _ring[_head].Return();
+                _ring[_head] = null!;
+                _head = (_head + 1) % _ring.Length;
+                _count--;
+            }
+
+            Bytes = 0;
         }
     }
 
     private sealed class SendStalledException(string message) : Exception(message);
+
+    private sealed class LinkOverflowException(string message) : Exception(message);
+
+    /// <summary>Bytes on a connection that are not the peer's frames: the connection is replaced, the link goes on.</summary>
+    private sealed class BrokenStreamException(string message) : Exception(message);
 }

@@ -12,7 +12,7 @@ namespace HiveMind.Net.Transport;
 /// length prefix is authenticated too.
 /// </summary>
 /// <remarks>
-/// Threads: <see cref="Seal"/> is called by whichever thread holds the link's socket for writing (one at a time, in
+/// Threads: <see cref="Seal(ReadOnlySpan{byte}, Span{byte})"/> is called by whichever thread holds the link's socket for writing (one at a time, in
 /// the order frames go out); <see cref="Open"/> by the link's receive thread.
 /// </remarks>
 internal sealed class LinkCipher : IDisposable
@@ -51,16 +51,22 @@ internal sealed class LinkCipher : IDisposable
     }
 
     /// <summary>
-    /// Seals a frame in place: <paramref name="frame"/> holds the 4-byte prefix, <paramref name="bodyLength"/> bytes of
-    /// body and room for the tag after them; the prefix is rewritten to count the tag.
+    /// Seals a frame into <paramref name="destination"/>: <paramref name="plainFrame"/> is the 4-byte prefix and the body,
+    /// <paramref name="destination"/> has room for both and the tag after them; its prefix counts the tag. The plain
+    /// frame is left as it is (it is kept until the peer acknowledges it, to be sealed again on another connection).
     /// </summary>
-    public void Seal(Span<byte> frame, int bodyLength)
+    public void Seal(ReadOnlySpan<byte> plainFrame, Span<byte> destination)
     {
-        BinaryPrimitives.WriteUInt32BigEndian(frame, (uint)(bodyLength + TagBytes));
+        var bodyLength = plainFrame.Length - FrameBuffer.PrefixBytes;
+        BinaryPrimitives.WriteUInt32BigEndian(destination, (uint)(bodyLength + TagBytes));
         Span<byte> nonce = stackalloc byte[NonceBytes];
         BinaryPrimitives.WriteUInt64LittleEndian(nonce, _sent++);
-        var body = frame.Slice(FrameBuffer.PrefixBytes, bodyLength);
-        _seal.Encrypt(nonce, body, body, frame.Slice(FrameBuffer.PrefixBytes + bodyLength, TagBytes), frame[..FrameBuffer.PrefixBytes]);
+        _seal.Encrypt(
+            nonce,
+            plainFrame[FrameBuffer.PrefixBytes..],
+            destination.Slice(FrameBuffer.PrefixBytes, bodyLength),
+            destination.Slice(FrameBuffer.PrefixBytes + bodyLength, TagBytes),
+            destination[..FrameBuffer.PrefixBytes]);
     }
 
     /// <summary>
@@ -87,6 +93,19 @@ internal sealed class LinkCipher : IDisposable
         {
             return -1;
         }
+    }
+
+    /// <summary>
+    /// The secret of a link that a later connection proves it holds to carry the link on (HKDF-SHA256 from the cluster
+    /// key and the nonces of the link's first handshake): a key holder that was not party to that handshake cannot take
+    /// the link over.
+    /// </summary>
+    public static byte[] DeriveResumeKey(byte[] clusterKey, byte[] connectorNonce, byte[] acceptorNonce, int connector, int acceptor)
+    {
+        var salt = new byte[connectorNonce.Length + acceptorNonce.Length];
+        connectorNonce.CopyTo(salt, 0);
+        acceptorNonce.CopyTo(salt, connectorNonce.Length);
+        return HKDF.DeriveKey(HashAlgorithmName.SHA256, clusterKey, KeyBytes, salt, Info("resume", connector, acceptor));
     }
 
     public void Dispose()

@@ -25,6 +25,7 @@ public sealed partial class MeshNode : IDisposable
     private readonly ConcurrentDictionary<ulong, PendingRequest> _pending = new();
     private readonly ConcurrentDictionary<int, string> _failed = new();
     private readonly ConcurrentDictionary<int, IPEndPoint> _registered = new();
+    private readonly ConcurrentDictionary<int, IPEndPoint> _dialed = new();
     private readonly LinkedList<PendingHandshake> _handshakes = new();
     private readonly ConcurrentDictionary<int, byte> _announced = new();
     private readonly ManualResetEventSlim _stopping = new();
@@ -73,6 +74,16 @@ public sealed partial class MeshNode : IDisposable
     /// failure timeout of silence: (peer, milliseconds of silence). The link stays up; <see cref="Disconnect"/> ends it.
     /// </summary>
     public event Action<int, long>? PeerSilent;
+
+    /// <summary>
+    /// Raised when the connection under the link to a peer breaks (reset, end of stream, a frame that failed
+    /// authentication) and a new one is being made: (peer, reason). <see cref="PeerFailed"/> follows when none carries
+    /// the link on within the failure timeout; <see cref="LinkResumed"/> when one does.
+    /// </summary>
+    public event Action<int, string>? LinkBroken;
+
+    /// <summary>Raised when a new connection carries on the link to a peer after a break; nothing sent was lost.</summary>
+    public event Action<int>? LinkResumed;
 
     /// <summary>Raised for each connection dropped before or during the handshake, with the reason.</summary>
     public event Action<string>? ConnectionRejected;
@@ -197,10 +208,10 @@ public sealed partial class MeshNode : IDisposable
 
         var deadline = DateTime.UtcNow + timeout;
         var capacity = 0;
-        ConnectWith(0, registry, Remaining(deadline), retryHandshake: false, socket =>
+        ConnectWith(0, registry, Remaining(deadline), retryHandshake: false, RefusedFor, resume: null, socket =>
         {
-            (Id, capacity, var cipher) = Handshake.ConnectAsNewcomer(socket, Options);
-            return (0, cipher);
+            (Id, capacity, var secrets) = Handshake.ConnectAsNewcomer(socket, Options);
+            return (0, secrets);
         });
         RegisterWithDroneZero();
         if (!_peerTableArrived.Wait(Remaining(deadline)))
@@ -237,16 +248,15 @@ public sealed partial class MeshNode : IDisposable
 
     /// <summary>Connects to <paramref name="peer"/> at <paramref name="endpoint"/>, retrying with backoff, and runs the handshake.</summary>
     public Link Connect(int peer, IPEndPoint endpoint, TimeSpan timeout) =>
-        ConnectWith(peer, endpoint, timeout, retryHandshake: true, socket =>
-        {
-            return (peer, Handshake.Connect(socket, Options, Id, peer));
-        });
+        ConnectWith(peer, endpoint, timeout, retryHandshake: true, RefusedFor, resume: null, socket => (peer, Handshake.Connect(socket, Options, Id, peer)));
 
     /// <remarks>
     /// Without <paramref name="retryHandshake"/>, only connecting is retried: a handshake that fails (the key is not
-    /// the run's, or drone 0 refuses) fails at once.
+    /// the run's, or drone 0 refuses) fails at once. Connecting gives up once the peer has refused for
+    /// <paramref name="refusedFor"/>. With <paramref name="resume"/>, the connection carries on that link.
     /// </remarks>
-    private Link ConnectWith(int peer, IPEndPoint endpoint, TimeSpan timeout, bool retryHandshake, Func<Socket, (int Peer, LinkCipher? Cipher)> handshake)
+    private Link ConnectWith(
+        int peer, IPEndPoint endpoint, TimeSpan timeout, bool retryHandshake, TimeSpan refusedFor, Link? resume, Func<Socket, (int Peer, LinkSecrets Secrets)> handshake)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         var deadline = DateTime.UtcNow + timeout;
@@ -259,9 +269,12 @@ public sealed partial class MeshNode : IDisposable
             {
                 ConnectWithin(socket, endpoint, Remaining(deadline));
                 socket.ReceiveTimeout = (int)Options.HandshakeTimeout.TotalMilliseconds;
-                var (linked, cipher) = handshake(socket);
+                var (linked, secrets) = handshake(socket);
                 socket.ReceiveTimeout = 0;
-                return Adopt(socket, linked, cipher) ?? throw new MeshException($"drone {Id}: a link to drone {linked} already exists");
+                var link = Adopt(socket, linked, secrets, resume) ??
+                    throw new MeshException(resume is null ? $"drone {Id}: a link to drone {linked} already exists" : $"drone {Id}: the link to drone {linked} closed meanwhile");
+                _dialed[linked] = endpoint;
+                return link;
             }
             catch (Exception error) when (!retryHandshake && error is InvalidDataException or MessagePackFormatException)
             {
@@ -276,7 +289,7 @@ public sealed partial class MeshNode : IDisposable
                 // is a wrong address or a drone that is gone, not one that is still starting.
                 var refused = error is SocketException { SocketErrorCode: SocketError.ConnectionRefused };
                 firstRefused = refused ? firstRefused ?? DateTime.UtcNow : null;
-                if (DateTime.UtcNow + backoff >= deadline || _stopping.IsSet || (refused && DateTime.UtcNow - firstRefused > RefusedFor))
+                if (DateTime.UtcNow + backoff >= deadline || _stopping.IsSet || (refused && DateTime.UtcNow - firstRefused >= refusedFor) || resume is { IsOpen: false })
                 {
                     throw new MeshException($"drone {Id}: cannot connect to drone {peer} at {endpoint}: {error.Message}", error);
                 }
@@ -484,6 +497,18 @@ public sealed partial class MeshNode : IDisposable
         }
     }
 
+    /// <summary>A heartbeat that acknowledges the first <paramref name="received"/> frames of the peer.</summary>
+    internal static FrameBuffer BuildHeartbeat(ulong received) =>
+        Build(MessageKind.Heartbeat, received, 0, static (ref MessagePackWriter w, int _) => w.WriteNil());
+
+    /// <summary>The frame that opens a connection: the number of the next frame this side sends, with the frames it has taken.</summary>
+    internal static FrameBuffer BuildResume(ulong received, ulong next) =>
+        Build(MessageKind.Resume, received, next, static (ref MessagePackWriter w, ulong n) =>
+        {
+            w.WriteArrayHeader(1);
+            w.Write(n);
+        });
+
     private static FrameBuffer Build<TState>(byte kind, ulong requestId, TState state, BodyWriter<TState> body, int sizeHint = 0)
     {
         var frame = FrameBuffer.Rent(Math.Max(sizeHint, 256) + 32);
@@ -500,7 +525,7 @@ public sealed partial class MeshNode : IDisposable
 
     // ------------------------------------------------------------------ receiving
 
-    /// <summary>Handles one frame of <paramref name="link"/> on its receive thread.</summary>
+    /// <summary>Handles one numbered frame of <paramref name="link"/> on its receive thread (heartbeats and Resume frames are the link's own).</summary>
     internal void Dispatch(Link link, ReadOnlySpan<byte> frame, int wireBytes)
     {
         var reader = new MessagePackReader(frame);
@@ -511,7 +536,6 @@ public sealed partial class MeshNode : IDisposable
 
         var kind = reader.ReadByte();
         var requestId = reader.ReadUInt64();
-        link.Counters.CountReceived(kind, wireBytes);
         if (_failed.ContainsKey(link.Peer))
         {
             return; // disconnected: nothing it says is taken any more (its link closes shortly)
@@ -519,9 +543,6 @@ public sealed partial class MeshNode : IDisposable
 
         switch (kind)
         {
-            case MessageKind.Heartbeat:
-                reader.Skip();
-                break;
             case MessageKind.Response or MessageKind.ErrorResponse:
                 Complete(link.Peer, kind, requestId, ref reader);
                 break;
@@ -746,26 +767,200 @@ public sealed partial class MeshNode : IDisposable
 
     // ------------------------------------------------------------------ links and failures
 
-    private Link? Adopt(Socket socket, int peer, LinkCipher? cipher)
+    /// <summary>
+    /// Puts a handshaken connection to <paramref name="peer"/> under a new link, or (with <paramref name="resume"/>) under
+    /// that link, whose connection broke. Returns null, and disposes the connection, when the peer failed, has a link
+    /// already (for a new one), or the link to carry on closed meanwhile.
+    /// </summary>
+    private Link? Adopt(Socket socket, int peer, LinkSecrets secrets, Link? resume)
     {
         socket.NoDelay = true;
-        var link = new Link(this, socket, peer, Options.SendQueueBytes, cipher);
+        Link link;
         lock (_membership)
         {
-            if (_failed.ContainsKey(peer) || (_links.TryGetValue(peer, out var existing) && existing.IsOpen) || _stopping.IsSet)
+            _links.TryGetValue(peer, out var existing);
+            var refused = _failed.ContainsKey(peer) || _stopping.IsSet ||
+                (resume is null ? existing is { IsOpen: true } : existing != resume || !resume.IsOpen);
+            if (refused)
             {
                 socket.Dispose();
-                cipher?.Dispose();
+                secrets.Cipher?.Dispose();
                 return null;
             }
 
+            link = resume ?? new Link(this, peer, Options.SendQueueBytes, secrets.ResumeKey);
             _links[peer] = link;
-            link.Start();
+        }
+
+        if (!link.Attach(socket, secrets.Cipher))
+        {
+            return null;
+        }
+
+        lock (_membership)
+        {
             Monitor.PulseAll(_membership);
         }
 
-        LogLinkUp(_logger, Id, peer);
+        if (resume is null)
+        {
+            LogLinkUp(_logger, Id, peer);
+        }
+        else
+        {
+            LogLinkResumed(_logger, Id, peer, link.Resumes);
+            LinkResumed?.Invoke(peer);
+        }
+
         return link;
+    }
+
+    /// <summary>Whether a link to <paramref name="peer"/> whose connection broke may be carried on by a new one.</summary>
+    /// <remarks>
+    /// The dialing end always tries (a refusal ends it at once). The waiting end waits only for a peer that spoke the
+    /// protocol on the link (<paramref name="peerSpoke"/>: its Resume frame came) or whose address it knows (a drone of
+    /// the run, which a reset may have cut off before its first frame was read): a stranger's bad link closes at once.
+    /// </remarks>
+    internal bool MayResume(int peer, bool peerSpoke) =>
+        !_stopping.IsSet && !_leaving && !_failed.ContainsKey(peer) && (Id > peer || peerSpoke || EndpointOf(peer) is not null);
+
+    /// <summary>
+    /// The connection under <paramref name="link"/> broke: the drone with the higher id dials again (as it
+    /// dialed first), the other waits for it; either way the link closes for good when no new connection carries it
+    /// within the failure timeout. A dial that finds nothing listening, or (on the waiting side, for a connection that
+    /// ended) a peer whose address refuses connections, is a peer that is gone: the link closes at once.
+    /// </summary>
+    internal void OnLinkBroken(Link link, string reason, bool endOfStream)
+    {
+        LogLinkBroken(_logger, Id, link.Peer, reason);
+        LinkBroken?.Invoke(link.Peer, reason);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                Reestablish(link, reason, endOfStream);
+            }
+            catch (Exception error) when (error is not OutOfMemoryException)
+            {
+                link.Close($"{reason}; re-establishing failed: {error.Message}");
+            }
+        })
+        {
+            IsBackground = true,
+            Name = $"hivemind {Id}<->{link.Peer} reconnect",
+        };
+        thread.Start();
+    }
+
+    /// <summary>
+    /// Dials a new connection for <paramref name="link"/> beside the one it has, at most once per failure timeout: a
+    /// refusal means the peer is gone (the link closes); any other failure leaves the link as it was.
+    /// </summary>
+    private void TryRedial(Link link, string why)
+    {
+        if (!link.TryStartRedial((long)Options.FailureTimeout.TotalMilliseconds) || EndpointOf(link.Peer) is not { } endpoint)
+        {
+            return;
+        }
+
+        var peer = link.Peer;
+        var thread = new Thread(() =>
+        {
+            Link.MarkMeshThread();
+            try
+            {
+                ConnectWith(peer, endpoint, Options.FailureTimeout / 2, retryHandshake: false, refusedFor: TimeSpan.Zero, link,
+                    socket => (peer, Handshake.Connect(socket, Options, Id, peer, link.ResumeKey)));
+            }
+            catch (MeshException error) when (error.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
+            {
+                link.Close($"{why}; drone {peer} no longer listens at {endpoint}");
+            }
+            catch (Exception error) when (error is not OutOfMemoryException)
+            {
+                LogRedialFailed(_logger, Id, peer, why, error.Message);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = $"hivemind {Id}<->{peer} redial",
+        };
+        thread.Start();
+    }
+
+    private void Reestablish(Link link, string reason, bool endOfStream)
+    {
+        Link.MarkMeshThread();
+        var peer = link.Peer;
+        var deadline = DateTime.UtcNow + Options.FailureTimeout;
+        var endpoint = EndpointOf(peer);
+        if (Id > peer)
+        {
+            if (endpoint is null)
+            {
+                link.Close($"{reason}; no address to dial drone {peer} again");
+                return;
+            }
+
+            try
+            {
+                ConnectWith(peer, endpoint, Remaining(deadline), retryHandshake: true, refusedFor: TimeSpan.Zero, link,
+                    socket => (peer, Handshake.Connect(socket, Options, Id, peer, link.ResumeKey)));
+            }
+            catch (MeshException error)
+            {
+                link.Close($"{reason}; not re-established: {error.Message}");
+            }
+
+            return;
+        }
+
+        if (endOfStream && endpoint is not null && Refuses(endpoint, Remaining(deadline)))
+        {
+            link.Close($"{reason}; drone {peer} no longer listens at {endpoint}");
+            return;
+        }
+
+        if (!link.WaitConnected(Remaining(deadline)) && link.IsOpen)
+        {
+            link.Close($"{reason}; drone {peer} did not re-establish the link within {Options.FailureTimeout.TotalMilliseconds:F0} ms");
+        }
+    }
+
+    /// <summary>Where <paramref name="peer"/> listens, as this drone knows it: where it dialed it, where it registered, or the peer table.</summary>
+    private IPEndPoint? EndpointOf(int peer)
+    {
+        if (_dialed.TryGetValue(peer, out var dialed))
+        {
+            return dialed;
+        }
+
+        if (_registered.TryGetValue(peer, out var registered))
+        {
+            return registered;
+        }
+
+        // Peer tables are not changed once published, so one is read without the lock.
+        return Volatile.Read(ref _peerTable) is { } table && table.TryGetValue(peer, out var listed) ? listed : null;
+    }
+
+    /// <summary>Whether nothing listens at <paramref name="endpoint"/> (a refused connect); a probe that connects is closed at once.</summary>
+    private static bool Refuses(IPEndPoint endpoint, TimeSpan timeout)
+    {
+        using var probe = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            ConnectWithin(probe, endpoint, timeout < TimeSpan.FromSeconds(1) ? timeout : TimeSpan.FromSeconds(1));
+            return false;
+        }
+        catch (SocketException error)
+        {
+            return error.SocketErrorCode == SocketError.ConnectionRefused;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
     }
 
     internal void OnLinkClosed(Link link, string reason)
@@ -873,7 +1068,9 @@ public sealed partial class MeshNode : IDisposable
         try
         {
             socket.NoDelay = true;
-            (var peer, cipher) = await Handshake.AcceptAsync(socket, Options, Id, pending.Token).ConfigureAwait(false);
+            var accepted = await Handshake.AcceptAsync(socket, Options, Id, pending.Token).ConfigureAwait(false);
+            cipher = accepted.Secrets.Cipher;
+            var peer = accepted.Peer;
             if (peer == Newcomer)
             {
                 var (assigned, refusal) = AssignNewcomer();
@@ -896,15 +1093,26 @@ public sealed partial class MeshNode : IDisposable
                 throw new InvalidDataException($"drone {peer} is not a drone of the run, nor one drone 0 gave that id");
             }
 
+            // A connection that proves the link's resume key carries that link on (its old connection broke, perhaps
+            // before this side noticed); any other claim of a linked drone's id is refused.
+            Link? resume = null;
+            if (accepted.ResumeProof is not null)
+            {
+                if (!_links.TryGetValue(peer, out resume) || !resume.IsOpen || !accepted.Resumes(resume.ResumeKey))
+                {
+                    throw new InvalidDataException($"drone {peer} asked to carry on a link it does not have");
+                }
+            }
+
             if (!pending.Authenticated())
             {
                 throw new InvalidDataException(pending.DropReason ?? "the handshake was dropped");
             }
 
-            if (Adopt(socket, peer, cipher) is null)
+            if (Adopt(socket, peer, accepted.Secrets, resume) is null)
             {
                 cipher = null; // disposed by Adopt
-                throw new InvalidDataException($"drone {peer} already has a link");
+                throw new InvalidDataException(resume is null ? $"drone {peer} already has a link" : $"the link to drone {peer} closed meanwhile");
             }
         }
         catch (Exception error) when (error is SocketException or InvalidDataException or MessagePackFormatException or ObjectDisposedException or OperationCanceledException)
@@ -1007,8 +1215,10 @@ public sealed partial class MeshNode : IDisposable
             var now = Environment.TickCount64;
             foreach (var link in _links.Values)
             {
-                if (!link.IsOpen)
+                if (!link.IsConnected)
                 {
+                    // Closed, or a broken connection being replaced (which has a deadline of its own).
+                    link.SilentChecks = 0;
                     continue;
                 }
 
@@ -1022,6 +1232,13 @@ public sealed partial class MeshNode : IDisposable
                 }
 
                 link.SilentChecks = silent > timeout && listening ? link.SilentChecks + 1 : 0;
+                if (silent > timeout / 2 && listening && Id > link.Peer)
+                {
+                    // Half a failure timeout of silence: the path may have lost the connection without either end
+                    // hearing of it. The dialing end tries a new one beside it; if it takes, the link goes on over it.
+                    TryRedial(link, $"silent for {silent} ms");
+                }
+
                 if (link.SilentChecks == 0)
                 {
                     link.SilenceReported = 0;
@@ -1043,9 +1260,9 @@ public sealed partial class MeshNode : IDisposable
                     PeerSilent?.Invoke(link.Peer, silent);
                 }
 
-                if (now - link.LastSent >= interval.TotalMilliseconds / 2)
+                if (now - link.LastSent >= interval.TotalMilliseconds / 2 || link.OwesAck((long)interval.TotalMilliseconds / 2))
                 {
-                    link.Enqueue(Build(MessageKind.Heartbeat, 0, 0, static (ref MessagePackWriter w, int _) => w.WriteNil()), urgent: true);
+                    link.SendAck();
                 }
             }
         }
@@ -1130,6 +1347,15 @@ public sealed partial class MeshNode : IDisposable
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "drone {DroneId}: link to drone {Peer} is up")]
     private static partial void LogLinkUp(ILogger logger, int droneId, int peer);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: the connection to drone {Peer} broke ({Reason}); re-establishing the link")]
+    private static partial void LogLinkBroken(ILogger logger, int droneId, int peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "drone {DroneId}: a new connection to drone {Peer} ({Why}) did not take: {Reason}")]
+    private static partial void LogRedialFailed(ILogger logger, int droneId, int peer, string why, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "drone {DroneId}: the link to drone {Peer} goes on over a new connection (break {Resumes}); nothing sent was lost")]
+    private static partial void LogLinkResumed(ILogger logger, int droneId, int peer, int resumes);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: drone {Peer} has been silent for {SilentMs} ms (failure timeout {TimeoutMs} ms)")]
     private static partial void LogPeerSilent(ILogger logger, int droneId, int peer, long silentMs, long timeoutMs);

@@ -15,7 +15,7 @@ public static class MessageKind
     /// <summary>Handshake, connector to acceptor: [proof].</summary>
     public const byte Proof = 3;
 
-    /// <summary>Liveness; carries nothing.</summary>
+    /// <summary>Liveness and acknowledgement: the request-id field counts the sender's frames taken so far; the body is nil.</summary>
     public const byte Heartbeat = 4;
 
     /// <summary>Reply to the request whose id the frame carries; body is the reply.</summary>
@@ -36,6 +36,12 @@ public static class MessageKind
     /// <summary>Drone 0 to the members: [newcomer id], a drone it gave that id to, which may now link to them.</summary>
     public const byte Announce = 10;
 
+    /// <summary>
+    /// The first frame of each connection of a link, both ways: [number of the next frame the sender sends], with the
+    /// frames it has taken in the request-id field. A link whose connection broke carries on from there on a new one.
+    /// </summary>
+    public const byte Resume = 11;
+
     /// <summary>First kind the layer above may use.</summary>
     public const byte FirstApplicationKind = 16;
 
@@ -52,6 +58,7 @@ public static class MessageKind
         PeerTable => "PeerTable",
         Welcome => "Welcome",
         Announce => "Announce",
+        Resume => "Resume",
         _ => $"kind {kind}",
     };
 }

@@ -54,9 +54,10 @@ public sealed class LinkCipherTests
 
     private static byte[] Seal(LinkCipher cipher, byte[] body)
     {
-        var frame = new byte[4 + body.Length + LinkCipher.TagBytes];
-        body.CopyTo(frame, 4);
-        cipher.Seal(frame, body.Length);
+        var plain = new byte[4 + body.Length];
+        body.CopyTo(plain, 4);
+        var frame = new byte[plain.Length + LinkCipher.TagBytes];
+        cipher.Seal(plain, frame);
         return frame;
     }
 

@@ -127,3 +127,20 @@ internal sealed class LocalMesh : IDisposable
         }
     }
 }
+
+/// <summary>A logger that keeps every line, so that a test can assert what was logged and show it when it fails.</summary>
+internal sealed class RecordingLogger(string name = "") : Microsoft.Extensions.Logging.ILogger
+{
+    public ConcurrentQueue<string> Lines { get; } = new();
+
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+    public void Log<TState>(
+        Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        Lines.Enqueue($"{name}{logLevel}: {formatter(state, exception)}");
+
+    public override string ToString() => string.Join("\n", Lines);
+}

@@ -253,6 +253,7 @@ public sealed class MeshNodeTests
         // An impostor with the key, given an id by drone 0 as a newcomer: an unknown kind (sealed as a member seals frames).
         using (var socket = AuthenticatedSocket(mesh, out var impostor, out var cipher))
         {
+            socket.Send(Opening(cipher));
             socket.Send(Sealed(cipher, 0x93, 0x63, 0x00, 0xC0)); // [99, 0, nil]: kind 99 is nobody's
             Assert.True(failed.TryTake(out var report, Wait), "drone 0 did not close the link that sent an unknown kind");
             Assert.Equal(impostor, report.Peer);
@@ -270,6 +271,7 @@ public sealed class MeshNodeTests
 
         using (var socket = AuthenticatedSocket(mesh, out var impostor, out var cipher))
         {
+            socket.Send(Opening(cipher));
             socket.Send(Sealed(cipher, 0x93, 0x10, 0x00, 0xD9)); // kind 16 with a truncated str 8 body
             Assert.True(failed.TryTake(out var report, Wait), "drone 0 did not close the link that sent a malformed body");
             Assert.Equal(impostor, report.Peer);
@@ -409,6 +411,42 @@ public sealed class MeshNodeTests
         Assert.Throws<InvalidDataException>(() => AuthenticatedSocketAs(mesh, six).Dispose());
     }
 
+    /// <summary>
+    /// A key holder cannot take over a member's link: claiming a linked drone's id is refused, with or without a claim to
+    /// carry its link on (which needs the secret of that link's first handshake), and the member's link goes on.
+    /// </summary>
+    [Fact]
+    public void KeyHolder_ClaimingALinkedDronesId_CannotTakeItsLinkOver()
+    {
+        using var mesh = new LocalMesh(2);
+        var failed = new ConcurrentQueue<int>();
+        var broken = new ConcurrentQueue<int>();
+        mesh.Nodes[0].PeerFailed += (peer, _) => failed.Enqueue(peer);
+        mesh.Nodes[0].LinkBroken += (peer, _) => broken.Enqueue(peer);
+        var rejected = new BlockingCollection<string>();
+        mesh.Nodes[0].ConnectionRejected += rejected.Add;
+
+        using (var socket = new Socket(SocketType.Stream, ProtocolType.Tcp))
+        {
+            socket.Connect(mesh.Nodes[0].ListenEndpoint);
+            Handshake.Connect(socket, mesh.Options, 1, 0).Cipher?.Dispose();
+            Assert.True(rejected.TryTake(out var plain, Wait), "drone 0 did not reject a second link claiming drone 1");
+            Assert.Contains("already has a link", plain, StringComparison.Ordinal);
+        }
+
+        using (var socket = new Socket(SocketType.Stream, ProtocolType.Tcp))
+        {
+            socket.Connect(mesh.Nodes[0].ListenEndpoint);
+            Handshake.Connect(socket, mesh.Options, 1, 0, resumeKey: RandomNumberGenerator.GetBytes(32)).Cipher?.Dispose();
+            Assert.True(rejected.TryTake(out var resume, Wait), "drone 0 did not reject a claim to carry on drone 1's link without its secret");
+            Assert.Contains("does not have", resume, StringComparison.Ordinal);
+        }
+
+        mesh.Nodes[1].Send(0, TestConsumer.Numbered, 7L, static (ref MessagePackWriter w, long v) => w.Write(v));
+        mesh.Consumers[0].WaitFor(1, Wait, "drone 0 receiving from drone 1 after the claims on its link");
+        Assert.True(failed.IsEmpty && broken.IsEmpty, $"drone 1's link was touched: failed [{string.Join(",", failed)}], broken [{string.Join(",", broken)}]");
+    }
+
     /// <summary>A peer still silent after four failure timeouts is cut off: its link closes, which the layer above acts on.</summary>
     [Fact]
     public void SilentPeer_StillSilentAfterFourTimeouts_IsCutOff()
@@ -432,7 +470,7 @@ public sealed class MeshNodeTests
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         socket.Connect(mesh.Nodes[0].ListenEndpoint);
         (id, _, var given) = Handshake.ConnectAsNewcomer(socket, mesh.Options);
-        cipher = given ?? throw new InvalidOperationException("the mesh's frames are not sealed");
+        cipher = given.Cipher ?? throw new InvalidOperationException("the mesh's frames are not sealed");
         return Adopted(mesh, socket, id);
     }
 
@@ -441,7 +479,7 @@ public sealed class MeshNodeTests
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         socket.Connect(mesh.Nodes[0].ListenEndpoint);
-        Handshake.Connect(socket, mesh.Options, self, 0)?.Dispose();
+        Handshake.Connect(socket, mesh.Options, self, 0).Cipher?.Dispose();
         return Adopted(mesh, socket, self);
     }
 
@@ -463,6 +501,9 @@ public sealed class MeshNodeTests
         return socket;
     }
 
+    /// <summary>The sealed Resume frame that opens a connection of a new link: [kind 11, 0 frames taken, [next frame 1]].</summary>
+    private static byte[] Opening(LinkCipher cipher) => Sealed(cipher, 0x93, 0x0B, 0x00, 0x91, 0x01);
+
     private static byte[] Frame(params byte[] body)
     {
         var frame = new byte[4 + body.Length];
@@ -474,9 +515,10 @@ public sealed class MeshNodeTests
     /// <summary>A frame of <paramref name="body"/> sealed as the link's next one.</summary>
     private static byte[] Sealed(LinkCipher cipher, params byte[] body)
     {
-        var frame = new byte[4 + body.Length + LinkCipher.TagBytes];
-        body.CopyTo(frame, 4);
-        cipher.Seal(frame, body.Length);
+        var plain = new byte[4 + body.Length];
+        body.CopyTo(plain, 4);
+        var frame = new byte[plain.Length + LinkCipher.TagBytes];
+        cipher.Seal(plain, frame);
         return frame;
     }
 
