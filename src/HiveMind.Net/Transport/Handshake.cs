@@ -127,9 +127,31 @@ internal static class Handshake
                 w.WriteBinary(myProof);
                 if (resumeKey is not null)
                 {
-                    w.WriteBinary(ProveResume(resumeKey, myNonce, peerNonce, self, peer));
+                    w.WriteBinary(ProveResume(ConnectorResumeRole, resumeKey, myNonce, peerNonce, self, peer));
                 }
             });
+
+            if (resumeKey is not null)
+            {
+                // The acceptor proves it holds the link too (or says why it does not take the connection) before this
+                // side puts the connection under the link and sends it what the link kept.
+                length = Receive(socket, ref buffer, options, out kind);
+                Expect(kind, MessageKind.Resumed);
+                reader = Body(buffer, length);
+                Fields(ref reader, 2);
+                var acceptorProof = reader.TryReadNil() ? null : reader.ReadBinary().ToArray();
+                var refusal = reader.TryReadNil() ? null : reader.ReadString();
+                if (refusal is not null)
+                {
+                    throw new InvalidDataException($"drone {peer} did not take the connection on: {refusal}");
+                }
+
+                if (acceptorProof is null || !CryptographicOperations.FixedTimeEquals(acceptorProof, ProveResume(AcceptorResumeRole, resumeKey, myNonce, peerNonce, self, peer)))
+                {
+                    throw new InvalidDataException($"drone {peer} did not prove it holds the link");
+                }
+            }
+
             return Secrets(options, myNonce, peerNonce, self, peer, isConnector: true);
         }
         finally
@@ -180,7 +202,24 @@ internal static class Handshake
     {
         /// <summary>Whether the connector carries on the link whose resume key is <paramref name="resumeKey"/>.</summary>
         public bool Resumes(byte[] resumeKey) =>
-            ResumeProof is not null && CryptographicOperations.FixedTimeEquals(ResumeProof, ProveResume(resumeKey, ConnectorNonce, AcceptorNonce, Peer, Self));
+            ResumeProof is not null && CryptographicOperations.FixedTimeEquals(ResumeProof, ProveResume(ConnectorResumeRole, resumeKey, ConnectorNonce, AcceptorNonce, Peer, Self));
+
+        /// <summary>Answers a connector that asked to carry a link on: this side's proof that it holds the link, or why it does not take the connection.</summary>
+        public void Answer(Socket socket, byte[]? resumeKey, string? refusal) =>
+            Send(socket, MessageKind.Resumed, (ref MessagePackWriter w) =>
+            {
+                w.WriteArrayHeader(2);
+                if (refusal is null && resumeKey is not null)
+                {
+                    w.WriteBinary(ProveResume(AcceptorResumeRole, resumeKey, ConnectorNonce, AcceptorNonce, Peer, Self));
+                    w.WriteNil();
+                }
+                else
+                {
+                    w.WriteNil();
+                    w.WriteString(refusal ?? "no such link");
+                }
+            });
     }
 
     private static LinkSecrets Secrets(MeshOptions options, byte[] connectorNonce, byte[] acceptorNonce, int connector, int acceptor, bool isConnector) =>
@@ -188,16 +227,17 @@ internal static class Handshake
             options.Protection == FrameProtection.Sealed ? LinkCipher.Derive(options.ClusterKey, connectorNonce, acceptorNonce, connector, acceptor, isConnector) : null,
             LinkCipher.DeriveResumeKey(options.ClusterKey, connectorNonce, acceptorNonce, connector, acceptor));
 
-    private static readonly byte[] ResumeRole = Encoding.ASCII.GetBytes("HiveMind/1 resume");
+    private static readonly byte[] ConnectorResumeRole = Encoding.ASCII.GetBytes("HiveMind/1 resume, connector");
+    private static readonly byte[] AcceptorResumeRole = Encoding.ASCII.GetBytes("HiveMind/1 resume, acceptor");
 
-    private static byte[] ProveResume(byte[] resumeKey, byte[] connectorNonce, byte[] acceptorNonce, int connector, int acceptor)
+    private static byte[] ProveResume(byte[] role, byte[] resumeKey, byte[] connectorNonce, byte[] acceptorNonce, int connector, int acceptor)
     {
-        var message = new byte[ResumeRole.Length + (2 * NonceBytes) + 8];
-        ResumeRole.CopyTo(message, 0);
-        connectorNonce.CopyTo(message, ResumeRole.Length);
-        acceptorNonce.CopyTo(message, ResumeRole.Length + NonceBytes);
-        BitConverter.TryWriteBytes(message.AsSpan(ResumeRole.Length + (2 * NonceBytes)), connector);
-        BitConverter.TryWriteBytes(message.AsSpan(ResumeRole.Length + (2 * NonceBytes) + 4), acceptor);
+        var message = new byte[role.Length + (2 * NonceBytes) + 8];
+        role.CopyTo(message, 0);
+        connectorNonce.CopyTo(message, role.Length);
+        acceptorNonce.CopyTo(message, role.Length + NonceBytes);
+        BitConverter.TryWriteBytes(message.AsSpan(role.Length + (2 * NonceBytes)), connector);
+        BitConverter.TryWriteBytes(message.AsSpan(role.Length + (2 * NonceBytes) + 4), acceptor);
         return HMACSHA256.HashData(resumeKey, message);
     }
 

@@ -194,6 +194,10 @@ public sealed class Link
     {
         Connection? retired;
         Connection connection;
+
+        // Writes never block a thread: they wait in Poll, with a deadline. Reads block in receive where sends can be
+        // made not to wait on a blocking socket; elsewhere the socket is non-blocking and reads wait in Poll too.
+        socket.Blocking = SocketSend.Supported;
         lock (_gate)
         {
             if (!IsOpen)
@@ -214,15 +218,17 @@ public sealed class Link
             _holder = null; // a thread still writing on the retired connection gives up its turn when it notices
             ReturnPartial();
             _nextToWire = _kept.FirstSeq(_sentSeq);
-            Volatile.Write(ref _lastHeard, Environment.TickCount64);
+            if (retired is null)
+            {
+                // After a break the silence starts again with the new connection; a connection dialed beside a live
+                // one (after a silence) does not end the silence until the peer speaks on it.
+                Volatile.Write(ref _lastHeard, Environment.TickCount64);
+            }
+
             Monitor.PulseAll(_gate);
         }
 
         retired?.Retire();
-
-        // Writes never block a thread: they wait in Poll, with a deadline. Reads block in receive where sends can be
-        // made not to wait on a blocking socket; elsewhere the socket is non-blocking and reads wait in Poll too.
-        socket.Blocking = SocketSend.Supported;
         var receiver = new Thread(() => ReceiveLoop(connection)) { IsBackground = true, Name = $"hivemind {_node.Id}<-{Peer} receive" };
         var sender = new Thread(() => SendLoop(connection)) { IsBackground = true, Name = $"hivemind {_node.Id}->{Peer} send" };
         connection.Receiver = receiver;
@@ -375,9 +381,10 @@ public sealed class Link
         }
 
         string? overflow;
+        var onWire = false;
         lock (_gate)
         {
-            overflow = IsOpen ? Number(frame, writer) : null;
+            overflow = IsOpen ? Number(frame, writer, out onWire) : null;
         }
 
         if (overflow is not null)
@@ -385,6 +392,12 @@ public sealed class Link
             frame.Return();
             ReleaseSocket(writer);
             Close(overflow);
+            return;
+        }
+
+        if (!onWire)
+        {
+            ReleaseSocket(writer); // owed now: the current connection's send loop writes it in its turn
             return;
         }
 
@@ -431,7 +444,7 @@ public sealed class Link
             }
 
             ReturnPartial();
-            _kept.Clear();
+            _kept.Clear(); // dropped, not returned to the pool: a writer may still be reading one
             _urgent.Clear();
             _bulk.Clear();
             _replies.Clear();
@@ -471,8 +484,18 @@ public sealed class Link
     /// the frame stays the caller's.
     /// Caller holds <see cref="_gate"/>.
     /// </summary>
-    private string? Number(FrameBuffer frame, Connection writer)
+    private string? Number(FrameBuffer frame, Connection writer) => Number(frame, writer, out _);
+
+    /// <param name="frame">The frame.</param>
+    /// <param name="writer">The connection whose thread numbers it.</param>
+    /// <param name="onWire">
+    /// Whether the caller writes it now: false when frames numbered before it are still owed to the current connection,
+    /// or the caller's connection was replaced; the frame is then owed, and the current connection's send loop (woken)
+    /// writes it in its turn.
+    /// </param>
+    private string? Number(FrameBuffer frame, Connection writer, out bool onWire)
     {
+        onWire = true;
         if (!IsNumbered(frame.Kind))
         {
             return null;
@@ -486,10 +509,16 @@ public sealed class Link
         _kept.Add(frame);
         _sentSeq++;
 
-        // Written now by the current connection, or owed to it (numbered by a thread of one it replaced).
+        // Written now by the current connection, or owed to it (numbered by a thread of one it replaced, or behind
+        // frames still owed).
         if (_nextToWire == _sentSeq && writer == _current)
         {
             _nextToWire++;
+        }
+        else
+        {
+            onWire = false;
+            Monitor.PulseAll(_gate);
         }
 
         return null;
@@ -570,8 +599,9 @@ public sealed class Link
             sent = SendNow(connection, wire.Remaining);
             wire.Sent = sent;
         }
-        catch (Exception error) when (error is SocketException or ObjectDisposedException)
+        catch (Exception error) when (error is SocketException or ObjectDisposedException || !IsOpen || connection.Retired)
         {
+            // A frame whose link closed (or whose connection was replaced) meanwhile may be gone from under this writer.
             if (wire is not null)
             {
                 wire.Dispose();
@@ -1076,9 +1106,10 @@ public sealed class Link
                     if (produce() is { } reply)
                     {
                         string? overflow;
+                        var onWire = false;
                         lock (_gate)
                         {
-                            overflow = IsOpen ? Number(reply, connection) : null;
+                            overflow = IsOpen ? Number(reply, connection, out onWire) : null;
                         }
 
                         if (overflow is not null)
@@ -1086,7 +1117,14 @@ public sealed class Link
                             throw new LinkOverflowException(overflow);
                         }
 
-                        (IsNumbered(reply.Kind) ? taken : owned).Add(reply);
+                        if (!IsNumbered(reply.Kind))
+                        {
+                            owned.Add(reply);
+                        }
+                        else if (onWire)
+                        {
+                            taken.Add(reply);
+                        }
                     }
                 }
 
@@ -1346,7 +1384,6 @@ public sealed class Link
         {
             while (_count > 0)
             {
-                _ring[_head].Return();
                 _ring[_head] = null!;
                 _head = (_head + 1) % _ring.Length;
                 _count--;

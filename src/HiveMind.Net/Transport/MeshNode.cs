@@ -1100,13 +1100,20 @@ public sealed partial class MeshNode : IDisposable
             {
                 if (!_links.TryGetValue(peer, out resume) || !resume.IsOpen || !accepted.Resumes(resume.ResumeKey))
                 {
-                    throw new InvalidDataException($"drone {peer} asked to carry on a link it does not have");
+                    const string Refusal = "asked to carry on a link it does not have";
+                    accepted.Answer(socket, null, Refusal);
+                    throw new InvalidDataException($"drone {peer} {Refusal}");
                 }
             }
 
             if (!pending.Authenticated())
             {
                 throw new InvalidDataException(pending.DropReason ?? "the handshake was dropped");
+            }
+
+            if (resume is not null)
+            {
+                accepted.Answer(socket, resume.ResumeKey, null);
             }
 
             if (Adopt(socket, peer, accepted.Secrets, resume) is null)

@@ -42,6 +42,9 @@ public static class MessageKind
     /// </summary>
     public const byte Resume = 11;
 
+    /// <summary>Handshake, acceptor to a connector that carries a link on: [proof that it holds the link, or nil; refusal, or nil].</summary>
+    public const byte Resumed = 12;
+
     /// <summary>First kind the layer above may use.</summary>
     public const byte FirstApplicationKind = 16;
 
@@ -59,6 +62,7 @@ public static class MessageKind
         Welcome => "Welcome",
         Announce => "Announce",
         Resume => "Resume",
+        Resumed => "Resumed",
         _ => $"kind {kind}",
     };
 }

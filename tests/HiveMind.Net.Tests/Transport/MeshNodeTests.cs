@@ -437,7 +437,8 @@ public sealed class MeshNodeTests
         using (var socket = new Socket(SocketType.Stream, ProtocolType.Tcp))
         {
             socket.Connect(mesh.Nodes[0].ListenEndpoint);
-            Handshake.Connect(socket, mesh.Options, 1, 0, resumeKey: RandomNumberGenerator.GetBytes(32)).Cipher?.Dispose();
+            var refused = Assert.Throws<InvalidDataException>(() => Handshake.Connect(socket, mesh.Options, 1, 0, resumeKey: RandomNumberGenerator.GetBytes(32)));
+            Assert.Contains("does not have", refused.Message, StringComparison.Ordinal);
             Assert.True(rejected.TryTake(out var resume, Wait), "drone 0 did not reject a claim to carry on drone 1's link without its secret");
             Assert.Contains("does not have", resume, StringComparison.Ordinal);
         }
