@@ -292,6 +292,8 @@ public sealed partial class LrcEngine
                 return _live[from]; // removed: refused
             }
 
+            CheckMayAwaitAdmission(from, message);
+
             var bytes = EstimatedBytes(message);
             var fromSender = _early.Where(e => e.From == from).Sum(e => e.Bytes);
             if (fromSender + bytes > MaxEarlyBytesPerDrone || _early.Sum(e => e.Bytes) + bytes > MaxEarlyBytes)
@@ -302,6 +304,20 @@ public sealed partial class LrcEngine
 
             _early.Add((from, message, bytes));
             return false;
+        }
+    }
+
+    /// <summary>
+    /// On drone 0, which admits every newcomer and installs each view before the newcomer hears of it: a drone outside
+    /// the run may wait for its admission only once it has asked to join. Any other slot (a key holder that never asked)
+    /// is refused. Caller holds <see cref="_gate"/>.
+    /// </summary>
+    private void CheckMayAwaitAdmission(int from, ProtocolMessage message)
+    {
+        if (Self == BarrierManager && !_decidedLive[from] && !_newcomers.Contains(from) && !(_admitting?.Contains(from) ?? false))
+        {
+            throw new InvalidDataException(
+                $"Drone {Self}: drone {from} is not in the run and has not asked to join it; its {message.GetType().Name} is refused.");
         }
     }
 

@@ -1132,24 +1132,25 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     /// </summary>
     public void Handle(int from, ProtocolMessage message)
     {
+        ArgumentNullException.ThrowIfNull(message);
+
+        // Who may say what, as far as it does not depend on the view: checked before anything may wait for its sender's
+        // admission, so that a drone never admitted (a key holder gone wrong) cannot leave it unseen.
+        if (!MaySay(from, message))
+        {
+            throw new InvalidDataException($"Drone {Self}: unexpected {message.GetType().Name} from drone {from}.");
+        }
+
         // Joining happens outside the view: the newcomer is in none yet.
         if (message is JoinWelcome welcome)
         {
-            if (from == BarrierManager)
-            {
-                OnWelcome(welcome);
-            }
-
+            OnWelcome(welcome);
             return;
         }
 
         if (message is JoinRequest join)
         {
-            if (Self == BarrierManager)
-            {
-                OnJoinRequest(from, join);
-            }
-
+            OnJoinRequest(from, join);
             return;
         }
 
@@ -1225,6 +1226,23 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     }
 
     /// <summary>
+    /// Who may say what, as far as the view does not matter: the fields of a one-way message that name a drone name its
+    /// sender, what only the barrier manager sends comes from it, join requests go to it, and requests and replies never
+    /// come one-way. A forwarded request (its manager) and a grant (its ticket) are checked against the view as they are handled.
+    /// </summary>
+    private bool MaySay(int from, ProtocolMessage message) => message switch
+    {
+        LockRequest m => m.Requester == from,
+        Suspicion m => m.Reporter == from,
+        LockReport m => m.Drone == from,
+        BarrierArrival m => m.Drone == from,
+        JoinRequest m => m.Drone == from && Self == BarrierManager,
+        ViewChange or LockReset or BarrierRelease or JoinWelcome => from == BarrierManager,
+        ForwardedLockRequest or LockGrant => true,
+        _ => false,
+    };
+
+    /// <summary>
     /// Answers a request of another drone (a page, diffs), on a network thread; never waits. Returns null when the
     /// asker is a newcomer this drone has not yet seen admitted (its welcome and this drone's view change take different
     /// links): <paramref name="resume"/> is called once the view that admits it is installed here, and the request is
@@ -1249,6 +1267,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                     // A request is checked before it may wait: what it names must exist here, and a drone not yet
                     // admitted may leave only a few.
                     CheckRequest(from, request);
+                    CheckMayAwaitAdmission(from, request);
                     if (_parked.Count >= MaxParkedRequests || _parked.Count(p => p.From == from) >= MaxParkedRequestsPerDrone)
                     {
                         throw new InvalidOperationException($"Drone {Self}: {_parked.Count} requests of drones not yet admitted wait already ({_parked.Count(p => p.From == from)} of drone {from}).");
@@ -1435,6 +1454,8 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     {
         switch (request)
         {
+            case not (PageRequest or DiffRequest):
+                throw new InvalidOperationException($"Drone {Self}: {request.GetType().Name} from drone {from} is not a request.");
             case PageRequest page when (uint)page.Page >= (uint)_heap.PageCount:
                 throw new InvalidOperationException($"Drone {Self}: drone {from} asked for page {page.Page}, outside the heap of {_heap.PageCount} pages.");
             case DiffRequest diffs when diffs.Pages.Length > MaxPagesPerDiffRequest || diffs.Pages.Any(p => (uint)p.Page >= (uint)_heap.PageCount || p.Intervals.Length > MaxIntervalsPerRequest):

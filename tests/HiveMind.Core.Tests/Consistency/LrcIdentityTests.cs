@@ -25,6 +25,76 @@ public sealed class LrcIdentityTests
         Assert.Equal(0, e[0].ViewNumber);
     }
 
+    /// <summary>
+    /// A key holder under a slot no drone holds yet (slot 3) is not admitted anywhere, so what it sends would wait for an
+    /// admission that never comes: what names another drone, or only drone 0 may send, is refused at once instead.
+    /// </summary>
+    [Fact]
+    public void Messages_NamingAnotherDroneOrFromTheWrongSender_FromADroneNotYetAdmitted_AreRefusedAtOnce()
+    {
+        using var cluster = new InMemoryCluster(4, started: 3);
+        var e = cluster.Engines;
+        var vt = new int[4];
+        var forged = new (int Drone, ProtocolMessage Message)[]
+        {
+            (1, new LockRequest(1, 2, 1, vt)),
+            (0, new BarrierArrival(0, 1, vt, [], false)),
+            (1, new BarrierArrival(0, 0, vt, [], false)),
+            (0, new Suspicion(1, 2, "forged for drone 2")),
+            (0, new LockReport(0, 1, vt, [], [])),
+            (1, new ViewChange(5, [0, 3])),
+            (1, new BarrierRelease(0, vt, [], true)),
+            (2, new LockReset(1, [])),
+            (1, new JoinWelcome(5, [0, 1, 2, 3], [], 0, vt, [], 3, 4096, 4096 * 64, [0, 0])),
+            (0, new JoinRequest(1)),
+            (1, new JoinRequest(3)),
+            (1, new PageRequest(0)),
+            (2, new DiffRequest([new PageIntervals(0, [1])])),
+        };
+        foreach (var (drone, message) in forged)
+        {
+            var refused = Record.Exception(() => e[drone].Handle(3, message));
+            Assert.True(refused is InvalidDataException, $"drone {drone} took {message.GetType().Name} from drone 3, not admitted, without refusing it ({refused?.GetType().Name ?? "no error"})");
+            Assert.Contains($"unexpected {message.GetType().Name} from drone 3", refused!.Message, StringComparison.Ordinal);
+        }
+
+        Assert.True(e[0].PendingNewcomers == 0, $"drone 0 has {e[0].PendingNewcomers} newcomer(s) after a join request made in drone 1's name");
+    }
+
+    /// <summary>A one-way message sent as a request by a drone not yet admitted is refused, not parked until an admission that would not make it a request either.</summary>
+    [Fact]
+    public void OneWayMessage_SentAsARequestByADroneNotYetAdmitted_IsRefusedNotParked()
+    {
+        using var cluster = new InMemoryCluster(4, started: 3);
+        var e = cluster.Engines;
+        var parked = false;
+        var refused = Record.Exception(() => parked = e[1].Serve(3, new LockRequest(0, 3, 1, new int[4]), () => { }) is null);
+        Assert.True(refused is InvalidOperationException, $"drone 1 {(parked ? "parked" : "answered")} a LockRequest that drone 3, not admitted, sent as a request ({refused?.Message ?? "no error"})");
+        Assert.Contains("LockRequest from drone 3 is not a request", refused!.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Drone 0 admits every newcomer, so it knows which slots asked to join: what any other slot outside the run sends it
+    /// is refused. The members cannot know and keep it (bounded) for the admission.
+    /// </summary>
+    [Fact]
+    public void DroneZero_RefusesMessagesFromASlotThatHasNotAskedToJoin_AndKeepsThoseOfOneThatHas()
+    {
+        using var cluster = new InMemoryCluster(5, started: 3);
+        var e = cluster.Engines;
+        var vt = new int[5];
+        var refused = Record.Exception(() => e[0].Handle(3, new BarrierArrival(7, 3, vt, [], true)));
+        Assert.True(refused is InvalidDataException, $"drone 0 kept a BarrierArrival of drone 3, which never asked to join ({refused?.Message ?? "no error"})");
+        Assert.Contains("drone 3 is not in the run and has not asked to join it", refused!.Message, StringComparison.Ordinal);
+        var parked = Record.Exception(() => e[0].Serve(3, new PageRequest(0), () => { }));
+        Assert.True(parked is InvalidDataException, $"drone 0 parked a PageRequest of drone 3, which never asked to join ({parked?.Message ?? "no error"})");
+
+        e[0].Handle(4, new JoinRequest(4));
+        e[0].Handle(4, new LockRequest(0, 4, 1, vt));
+        e[1].Handle(3, new LockRequest(1, 3, 1, vt));
+        Assert.True(e[0].PendingNewcomers == 1, $"drone 0 has {e[0].PendingNewcomers} newcomer(s) waiting, expected drone 4");
+    }
+
     [Fact]
     public void Grant_WithoutTheTicketOfTheRequest_IsRefused_AndTheRealOneIsTaken()
     {
