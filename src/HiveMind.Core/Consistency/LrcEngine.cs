@@ -1141,6 +1141,8 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             throw new InvalidDataException($"Drone {Self}: unexpected {message.GetType().Name} from drone {from}.");
         }
 
+        CheckWriteNotices(from, message);
+
         // Joining happens outside the view: the newcomer is in none yet.
         if (message is JoinWelcome welcome)
         {
@@ -1241,6 +1243,35 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         ForwardedLockRequest or LockGrant => true,
         _ => false,
     };
+
+    /// <summary>
+    /// Throws when an interval record of <paramref name="message"/> holds a write notice of a page outside the heap:
+    /// records travel on to every drone (with a barrier's release, say), and such a notice would fail the application
+    /// thread of each as it incorporates it.
+    /// </summary>
+    private void CheckWriteNotices(int from, ProtocolMessage message)
+    {
+        IEnumerable<IntervalRecord> records = message switch
+        {
+            LockGrant m => m.Intervals,
+            BarrierArrival m => m.Intervals,
+            BarrierRelease m => m.Intervals,
+            LockReport m => m.Intervals,
+            LockReset m => m.Locks.SelectMany(a => a.Grant?.Intervals ?? []),
+            _ => [],
+        };
+        foreach (var record in records)
+        {
+            foreach (var page in record.Pages)
+            {
+                if ((uint)page >= (uint)_heap.PageCount)
+                {
+                    throw new InvalidDataException(
+                        $"Drone {Self}: {message.GetType().Name} from drone {from} holds a write notice of interval {record.Index} of drone {record.Drone} for page {page}, outside the heap of {_heap.PageCount} pages.");
+                }
+            }
+        }
+    }
 
     /// <summary>
     /// Answers a request of another drone (a page, diffs), on a network thread; never waits. Returns null when the

@@ -26,6 +26,35 @@ public sealed class LrcIdentityTests
     }
 
     /// <summary>
+    /// A member's interval records carry write notices that every drone acts on: a notice of a page outside the heap
+    /// would reach every drone with the barrier's release and fail its application thread. It is refused where it comes in.
+    /// </summary>
+    [Fact]
+    public void IntervalRecords_NamingPagesOutsideTheHeap_AreRefused_AndTheBarrierStillCompletes()
+    {
+        using var cluster = new InMemoryCluster(3);
+        var e = cluster.Engines;
+        var vt = new VectorTimestamp(3);
+        vt.Set(2, 1);
+        var record = new IntervalRecord(2, 1, vt, [1, 1 << 30]);
+        var forged = new (int Drone, ProtocolMessage Message)[]
+        {
+            (0, new BarrierArrival(0, 2, vt.Entries.ToArray(), [record], false)),
+            (0, new LockReport(0, 2, vt.Entries.ToArray(), [record], [])),
+            (1, new LockGrant(0, 1, vt.Entries.ToArray(), [record])),
+        };
+        foreach (var (drone, message) in forged)
+        {
+            var refused = Record.Exception(() => e[drone].Handle(2, message));
+            Assert.True(refused is InvalidDataException, $"drone {drone} took a {message.GetType().Name} of drone 2 whose record notices page {1 << 30} of a heap of 64 pages ({refused?.Message ?? "no error"})");
+            Assert.Contains($"page {1 << 30}, outside the heap of 64 pages", refused!.Message, StringComparison.Ordinal);
+        }
+
+        cluster.Run(id => e[id].Barrier(0));
+        Assert.Equal(0, e[0].ViewNumber);
+    }
+
+    /// <summary>
     /// A key holder under a slot no drone holds yet (slot 3) is not admitted anywhere, so what it sends would wait for an
     /// admission that never comes: what names another drone, or only drone 0 may send, is refused at once instead.
     /// </summary>
