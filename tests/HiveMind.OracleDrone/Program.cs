@@ -5,6 +5,12 @@ using HiveMind.OracleDrone;
 
 // Runs one PROTOCOL.md oracle (or a load or failure scenario) with this process as one of the drones; prints
 // "oracle ... passed on drone N". Only the failover oracle recovers from failed drones; the others stop the run.
+// "rogue" first runs a key holder gone wrong against a running run instead (see Rogue), which is no drone.
+if (args is ["rogue", .. var rogueArgs])
+{
+    return Rogue.Run(rogueArgs);
+}
+
 return Tmk.Run<OracleOptions>(args, options => options.RecoversFromFailures = options.Oracle == "failover", (options, drone) =>
 {
     var cluster = new ProcessCluster(drone);
