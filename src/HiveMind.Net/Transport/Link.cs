@@ -179,6 +179,9 @@ public sealed class Link
 
     private long _lastRedial = long.MinValue / 2;
 
+    // Heartbeats in the urgent queue (guarded by _gate; read without it to skip a redundant one).
+    private int _heartbeatsQueued;
+
     /// <summary>Whether the calling thread is one of the mesh's own, which must never wait for queue space.</summary>
     public static bool OnMeshThread => _meshThread;
 
@@ -294,6 +297,11 @@ public sealed class Link
             {
                 if (urgent)
                 {
+                    if (frame.Kind == MessageKind.Heartbeat)
+                    {
+                        _heartbeatsQueued++;
+                    }
+
                     _urgent.Enqueue(frame);
                 }
                 else
@@ -446,6 +454,7 @@ public sealed class Link
             ReturnPartial();
             _kept.Clear(); // dropped, not returned to the pool: a writer may still be reading one
             _urgent.Clear();
+            _heartbeatsQueued = 0;
             _bulk.Clear();
             _replies.Clear();
             _bulkBytes = 0;
@@ -462,7 +471,7 @@ public sealed class Link
         var connection = Volatile.Read(ref _latest);
         foreach (var thread in new[] { connection?.Receiver, connection?.Sender })
         {
-            if (thread is not null && thread != Thread.CurrentThread && thread.ThreadState != ThreadState.Unstarted)
+            if (thread is not null && thread != Thread.CurrentThread && (thread.ThreadState & ThreadState.Unstarted) == 0)
             {
                 thread.Join(timeout);
             }
@@ -472,11 +481,23 @@ public sealed class Link
     // Caller holds _gate.
     private bool IsBusy =>
         _current is null || !_current.ResumeSent || _holder is not null || _partial is not null || _nextToWire <= _sentSeq ||
-        _urgent.Count > 0 || _replies.Count > 0 || _bulk.Count > 0;
+        _urgent.Count > 0 || _replies.Count > 0 || _bulk.Count > 0 || _kept.Bytes >= KeptSoftLimit;
 
-    // Caller holds _gate: whether the send loop of the current connection has something to do.
+    // Caller holds _gate: whether the send loop of the current connection has something to do. Replies and bulk frames
+    // wait while the frames kept for the peer's acknowledgement hold more than their soft limit and none can be dropped:
+    // what is unacknowledged is back-pressure, like what is queued.
     private bool HasWork =>
-        !_current!.ResumeSent || _partial is not null || _nextToWire <= _sentSeq || _urgent.Count > 0 || _replies.Count > 0 || _bulk.Count > 0;
+        !_current!.ResumeSent || _partial is not null || _nextToWire <= _sentSeq || _urgent.Count > 0 ||
+        ((_replies.Count > 0 || _bulk.Count > 0) && (_kept.Bytes < KeptSoftLimit || CanTrim));
+
+    // Caller holds _gate: bytes kept past which no new reply or bulk frame goes out until the peer acknowledges.
+    private long KeptSoftLimit => _sendQueueHardLimit / 2;
+
+    // Caller holds _gate: whether Trim would drop a frame.
+    private bool CanTrim => _kept.Count > 0 && TrimThrough >= _kept.FirstSeq(_sentSeq);
+
+    // Caller holds _gate: the last frame Trim may drop (see Trim).
+    private ulong TrimThrough => _current is { ResumeSent: true } ? Math.Min(_peerAcked, _nextToWire - 1) : _peerAcked;
 
     /// <summary>
     /// Gives the next number to a frame about to be written on the current connection and keeps it until the peer
@@ -534,14 +555,8 @@ public sealed class Link
     /// </summary>
     private void Trim()
     {
-        if (_current is { ResumeSent: true })
-        {
-            _kept.TrimThrough(Math.Min(_peerAcked, _nextToWire - 1), _sentSeq);
-            return;
-        }
-
-        _kept.TrimThrough(_peerAcked, _sentSeq);
-        if (_nextToWire < _kept.FirstSeq(_sentSeq))
+        _kept.TrimThrough(TrimThrough, _sentSeq);
+        if (_current is { ResumeSent: false } && _nextToWire < _kept.FirstSeq(_sentSeq))
         {
             _nextToWire = _kept.FirstSeq(_sentSeq);
         }
@@ -979,6 +994,11 @@ public sealed class Link
 
             if (taken > _peerAcked)
             {
+                if (_kept.Bytes >= KeptSoftLimit)
+                {
+                    Monitor.PulseAll(_gate); // the send loop waits for this to go on with replies and bulk frames
+                }
+
                 _peerAcked = taken;
             }
         }
@@ -997,6 +1017,11 @@ public sealed class Link
     /// <summary>Sends a heartbeat, which acknowledges every frame taken so far.</summary>
     internal void SendAck()
     {
+        if (Volatile.Read(ref _heartbeatsQueued) > 0)
+        {
+            return; // one waits to go out already: the peer needs one acknowledgement at a time, not a queue of them
+        }
+
         var received = Received;
         Volatile.Write(ref _ackSent, received);
         Volatile.Write(ref _ackSentAt, Environment.TickCount64);
@@ -1059,12 +1084,21 @@ public sealed class Link
                     {
                         while (_urgent.TryDequeue(out var frame))
                         {
+                            if (frame.Kind == MessageKind.Heartbeat)
+                            {
+                                _heartbeatsQueued--;
+                            }
+
                             (IsNumbered(frame.Kind) ? taken : owned).Add(frame);
                             if (Number(frame, connection) is { } overflow)
                             {
                                 throw new LinkOverflowException(overflow);
                             }
                         }
+                    }
+                    else if (_kept.Bytes >= KeptSoftLimit)
+                    {
+                        // Replies and bulk frames wait for the peer's acknowledgements (HasWork), which wake this loop.
                     }
                     else if (_replies.TryDequeue(out var next))
                     {
@@ -1342,6 +1376,8 @@ public sealed class Link
         private int _count;
 
         public long Bytes { get; private set; }
+
+        public int Count => _count;
 
         /// <summary>The number of the oldest frame kept (<paramref name="last"/> + 1 when none is: the next to be numbered).</summary>
         public ulong FirstSeq(ulong last) => last - (ulong)_count + 1;

@@ -448,6 +448,87 @@ public sealed class MeshNodeTests
         Assert.True(failed.IsEmpty && broken.IsEmpty, $"drone 1's link was touched: failed [{string.Join(",", failed)}], broken [{string.Join(",", broken)}]");
     }
 
+    /// <summary>
+    /// Frames the peer has read but not acknowledged are back-pressure, like frames queued: a sender whose peer has not
+    /// acknowledged past the soft limit waits (its link stays up), and goes on once the peer acknowledges.
+    /// </summary>
+    [Fact]
+    public void Sender_AheadOfThePeersAcknowledgements_WaitsInsteadOfClosingTheLink()
+    {
+        var options = LocalMesh.NewOptions() with { MaxFrameBytes = 4 << 20, SendQueueBytes = 1 << 20, FailureTimeout = TimeSpan.FromSeconds(10) };
+        using var mesh = new LocalMesh(1, options);
+        var failed = new ConcurrentQueue<string>();
+        mesh.Nodes[0].PeerFailed += (peer, reason) => failed.Enqueue($"drone 0 closed drone {peer}: {reason}");
+        using var socket = AuthenticatedSocket(mesh, out var peer, out var cipher);
+        socket.Send(Opening(cipher));
+
+        // The peer reads every frame and counts the numbered ones, but acknowledges nothing until told to.
+        long numbered = 0;
+        using var acknowledge = new ManualResetEventSlim();
+        using var stream = new NetworkStream(socket, ownsSocket: false);
+        var reader = new Thread(() =>
+        {
+            var prefix = new byte[4];
+            try
+            {
+                while (true)
+                {
+                    stream.ReadExactly(prefix);
+                    var frame = new byte[BinaryPrimitives.ReadUInt32BigEndian(prefix)];
+                    stream.ReadExactly(frame);
+                    var length = cipher.Open(prefix, frame);
+                    if (length > 2 && frame[1] != MessageKind.Heartbeat && frame[1] != MessageKind.Resume)
+                    {
+                        Interlocked.Increment(ref numbered);
+                    }
+
+                    if (acknowledge.IsSet)
+                    {
+                        var taken = (ulong)Interlocked.Read(ref numbered);
+                        var heartbeat = new byte[] { 0x93, MessageKind.Heartbeat, 0xCF, 0, 0, 0, 0, 0, 0, 0, 0, 0xC0 };
+                        BinaryPrimitives.WriteUInt64BigEndian(heartbeat.AsSpan(3), taken);
+                        socket.Send(Sealed(cipher, heartbeat));
+                    }
+                }
+            }
+            catch (Exception error) when (error is SocketException or ObjectDisposedException or EndOfStreamException or IOException)
+            {
+                // The test is over.
+            }
+        }) { IsBackground = true };
+        reader.Start();
+
+        // 48 MiB of 256 KiB frames: past the soft limit of what may be unacknowledged (8 MiB with these settings) and past
+        // the hard one (16 MiB), where a sender that took no account of acknowledgements closed the link.
+        const int Frames = 192;
+        var payload = new byte[256 << 10];
+        var sent = 0;
+        var sender = new Thread(() =>
+        {
+            try
+            {
+                for (var i = 0; i < Frames; i++)
+                {
+                    mesh.Nodes[0].Send(peer, TestConsumer.Silent, payload, static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p));
+                    Interlocked.Increment(ref sent);
+                }
+            }
+            catch (MeshException error)
+            {
+                failed.Enqueue($"drone 0's send {Volatile.Read(ref sent)} failed: {error.Message}");
+            }
+        });
+        sender.Start();
+        Assert.False(sender.Join(TimeSpan.FromSeconds(3)), $"drone 0 sent all {Frames} frames (48 MiB) to a peer that acknowledged none, or gave up: {string.Join("; ", failed)}");
+        Assert.True(failed.IsEmpty, string.Join("\n", failed));
+        Assert.NotNull(mesh.Nodes[0].GetLink(peer));
+        var before = Volatile.Read(ref sent);
+
+        acknowledge.Set();
+        Assert.True(sender.Join(Wait), $"drone 0 did not go on once acknowledged: {Volatile.Read(ref sent)} of {Frames} sent (waited at {before})");
+        Assert.True(failed.IsEmpty, string.Join("\n", failed));
+    }
+
     /// <summary>A peer still silent after four failure timeouts is cut off: its link closes, which the layer above acts on.</summary>
     [Fact]
     public void SilentPeer_StillSilentAfterFourTimeouts_IsCutOff()
