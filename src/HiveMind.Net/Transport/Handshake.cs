@@ -29,8 +29,20 @@ internal static class Handshake
     /// <paramref name="expectedPeer"/>. With <paramref name="resumeKey"/>, the connection carries on the link whose
     /// first handshake gave that key.
     /// </summary>
-    public static LinkSecrets Connect(Socket socket, MeshOptions options, int self, int expectedPeer, byte[]? resumeKey = null) =>
-        RunConnector(socket, options, self, expectedPeer, resumeKey);
+    public static LinkSecrets Connect(Socket socket, MeshOptions options, int self, int expectedPeer, byte[]? resumeKey = null)
+    {
+        var connected = RunConnector(socket, options, self, expectedPeer, resumeKey);
+        try
+        {
+            AwaitAccepted(socket, options, connected, resumeKey);
+            return connected.Secrets;
+        }
+        catch
+        {
+            connected.Secrets.Cipher?.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>
     /// Runs a newcomer's side against drone 0: the handshake as <see cref="Newcomer"/>, then drone 0's welcome.
@@ -39,7 +51,8 @@ internal static class Handshake
     /// </summary>
     public static (int Id, int Capacity, LinkSecrets Secrets) ConnectAsNewcomer(Socket socket, MeshOptions options)
     {
-        var secrets = RunConnector(socket, options, Newcomer, 0, resumeKey: null);
+        var connected = RunConnector(socket, options, Newcomer, 0, resumeKey: null);
+        var secrets = connected.Secrets;
         var cipher = secrets.Cipher;
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
         try
@@ -61,6 +74,7 @@ internal static class Handshake
                 throw new InvalidDataException($"drone 0 welcomed this drone as drone {id} of {capacity} slots, which is unusable");
             }
 
+            AwaitAccepted(socket, options, connected, resumeKey: null);
             var welcomed = (id, capacity, secrets);
             cipher = null; // the caller's now
             return welcomed;
@@ -89,7 +103,44 @@ internal static class Handshake
             }
         });
 
-    private static LinkSecrets RunConnector(Socket socket, MeshOptions options, int self, int expectedPeer, byte[]? resumeKey)
+    /// <summary>What the connector's side of a handshake ends with, before the acceptor's answer.</summary>
+    private sealed record Connected(LinkSecrets Secrets, byte[] MyNonce, byte[] PeerNonce, int Self, int Peer);
+
+    /// <summary>
+    /// Reads the acceptor's last word: its proof that it takes the connection under the link whose key is
+    /// <paramref name="resumeKey"/> (or, for a new link, the key this handshake made), or why it does not. Only then does
+    /// the connector put the connection under a link, so both ends always agree on whether the link exists.
+    /// </summary>
+    private static void AwaitAccepted(Socket socket, MeshOptions options, Connected connected, byte[]? resumeKey)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
+        try
+        {
+            var length = Receive(socket, ref buffer, options, out var kind);
+            Expect(kind, MessageKind.Accepted);
+            var reader = Body(buffer, length);
+            Fields(ref reader, 2);
+            var acceptorProof = reader.TryReadNil() ? null : reader.ReadBinary().ToArray();
+            var refusal = reader.TryReadNil() ? null : reader.ReadString();
+            if (refusal is not null)
+            {
+                throw new InvalidDataException($"drone {connected.Peer} did not take the connection: {refusal}");
+            }
+
+            var key = resumeKey ?? connected.Secrets.ResumeKey;
+            if (acceptorProof is null ||
+                !CryptographicOperations.FixedTimeEquals(acceptorProof, ProveResume(AcceptorResumeRole, key, connected.MyNonce, connected.PeerNonce, connected.Self, connected.Peer)))
+            {
+                throw new InvalidDataException($"drone {connected.Peer} did not prove it holds the link");
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static Connected RunConnector(Socket socket, MeshOptions options, int self, int expectedPeer, byte[]? resumeKey)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
         try
@@ -131,28 +182,7 @@ internal static class Handshake
                 }
             });
 
-            if (resumeKey is not null)
-            {
-                // The acceptor proves it holds the link too (or says why it does not take the connection) before this
-                // side puts the connection under the link and sends it what the link kept.
-                length = Receive(socket, ref buffer, options, out kind);
-                Expect(kind, MessageKind.Resumed);
-                reader = Body(buffer, length);
-                Fields(ref reader, 2);
-                var acceptorProof = reader.TryReadNil() ? null : reader.ReadBinary().ToArray();
-                var refusal = reader.TryReadNil() ? null : reader.ReadString();
-                if (refusal is not null)
-                {
-                    throw new InvalidDataException($"drone {peer} did not take the connection on: {refusal}");
-                }
-
-                if (acceptorProof is null || !CryptographicOperations.FixedTimeEquals(acceptorProof, ProveResume(AcceptorResumeRole, resumeKey, myNonce, peerNonce, self, peer)))
-                {
-                    throw new InvalidDataException($"drone {peer} did not prove it holds the link");
-                }
-            }
-
-            return Secrets(options, myNonce, peerNonce, self, peer, isConnector: true);
+            return new Connected(Secrets(options, myNonce, peerNonce, self, peer, isConnector: true), myNonce, peerNonce, self, peer);
         }
         finally
         {
@@ -204,14 +234,18 @@ internal static class Handshake
         public bool Resumes(byte[] resumeKey) =>
             ResumeProof is not null && CryptographicOperations.FixedTimeEquals(ResumeProof, ProveResume(ConnectorResumeRole, resumeKey, ConnectorNonce, AcceptorNonce, Peer, Self));
 
-        /// <summary>Answers a connector that asked to carry a link on: this side's proof that it holds the link, or why it does not take the connection.</summary>
-        public void Answer(Socket socket, byte[]? resumeKey, string? refusal) =>
-            Send(socket, MessageKind.Resumed, (ref MessagePackWriter w) =>
+        /// <summary>
+        /// The acceptor's last word: its proof that it takes the connection under the link whose key is
+        /// <paramref name="linkKey"/> (the link carried on, or the new one's <see cref="LinkSecrets.ResumeKey"/>), or why
+        /// it does not take the connection.
+        /// </summary>
+        public void Answer(Socket socket, byte[]? linkKey, string? refusal) =>
+            Send(socket, MessageKind.Accepted, (ref MessagePackWriter w) =>
             {
                 w.WriteArrayHeader(2);
-                if (refusal is null && resumeKey is not null)
+                if (refusal is null && linkKey is not null)
                 {
-                    w.WriteBinary(ProveResume(AcceptorResumeRole, resumeKey, ConnectorNonce, AcceptorNonce, Peer, Self));
+                    w.WriteBinary(ProveResume(AcceptorResumeRole, linkKey, ConnectorNonce, AcceptorNonce, Peer, Self));
                     w.WriteNil();
                 }
                 else

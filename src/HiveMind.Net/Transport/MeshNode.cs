@@ -262,6 +262,7 @@ public sealed partial class MeshNode : IDisposable
         var deadline = DateTime.UtcNow + timeout;
         var backoff = TimeSpan.FromMilliseconds(10);
         DateTime? firstRefused = null;
+        string? lastRefusal = null;
         while (true)
         {
             var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -287,11 +288,13 @@ public sealed partial class MeshNode : IDisposable
 
                 // Every drone listens before it registers, and drone 0 before it starts the others: a refusal that lasts
                 // is a wrong address or a drone that is gone, not one that is still starting.
+                lastRefusal = error is InvalidDataException ? error.Message : lastRefusal;
                 var refused = error is SocketException { SocketErrorCode: SocketError.ConnectionRefused };
                 firstRefused = refused ? firstRefused ?? DateTime.UtcNow : null;
                 if (DateTime.UtcNow + backoff >= deadline || _stopping.IsSet || (refused && DateTime.UtcNow - firstRefused >= refusedFor) || resume is { IsOpen: false })
                 {
-                    throw new MeshException($"drone {Id}: cannot connect to drone {peer} at {endpoint}: {error.Message}", error);
+                    var refusal = error is InvalidDataException || lastRefusal is null ? "" : $" (it refused the connection earlier: {lastRefusal})";
+                    throw new MeshException($"drone {Id}: cannot connect to drone {peer} at {endpoint}: {error.Message}{refusal}", error);
                 }
 
                 LogConnectRetry(_logger, Id, peer, endpoint, error.Message);
@@ -1065,10 +1068,12 @@ public sealed partial class MeshNode : IDisposable
     {
         var socket = pending.Socket;
         LinkCipher? cipher = null;
+        Handshake.Accepted? accepted = null;
+        var answered = false;
         try
         {
             socket.NoDelay = true;
-            var accepted = await Handshake.AcceptAsync(socket, Options, Id, pending.Token).ConfigureAwait(false);
+            accepted = await Handshake.AcceptAsync(socket, Options, Id, pending.Token).ConfigureAwait(false);
             cipher = accepted.Secrets.Cipher;
             var peer = accepted.Peer;
             if (peer == Newcomer)
@@ -1077,6 +1082,7 @@ public sealed partial class MeshNode : IDisposable
                 Handshake.Welcome(socket, assigned, Options.MaxDrones, refusal);
                 if (refusal is not null)
                 {
+                    answered = true; // the welcome said why
                     throw new InvalidDataException($"newcomer refused: {refusal}");
                 }
 
@@ -1100,9 +1106,7 @@ public sealed partial class MeshNode : IDisposable
             {
                 if (!_links.TryGetValue(peer, out resume) || !resume.IsOpen || !accepted.Resumes(resume.ResumeKey))
                 {
-                    const string Refusal = "asked to carry on a link it does not have";
-                    accepted.Answer(socket, null, Refusal);
-                    throw new InvalidDataException($"drone {peer} {Refusal}");
+                    throw new InvalidDataException($"drone {peer} asked to carry on a link it does not have");
                 }
             }
 
@@ -1111,10 +1115,9 @@ public sealed partial class MeshNode : IDisposable
                 throw new InvalidDataException(pending.DropReason ?? "the handshake was dropped");
             }
 
-            if (resume is not null)
-            {
-                accepted.Answer(socket, resume.ResumeKey, null);
-            }
+            // The connector takes the link only on this answer, so both ends agree on whether it exists.
+            answered = true;
+            accepted.Answer(socket, resume?.ResumeKey ?? accepted.Secrets.ResumeKey, null);
 
             if (Adopt(socket, peer, accepted.Secrets, resume) is null)
             {
@@ -1126,6 +1129,18 @@ public sealed partial class MeshNode : IDisposable
         {
             cipher?.Dispose();
             var reason = pending.DropReason ?? (error is OperationCanceledException ? "the handshake took longer than its deadline" : error.Message);
+            if (accepted is not null && !answered)
+            {
+                try
+                {
+                    accepted.Answer(socket, null, reason);
+                }
+                catch (Exception answer) when (answer is SocketException or ObjectDisposedException)
+                {
+                    // The connector is gone already.
+                }
+            }
+
             Interlocked.Increment(ref _rejectedConnections);
             LogRejected(_logger, Id, pending.Remote, reason);
             socket.Dispose();

@@ -42,8 +42,11 @@ public static class MessageKind
     /// </summary>
     public const byte Resume = 11;
 
-    /// <summary>Handshake, acceptor to a connector that carries a link on: [proof that it holds the link, or nil; refusal, or nil].</summary>
-    public const byte Resumed = 12;
+    /// <summary>
+    /// Handshake, acceptor to connector, last: [proof that it takes the connection under the link (new, or carried on),
+    /// or nil; refusal, or nil]. The connector puts the connection under a link only once it has this.
+    /// </summary>
+    public const byte Accepted = 12;
 
     /// <summary>First kind the layer above may use.</summary>
     public const byte FirstApplicationKind = 16;
@@ -62,7 +65,7 @@ public static class MessageKind
         Welcome => "Welcome",
         Announce => "Announce",
         Resume => "Resume",
-        Resumed => "Resumed",
+        Accepted => "Accepted",
         _ => $"kind {kind}",
     };
 }

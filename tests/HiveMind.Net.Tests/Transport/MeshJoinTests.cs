@@ -43,7 +43,11 @@ public sealed class MeshJoinTests
             var rejected = new BlockingCollection<string>();
             target.ConnectionRejected += rejected.Add;
             using var claimer = new MeshNode(4, mesh.Options, new TestConsumer());
-            _ = Record.Exception(() => claimer.Connect(target.Id, target.ListenEndpoint, TimeSpan.FromMilliseconds(500))); // its own side may think it linked
+            // Both ends agree: the claimer is told why, and holds no link either (a link one end took and the other
+            // refused would break at once and be taken for a failure).
+            var refused = Assert.Throws<MeshException>(() => claimer.Connect(target.Id, target.ListenEndpoint, TimeSpan.FromMilliseconds(500)));
+            Assert.True(refused.Message.Contains("not a drone of the run, nor one drone 0 gave that id", StringComparison.Ordinal), refused.Message);
+            Assert.Null(claimer.GetLink(target.Id));
             Assert.True(rejected.TryTake(out var reason, Wait), $"drone {target.Id} did not refuse a link from drone 4, an id nobody gave");
             Assert.Contains("not a drone of the run, nor one drone 0 gave that id", reason, StringComparison.Ordinal);
             Assert.Null(target.GetLink(4));
