@@ -495,7 +495,10 @@ public sealed class MeshNodeTests
             {
                 // The test is over.
             }
-        }) { IsBackground = true };
+        })
+        {
+            IsBackground = true,
+        };
         reader.Start();
 
         // 48 MiB of 256 KiB frames: past the soft limit of what may be unacknowledged (8 MiB with these settings) and past
