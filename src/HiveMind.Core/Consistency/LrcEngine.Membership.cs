@@ -90,6 +90,14 @@ public sealed partial class LrcEngine
 
         lock (_gate)
         {
+            if (!silent && !_joined[drone])
+            {
+                // A drone never admitted here whose link is gone: what it left for its admission can never be taken
+                // (no link to it is made again), so it makes room for newcomers to come.
+                _early.RemoveAll(e => e.From == drone);
+                _parked.RemoveAll(p => p.From == drone);
+            }
+
             if (!_live[Self])
             {
                 return; // a newcomer not yet admitted: the members see the failure themselves

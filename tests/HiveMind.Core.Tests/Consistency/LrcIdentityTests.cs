@@ -186,4 +186,61 @@ public sealed class LrcIdentityTests
         var page = Assert.Throws<InvalidOperationException>(() => e[1].Serve(3, new PageRequest(1 << 30), () => { }));
         Assert.Contains("outside the heap", page.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// What drones never admitted left for their admission is dropped when their links are gone: eight departed key
+    /// holders cannot fill the room every later newcomer needs.
+    /// </summary>
+    [Fact]
+    public void DronesNeverAdmitted_WhoseLinksAreGone_LeaveRoomForTheNext()
+    {
+        using var cluster = new InMemoryCluster(12, started: 3);
+        var e = cluster.Engines;
+        static BarrierArrival Arrival(int from)
+        {
+            IntervalRecord Record(int k)
+            {
+                var vt = new VectorTimestamp(12);
+                vt.Set(from, k);
+                return new IntervalRecord(from, k, vt, [.. Enumerable.Range(0, 64)]);
+            }
+
+            return new BarrierArrival(0, from, new int[12], [.. Enumerable.Range(1, 50).Select(Record)], false);
+        }
+
+        // Slots 3 to 10 each leave all they may (about 1 MiB); slot 11 then finds drone 1's room for drones not
+        // admitted (8 MiB) full before its own share is.
+        int Fill(int from)
+        {
+            var taken = 0;
+            var full = Xunit.Record.Exception(() =>
+            {
+                for (; taken < 1000; taken++)
+                {
+                    e[1].Handle(from, Arrival(from));
+                }
+            });
+            Assert.True(full is InvalidDataException, $"drone 1 kept 1000 arrivals of slot {from}, never admitted");
+            Assert.Contains("sent more than it may before its view", full!.Message, StringComparison.Ordinal);
+            return taken;
+        }
+
+        var share = Fill(3);
+        for (var slot = 4; slot <= 10; slot++)
+        {
+            Fill(slot);
+        }
+
+        var before = Fill(11);
+        Assert.True(before < share, $"slot 11 left {before} arrivals, as many as a slot's whole share ({share}): the room was not full");
+
+        // Their links are gone (the mesh reports each): what they left is dropped, and slot 11 may leave its share.
+        for (var slot = 3; slot <= 10; slot++)
+        {
+            e[1].Suspect(slot, "link closed");
+        }
+
+        var after = Fill(11);
+        Assert.True(before + after >= share, $"slot 11 could leave only {before} + {after} arrivals once the departed slots' were dropped, short of a share ({share})");
+    }
 }
