@@ -4,7 +4,8 @@ using HiveMind.Net.Transport;
 
 // Usage: TestNode <id> <drones> [registry host:port]; the cluster key comes base64-encoded in
 // HIVEMIND_CLUSTER_KEY, never on the command line. Prints one line per event for the test to wait on:
-//   listening <endpoint> | mesh formed | in order from <peer> | failed <peer>: <reason> | silent <peer>: <ms>
+//   listening <endpoint> | mesh formed | in order from <peer> | failed <peer>: <reason> | silent <peer>: <ms> |
+//   log <warning or error the node logged>
 // Sends <count> numbered frames to every peer once the mesh is formed; "disconnect <peer>" on stdin disconnects that
 // peer (as a view that removes it would); exits when stdin closes or says "exit".
 var id = int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture);
@@ -21,7 +22,7 @@ var options = new MeshOptions
 };
 
 var consumer = new OrderChecker(drones, Count);
-using var node = new MeshNode(id, options, consumer);
+using var node = new MeshNode(id, options, consumer, new LineLogger());
 node.PeerFailed += (peer, reason) => Console.WriteLine($"failed {peer}: {reason}");
 node.PeerSilent += (peer, silentMs) => Console.WriteLine($"silent {peer}: {silentMs} ms");
 Console.WriteLine($"listening {node.ListenEndpoint}");
@@ -70,6 +71,24 @@ internal sealed class OrderChecker(int drones, int count) : IFrameConsumer
         if (_next[peer] == count)
         {
             Console.WriteLine($"in order from {peer}");
+        }
+    }
+}
+
+/// <summary>Prints the node's warnings and errors as "log" lines.</summary>
+internal sealed class LineLogger : Microsoft.Extensions.Logging.ILogger
+{
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => logLevel >= Microsoft.Extensions.Logging.LogLevel.Warning;
+
+    public void Log<TState>(
+        Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (IsEnabled(logLevel))
+        {
+            Console.WriteLine($"log {formatter(state, exception)}");
         }
     }
 }

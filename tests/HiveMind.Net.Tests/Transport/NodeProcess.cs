@@ -15,18 +15,30 @@ internal sealed partial class NodeProcess : IDisposable
     private readonly Process _process;
     private readonly List<string> _lines = [];
 
-    public NodeProcess(int id, int drones, string? registry, string clusterKey)
+    /// <param name="id">The node's drone id.</param>
+    /// <param name="drones">Drones of the run.</param>
+    /// <param name="registry">Drone 0's address, for the others.</param>
+    /// <param name="clusterKey">The key, base64.</param>
+    /// <param name="fileLimit">A limit on the process's open files (ulimit -n), or null.</param>
+    public NodeProcess(int id, int drones, string? registry, string clusterKey, int? fileLimit = null)
     {
         Id = id;
         var path = Path.Combine(RepositoryRoot.Path, "tests", "HiveMind.Net.TestNode", "bin", Configuration, "net10.0", "HiveMind.Net.TestNode.dll");
         Assert.True(File.Exists(path), $"the test node is not built at {path}");
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(fileLimit is null ? "dotnet" : "bash")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (fileLimit is { } limit)
+        {
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add($"ulimit -n {limit} && exec dotnet \"$@\"");
+            start.ArgumentList.Add("bash");
+        }
+
         start.ArgumentList.Add(path);
         start.ArgumentList.Add(id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         start.ArgumentList.Add(drones.ToString(System.Globalization.CultureInfo.InvariantCulture));

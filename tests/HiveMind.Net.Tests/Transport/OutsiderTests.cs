@@ -61,6 +61,44 @@ public sealed class OutsiderTests
         }
     }
 
+    /// <summary>
+    /// A drone out of file descriptors (strangers' connections from eight addresses fill its limit) keeps accepting once
+    /// they go: the accept loop logs the error and goes on, and the run forms.
+    /// </summary>
+    [Fact]
+    public void AcceptLoop_OutOfFileDescriptors_GoesOnOnceTheyAreFree()
+    {
+        var key = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        using var zero = new NodeProcess(0, 2, null, key, fileLimit: 160);
+        var endpoint = IPEndPoint.Parse(zero.WaitForLine("listening ", Wait)["listening ".Length..]);
+        var held = new List<Socket>();
+        try
+        {
+            // 32 connections from each of 8 loopback addresses: under the caps on connections waiting to prove the key
+            // (32 per address, 256 in all), over the drone's 160 open files.
+            for (var source = 2; source <= 9 && !zero.Printed("log drone 0: accepting a connection failed"); source++)
+            {
+                for (var i = 0; i < 32; i++)
+                {
+                    var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    socket.Bind(new IPEndPoint(IPAddress.Parse($"127.0.0.{source}"), 0));
+                    socket.Connect(endpoint);
+                    held.Add(socket);
+                }
+            }
+
+            zero.WaitForLine("log drone 0: accepting a connection failed", Wait);
+        }
+        finally
+        {
+            held.ForEach(s => s.Dispose());
+        }
+
+        using var one = new NodeProcess(1, 2, endpoint.ToString(), key);
+        zero.WaitForLine("mesh formed", Wait);
+        one.WaitForLine("mesh formed", Wait);
+    }
+
     [Fact]
     public void SlowHandshake_OneBytePerSecond_IsDroppedAtTheWholeHandshakesDeadline()
     {
