@@ -99,7 +99,7 @@ internal static class Handshake
             }
             else
             {
-                w.WriteString(refusal);
+                w.WriteString(Fit(refusal));
             }
         });
 
@@ -251,9 +251,32 @@ internal static class Handshake
                 else
                 {
                     w.WriteNil();
-                    w.WriteString(refusal ?? "no such link");
+                    w.WriteString(Fit(refusal ?? "no such link"));
                 }
             });
+    }
+
+    /// <summary>A refusal cut to what a handshake frame holds (the whole frame is at most <see cref="MeshOptions.MaxHandshakeFrameBytes"/>, 256 by default).</summary>
+    private static string Fit(string refusal)
+    {
+        const int MaxBytes = 200;
+        if (Encoding.UTF8.GetByteCount(refusal) <= MaxBytes)
+        {
+            return refusal;
+        }
+
+        var length = Math.Min(refusal.Length, MaxBytes - 3);
+        while (length > 0 && Encoding.UTF8.GetByteCount(refusal.AsSpan(0, length)) > MaxBytes - 3)
+        {
+            length--;
+        }
+
+        if (length > 0 && char.IsHighSurrogate(refusal[length - 1]))
+        {
+            length--;
+        }
+
+        return string.Concat(refusal.AsSpan(0, length), "...");
     }
 
     private static LinkSecrets Secrets(MeshOptions options, byte[] connectorNonce, byte[] acceptorNonce, int connector, int acceptor, bool isConnector) =>

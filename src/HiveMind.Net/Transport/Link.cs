@@ -117,7 +117,19 @@ public sealed class Link
     public int Resumes { get; private set; }
 
     /// <summary>The secret a new connection proves to carry on this link (from its first handshake).</summary>
-    internal byte[] ResumeKey { get; }
+    internal byte[] ResumeKey { get; private set; }
+
+    /// <summary>Whether the peer has spoken on the link (its Resume frame came): until then a new link from it may take this one's place.</summary>
+    internal bool PeerSpoke
+    {
+        get
+        {
+            lock (_deliver)
+            {
+                return _peerSpoke;
+            }
+        }
+    }
 
     internal long LastHeard => Volatile.Read(ref _lastHeard);
 
@@ -193,7 +205,15 @@ public sealed class Link
     /// or one that replaces a connection that broke (or that the peer found broken before this side did). Returns false,
     /// and disposes both, when the link is closed.
     /// </summary>
-    internal bool Attach(Socket socket, LinkCipher? cipher)
+    /// <param name="socket">The handshaken connection.</param>
+    /// <param name="cipher">Its cipher, or null for clear frames.</param>
+    /// <param name="answer">
+    /// The acceptor's last word to the connector, written once the connection is the link's and before the one it
+    /// replaces is retired (so that the connector, which retires its own old connection on this answer, cannot be
+    /// taken here for a break of the link).
+    /// </param>
+    /// <param name="resumeKey">For a link whose peer never spoke on it (the connector started anew): the new link's key.</param>
+    internal bool Attach(Socket socket, LinkCipher? cipher, Action? answer = null, byte[]? resumeKey = null)
     {
         Connection? retired;
         Connection connection;
@@ -208,6 +228,18 @@ public sealed class Link
                 socket.Dispose();
                 cipher?.Dispose();
                 return false;
+            }
+
+            if (resumeKey is not null)
+            {
+                if (_peerSpoke)
+                {
+                    socket.Dispose();
+                    cipher?.Dispose();
+                    return false;
+                }
+
+                ResumeKey = resumeKey;
             }
 
             retired = _current;
@@ -229,6 +261,14 @@ public sealed class Link
             }
 
             Monitor.PulseAll(_gate);
+            try
+            {
+                answer?.Invoke();
+            }
+            catch (Exception error) when (error is SocketException or ObjectDisposedException)
+            {
+                // The connector is gone already: the new connection breaks at once, and is replaced in turn.
+            }
         }
 
         retired?.Retire();
@@ -491,7 +531,8 @@ public sealed class Link
         ((_replies.Count > 0 || _bulk.Count > 0) && (_kept.Bytes < KeptSoftLimit || CanTrim));
 
     // Caller holds _gate: bytes kept past which no new reply or bulk frame goes out until the peer acknowledges.
-    private long KeptSoftLimit => _sendQueueHardLimit / 2;
+    // Room is left for a whole batch or the largest frame past it, so that what goes out after one check stays under the hard limit.
+    private long KeptSoftLimit => Math.Min(_sendQueueHardLimit / 2, _sendQueueHardLimit - _node.Options.MaxFrameBytes - BatchBytes - 64);
 
     // Caller holds _gate: whether Trim would drop a frame.
     private bool CanTrim => _kept.Count > 0 && TrimThrough >= _kept.FirstSeq(_sentSeq);
@@ -1082,11 +1123,18 @@ public sealed class Link
                     }
                     else if (_urgent.Count > 0)
                     {
-                        while (_urgent.TryDequeue(out var frame))
+                        while (_urgent.TryDequeue(out var queued))
                         {
+                            var frame = queued;
                             if (frame.Kind == MessageKind.Heartbeat)
                             {
+                                // Acknowledges what is taken now, not what was taken when it was queued.
                                 _heartbeatsQueued--;
+                                frame.Return();
+                                var received = Received;
+                                Volatile.Write(ref _ackSent, received);
+                                Volatile.Write(ref _ackSentAt, Environment.TickCount64);
+                                frame = MeshNode.BuildHeartbeat(received);
                             }
 
                             (IsNumbered(frame.Kind) ? taken : owned).Add(frame);
@@ -1107,7 +1155,7 @@ public sealed class Link
                     else
                     {
                         var bytes = 0;
-                        while (_bulk.TryPeek(out var frame) && (bytes == 0 || bytes + frame.Length <= BatchBytes))
+                        while (_bulk.TryPeek(out var frame) && (bytes == 0 || (bytes + frame.Length <= BatchBytes && _kept.Bytes + frame.Length <= KeptSoftLimit)))
                         {
                             _bulk.Dequeue();
                             _bulkBytes -= frame.Length;

@@ -775,28 +775,60 @@ public sealed partial class MeshNode : IDisposable
     /// that link, whose connection broke. Returns null, and disposes the connection, when the peer failed, has a link
     /// already (for a new one), or the link to carry on closed meanwhile.
     /// </summary>
-    private Link? Adopt(Socket socket, int peer, LinkSecrets secrets, Link? resume)
+    /// <remarks>
+    /// On the accepting side, <paramref name="answer"/> writes the acceptor's last word: a refusal when the connection is
+    /// not taken, or (from inside <see cref="Link.Attach"/>) the proof that it is, so that both ends agree. A new link
+    /// from a peer whose open link here never heard it speak (the peer gave up on that handshake and started anew)
+    /// takes that link's place: nothing was taken from it, and what was queued for it goes out on the new connection.
+    /// </remarks>
+    private Link? Adopt(Socket socket, int peer, LinkSecrets secrets, Link? resume, Action<byte[]?, string?>? answer = null)
     {
         socket.NoDelay = true;
         Link link;
+        byte[]? rekey = null;
+        string? refusal;
         lock (_membership)
         {
             _links.TryGetValue(peer, out var existing);
-            var refused = _failed.ContainsKey(peer) || _stopping.IsSet ||
-                (resume is null ? existing is { IsOpen: true } : existing != resume || !resume.IsOpen);
-            if (refused)
+            var replaces = answer is not null && resume is null && existing is { IsOpen: true } && !existing.PeerSpoke;
+            refusal = _failed.ContainsKey(peer) ? $"drone {peer} was declared failed" :
+                _stopping.IsSet ? $"drone {Id} is stopping" :
+                resume is null ? existing is { IsOpen: true } && !replaces ? $"drone {peer} already has a link" : null :
+                existing != resume || !resume.IsOpen ? $"the link to drone {peer} closed meanwhile" : null;
+            if (refusal is null)
             {
-                socket.Dispose();
-                secrets.Cipher?.Dispose();
-                return null;
+                if (replaces)
+                {
+                    link = existing!;
+                    rekey = secrets.ResumeKey;
+                }
+                else
+                {
+                    link = resume ?? new Link(this, peer, Options.SendQueueBytes, secrets.ResumeKey);
+                    _links[peer] = link;
+                }
             }
-
-            link = resume ?? new Link(this, peer, Options.SendQueueBytes, secrets.ResumeKey);
-            _links[peer] = link;
+            else
+            {
+                link = null!;
+            }
         }
 
-        if (!link.Attach(socket, secrets.Cipher))
+        var key = rekey ?? resume?.ResumeKey ?? secrets.ResumeKey;
+        if (refusal is not null || !link.Attach(socket, secrets.Cipher, answer is null ? null : () => answer(key, null), rekey))
         {
+            refusal ??= $"the link to drone {peer} closed meanwhile";
+            try
+            {
+                answer?.Invoke(null, refusal);
+            }
+            catch (Exception error) when (error is SocketException or ObjectDisposedException)
+            {
+                // The connector is gone already.
+            }
+
+            socket.Dispose();
+            secrets.Cipher?.Dispose();
             return null;
         }
 
@@ -812,7 +844,7 @@ public sealed partial class MeshNode : IDisposable
         else
         {
             LogLinkResumed(_logger, Id, peer, link.Resumes);
-            LinkResumed?.Invoke(peer);
+            Raise(LinkResumed, h => h(peer));
         }
 
         return link;
@@ -836,7 +868,7 @@ public sealed partial class MeshNode : IDisposable
     internal void OnLinkBroken(Link link, string reason, bool endOfStream)
     {
         LogLinkBroken(_logger, Id, link.Peer, reason);
-        LinkBroken?.Invoke(link.Peer, reason);
+        Raise(LinkBroken, h => h(link.Peer, reason));
         var thread = new Thread(() =>
         {
             try
@@ -979,7 +1011,7 @@ public sealed partial class MeshNode : IDisposable
         if (_failed.TryAdd(link.Peer, reason))
         {
             LogPeerFailed(_logger, Id, link.Peer, reason);
-            PeerFailed?.Invoke(link.Peer, reason);
+            Raise(PeerFailed, h => h(link.Peer, reason));
         }
     }
 
@@ -1115,14 +1147,18 @@ public sealed partial class MeshNode : IDisposable
                 throw new InvalidDataException(pending.DropReason ?? "the handshake was dropped");
             }
 
-            // The connector takes the link only on this answer, so both ends agree on whether it exists.
+            // The connector takes the link only on the answer, which Adopt gives (a refusal, or the proof from inside
+            // Attach), so both ends agree on whether the link exists.
             answered = true;
-            accepted.Answer(socket, resume?.ResumeKey ?? accepted.Secrets.ResumeKey, null);
-
-            if (Adopt(socket, peer, accepted.Secrets, resume) is null)
+            var refused = (string?)null;
+            if (Adopt(socket, peer, accepted.Secrets, resume, (key, refusal) =>
+                {
+                    refused = refusal;
+                    accepted.Answer(socket, key, refusal);
+                }) is null)
             {
                 cipher = null; // disposed by Adopt
-                throw new InvalidDataException(resume is null ? $"drone {peer} already has a link" : $"the link to drone {peer} closed meanwhile");
+                throw new InvalidDataException(refused ?? $"drone {peer}: the connection was not taken");
             }
         }
         catch (Exception error) when (error is SocketException or InvalidDataException or MessagePackFormatException or ObjectDisposedException or OperationCanceledException)
@@ -1144,7 +1180,15 @@ public sealed partial class MeshNode : IDisposable
             Interlocked.Increment(ref _rejectedConnections);
             LogRejected(_logger, Id, pending.Remote, reason);
             socket.Dispose();
-            ConnectionRejected?.Invoke(reason);
+            Raise(ConnectionRejected, h => h(reason));
+        }
+        catch (Exception error) when (error is not OutOfMemoryException)
+        {
+            // Anything else (a bug, an encoding error): the connection goes, logged, and nothing else does.
+            cipher?.Dispose();
+            Interlocked.Increment(ref _rejectedConnections);
+            LogRejected(_logger, Id, pending.Remote, $"{error.GetType().Name}: {error.Message}");
+            socket.Dispose();
         }
         finally
         {
@@ -1279,7 +1323,7 @@ public sealed partial class MeshNode : IDisposable
                     // up: a silent peer may be a slow one, and whoever decides removes it.
                     link.SilenceReported = silent / timeout;
                     LogPeerSilent(_logger, Id, link.Peer, silent, timeout);
-                    PeerSilent?.Invoke(link.Peer, silent);
+                    Raise(PeerSilent, h => h(link.Peer, silent));
                 }
 
                 if (now - link.LastSent >= interval.TotalMilliseconds / 2 || link.OwesAck((long)interval.TotalMilliseconds / 2))
@@ -1350,6 +1394,28 @@ public sealed partial class MeshNode : IDisposable
         }
     }
 
+    /// <summary>Runs the handlers of an event; one that throws is logged, and never takes a mesh thread down.</summary>
+    private void Raise<THandler>(THandler? handlers, Action<THandler> invoke)
+        where THandler : Delegate
+    {
+        if (handlers is null)
+        {
+            return;
+        }
+
+        foreach (var handler in handlers.GetInvocationList().Cast<THandler>())
+        {
+            try
+            {
+                invoke(handler);
+            }
+            catch (Exception error) when (error is not OutOfMemoryException)
+            {
+                LogHandlerFailed(_logger, Id, error.GetType().Name, error.Message);
+            }
+        }
+    }
+
     private static TimeSpan Remaining(DateTime deadline)
     {
         var left = deadline - DateTime.UtcNow;
@@ -1372,6 +1438,9 @@ public sealed partial class MeshNode : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: the connection to drone {Peer} broke ({Reason}); re-establishing the link")]
     private static partial void LogLinkBroken(ILogger logger, int droneId, int peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "drone {DroneId}: a handler of a mesh event failed: {Type}: {Reason}")]
+    private static partial void LogHandlerFailed(ILogger logger, int droneId, string type, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "drone {DroneId}: a new connection to drone {Peer} ({Why}) did not take: {Reason}")]
     private static partial void LogRedialFailed(ILogger logger, int droneId, int peer, string why, string reason);

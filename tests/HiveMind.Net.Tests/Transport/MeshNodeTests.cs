@@ -429,7 +429,8 @@ public sealed class MeshNodeTests
         using (var socket = new Socket(SocketType.Stream, ProtocolType.Tcp))
         {
             socket.Connect(mesh.Nodes[0].ListenEndpoint);
-            Handshake.Connect(socket, mesh.Options, 1, 0).Cipher?.Dispose();
+            var told = Assert.Throws<InvalidDataException>(() => Handshake.Connect(socket, mesh.Options, 1, 0));
+            Assert.Contains("already has a link", told.Message, StringComparison.Ordinal);
             Assert.True(rejected.TryTake(out var plain, Wait), "drone 0 did not reject a second link claiming drone 1");
             Assert.Contains("already has a link", plain, StringComparison.Ordinal);
         }
@@ -529,6 +530,30 @@ public sealed class MeshNodeTests
 
         acknowledge.Set();
         Assert.True(sender.Join(Wait), $"drone 0 did not go on once acknowledged: {Volatile.Read(ref sent)} of {Frames} sent (waited at {before})");
+        Assert.True(failed.IsEmpty, string.Join("\n", failed));
+    }
+
+    /// <summary>
+    /// A connector that gave up on a handshake the acceptor had just taken (its answer came too late) and starts anew is
+    /// not refused for "already has a link": the new link takes the place of the one it never spoke on.
+    /// </summary>
+    [Fact]
+    public void Connector_StartingAnewBeforeItSpokeOnItsFirstLink_TakesThatLinksPlace()
+    {
+        var options = LocalMesh.NewOptions();
+        var consumer = new TestConsumer();
+        using var zero = new MeshNode(0, options, consumer);
+        var failed = new ConcurrentQueue<string>();
+        zero.PeerFailed += (peer, reason) => failed.Enqueue($"drone 0 took drone {peer} for failed: {reason}");
+        using var first = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        first.Connect(zero.ListenEndpoint);
+        Handshake.Connect(first, options, 1, 0).Cipher?.Dispose(); // taken by drone 0; this side says nothing more
+        Assert.NotNull(zero.GetLink(1));
+
+        using var one = new MeshNode(1, options, new TestConsumer());
+        one.Connect(0, zero.ListenEndpoint, Wait);
+        one.Send(0, TestConsumer.Numbered, 3L, static (ref MessagePackWriter w, long v) => w.Write(v));
+        consumer.WaitFor(1, Wait, "drone 0 receiving from drone 1 over the link that took the first one's place");
         Assert.True(failed.IsEmpty, string.Join("\n", failed));
     }
 
