@@ -12,7 +12,10 @@ internal sealed class MeshCluster : ILrcCluster, IDisposable
 {
     private readonly MeshNode[] _nodes;
 
-    public MeshCluster(int drones, long collectionThreshold = LrcEngine.DefaultCollectionThreshold)
+    /// <param name="drones">Drones of the run.</param>
+    /// <param name="collectionThreshold">The engines' garbage collection threshold.</param>
+    /// <param name="pathToDroneZero">Where the other drones dial drone 0 (a relay on the path, say), given where it listens.</param>
+    public MeshCluster(int drones, long collectionThreshold = LrcEngine.DefaultCollectionThreshold, Func<System.Net.IPEndPoint, System.Net.IPEndPoint>? pathToDroneZero = null)
     {
         var options = new MeshOptions { ClusterKey = RandomNumberGenerator.GetBytes(32), FailureTimeout = TimeSpan.FromSeconds(30) };
         var heapOptions = new HeapOptions { PageSize = 4096, HeapSize = 4096 * 64 };
@@ -26,11 +29,12 @@ internal sealed class MeshCluster : ILrcCluster, IDisposable
         }
 
         var errors = new ConcurrentQueue<string>();
+        var registry = pathToDroneZero?.Invoke(_nodes[0].ListenEndpoint) ?? _nodes[0].ListenEndpoint;
         var threads = _nodes.Select(node => new Thread(() =>
         {
             try
             {
-                node.FormMesh(drones, _nodes[0].ListenEndpoint, TimeSpan.FromSeconds(30));
+                node.FormMesh(drones, registry, TimeSpan.FromSeconds(30));
             }
             catch (MeshException error)
             {
@@ -43,8 +47,12 @@ internal sealed class MeshCluster : ILrcCluster, IDisposable
         foreach (var node in _nodes)
         {
             node.PeerFailed += (peer, reason) => Failures.Enqueue($"drone {node.Id} lost drone {peer}: {reason}");
+            node.LinkBroken += (peer, reason) => Breaks.Enqueue($"drone {node.Id}'s connection to drone {peer} broke: {reason}");
         }
     }
+
+    /// <summary>Connections that broke under a link that went on.</summary>
+    public ConcurrentQueue<string> Breaks { get; } = new();
 
     public SharedHeap[] Heaps { get; }
 

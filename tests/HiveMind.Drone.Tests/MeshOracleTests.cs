@@ -83,4 +83,35 @@ public sealed class MeshOracleTests
             }
         }
     }
+
+    /// <summary>
+    /// Every link to drone 0 crosses a relay that tampers with its connections in turn (injects, replays, drops,
+    /// reorders, cuts) until each has been changed six times: the links go on over new connections, no drone is taken
+    /// for failed, and the random schedules still match the sequential model.
+    /// </summary>
+    [Theory]
+    [InlineData(3, 41)]
+    [InlineData(4, 42)]
+    public void RandomSchedules_ThroughATamperingRelay_MatchASequentialModel(int drones, int seed)
+    {
+        var relays = new List<TamperingRelay>();
+        try
+        {
+            using var cluster = new MeshCluster(drones, pathToDroneZero: zero =>
+            {
+                var relay = new TamperingRelay(
+                    zero, Tamper.Inject, towardAcceptor: seed % 2 == 0, afterFrames: 30, everyConnection: true, spread: 300, connections: 6,
+                    sequence: [Tamper.Inject, Tamper.Drop, Tamper.Reorder, Tamper.Replay, Tamper.Cut, Tamper.Inject]);
+                relays.Add(relay);
+                return relay.Endpoint;
+            });
+            LrcOracles.RandomSchedule(cluster, seed, rounds: 30);
+            Assert.True(cluster.Failures.IsEmpty, $"drones taken for failed through the relay: {string.Join("; ", cluster.Failures)}");
+            Assert.True(!cluster.Breaks.IsEmpty, "the relay broke no connection: the test exercised nothing");
+        }
+        finally
+        {
+            relays.ForEach(r => r.Dispose());
+        }
+    }
 }

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using HiveMind.Net.Codec;
 using HiveMind.Net.Transport;
+using HiveMind.Testing;
 
 namespace HiveMind.Net.Tests.Transport;
 
@@ -17,15 +18,6 @@ namespace HiveMind.Net.Tests.Transport;
 public sealed class TamperingRelayTests
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
-
-    public enum Tamper
-    {
-        Inject,
-        Replay,
-        Drop,
-        Reorder,
-        Cut,
-    }
 
     [Theory]
     [InlineData(Tamper.Inject, true)]
@@ -55,7 +47,7 @@ public sealed class TamperingRelayTests
         }
 
         // Handshake frames: Hello and Proof toward the acceptor, HelloAck back; then the Resume frame and 5 more.
-        using var relay = new Relay(a.ListenEndpoint, tamper, towardAcceptor, afterFrames: (towardAcceptor ? 2 : 1) + 6, everyConnection: false);
+        using var relay = new TamperingRelay(a.ListenEndpoint, tamper, towardAcceptor, afterFrames: (towardAcceptor ? 2 : 1) + 6, everyConnection: false);
         Form(a, b, relay.Endpoint);
         const int Frames = 200;
         var echoes = new List<Task<Reply>>();
@@ -116,7 +108,7 @@ public sealed class TamperingRelayTests
         }
 
         // Cuts every connection after 40 to 140 frames toward drone 0, for the first 6 connections.
-        using var relay = new Relay(a.ListenEndpoint, Tamper.Cut, towardAcceptor: true, afterFrames: 40, everyConnection: true, spread: 100, connections: 6);
+        using var relay = new TamperingRelay(a.ListenEndpoint, Tamper.Cut, towardAcceptor: true, afterFrames: 40, everyConnection: true, spread: 100, connections: 6);
         Form(a, b, relay.Endpoint);
         const int Frames = 3000;
         var payload = new byte[2048];
@@ -157,7 +149,7 @@ public sealed class TamperingRelayTests
         using var b = new MeshNode(1, options, new TestConsumer());
         var failed = new BlockingCollection<(int Peer, string Reason)>();
         a.PeerFailed += (peer, reason) => failed.Add((peer, reason));
-        using var relay = new Relay(a.ListenEndpoint, Tamper.Inject, towardAcceptor: true, afterFrames: 2 + 1, everyConnection: true);
+        using var relay = new TamperingRelay(a.ListenEndpoint, Tamper.Inject, towardAcceptor: true, afterFrames: 2 + 1, everyConnection: true);
         b.Connect(0, relay.Endpoint, Wait);
         using var sender = new CancellationTokenSource();
         var feeding = new Thread(() =>
@@ -192,157 +184,5 @@ public sealed class TamperingRelayTests
         zero.Start();
         b.FormMesh(2, path, Wait);
         Assert.True(zero.Join(Wait), "drone 0 did not see the mesh formed within 20 s");
-    }
-
-    /// <summary>
-    /// Forwards both ways between connectors and the acceptor at <c>target</c>, one connection of its own per connection it
-    /// takes; changes the frames of one direction from a frame on, on the first connection or on each.
-    /// </summary>
-    private sealed class Relay : IDisposable
-    {
-        private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        private readonly List<Socket> _sockets = [];
-
-        public Relay(IPEndPoint target, Tamper tamper, bool towardAcceptor, int afterFrames, bool everyConnection, int spread = 0, int connections = int.MaxValue)
-        {
-            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            _listener.Listen(16);
-            Endpoint = (IPEndPoint)_listener.LocalEndPoint!;
-            var random = new Random(7);
-            _ = Task.Run(() =>
-            {
-                try
-                {
-                    for (var n = 0; ; n++)
-                    {
-                        var connector = _listener.Accept();
-                        var acceptor = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                        acceptor.Connect(target);
-                        lock (_sockets)
-                        {
-                            _sockets.Add(connector);
-                            _sockets.Add(acceptor);
-                        }
-
-                        Tamper? change = (n == 0 || everyConnection) && n < connections ? tamper : null;
-                        var after = afterFrames + (spread > 0 ? random.Next(spread) : 0);
-                        var pair = new[] { connector, acceptor };
-                        _ = Task.Run(() => Pipe(acceptor, connector, towardAcceptor ? null : change, after, pair));
-                        _ = Task.Run(() => Pipe(connector, acceptor, towardAcceptor ? change : null, after, pair));
-                    }
-                }
-                catch (Exception error) when (error is SocketException or ObjectDisposedException)
-                {
-                    // The test is over.
-                }
-            });
-        }
-
-        public IPEndPoint Endpoint { get; }
-
-        public void Dispose()
-        {
-            _listener.Dispose();
-            lock (_sockets)
-            {
-                _sockets.ForEach(s => s.Dispose());
-            }
-        }
-
-        private static void Pipe(Socket from, Socket to, Tamper? tamper, int afterFrames, Socket[] pair)
-        {
-            try
-            {
-                var frames = 0;
-                byte[]? held = null;
-                byte[]? earlier = null;
-                while (ReadFrame(from) is { } frame)
-                {
-                    frames++;
-                    if (tamper is null || frames <= afterFrames)
-                    {
-                        earlier = frame;
-                        to.Send(frame);
-                        continue;
-                    }
-
-                    switch (tamper)
-                    {
-                        case Tamper.Inject:
-                            var forged = new byte[frame.Length];
-                            Random.Shared.NextBytes(forged);
-                            BinaryPrimitives.WriteUInt32BigEndian(forged, (uint)(forged.Length - 4));
-                            to.Send(forged);
-                            to.Send(frame);
-                            break;
-                        case Tamper.Replay:
-                            to.Send(earlier!);
-                            to.Send(frame);
-                            break;
-                        case Tamper.Drop:
-                            break; // this one never arrives; the next fails
-                        case Tamper.Reorder when held is null:
-                            held = frame;
-                            break;
-                        case Tamper.Reorder:
-                            to.Send(frame);
-                            to.Send(held!);
-                            held = null;
-                            break;
-                        case Tamper.Cut:
-                            foreach (var socket in pair)
-                            {
-                                socket.Close(); // both ways, as a reset on the path would
-                            }
-
-                            return;
-                    }
-
-                    tamper = tamper == Tamper.Reorder && held is not null ? tamper : null; // one change, then plain relaying
-                }
-            }
-            catch (Exception error) when (error is SocketException or ObjectDisposedException)
-            {
-                // A side closed.
-            }
-            finally
-            {
-                // A side that ends its connection ends it at the other side too, as a relay that forwards TCP does.
-                foreach (var socket in pair)
-                {
-                    socket.Close();
-                }
-            }
-        }
-
-        private static byte[]? ReadFrame(Socket socket)
-        {
-            var prefix = new byte[4];
-            if (!ReadExactly(socket, prefix))
-            {
-                return null;
-            }
-
-            var frame = new byte[4 + BinaryPrimitives.ReadUInt32BigEndian(prefix)];
-            prefix.CopyTo(frame, 0);
-            return ReadExactly(socket, frame.AsSpan(4)) ? frame : null;
-        }
-
-        private static bool ReadExactly(Socket socket, Span<byte> buffer)
-        {
-            var read = 0;
-            while (read < buffer.Length)
-            {
-                var n = socket.Receive(buffer[read..]);
-                if (n == 0)
-                {
-                    return false;
-                }
-
-                read += n;
-            }
-
-            return true;
-        }
     }
 }
