@@ -310,19 +310,30 @@ public sealed partial class MeshNode : IDisposable
     /// <summary>Connects, giving up after <paramref name="timeout"/> (an address that drops the attempt would hold a plain connect for minutes).</summary>
     private static void ConnectWithin(Socket socket, IPEndPoint endpoint, TimeSpan timeout)
     {
-        var connect = socket.ConnectAsync(endpoint);
+        // On the calling thread (a non-blocking connect and a poll), not on the thread pool: a refusal, which is how a
+        // drone that died is found, is known as soon as the kernel knows it, however busy the pool is.
+        socket.Blocking = false;
         try
         {
-            if (!connect.Wait(timeout))
+            socket.Connect(endpoint);
+        }
+        catch (SocketException error) when (error.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress or SocketError.AlreadyInProgress)
+        {
+            var micros = (long)Math.Clamp(timeout.TotalMicroseconds, 0, int.MaxValue);
+            if (!socket.Poll((int)micros, SelectMode.SelectWrite))
             {
                 socket.Dispose(); // ends the attempt
                 throw new SocketException((int)SocketError.TimedOut);
             }
         }
-        catch (AggregateException error) when (error.InnerException is SocketException inner)
+
+        var result = (SocketError)(int)socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
+        if (result != SocketError.Success)
         {
-            throw inner;
+            throw new SocketException((int)result);
         }
+
+        socket.Blocking = true;
     }
 
     // ------------------------------------------------------------------ sending
