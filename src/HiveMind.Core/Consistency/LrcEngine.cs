@@ -47,6 +47,11 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     private readonly List<WriteNotice>?[] _notices;
     private readonly Dictionary<(int Page, int Interval), CoveredDiff> _diffs = [];
     private readonly List<int> _dirty = [];
+
+    // Serializes the faults of the drone's threads (several may fault at once between two synchronizations) and the
+    // closing of an interval: a page's miss is made once, its twin before any thread writes it, and every written page
+    // is in the interval's write notices. Held across a miss's network waits; never taken by the network's threads.
+    private readonly object _faults = new();
     private readonly Dictionary<int, LockState> _locks = [];
     private readonly TimeSpan _waitLimit;
     private readonly long _collectionThreshold;
@@ -423,6 +428,22 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             return;
         }
 
+        lock (_faults)
+        {
+            // Another thread of this drone may have served this page while this one waited.
+            var access = heap.GetAccess(page);
+            if (write ? access == PageAccess.ReadWrite : access != PageAccess.NoAccess)
+            {
+                return;
+            }
+
+            OnFaultAlone(heap, page, write);
+        }
+    }
+
+    /// <summary>One fault, with <see cref="_faults"/> held.</summary>
+    private void OnFaultAlone(SharedHeap heap, int page, bool write)
+    {
         if (heap.GetAccess(page) == PageAccess.NoAccess)
         {
             Miss(page);
@@ -725,6 +746,14 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     public void OnFaults(SharedHeap heap, int first, int last, bool write)
     {
         ArgumentNullException.ThrowIfNull(heap);
+        lock (_faults)
+        {
+            OnFaultsAlone(heap, first, last, write);
+        }
+    }
+
+    private void OnFaultsAlone(SharedHeap heap, int first, int last, bool write)
+    {
         if (Drones > 1)
         {
             var invalid = new List<int>();
@@ -946,6 +975,14 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
     /// <summary>Ends the current interval if it wrote anything: a new interval record, dirty pages back to ReadOnly.</summary>
     private void CloseInterval()
+    {
+        lock (_faults)
+        {
+            CloseIntervalAlone();
+        }
+    }
+
+    private void CloseIntervalAlone()
     {
         if (_dirty.Count == 0)
         {

@@ -102,10 +102,10 @@ public sealed unsafe class SharedHeap : IDisposable
     public TwinPool Twins => _twins;
 
     /// <summary>Faults taken by reads (the app thread's count).</summary>
-    public long ReadFaults => _readFaults;
+    public long ReadFaults => Interlocked.Read(ref _readFaults);
 
     /// <summary>Faults taken by writes (the app thread's count).</summary>
-    public long WriteFaults => _writeFaults;
+    public long WriteFaults => Interlocked.Read(ref _writeFaults);
 
     /// <summary>The handler that the slow path calls. The protocol engine installs its own.</summary>
     public IFaultHandler FaultHandler
@@ -241,11 +241,11 @@ public sealed unsafe class SharedHeap : IDisposable
             {
                 if (write)
                 {
-                    _writeFaults += needed;
+                    Interlocked.Add(ref _writeFaults, needed);
                 }
                 else
                 {
-                    _readFaults += needed;
+                    Interlocked.Add(ref _readFaults, needed);
                 }
 
                 range.OnFaults(this, first, last, write);
@@ -268,15 +268,7 @@ public sealed unsafe class SharedHeap : IDisposable
             return;
         }
 
-        if (write)
-        {
-            _writeFaults++;
-        }
-        else
-        {
-            _readFaults++;
-        }
-
+        Interlocked.Increment(ref write ? ref _writeFaults : ref _readFaults);
         _faultHandler.OnFault(this, page, write);
         state = (PageAccess)_states[page << _granulesPerPageShift];
         if (write ? state != PageAccess.ReadWrite : state == PageAccess.NoAccess)
@@ -291,7 +283,7 @@ public sealed unsafe class SharedHeap : IDisposable
     /// <summary>Access state of a page.</summary>
     public PageAccess GetAccess(int page) => (PageAccess)_states[CheckPage(page) << _granulesPerPageShift];
 
-    /// <summary>Sets the access state of a page (all its granules). Only the drone's application thread may call this.</summary>
+    /// <summary>Sets the access state of a page (all its granules). Only the fault handler (which serializes the faults of the drone's threads) and the synchronizing thread call this.</summary>
     public void SetAccess(int page, PageAccess access)
     {
         var first = CheckPage(page) << _granulesPerPageShift;
