@@ -287,6 +287,9 @@ public sealed unsafe class SharedHeap : IDisposable
     public void SetAccess(int page, PageAccess access)
     {
         var first = CheckPage(page) << _granulesPerPageShift;
+
+        // What the fault handler wrote into the page is visible before the state that lets another thread read it.
+        Interlocked.MemoryBarrier();
         if (_granulesPerPageShift == 0)
         {
             _states[first] = (byte)access;

@@ -445,7 +445,8 @@ public sealed class Link
 
         if (!onWire)
         {
-            ReleaseSocket(writer); // owed now: the current connection's send loop writes it in its turn
+            frame.Return(); // kept, and owed: the current connection's send loop writes it in its turn
+            ReleaseSocket(writer);
             return;
         }
 
@@ -492,7 +493,7 @@ public sealed class Link
             }
 
             ReturnPartial();
-            _kept.Clear(); // dropped, not returned to the pool: a writer may still be reading one
+            _kept.Clear();
             _urgent.Clear();
             _heartbeatsQueued = 0;
             _bulk.Clear();
@@ -568,7 +569,7 @@ public sealed class Link
             return $"over {_sendQueueHardLimit} bytes sent and not acknowledged: the peer does not acknowledge what it reads";
         }
 
-        _kept.Add(frame);
+        _kept.Add(frame.Span, frame.Kind);
         _sentSeq++;
 
         // Written now by the current connection, or owed to it (numbered by a thread of one it replaced, or behind
@@ -646,23 +647,22 @@ public sealed class Link
     /// <summary>Writes what the socket takes of <paramref name="frame"/> now (the caller holds the writing turn); the send thread writes the rest.</summary>
     private void WriteWithoutWaiting(Connection connection, FrameBuffer frame)
     {
-        var numbered = IsNumbered(frame.Kind);
         PartialWrite? wire = null;
         int sent;
         try
         {
-            wire = PartialWrite.Of(frame, connection.Cipher, owned: !numbered);
+            wire = PartialWrite.Of(frame.Memory, frame.Kind, connection.Cipher, frame);
             sent = SendNow(connection, wire.Remaining);
             wire.Sent = sent;
         }
         catch (Exception error) when (error is SocketException or ObjectDisposedException || !IsOpen || connection.Retired)
         {
-            // A frame whose link closed (or whose connection was replaced) meanwhile may be gone from under this writer.
+            // The frame is this writer's (what the peer may need again is kept apart): it goes back to the pool.
             if (wire is not null)
             {
                 wire.Dispose();
             }
-            else if (!numbered)
+            else
             {
                 frame.Return();
             }
@@ -1075,9 +1075,9 @@ public sealed class Link
     private void SendLoop(Connection connection)
     {
         MarkMeshThread();
-        var batch = new byte[BatchBytes];
-        var taken = new List<FrameBuffer>();
-        var owned = new List<FrameBuffer>();
+        var batch = new Batch();
+        var frames = new List<FrameBuffer>();
+        var resend = new List<KeptFrames.Frame>();
         try
         {
             while (true)
@@ -1102,7 +1102,7 @@ public sealed class Link
                     {
                         // Each connection opens with a Resume frame: the next frame this side sends, and the frames it has taken.
                         connection.ResumeSent = true;
-                        owned.Add(MeshNode.BuildResume(Received, _nextToWire));
+                        frames.Add(MeshNode.BuildResume(Received, _nextToWire));
                     }
                     else if (_partial is not null)
                     {
@@ -1111,13 +1111,14 @@ public sealed class Link
                     }
                     else if (_nextToWire <= _sentSeq)
                     {
-                        // Frames owed from before a break (or numbered by a thread of the connection it replaced).
+                        // Frames owed from before a break (or numbered by a thread of the connection it replaced), from
+                        // the copies kept of them.
                         var bytes = 0;
-                        while (_nextToWire <= _sentSeq && (bytes == 0 || bytes + _kept.Get(_nextToWire, _sentSeq).Length <= BatchBytes))
+                        while (_nextToWire <= _sentSeq && (bytes == 0 || bytes + _kept.Get(_nextToWire, _sentSeq).Bytes.Length <= BatchBytes))
                         {
                             var frame = _kept.Get(_nextToWire, _sentSeq);
-                            taken.Add(frame);
-                            bytes += frame.Length;
+                            resend.Add(frame);
+                            bytes += frame.Bytes.Length;
                             _nextToWire++;
                         }
                     }
@@ -1137,7 +1138,7 @@ public sealed class Link
                                 frame = MeshNode.BuildHeartbeat(received);
                             }
 
-                            (IsNumbered(frame.Kind) ? taken : owned).Add(frame);
+                            frames.Add(frame);
                             if (Number(frame, connection) is { } overflow)
                             {
                                 throw new LinkOverflowException(overflow);
@@ -1159,7 +1160,7 @@ public sealed class Link
                         {
                             _bulk.Dequeue();
                             _bulkBytes -= frame.Length;
-                            taken.Add(frame);
+                            frames.Add(frame);
                             bytes += frame.Length;
                             if (Number(frame, connection) is { } overflow)
                             {
@@ -1196,59 +1197,63 @@ public sealed class Link
 
                         if (overflow is not null)
                         {
+                            reply.Return();
                             throw new LinkOverflowException(overflow);
                         }
 
-                        if (!IsNumbered(reply.Kind))
+                        if (onWire)
                         {
-                            owned.Add(reply);
+                            frames.Add(reply);
                         }
-                        else if (onWire)
+                        else
                         {
-                            taken.Add(reply);
+                            reply.Return(); // kept, and owed: written in turn, from the copy
                         }
                     }
                 }
 
-                // Unnumbered frames (the Resume frame, heartbeats) go first; they are not kept.
-                Write(connection, owned, batch);
-                Write(connection, taken, batch);
-                foreach (var frame in owned)
+                foreach (var frame in resend)
                 {
-                    frame.Return();
+                    Write(connection, frame.Bytes.Span, frame.Kind, batch);
                 }
 
-                owned.Clear();
-                taken.Clear();
+                foreach (var frame in frames)
+                {
+                    Write(connection, frame.Span, frame.Kind, batch);
+                }
+
+                Flush(connection, batch);
+                ReturnAll(frames);
+                resend.Clear();
                 ReleaseSocket(connection);
             }
         }
         catch (LinkOverflowException error)
         {
-            ReturnAll(owned);
+            ReturnAll(frames);
             Close(error.Message);
         }
         catch (SendStalledException error)
         {
-            ReturnAll(owned);
+            ReturnAll(frames);
             Close(error.Message);
         }
         catch (Exception error) when (error is SocketException or ObjectDisposedException)
         {
-            ReturnAll(owned);
+            ReturnAll(frames);
             ReleaseSocket(connection);
             Break(connection, $"send failed: {error.Message}", endOfStream: true);
         }
         catch (Exception error) when (!connection.Retired && IsOpen)
         {
             // A reply that could not be made, say: nothing may take the drone down; the link closes for good.
-            ReturnAll(owned);
+            ReturnAll(frames);
             Close($"sending failed: {error.GetType().Name}: {error.Message}");
         }
         catch (Exception)
         {
             // A connection replaced or a link closed meanwhile: what it was writing is kept or gone with it.
-            ReturnAll(owned);
+            ReturnAll(frames);
         }
     }
 
@@ -1262,53 +1267,57 @@ public sealed class Link
         frames.Clear();
     }
 
-    /// <summary>Writes <paramref name="frames"/> in order, sealed, coalesced through <paramref name="batch"/>.</summary>
-    private void Write(Connection connection, List<FrameBuffer> frames, byte[] batch)
+    /// <summary>Adds one frame, sealed, to the batch; writes the batch first when the frame does not fit, and a frame larger than the batch on its own.</summary>
+    private void Write(Connection connection, ReadOnlySpan<byte> frame, byte kind, Batch batch)
     {
         var cipher = connection.Cipher;
-        var extra = cipher is null ? 0 : LinkCipher.TagBytes;
-        var used = 0;
-        foreach (var frame in frames)
+        var length = frame.Length + (cipher is null ? 0 : LinkCipher.TagBytes);
+        if (length > batch.Buffer.Length - batch.Used)
         {
-            var length = frame.Length + extra;
-            if (length > batch.Length - used)
+            Flush(connection, batch);
+            if (length > batch.Buffer.Length)
             {
-                if (used > 0)
-                {
-                    SendAll(connection, batch.AsSpan(0, used));
-                    used = 0;
-                }
-
-                if (length > batch.Length)
-                {
-                    using var large = PartialWrite.Of(frame, cipher, owned: false);
-                    SendAll(connection, large.Remaining);
-                    Counters.CountSent(frame.Kind, length);
-                    continue;
-                }
+                using var large = PartialWrite.Of(frame, kind, cipher);
+                SendAll(connection, large.Remaining);
+                Counters.CountSent(kind, length);
+                return;
             }
-
-            Seal(frame, cipher, batch.AsSpan(used, length));
-            used += length;
-            Counters.CountSent(frame.Kind, length);
         }
 
-        if (used > 0)
+        Seal(frame, cipher, batch.Buffer.AsSpan(batch.Used, length));
+        batch.Used += length;
+        Counters.CountSent(kind, length);
+    }
+
+    /// <summary>Writes what the batch holds.</summary>
+    private void Flush(Connection connection, Batch batch)
+    {
+        if (batch.Used > 0)
         {
-            SendAll(connection, batch.AsSpan(0, used));
+            var used = batch.Used;
+            batch.Used = 0;
+            SendAll(connection, batch.Buffer.AsSpan(0, used));
         }
     }
 
+    /// <summary>The send loop's buffer that coalesces frames into large writes.</summary>
+    private sealed class Batch
+    {
+        public byte[] Buffer { get; } = new byte[BatchBytes];
+
+        public int Used { get; set; }
+    }
+
     /// <summary>The wire bytes of <paramref name="frame"/> into <paramref name="destination"/>: sealed, or as it is.</summary>
-    private static void Seal(FrameBuffer frame, LinkCipher? cipher, Span<byte> destination)
+    private static void Seal(ReadOnlySpan<byte> frame, LinkCipher? cipher, Span<byte> destination)
     {
         if (cipher is null)
         {
-            frame.Span.CopyTo(destination);
+            frame.CopyTo(destination);
         }
         else
         {
-            cipher.Seal(frame.Span, destination);
+            cipher.Seal(frame, destination);
         }
     }
 
@@ -1359,7 +1368,7 @@ public sealed class Link
         }
     }
 
-    /// <summary>The wire bytes of one frame being written, and how far: its own buffer (clear frames) or a sealed copy.</summary>
+    /// <summary>The wire bytes of one frame being written, and how far: the frame's own buffer (clear frames) or a sealed copy.</summary>
     private sealed class PartialWrite : IDisposable
     {
         private byte[]? _sealed;
@@ -1376,28 +1385,26 @@ public sealed class Link
 
         public ReadOnlySpan<byte> Remaining => _bytes.Span[Sent..];
 
-        /// <summary>The wire bytes of <paramref name="frame"/>; with <paramref name="owned"/>, the frame is returned with them.</summary>
-        public static PartialWrite Of(FrameBuffer frame, LinkCipher? cipher, bool owned)
+        /// <summary>The wire bytes of a frame of <paramref name="owner"/>, which is returned to the pool with them (clear frames are written from it).</summary>
+        public static PartialWrite Of(ReadOnlyMemory<byte> frame, byte kind, LinkCipher? cipher, FrameBuffer owner)
         {
-            var write = new PartialWrite { Kind = frame.Kind, _owned = owned ? frame : null };
             if (cipher is null)
             {
-                write._bytes = frame.Memory;
-            }
-            else
-            {
-                var length = frame.Length + LinkCipher.TagBytes;
-                write._sealed = ArrayPool<byte>.Shared.Rent(length);
-                cipher.Seal(frame.Span, write._sealed.AsSpan(0, length));
-                write._bytes = write._sealed.AsMemory(0, length);
-                if (owned)
-                {
-                    frame.Return();
-                    write._owned = null;
-                }
+                return new PartialWrite { Kind = kind, _owned = owner, _bytes = frame };
             }
 
+            var write = Of(frame.Span, kind, cipher);
+            owner.Return();
             return write;
+        }
+
+        /// <summary>The wire bytes of <paramref name="frame"/>, copied (and sealed) into a pooled buffer of their own.</summary>
+        public static PartialWrite Of(ReadOnlySpan<byte> frame, byte kind, LinkCipher? cipher)
+        {
+            var length = frame.Length + (cipher is null ? 0 : LinkCipher.TagBytes);
+            var buffer = ArrayPool<byte>.Shared.Rent(length);
+            Seal(frame, cipher, buffer.AsSpan(0, length));
+            return new PartialWrite { Kind = kind, _sealed = buffer, _bytes = buffer.AsMemory(0, length) };
         }
 
         public void Dispose()
@@ -1413,15 +1420,26 @@ public sealed class Link
     }
 
     /// <summary>
-    /// The numbered frames sent and not yet acknowledged, oldest first; frame n is the (n - first)th. Guarded by the
-    /// link's gate; frames are dropped only by the thread that holds the writing turn, so none is returned under a
-    /// writer.
+    /// Copies of the numbered frames sent and not yet acknowledged, oldest first (frame n is the (n - first)th), for a new
+    /// connection to send again: the frames themselves go back to the pool as soon as they are written, as they did
+    /// before links outlived connections. Copies fill chunks of 1 MiB (a larger frame has one of its own), which are
+    /// reused once every copy in them is acknowledged. Guarded by the link's gate; dropped only by the thread that holds
+    /// the writing turn.
     /// </summary>
-    private sealed class KeptFrames
+    internal sealed class KeptFrames
     {
-        private FrameBuffer[] _ring = new FrameBuffer[64];
+        private const int ChunkBytes = 1 << 20;
+        private const int SpareChunks = 4;
+
+        private readonly Queue<byte[]> _spare = new();
+        private Frame[] _ring = new Frame[256];
         private int _head;
         private int _count;
+        private byte[]? _chunk;
+        private int _chunkUsed;
+
+        /// <summary>A kept copy: its bytes (prefix and body, plain) and kind.</summary>
+        internal readonly record struct Frame(ReadOnlyMemory<byte> Bytes, byte Kind, byte[] Chunk);
 
         public long Bytes { get; private set; }
 
@@ -1430,11 +1448,34 @@ public sealed class Link
         /// <summary>The number of the oldest frame kept (<paramref name="last"/> + 1 when none is: the next to be numbered).</summary>
         public ulong FirstSeq(ulong last) => last - (ulong)_count + 1;
 
-        public void Add(FrameBuffer frame)
+        public void Add(ReadOnlySpan<byte> frame, byte kind)
         {
+            byte[] chunk;
+            int offset;
+            if (frame.Length > ChunkBytes)
+            {
+                // A chunk of its own; the next small copy starts a new chunk, so each chunk's copies stay together.
+                chunk = new byte[frame.Length];
+                offset = 0;
+                _chunk = null;
+            }
+            else
+            {
+                if (_chunk is null || ChunkBytes - _chunkUsed < frame.Length)
+                {
+                    _chunk = _spare.TryDequeue(out var spare) ? spare : new byte[ChunkBytes];
+                    _chunkUsed = 0;
+                }
+
+                chunk = _chunk;
+                offset = _chunkUsed;
+                _chunkUsed += frame.Length;
+            }
+
+            frame.CopyTo(chunk.AsSpan(offset));
             if (_count == _ring.Length)
             {
-                var larger = new FrameBuffer[_ring.Length * 2];
+                var larger = new Frame[_ring.Length * 2];
                 for (var i = 0; i < _count; i++)
                 {
                     larger[i] = _ring[(_head + i) % _ring.Length];
@@ -1444,35 +1485,43 @@ public sealed class Link
                 _head = 0;
             }
 
-            _ring[(_head + _count) % _ring.Length] = frame;
+            _ring[(_head + _count) % _ring.Length] = new Frame(chunk.AsMemory(offset, frame.Length), kind, chunk);
             _count++;
             Bytes += frame.Length;
         }
 
-        public FrameBuffer Get(ulong seq, ulong last) => _ring[(_head + (int)(seq - FirstSeq(last))) % _ring.Length];
+        public Frame Get(ulong seq, ulong last) => _ring[(_head + (int)(seq - FirstSeq(last))) % _ring.Length];
 
         public void TrimThrough(ulong seq, ulong last)
         {
             while (_count > 0 && FirstSeq(last) <= seq)
             {
                 var frame = _ring[_head];
-                _ring[_head] = null!;
+                _ring[_head] = default;
                 _head = (_head + 1) % _ring.Length;
                 _count--;
-                Bytes -= frame.Length;
-                frame.Return();
+                Bytes -= frame.Bytes.Length;
+
+                // A chunk whose last copy goes (the next one is in another chunk) is free again; the one being filled
+                // starts over once it holds nothing.
+                var next = _count > 0 ? _ring[_head].Chunk : null;
+                if (frame.Chunk != next && frame.Chunk != _chunk && frame.Chunk.Length == ChunkBytes && _spare.Count < SpareChunks)
+                {
+                    _spare.Enqueue(frame.Chunk);
+                }
+                else if (_count == 0 && frame.Chunk == _chunk)
+                {
+                    _chunkUsed = 0;
+                }
             }
         }
 
         public void Clear()
         {
-            while (_count > 0)
-            {
-                _ring[_head] = null!;
-                _head = (_head + 1) % _ring.Length;
-                _count--;
-            }
-
+            Array.Clear(_ring);
+            _head = _count = 0;
+            _chunk = null;
+            _chunkUsed = 0;
             Bytes = 0;
         }
     }

@@ -1053,7 +1053,7 @@ public sealed partial class MeshNode : IDisposable
             {
                 return;
             }
-            catch (SocketException error)
+            catch (Exception error) when (error is not OutOfMemoryException)
             {
                 // Out of file descriptors, a connection reset before it was taken: accepting goes on.
                 if (!_stopping.IsSet)
@@ -1067,8 +1067,21 @@ public sealed partial class MeshNode : IDisposable
 
             // Handshakes run apart, without a thread each while they wait, so that a slow or idle connector holds up
             // nobody else; a connection that has not proven the key makes room for newer ones when there are too many.
-            var pending = Admit(socket);
-            _ = AcceptOneAsync(pending);
+            try
+            {
+                var pending = Admit(socket);
+                _ = AcceptOneAsync(pending);
+            }
+            catch (Exception error) when (error is not OutOfMemoryException)
+            {
+                // A connection reset before it was looked at (its address is gone), or out of resources: it goes, and
+                // accepting goes on.
+                socket.Dispose();
+                if (!_stopping.IsSet)
+                {
+                    LogAcceptFailed(_logger, Id, $"{error.GetType().Name}: {error.Message}");
+                }
+            }
         }
     }
 

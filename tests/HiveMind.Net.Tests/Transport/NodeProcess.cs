@@ -88,6 +88,18 @@ internal sealed partial class NodeProcess : IDisposable
         }
     }
 
+    /// <summary>Every line the node printed so far.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_lines)
+            {
+                return string.Join("\n", _lines);
+            }
+        }
+    }
+
     public bool Printed(string prefix)
     {
         lock (_lines)

@@ -82,8 +82,15 @@ public sealed class OutsiderTests
                 {
                     var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
                     socket.Bind(new IPEndPoint(IPAddress.Parse($"127.0.0.{source}"), 0));
-                    socket.Connect(endpoint);
                     held.Add(socket);
+                    try
+                    {
+                        socket.Connect(endpoint);
+                    }
+                    catch (SocketException error)
+                    {
+                        Assert.Fail($"connection {held.Count} from 127.0.0.{source} to drone 0: {error.SocketErrorCode}; drone 0 printed:\n{zero.Output}");
+                    }
                 }
             }
 
