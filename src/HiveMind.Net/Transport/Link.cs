@@ -671,6 +671,22 @@ public sealed class Link
             Break(connection, $"send failed: {error.Message}", endOfStream: true);
             return;
         }
+        catch (Exception error) when (error is not OutOfMemoryException)
+        {
+            // Nothing may leave the link without a writer for good: the frame goes back, the turn is given up, the link closes.
+            if (wire is not null)
+            {
+                wire.Dispose();
+            }
+            else
+            {
+                frame.Return();
+            }
+
+            ReleaseSocket(connection);
+            Close($"sending failed: {error.GetType().Name}: {error.Message}");
+            return;
+        }
 
         lock (_gate)
         {
@@ -789,6 +805,10 @@ public sealed class Link
                 _current = null;
                 _holder = null;
                 ReturnPartial();
+
+                // Retired before anyone can attach a new connection: a loop of this one still writing from kept copies
+                // (which the new one may drop and reuse) writes to a closed socket, never to the peer.
+                connection.Retire();
                 Monitor.PulseAll(_gate);
             }
             else if (_breaks.Count > MaxBreaks)
@@ -803,7 +823,6 @@ public sealed class Link
             return;
         }
 
-        connection.Retire();
         _node.OnLinkBroken(this, reason, endOfStream);
     }
 
@@ -1277,8 +1296,16 @@ public sealed class Link
             Flush(connection, batch);
             if (length > batch.Buffer.Length)
             {
-                using var large = PartialWrite.Of(frame, kind, cipher);
-                SendAll(connection, large.Remaining);
+                if (cipher is null)
+                {
+                    SendAll(connection, frame);
+                }
+                else
+                {
+                    using var large = PartialWrite.Of(frame, kind, cipher);
+                    SendAll(connection, large.Remaining);
+                }
+
                 Counters.CountSent(kind, length);
                 return;
             }
@@ -1454,8 +1481,9 @@ public sealed class Link
             int offset;
             if (frame.Length > ChunkBytes)
             {
-                // A chunk of its own; the next small copy starts a new chunk, so each chunk's copies stay together.
-                chunk = new byte[frame.Length];
+                // A pooled array of its own, back to the pool once acknowledged; the next small copy starts a new
+                // chunk, so each chunk's copies stay together.
+                chunk = ArrayPool<byte>.Shared.Rent(frame.Length);
                 offset = 0;
                 _chunk = null;
             }
@@ -1505,7 +1533,11 @@ public sealed class Link
                 // A chunk whose last copy goes (the next one is in another chunk) is free again; the one being filled
                 // starts over once it holds nothing.
                 var next = _count > 0 ? _ring[_head].Chunk : null;
-                if (frame.Chunk != next && frame.Chunk != _chunk && frame.Chunk.Length == ChunkBytes && _spare.Count < SpareChunks)
+                if (frame.Chunk.Length > ChunkBytes)
+                {
+                    ArrayPool<byte>.Shared.Return(frame.Chunk);
+                }
+                else if (frame.Chunk != next && frame.Chunk != _chunk && _spare.Count < SpareChunks)
                 {
                     _spare.Enqueue(frame.Chunk);
                 }
