@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using HiveMind.Allocation;
 using HiveMind.Consistency;
@@ -223,6 +224,12 @@ public sealed partial class Drone : IDisposable
     /// <summary>This drone's copy of the shared heap.</summary>
     public SharedHeap Heap { get; }
 
+    /// <summary>Bytes of a page of the shared heap (<c>--page-size</c>): the unit of coherence, so data written by different drones at once is best kept on different pages.</summary>
+    public int PageSize => Heap.PageSize;
+
+    /// <summary>Pages of the shared heap (its size over the page size).</summary>
+    public int PageCount => Heap.PageCount;
+
     /// <summary>The allocator of the shared heap (used on drone 0).</summary>
     public SharedAllocator Allocator { get; }
 
@@ -403,7 +410,7 @@ public sealed partial class Drone : IDisposable
         }
     }
 
-    /// <summary>Allocates shared memory on drone 0; returns its global address. Other drones learn it through <see cref="Distribute"/>.</summary>
+    /// <summary>Allocates shared memory on drone 0; returns its global address. Other drones learn it through <see cref="Distribute(long)"/>.</summary>
     public long Malloc(long bytes, int alignment = SharedAllocator.Granule)
     {
         CheckRunning();
@@ -448,6 +455,67 @@ public sealed partial class Drone : IDisposable
         return Heap.Read<long>(slot);
     }
 
+    /// <summary>
+    /// Every drone gets drone 0's <paramref name="value"/>, of any unmanaged type (a struct, say); a barrier for all
+    /// drones. The value travels through a block of shared memory drone 0 allocates and frees at the next distribution.
+    /// </summary>
+    public T Distribute<T>(T value)
+        where T : unmanaged
+    {
+        DistributeBytes(MemoryMarshal.AsBytes(new Span<T>(ref value)));
+        return value;
+    }
+
+    /// <summary>
+    /// Every drone's <paramref name="buffer"/> gets drone 0's bytes (Tmk_distribute of a private range); a barrier for
+    /// all drones. Every drone passes a buffer of the same length.
+    /// </summary>
+    /// <exception cref="ArgumentException">This drone's buffer is not as long as drone 0's.</exception>
+    public void Distribute(Span<byte> buffer) => DistributeBytes(buffer);
+
+    private void DistributeBytes(Span<byte> buffer)
+    {
+        CheckRunning();
+        if (MaxDrones == 1)
+        {
+            return;
+        }
+
+        // Drone 0 writes the bytes, after their length, into a block of its own and passes the block's address as a
+        // distributed value; the block of the distribution before is freed once this one's barrier shows every drone
+        // has read it.
+        long block = 0;
+        if (Id == 0)
+        {
+            block = Malloc(sizeof(long) + Math.Max(buffer.Length, 1));
+            Heap.Write(block, (long)buffer.Length);
+            buffer.CopyTo(Heap.WriteSpan<byte>(block + sizeof(long), buffer.Length));
+        }
+
+        var address = Distribute(block);
+        if (Id == 0)
+        {
+            if (_distributedBlock != 0)
+            {
+                Free(_distributedBlock);
+            }
+
+            _distributedBlock = address;
+            return;
+        }
+
+        var length = Heap.Read<long>(address);
+        if (length != buffer.Length)
+        {
+            throw new ArgumentException($"Drone {Id}: Distribute of {buffer.Length} bytes, but drone 0 distributed {length}: every drone passes the same length.", nameof(buffer));
+        }
+
+        Heap.ReadSpan<byte>(address + sizeof(long), buffer.Length).CopyTo(buffer);
+    }
+
+    // On drone 0: the block of the last distribution of bytes, freed at the next one.
+    private long _distributedBlock;
+
     /// <summary>A typed view of shared memory.</summary>
     public SharedArray<T> Array<T>(long address, int count)
         where T : unmanaged => new(Heap, address, count);
@@ -474,7 +542,7 @@ public sealed partial class Drone : IDisposable
         CheckRunning();
         if ((uint)barrierId >= (uint)_barriers)
         {
-            throw new ArgumentOutOfRangeException(nameof(barrierId), barrierId, $"Drone {Id}: barrier ids are 0 .. {_barriers - 1}.");
+            throw new ArgumentOutOfRangeException(nameof(barrierId), barrierId, $"Drone {Id}: barrier ids are 0 .. {_barriers - 1} (--barriers {_barriers}; a larger --barriers gives more).");
         }
 
         _engine.Barrier(barrierId);
@@ -810,7 +878,7 @@ public sealed partial class Drone : IDisposable
     {
         if ((uint)lockId >= (uint)_locks)
         {
-            throw new ArgumentOutOfRangeException(nameof(lockId), lockId, $"Drone {Id}: lock ids are 0 .. {_locks - 1}.");
+            throw new ArgumentOutOfRangeException(nameof(lockId), lockId, $"Drone {Id}: lock ids are 0 .. {_locks - 1} (--locks {_locks}; a larger --locks gives more).");
         }
     }
 

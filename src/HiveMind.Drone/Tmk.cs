@@ -158,6 +158,12 @@ public static class Tmk
         throw new OptionsException(string.Join(Environment.NewLine, errors.Select(Describe)));
     }
 
+    /// <summary>Bytes of a page of the shared heap (<c>--page-size</c>).</summary>
+    public static int PageSize => Drone.PageSize;
+
+    /// <summary>Pages of the shared heap.</summary>
+    public static int PageCount => Drone.PageCount;
+
     /// <summary>Allocates shared memory (Tmk_malloc); returns its global address.</summary>
     public static long Malloc(long bytes) => Drone.Malloc(bytes);
 
@@ -166,6 +172,13 @@ public static class Tmk
 
     /// <summary>Every drone gets drone 0's value (Tmk_distribute).</summary>
     public static long Distribute(long value) => Drone.Distribute(value);
+
+    /// <summary>Every drone gets drone 0's value of any unmanaged type (Tmk_distribute).</summary>
+    public static T Distribute<T>(T value)
+        where T : unmanaged => Drone.Distribute(value);
+
+    /// <summary>Every drone's buffer gets drone 0's bytes (Tmk_distribute of a private range); every drone passes the same length.</summary>
+    public static void Distribute(Span<byte> buffer) => Drone.Distribute(buffer);
 
     /// <summary>Reads shared memory at a global address.</summary>
     public static T Read<T>(long address)

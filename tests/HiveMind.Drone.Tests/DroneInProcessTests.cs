@@ -31,6 +31,82 @@ public sealed class DroneInProcessTests
         Assert.True(seen.Distinct().Count() == 1 && seen[0] > 0, $"drones got addresses {string.Join(", ", seen)}");
     }
 
+    /// <summary>The heap's geometry is the program's to know, and an id past the run's locks or barriers names the option that gives more.</summary>
+    [Fact]
+    public void PageSizeAndIdLimits_AreTheProgramsToKnow()
+    {
+        using var cluster = new DroneCluster(2, new DroneOptions { HeapSize = "1MiB", PageSize = 16384, Locks = 8, Barriers = 4, Quiet = true });
+        cluster.Run(id =>
+        {
+            var drone = cluster[id];
+            Assert.True(drone.PageSize == 16384 && drone.PageCount == 64, $"drone {id}: page size {drone.PageSize}, {drone.PageCount} pages, expected 16384 and 64");
+            var lockError = Assert.Throws<ArgumentOutOfRangeException>(() => drone.LockAcquire(8));
+            Assert.Contains("lock ids are 0 .. 7 (--locks 8; a larger --locks gives more)", lockError.Message, StringComparison.Ordinal);
+            var barrierError = Assert.Throws<ArgumentOutOfRangeException>(() => drone.Barrier(4));
+            Assert.Contains("barrier ids are 0 .. 3 (--barriers 4; a larger --barriers gives more)", barrierError.Message, StringComparison.Ordinal);
+            drone.Barrier(3);
+        });
+    }
+
+    private readonly record struct Layout(long Array, int Count, double Scale, Guid Run);
+
+    /// <summary>
+    /// Distribute takes any unmanaged value (a struct of drone 0's choosing) and a range of private bytes, again and again
+    /// (the blocks that carry them are reused, not leaked); a drone whose buffer is not as long as drone 0's is told so.
+    /// </summary>
+    [Fact]
+    public void Distribute_StructsAndByteRanges_EveryDroneGetsDroneZeros()
+    {
+        using var cluster = new DroneCluster(3);
+        var got = new Layout[3];
+        var bytes = new byte[3][];
+        long freeBefore = 0;
+        long freeAfter = 0;
+        cluster.Run(id =>
+        {
+            var drone = cluster[id];
+            var mine = id == 0 ? new Layout(0x1000, 77, 2.5, Guid.NewGuid()) : new Layout(-1, -1, -1, Guid.Empty);
+            got[id] = drone.Distribute(mine);
+
+            bytes[id] = new byte[5000];
+            if (id == 0)
+            {
+                new Random(9).NextBytes(bytes[id]);
+            }
+
+            drone.Distribute(bytes[id]);
+            _ = drone.Distribute(id); // an int: the block pending from here on is an int's, as after the rounds below
+            if (id == 0)
+            {
+                freeBefore = drone.Allocator.FreeBytes;
+            }
+
+            for (var round = 0; round < 50; round++)
+            {
+                var value = drone.Distribute(id == 0 ? round * 3 : -1);
+                Assert.True(value == round * 3, $"drone {id}, round {round}: distributed {value}, expected {round * 3}");
+            }
+
+            if (id == 0)
+            {
+                freeAfter = drone.Allocator.FreeBytes;
+            }
+
+            var wrong = id == 2 ? Assert.Throws<ArgumentException>(() => drone.Distribute(new byte[10])) : null;
+            if (id != 2)
+            {
+                drone.Distribute(new byte[11]);
+            }
+            else
+            {
+                Assert.Contains("Distribute of 10 bytes, but drone 0 distributed 11", wrong!.Message, StringComparison.Ordinal);
+            }
+        });
+        Assert.True(got.All(g => g == got[0]) && got[0].Count == 77, $"drones got {string.Join(", ", got)}");
+        Assert.True(bytes[1].AsSpan().SequenceEqual(bytes[0]) && bytes[2].AsSpan().SequenceEqual(bytes[0]), "a drone's buffer did not get drone 0's 5000 bytes");
+        Assert.True(freeAfter == freeBefore, $"drone 0's free shared memory went from {freeBefore} to {freeAfter} bytes over 50 distributions: blocks leaked");
+    }
+
     [Fact]
     public void Oracles_WithDroneInstances_Hold()
     {
