@@ -42,6 +42,7 @@ public sealed partial class Drone : IDisposable
     private readonly ILogger _logger;
     private readonly long _started = Stopwatch.GetTimestamp();
     private readonly bool _exitOnPeerFailure;
+    private readonly Action<int>? _endProcess;
     private readonly bool _joining;
     private volatile bool _exiting;
     private volatile string? _failure;
@@ -79,6 +80,7 @@ public sealed partial class Drone : IDisposable
         MaxDrones = joining ? 0 : Math.Max(options.Slots, drones);
         _joining = joining;
         _exitOnPeerFailure = placement.ExitOnPeerFailure;
+        _endProcess = options.EndProcess;
         _locks = options.Locks;
         _barriers = options.Barriers;
         _logger = loggers.CreateLogger("HiveMind.Drone");
@@ -309,11 +311,11 @@ public sealed partial class Drone : IDisposable
             {
                 Registry = registry,
                 ClusterKey = onInput
-                    ? SshLauncher.ReadKeyAndWatchInput(droneId)
+                    ? SshLauncher.ReadKeyAndWatchInput(droneId, options.EndProcess)
                     : Convert.FromBase64String(Environment.GetEnvironmentVariable(LocalLauncher.KeyVariable) ?? throw new OptionsException($"{LocalLauncher.KeyVariable} is not set")),
                 Listen = listen is null ? null : HostAddress.ParseEndpoint(listen, SshLauncher.ListenVariable, anyPort: true),
             };
-            LocalLauncher.WatchParent(droneId);
+            LocalLauncher.WatchParent(droneId, options.EndProcess);
         }
 
         return Join(options, placement with { ExitOnPeerFailure = true }, loggers);
@@ -340,6 +342,11 @@ public sealed partial class Drone : IDisposable
             {
                 FaultInjection.BeforeStartBarrier(drone.Id);
                 drone._engine.Barrier(StartBarrier);
+            }
+            catch (InjectedExitException)
+            {
+                drone.Dispose(); // as a process that exits here would leave
+                throw;
             }
             catch (RunAbortedException error)
             {
@@ -836,7 +843,7 @@ public sealed partial class Drone : IDisposable
         LogRunStopped(_logger, Id, exitCode, reason);
         _node?.Leave(); // links that close from now on are the run ending, not news
         _engine.Abort(reason);
-        if (_exitOnPeerFailure)
+        if (_exitOnPeerFailure && _endProcess is { } endProcess)
         {
             // Time for the report (drone 0 waits up to 2 s in all for the processes it names) and the program's own end.
             _backstop = new Timer(
@@ -857,7 +864,7 @@ public sealed partial class Drone : IDisposable
                         // Ending anyway: the launcher or the console went with the program's own end.
                     }
 
-                    Environment.Exit(exitCode);
+                    endProcess(exitCode);
                 },
                 null,
                 FailureGrace + ReportTime,

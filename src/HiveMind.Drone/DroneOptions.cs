@@ -77,6 +77,15 @@ public class DroneOptions
     /// </summary>
     public bool RecoversFromFailures { get; set; }
 
+    /// <summary>
+    /// Set in code (not on the command line) by a program that owns its process and wants it ended for it
+    /// (passing the process's own exit, as QuickSort's Program.cs does): called with the exit code when drone 0 is gone (a drone it started
+    /// leaves no orphan, even while still connecting), and when the run stopped and the program did not end by itself
+    /// within a few seconds. Without it (the default) HiveMind never ends its host: waits throw
+    /// <see cref="RunAbortedException"/>, <see cref="Drone.Failed"/> is raised, and the host decides.
+    /// </summary>
+    public Action<int>? EndProcess { get; set; }
+
     /// <summary>The number of drone slots of the run: <see cref="MaxDronesInRun"/>, or <see cref="Drones"/> when that is 0.</summary>
     public int Slots => MaxDronesInRun == 0 ? Drones : MaxDronesInRun;
 

@@ -28,7 +28,7 @@ internal static class FaultInjection
         if (Parts is ["exit-at-start", var d, var code] && Is(d, drone) && int.TryParse(code, CultureInfo.InvariantCulture, out var exitCode))
         {
             Console.Error.WriteLine($"fault injected: drone {drone} exits at start with code {exitCode}");
-            Environment.Exit(exitCode);
+            throw new InjectedExitException(exitCode);
         }
 
         if (Parts is ["unreachable", var u] && Is(u, drone))
@@ -48,7 +48,7 @@ internal static class FaultInjection
         if (Parts is ["exit-at-start-barrier", var d, var code] && Is(d, drone) && int.TryParse(code, CultureInfo.InvariantCulture, out var exitCode))
         {
             Console.Error.WriteLine($"fault injected: drone {drone} exits before the start barrier with code {exitCode}");
-            Environment.Exit(exitCode);
+            throw new InjectedExitException(exitCode);
         }
     }
 
@@ -72,4 +72,13 @@ internal static class FaultInjection
     }
 
     private static bool Is(string text, int drone) => int.TryParse(text, CultureInfo.InvariantCulture, out var d) && d == drone;
+}
+
+/// <summary>
+/// A fault point that ends the drone's program with an exit code (as a process that exits there would):
+/// <see cref="Tmk.Run{TOptions}"/> returns the code, so the program's process ends with it, and HiveMind never ends it itself.
+/// </summary>
+internal sealed class InjectedExitException(int exitCode) : Exception($"fault injected: exit with code {exitCode}")
+{
+    public int ExitCode { get; } = exitCode;
 }

@@ -58,6 +58,15 @@ public static class Tmk
 
             return code;
         }
+        catch (HelpRequestedException help)
+        {
+            Console.WriteLine(help.HelpText);
+            return DroneExitCodes.Success;
+        }
+        catch (InjectedExitException injected)
+        {
+            return injected.ExitCode;
+        }
         catch (OptionsException error)
         {
             Console.Error.WriteLine($"{name}: {error.Message}");
@@ -129,9 +138,10 @@ public static class Tmk
 
     /// <summary>
     /// Parses <paramref name="args"/> into <typeparamref name="TOptions"/> (an app's options class that derives
-    /// from <see cref="DroneOptions"/>) and validates them. Help and version requests print and exit with 0.
+    /// from <see cref="DroneOptions"/>) and validates them.
     /// </summary>
     /// <exception cref="OptionsException">An option is unknown, missing or has a bad value.</exception>
+    /// <exception cref="HelpRequestedException">The command line asks for help or the version: the text to print (<see cref="Run{TOptions}"/> prints it and returns 0).</exception>
     public static TOptions ParseOptions<TOptions>(string[] args)
         where TOptions : DroneOptions, new()
     {
@@ -151,8 +161,7 @@ public static class Tmk
         var errors = ((NotParsed<TOptions>)result).Errors.ToList();
         if (errors.Any(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.VersionRequestedError))
         {
-            Console.WriteLine(CommandLine.Text.HelpText.AutoBuild(result, h => h, e => e));
-            Environment.Exit(0);
+            throw new HelpRequestedException(CommandLine.Text.HelpText.AutoBuild(result, h => h, e => e));
         }
 
         throw new OptionsException(string.Join(Environment.NewLine, errors.Select(Describe)));

@@ -47,6 +47,15 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal(TimeSpan.FromMilliseconds(1500), mesh.FailureTimeout);
     }
 
+    /// <summary>A library never ends its host: asking for help is an exception carrying the text, which Tmk.Run prints (exit 0).</summary>
+    [Fact]
+    public void ParseOptions_Help_ThrowsTheTextInsteadOfEndingTheProcess()
+    {
+        var help = Assert.Throws<HelpRequestedException>(() => Tmk.ParseOptions<DroneOptions>(["--help"]));
+        Assert.Contains("--heap-size", help.HelpText, StringComparison.Ordinal);
+        Assert.Contains("--failure-timeout-ms", help.HelpText, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void ParseOptions_DronesDisagreeingWithHosts_ThrowsNamingBoth()
     {

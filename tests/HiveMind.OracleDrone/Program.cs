@@ -11,7 +11,11 @@ if (args is ["rogue", .. var rogueArgs])
     return Rogue.Run(rogueArgs);
 }
 
-return Tmk.Run<OracleOptions>(args, options => options.RecoversFromFailures = options.Oracle == "failover", (options, drone) =>
+return Tmk.Run<OracleOptions>(args, options =>
+{
+    options.RecoversFromFailures = options.Oracle == "failover";
+    options.EndProcess = Environment.Exit; // a drone process of its own: HiveMind may end it (drone 0 gone, a stuck run)
+}, (options, drone) =>
 {
     var cluster = new ProcessCluster(drone);
     try

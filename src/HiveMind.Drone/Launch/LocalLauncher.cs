@@ -41,12 +41,12 @@ public sealed class LocalLauncher : IDroneLauncher
     }
 
     /// <summary>
-    /// In a drone started by this launcher: ends this process as soon as drone 0's process is gone, whatever
+    /// In a drone started by this launcher, when the program lets HiveMind end its process: ends it as soon as drone 0's process is gone, whatever
     /// this drone is doing (even still connecting), so that a killed drone 0 leaves no orphans.
     /// </summary>
-    public static void WatchParent(int droneId)
+    public static void WatchParent(int droneId, Action<int>? endProcess)
     {
-        if (!int.TryParse(Environment.GetEnvironmentVariable(ParentVariable), out var parentId))
+        if (endProcess is null || !int.TryParse(Environment.GetEnvironmentVariable(ParentVariable), out var parentId))
         {
             return;
         }
@@ -65,7 +65,8 @@ public sealed class LocalLauncher : IDroneLauncher
                     // Already gone.
                 }
             },
-            $"drone {droneId}: drone 0 (process {parentId}) is gone; exiting.");
+            $"drone {droneId}: drone 0 (process {parentId}) is gone; exiting.",
+            endProcess);
     }
 
     /// <inheritdoc/>

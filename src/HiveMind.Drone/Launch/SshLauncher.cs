@@ -131,10 +131,11 @@ public sealed class SshLauncher : IDroneLauncher
     }
 
     /// <summary>
-    /// In a drone started by this launcher: reads the cluster key from the first line of standard input, then
-    /// ends this process as soon as the input ends (drone 0 or its ssh client is gone), whatever the drone is doing.
+    /// In a drone started by this launcher: reads the cluster key from the first line of standard input, then, when
+    /// the program lets HiveMind end its process (<paramref name="endProcess"/>), ends it as soon as the input ends
+    /// (drone 0 or its ssh client is gone), whatever the drone is doing.
     /// </summary>
-    public static byte[] ReadKeyAndWatchInput(int droneId)
+    public static byte[] ReadKeyAndWatchInput(int droneId, Action<int>? endProcess)
     {
         var input = Console.OpenStandardInput();
         var line = new List<byte>();
@@ -154,6 +155,11 @@ public sealed class SshLauncher : IDroneLauncher
             throw new OptionsException($"drone {droneId}: the first input line is not a base64 cluster key.", error);
         }
 
+        if (endProcess is null)
+        {
+            return key;
+        }
+
         DroneZeroWatch.Start(
             "hivemind input watch",
             () =>
@@ -170,7 +176,8 @@ public sealed class SshLauncher : IDroneLauncher
                     // Treated as the end of input.
                 }
             },
-            $"drone {droneId}: the ssh session from drone 0 has ended; exiting.");
+            $"drone {droneId}: the ssh session from drone 0 has ended; exiting.",
+            endProcess);
         return key;
     }
 
