@@ -57,10 +57,7 @@ internal static class Handshake
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
         try
         {
-            var length = Receive(socket, ref buffer, options, out var kind);
-            Expect(kind, MessageKind.Welcome);
-            var reader = Body(buffer, length);
-            Fields(ref reader, 3);
+            var reader = ReadBody(socket, ref buffer, options, MessageKind.Welcome, fields: 3);
             var id = reader.ReadInt32();
             var capacity = reader.ReadInt32();
             var refusal = reader.TryReadNil() ? null : reader.ReadString();
@@ -116,10 +113,7 @@ internal static class Handshake
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHandshakeFrameBytes);
         try
         {
-            var length = Receive(socket, ref buffer, options, out var kind);
-            Expect(kind, MessageKind.Accepted);
-            var reader = Body(buffer, length);
-            Fields(ref reader, 2);
+            var reader = ReadBody(socket, ref buffer, options, MessageKind.Accepted, fields: 2);
             var acceptorProof = reader.TryReadNil() ? null : reader.ReadBinary().ToArray();
             var refusal = reader.TryReadNil() ? null : reader.ReadString();
             if (refusal is not null)
@@ -154,10 +148,7 @@ internal static class Handshake
                 w.WriteBinary(myNonce);
             });
 
-            var length = Receive(socket, ref buffer, options, out var kind);
-            Expect(kind, MessageKind.HelloAck);
-            var reader = Body(buffer, length);
-            Fields(ref reader, 3);
+            var reader = ReadBody(socket, ref buffer, options, MessageKind.HelloAck, fields: 3);
             var peer = reader.ReadInt32();
             var peerNonce = Nonce(ref reader);
             var proof = reader.ReadBinary();
@@ -416,6 +407,16 @@ internal static class Handshake
 
         kind = reader.ReadByte();
         return length;
+    }
+
+    /// <summary>Reads one handshake frame of <paramref name="expected"/> kind into <paramref name="buffer"/>; returns a reader at its body's first of <paramref name="fields"/> fields.</summary>
+    private static MessagePackReader ReadBody(Socket socket, ref byte[] buffer, MeshOptions options, byte expected, int fields)
+    {
+        var length = Receive(socket, ref buffer, options, out var kind);
+        Expect(kind, expected);
+        var reader = Body(buffer, length);
+        Fields(ref reader, fields);
+        return reader;
     }
 
     private static MessagePackReader Body(byte[] buffer, int length)

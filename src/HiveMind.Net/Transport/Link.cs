@@ -83,7 +83,6 @@ public sealed class Link
     private bool _peerSpoke;
     private string? _closeWhenFlushed;
     private int _closed;
-    private int _generation;
     private long _lastHeard;
     private long _lastSent;
 
@@ -243,12 +242,12 @@ public sealed class Link
             }
 
             retired = _current;
-            if (retired is not null || _generation > 0)
+            if (_latest is not null)
             {
                 Resumes++;
             }
 
-            connection = new Connection(socket, cipher, ++_generation);
+            connection = new Connection(socket, cipher);
             _current = _latest = connection;
             _holder = null; // a thread still writing on the retired connection gives up its turn when it notices
             ReturnPartial();
@@ -1012,7 +1011,7 @@ public sealed class Link
                 throw new InvalidDataException($"frame {seq} came after frame {_received}: frames were lost between connections");
             }
 
-            _node.Dispatch(this, body, wireBytes);
+            _node.Dispatch(this, kind, requestId, ref reader);
             Volatile.Write(ref _received, seq);
             _bytesSinceAck += wireBytes;
             return true;
@@ -1349,15 +1348,13 @@ public sealed class Link
     }
 
     /// <summary>One connection under the link: its socket, its cipher (nonces count from zero on each), its two threads.</summary>
-    private sealed class Connection(Socket socket, LinkCipher? cipher, int generation)
+    private sealed class Connection(Socket socket, LinkCipher? cipher)
     {
         private int _retired;
 
         public Socket Socket { get; } = socket;
 
         public LinkCipher? Cipher { get; } = cipher;
-
-        public int Generation { get; } = generation;
 
         public Thread? Receiver { get; set; }
 

@@ -540,16 +540,9 @@ public sealed partial class MeshNode : IDisposable
     // ------------------------------------------------------------------ receiving
 
     /// <summary>Handles one numbered frame of <paramref name="link"/> on its receive thread (heartbeats and Resume frames are the link's own).</summary>
-    internal void Dispatch(Link link, ReadOnlySpan<byte> frame, int wireBytes)
+    /// <remarks>The link has read the frame's kind and request id; <paramref name="reader"/> is at its body.</remarks>
+    internal void Dispatch(Link link, byte kind, ulong requestId, ref MessagePackReader reader)
     {
-        var reader = new MessagePackReader(frame);
-        if (reader.ReadArrayHeader() != 3)
-        {
-            throw new InvalidDataException("frame is not [kind, request id, body]");
-        }
-
-        var kind = reader.ReadByte();
-        var requestId = reader.ReadUInt64();
         if (_failed.ContainsKey(link.Peer))
         {
             return; // disconnected: nothing it says is taken any more (its link closes shortly)
