@@ -6,7 +6,7 @@ namespace HiveMind.Net.Transport;
 /// <summary>
 /// One outgoing frame: a pooled buffer that starts with a 4-byte length prefix, filled through
 /// <see cref="IBufferWriter{T}"/> by the codec, sealed (prefix written) before it is queued, and returned to
-/// the pool once the peer has acknowledged it (or, for heartbeats, once it is sent).
+/// the pool once it is written (a link keeps a copy of what the peer has not yet acknowledged).
 /// </summary>
 public sealed class FrameBuffer : IBufferWriter<byte>
 {

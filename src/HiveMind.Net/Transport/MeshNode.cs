@@ -908,8 +908,7 @@ public sealed partial class MeshNode : IDisposable
             Link.MarkMeshThread();
             try
             {
-                ConnectWith(peer, endpoint, Options.FailureTimeout / 2, retryHandshake: false, refusedFor: TimeSpan.Zero, link,
-                    socket => (peer, Handshake.Connect(socket, Options, Id, peer, link.ResumeKey)));
+                DialAgain(link, endpoint, Options.FailureTimeout / 2, retryHandshake: false);
             }
             catch (MeshException error) when (error.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
             {
@@ -927,6 +926,11 @@ public sealed partial class MeshNode : IDisposable
         thread.Start();
     }
 
+    /// <summary>Dials <paramref name="link"/>'s peer for a connection that carries the link on; a refusal ends it at once.</summary>
+    private void DialAgain(Link link, IPEndPoint endpoint, TimeSpan timeout, bool retryHandshake) =>
+        ConnectWith(link.Peer, endpoint, timeout, retryHandshake, refusedFor: TimeSpan.Zero, link,
+            socket => (link.Peer, Handshake.Connect(socket, Options, Id, link.Peer, link.ResumeKey)));
+
     private void Reestablish(Link link, string reason, bool endOfStream)
     {
         Link.MarkMeshThread();
@@ -943,8 +947,7 @@ public sealed partial class MeshNode : IDisposable
 
             try
             {
-                ConnectWith(peer, endpoint, Remaining(deadline), retryHandshake: true, refusedFor: TimeSpan.Zero, link,
-                    socket => (peer, Handshake.Connect(socket, Options, Id, peer, link.ResumeKey)));
+                DialAgain(link, endpoint, Remaining(deadline), retryHandshake: true);
             }
             catch (MeshException error)
             {
