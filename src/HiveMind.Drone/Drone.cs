@@ -864,7 +864,14 @@ public sealed partial class Drone : IDisposable
                         // Ending anyway: the launcher or the console went with the program's own end.
                     }
 
-                    endProcess(exitCode);
+                    try
+                    {
+                        endProcess(exitCode);
+                    }
+                    catch (Exception error) when (error is not OutOfMemoryException)
+                    {
+                        LogViewHandlerFailed(_logger, Id, ViewNumber, $"ending the process failed: {error}");
+                    }
                 },
                 null,
                 FailureGrace + ReportTime,

@@ -109,11 +109,14 @@ public static class Tmk
         }
     }
 
-    /// <summary>Runs a drone program with the drone options alone (see <see cref="Run{TOptions}"/>).</summary>
-    public static int Run(string[] args, Action<Drone> body)
+    /// <summary>
+    /// Runs a drone program with the drone options alone (see <see cref="Run{TOptions}"/>); <paramref name="configure"/>
+    /// sets what only code sets (<see cref="DroneOptions.RecoversFromFailures"/>, <see cref="DroneOptions.EndProcess"/>).
+    /// </summary>
+    public static int Run(string[] args, Action<Drone> body, Action<DroneOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(body);
-        return Run<DroneOptions>(args, configure: null, (_, drone) =>
+        return Run<DroneOptions>(args, configure, (_, drone) =>
         {
             body(drone);
             return DroneExitCodes.Success;
@@ -122,6 +125,7 @@ public static class Tmk
 
     /// <summary>Parses the drone options from <paramref name="args"/> and starts this process's drone.</summary>
     /// <exception cref="OptionsException">The command line is unusable; the message says why.</exception>
+    /// <exception cref="HelpRequestedException">The command line asks for help: print <see cref="HelpRequestedException.HelpText"/> (<see cref="Run(string[], Action{Drone}, Action{DroneOptions}?)"/> does).</exception>
     public static Drone Startup(string[] args) => Startup(ParseOptions<DroneOptions>(args));
 
     /// <summary>Starts this process's drone with <paramref name="options"/>.</summary>

@@ -42,6 +42,11 @@ internal static class Rogue
                 throw new OptionsException("--join: the rogue joins a running run; give drone 0's HOST:PORT.");
             }
         }
+        catch (HelpRequestedException help)
+        {
+            Console.WriteLine(help.HelpText);
+            return 0;
+        }
         catch (OptionsException error)
         {
             Console.Error.WriteLine($"rogue: {error.Message}");

@@ -25,7 +25,15 @@ internal static class DroneZeroWatch
                 // Our output went to drone 0 (or through its session), which is gone with it.
             }
 
-            endProcess(DroneZeroGone);
+            try
+            {
+                endProcess(DroneZeroGone);
+            }
+            catch (Exception error) when (error is not OutOfMemoryException)
+            {
+                // The program's own way to end failed: nothing more to do here than say so.
+                Console.Error.WriteLine($"{message} (ending the process failed: {error.Message})");
+            }
         })
         { IsBackground = true, Name = name };
         watcher.Start();

@@ -152,10 +152,7 @@ public sealed partial class MeshNode : IDisposable
             ArgumentNullException.ThrowIfNull(registry);
             Connect(0, registry, Remaining(deadline));
             RegisterWithDroneZero();
-            if (!_peerTableArrived.Wait(Remaining(deadline)))
-            {
-                throw new MeshException($"drone {Id}: no peer table from drone 0 within {timeout.TotalSeconds:F1} s");
-            }
+            AwaitPeerTable(deadline, timeout, "");
 
             foreach (var (peer, endpoint) in _peerTable!)
             {
@@ -214,10 +211,7 @@ public sealed partial class MeshNode : IDisposable
             return (0, secrets);
         });
         RegisterWithDroneZero();
-        if (!_peerTableArrived.Wait(Remaining(deadline)))
-        {
-            throw new MeshException($"drone {Id} (joining): no peer table from drone 0 within {timeout.TotalSeconds:F1} s");
-        }
+        AwaitPeerTable(deadline, timeout, " (joining)");
 
         // A drone that failed before drone 0 noticed cannot hold the join up: it is skipped (and, once this drone is
         // admitted, reported for having no link); a live one answers well within the failure timeout.
@@ -235,6 +229,26 @@ public sealed partial class MeshNode : IDisposable
         }
 
         return capacity;
+    }
+
+    /// <summary>
+    /// Waits for drone 0's peer table; a drone 0 that is gone meanwhile (its link closed for good) ends the wait at once,
+    /// so a drone whose drone 0 died while the run formed does not wait out the whole start.
+    /// </summary>
+    private void AwaitPeerTable(DateTime deadline, TimeSpan timeout, string role)
+    {
+        while (!_peerTableArrived.Wait(TimeSpan.FromMilliseconds(50)))
+        {
+            if (GetLink(0) is null)
+            {
+                throw new MeshException($"drone {Id}{role}: drone 0 left before sending the peer table ({_failed.GetValueOrDefault(0) ?? "its link closed"})");
+            }
+
+            if (DateTime.UtcNow >= deadline || _stopping.IsSet)
+            {
+                throw new MeshException($"drone {Id}{role}: no peer table from drone 0 within {timeout.TotalSeconds:F1} s");
+            }
+        }
     }
 
     /// <summary>Tells drone 0 (the registry) where this node listens; drone 0 answers with the peer table.</summary>

@@ -557,6 +557,40 @@ public sealed class MeshNodeTests
         Assert.True(failed.IsEmpty, string.Join("\n", failed));
     }
 
+    /// <summary>A drone whose drone 0 goes while the run forms (before the peer table) stops waiting at once, not at the start's deadline.</summary>
+    [Fact]
+    public void FormMesh_DroneZeroGoneBeforeThePeerTable_EndsTheStartAtOnce()
+    {
+        var options = LocalMesh.NewOptions();
+        var zero = new MeshNode(0, options, new TestConsumer());
+        using var one = new MeshNode(1, options, new TestConsumer());
+        Exception? error = null;
+        var formed = false;
+        var forming = new Thread(() =>
+        {
+            try
+            {
+                one.FormMesh(3, zero.ListenEndpoint, TimeSpan.FromSeconds(60)); // drone 2 never comes: no table yet
+                formed = true;
+            }
+            catch (MeshException thrown)
+            {
+                error = thrown;
+            }
+        });
+        forming.Start();
+        var deadline = DateTime.UtcNow + Wait;
+        while (zero.GetLink(1) is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "drone 1 did not link to drone 0 within 20 s");
+            Thread.Yield();
+        }
+
+        zero.Dispose();
+        Assert.True(forming.Join(Wait), "drone 1 went on waiting for a peer table from a drone 0 that is gone");
+        Assert.True(error is not null && error.Message.Contains("drone 0 left before sending the peer table", StringComparison.Ordinal), $"drone 1's start ended with: {(formed ? "a formed mesh" : error?.Message)}");
+    }
+
     /// <summary>A peer still silent after four failure timeouts is cut off: its link closes, which the layer above acts on.</summary>
     [Fact]
     public void SilentPeer_StillSilentAfterFourTimeouts_IsCutOff()
