@@ -1049,6 +1049,9 @@ public sealed partial class MeshNode : IDisposable
         }
     }
 
+    /// <summary>For tests: runs before each accept, and may throw what an accept can (out of descriptors, say).</summary>
+    internal Action? BeforeAccept { get; set; }
+
     private void AcceptLoop()
     {
         Link.MarkMeshThread();
@@ -1057,6 +1060,7 @@ public sealed partial class MeshNode : IDisposable
             Socket socket;
             try
             {
+                BeforeAccept?.Invoke();
                 socket = _listener.Accept();
             }
             catch (ObjectDisposedException)

@@ -62,6 +62,37 @@ public sealed class OutsiderTests
     }
 
     /// <summary>
+    /// Accepting that fails (out of descriptors, as accept(2) says it with EMFILE) again and again is logged and goes on:
+    /// once it succeeds again, a drone links up.
+    /// </summary>
+    [Fact]
+    public void AcceptLoop_AcceptFailingAgainAndAgain_GoesOnAndLinksTheNextDrone()
+    {
+        var options = LocalMesh.NewOptions();
+        using var zero = new MeshNode(0, options, new TestConsumer());
+        var failures = 0;
+        using var failed = new CountdownEvent(5);
+        zero.BeforeAccept = () =>
+        {
+            if (Interlocked.Increment(ref failures) <= 5)
+            {
+                failed.Signal();
+                throw new SocketException((int)SocketError.TooManyOpenSockets);
+            }
+        };
+
+        // The loop waits in its first accept already: drone 1's connection takes it, then accepting fails five times.
+        using var one = new MeshNode(1, options, new TestConsumer());
+        one.Connect(0, zero.ListenEndpoint, Wait);
+        Assert.True(failed.Wait(Wait), $"accept failed only {5 - failed.CurrentCount} of 5 times");
+
+        using var two = new MeshNode(2, options, new TestConsumer());
+        two.Connect(0, zero.ListenEndpoint, Wait);
+        Assert.NotNull(zero.GetLink(2));
+        Assert.NotNull(zero.GetLink(1));
+    }
+
+    /// <summary>
     /// A drone out of file descriptors (strangers' connections from eight addresses fill its limit) keeps accepting once
     /// they go: the accept loop logs the error and goes on, and the run forms. Only with HIVEMIND_FD_EXHAUSTION=1: out of
     /// descriptors, the .NET runtime itself sometimes ends the process ("Out of memory", "Process terminated") before
