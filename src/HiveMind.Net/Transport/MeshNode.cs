@@ -151,7 +151,7 @@ public sealed partial class MeshNode : IDisposable
         {
             ArgumentNullException.ThrowIfNull(registry);
             Connect(0, registry, Remaining(deadline));
-            RegisterWithDroneZero();
+            RegisterWithDroneZero("");
             AwaitPeerTable(deadline, timeout, "");
 
             foreach (var (peer, endpoint) in _peerTable!)
@@ -210,7 +210,7 @@ public sealed partial class MeshNode : IDisposable
             (Id, capacity, var secrets) = Handshake.ConnectAsNewcomer(socket, Options);
             return (0, secrets);
         });
-        RegisterWithDroneZero();
+        RegisterWithDroneZero(" (joining)");
         AwaitPeerTable(deadline, timeout, " (joining)");
 
         // A drone that failed before drone 0 noticed cannot hold the join up: it is skipped (and, once this drone is
@@ -241,7 +241,7 @@ public sealed partial class MeshNode : IDisposable
         {
             if (GetLink(0) is null)
             {
-                throw new MeshException($"drone {Id}{role}: drone 0 left before sending the peer table ({_failed.GetValueOrDefault(0) ?? "its link closed"})");
+                throw DroneZeroLeft(role);
             }
 
             if (DateTime.UtcNow >= deadline || _stopping.IsSet)
@@ -251,14 +251,29 @@ public sealed partial class MeshNode : IDisposable
         }
     }
 
-    /// <summary>Tells drone 0 (the registry) where this node listens; drone 0 answers with the peer table.</summary>
-    private void RegisterWithDroneZero() =>
-        Send(0, MessageKind.Register, ListenEndpoint, static (ref MessagePackWriter w, IPEndPoint endpoint) =>
+    private MeshException DroneZeroLeft(string role) =>
+        new($"drone {Id}{role}: drone 0 left before sending the peer table ({_failed.GetValueOrDefault(0) ?? "its link closed"})");
+
+    /// <summary>
+    /// Tells drone 0 (the registry) where this node listens; drone 0 answers with the peer table. A drone 0 gone between
+    /// the handshake and this message ends the start as one gone while this node waits for the table.
+    /// </summary>
+    private void RegisterWithDroneZero(string role)
+    {
+        try
         {
-            w.WriteArrayHeader(2);
-            w.WriteString(endpoint.Address.ToString());
-            w.Write(endpoint.Port);
-        });
+            Send(0, MessageKind.Register, ListenEndpoint, static (ref MessagePackWriter w, IPEndPoint endpoint) =>
+            {
+                w.WriteArrayHeader(2);
+                w.WriteString(endpoint.Address.ToString());
+                w.Write(endpoint.Port);
+            });
+        }
+        catch (MeshException) when (GetLink(0) is null)
+        {
+            throw DroneZeroLeft(role);
+        }
+    }
 
     /// <summary>Connects to <paramref name="peer"/> at <paramref name="endpoint"/>, retrying with backoff, and runs the handshake.</summary>
     public Link Connect(int peer, IPEndPoint endpoint, TimeSpan timeout) =>
