@@ -13,18 +13,22 @@ namespace HiveMind.Benchmarks;
 /// <item><c>miss</c>: a read miss on a page whose only new write is one word on drone 1 (one diff request);</item>
 /// <item><c>page</c>: the same after a garbage collection, so the miss fetches the whole page (run with --gc-threshold 1);</item>
 /// <item><c>lock</c>: a lock managed by drone 2, last held by drone 1, acquired by drone 0 (forwarded), and a local re-acquire;</item>
-/// <item><c>barrier</c>: a barrier with no writes, for the run's number of drones.</item>
+/// <item><c>barrier</c>: a barrier with no writes, for the run's number of drones;</item>
+/// <item><c>pingpong</c>: a strict lock hand-off between drones 0 and 1, the read miss of each turn, first turns against last.</item>
 /// </list>
 /// </summary>
 internal static class ProtoBench
 {
+    private const int PingPongLock = 1;
+
     public static int Run(string[] args)
     {
         var options = Tmk.ParseOptions<ProtoOptions>(args);
         var drone = Tmk.Startup(options);
         var pages = options.Iterations;
-        var region = Tmk.Distribute(drone.Id == 0 ? drone.Malloc((pages + 1L) * drone.Heap.PageSize, drone.Heap.PageSize) : 0);
-        var portSlot = region + ((long)pages * drone.Heap.PageSize);
+        var regionPages = options.Case == "pingpong" ? 1 : pages; // the hand-offs share one counter page
+        var region = Tmk.Distribute(drone.Id == 0 ? drone.Malloc((regionPages + 1L) * drone.Heap.PageSize, drone.Heap.PageSize) : 0);
+        var portSlot = region + ((long)regionPages * drone.Heap.PageSize);
         using var echo = drone.Id == 1 ? new EchoServer() : null;
         if (drone.Id == 1)
         {
@@ -103,6 +107,47 @@ internal static class ProtoBench
                 }
 
                 break;
+            case "pingpong":
+                // A strict lock hand-off between drones 0 and 1 on one counter word, no collection in between: each
+                // turn's read misses on a page that took a write notice at every earlier turn.
+                var turns = new double[pages / 2];
+                for (var mine = 0; mine < turns.Length;)
+                {
+                    drone.LockAcquire(PingPongLock);
+                    var start = Stopwatch.GetTimestamp();
+                    var turn = drone.Heap.Read<int>(region);
+                    var elapsed = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+                    if (turn % 2 == drone.Id && turn < pages)
+                    {
+                        if (drone.Id == 0)
+                        {
+                            turns[mine] = elapsed;
+                        }
+
+                        drone.Heap.Write(region, turn + 1);
+                        mine++;
+                    }
+                    else if (drone.Id > 1 || turn >= pages)
+                    {
+                        mine = turns.Length;
+                    }
+
+                    drone.LockRelease(PingPongLock);
+                }
+
+                if (drone.Id == 0)
+                {
+                    // The first window warms up (JIT tiers, pools); the second is the early baseline.
+                    var window = Math.Min(1024, turns.Length / 4);
+                    var first = turns[window..(2 * window)];
+                    var last = turns[^window..];
+                    results.Add(($"read miss at a lock hand-off, drone 0's turns {window}..{2 * window}", first));
+                    results.Add(($"read miss at a lock hand-off, drone 0's last {window} turns", last));
+                    Console.WriteLine(
+                        $"# last {window} / turns {window}..{2 * window}, median read miss: {Percentile(last, 0.5):F2} / {Percentile(first, 0.5):F2} µs = {Percentile(last, 0.5) / Percentile(first, 0.5):F3} ({pages} hand-offs)");
+                }
+
+                break;
             case "barrier":
                 var barrier = new double[pages];
                 for (var i = 0; i < pages; i++)
@@ -175,17 +220,17 @@ internal static class ProtoBench
     /// <summary>Options of the protocol benchmark, on top of every drone's.</summary>
     private sealed class ProtoOptions : DroneOptions
     {
-        [Option("case", Required = true, HelpText = "miss, page, lock or barrier.")]
+        [Option("case", Required = true, HelpText = "miss, page, lock, barrier or pingpong.")]
         public string Case { get; set; } = string.Empty;
 
-        [Option("iterations", Default = 2000, HelpText = "Misses, forwarded acquires or barriers to time.")]
+        [Option("iterations", Default = 2000, HelpText = "Misses, forwarded acquires, barriers or lock hand-offs to time.")]
         public int Iterations { get; set; } = 2000;
 
         public override void Validate()
         {
-            if (Case is not ("miss" or "page" or "lock" or "barrier"))
+            if (Case is not ("miss" or "page" or "lock" or "barrier" or "pingpong"))
             {
-                throw new OptionsException($"--case: '{Case}' is not one of miss, page, lock, barrier.");
+                throw new OptionsException($"--case: '{Case}' is not one of miss, page, lock, barrier, pingpong.");
             }
 
             if (Case == "lock" && Drones < 3)

@@ -92,9 +92,9 @@ public sealed partial class LrcEngine
             for (var drone = 0; drone < Drones; drone++)
             {
                 _vt.Set(drone, welcome.Timestamp[drone]);
-                _collectedUpTo[drone] = welcome.Timestamp[drone];
             }
 
+            _store.StartAt(welcome.Timestamp);
             _managerKnows = [.. welcome.Timestamp];
             _startedCount = welcome.Started;
             foreach (var removed in welcome.Removed)
@@ -350,10 +350,10 @@ public sealed partial class LrcEngine
     {
         LockRequest m => 4L * m.Timestamp.Length,
         ForwardedLockRequest m => 4L * m.Request.Timestamp.Length,
-        LockGrant m => (4L * m.Timestamp.Length) + m.Intervals.Sum(RecordBytes),
-        BarrierArrival m => (4L * m.Timestamp.Length) + m.Intervals.Sum(RecordBytes),
-        BarrierRelease m => (4L * m.Timestamp.Length) + m.Intervals.Sum(RecordBytes),
-        LockReport m => (4L * m.Timestamp.Length) + m.Intervals.Sum(RecordBytes) + (48L * m.Locks.Length),
+        LockGrant m => (4L * m.Timestamp.Length) + m.Intervals.Sum(IntervalStore.BytesOf),
+        BarrierArrival m => (4L * m.Timestamp.Length) + m.Intervals.Sum(IntervalStore.BytesOf),
+        BarrierRelease m => (4L * m.Timestamp.Length) + m.Intervals.Sum(IntervalStore.BytesOf),
+        LockReport m => (4L * m.Timestamp.Length) + m.Intervals.Sum(IntervalStore.BytesOf) + (48L * m.Locks.Length),
         Suspicion m => 2L * m.Reason.Length,
         _ => 256,
     };

@@ -220,11 +220,11 @@ public sealed partial class LrcEngine
             {
                 applied = (_heap.GetEntry(page).AppliedVector ??= new int[Drones]).ToArray();
                 lost = new int[Drones];
-                foreach (var notice in _notices[page] ?? [])
+                foreach (var writer in _store.Writers(page))
                 {
-                    if (notice.Drone != Self && !_live[notice.Drone] && notice.Interval > applied[notice.Drone])
+                    if (writer != Self && !_live[writer] && _store.LastNoticed(page, writer) > applied[writer])
                     {
-                        lost[notice.Drone] = Math.Max(lost[notice.Drone], notice.Interval);
+                        lost[writer] = _store.LastNoticed(page, writer);
                     }
                 }
 
@@ -264,8 +264,9 @@ public sealed partial class LrcEngine
                     {
                         // Our diffs (a run's diff once) that the copy lacks. A run that the copy holds in part would
                         // bring back our older words over newer ones it holds: then the copy is not taken.
-                        foreach (var (index, record) in _records[Self].Where(r => r.Key > _collectedUpTo[Self]).OrderBy(r => r.Key))
+                        foreach (var record in _store.RecordsOf(Self))
                         {
+                            var index = record.Index;
                             if (record.Pages.Contains(page) && _diffs.TryGetValue((page, index), out var diff) && diff.Last > best.Applied[Self]
                                 && !own.Exists(o => o.Diff.First == diff.First))
                             {
@@ -361,7 +362,7 @@ public sealed partial class LrcEngine
 
             foreach (var record in report.Intervals)
             {
-                Store(record);
+                _store.Store(record);
             }
 
             _reports[report.Drone] = report;
@@ -372,6 +373,9 @@ public sealed partial class LrcEngine
         }
 
         SendEach((resets ?? []).Select(r => (r.Drone, (ProtocolMessage)r.Reset)));
+
+        // A barrier round that waited for records of a drone removed while it was under way may complete now.
+        CompleteBarrierRounds();
     }
 
     /// <summary>
@@ -443,12 +447,20 @@ public sealed partial class LrcEngine
         return new LockRequest(lockId, drone, snapshot.Sequence, report.Timestamp, _decidedView, snapshot.Ticket);
     }
 
-    /// <summary>The records between <paramref name="known"/> and <paramref name="target"/>. Caller holds <see cref="_gate"/>.</summary>
-    private IntervalRecord[] RecordsBetween(int[] known, VectorTimestamp target)
+    /// <summary>
+    /// The records between <paramref name="known"/> and <paramref name="target"/>, of the drones <paramref name="of"/>
+    /// accepts (all by default). Caller holds <see cref="_gate"/>.
+    /// </summary>
+    private IntervalRecord[] RecordsBetween(int[] known, VectorTimestamp target, Func<int, bool>? of = null)
     {
         var records = new List<IntervalRecord>();
         for (var drone = 0; drone < Drones; drone++)
         {
+            if (of is not null && !of(drone))
+            {
+                continue;
+            }
+
             for (var index = known[drone] + 1; index <= target[drone]; index++)
             {
                 records.Add(RecordOf(drone, index));

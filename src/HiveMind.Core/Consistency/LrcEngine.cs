@@ -43,8 +43,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     private readonly IDroneNetwork _network;
     private readonly object _gate = new();
     private readonly VectorTimestamp _vt;
-    private readonly Dictionary<int, IntervalRecord>[] _records;
-    private readonly List<WriteNotice>?[] _notices;
+    private readonly IntervalStore _store;
     private readonly Dictionary<(int Page, int Interval), CoveredDiff> _diffs = [];
     private readonly List<int> _dirty = [];
 
@@ -55,15 +54,11 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     private readonly Dictionary<int, LockState> _locks = [];
     private readonly TimeSpan _waitLimit;
     private readonly long _collectionThreshold;
-    private readonly int[] _collectedUpTo;
     private readonly HashSet<int> _modifiedSinceCollection = [];
-    private readonly HashSet<int> _noticedSinceCollection = [];
     private readonly Dictionary<int, int[]> _holders = [];
-    private long _recordBytes;
     private string? _aborted;
     private long _maxReplyBytes;
     private long _diffBytes;
-    private long _noticeCount;
     private int[] _managerKnows;
     private BarrierRelease? _release;
     private readonly Dictionary<int, BarrierRound> _rounds = [];
@@ -90,11 +85,9 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         _network = network;
         _waitLimit = waitLimit ?? Timeout.InfiniteTimeSpan;
         _collectionThreshold = collectionThreshold;
-        _collectedUpTo = new int[drones];
         _vt = new VectorTimestamp(drones);
         _managerKnows = new int[drones];
-        _records = Enumerable.Range(0, drones).Select(_ => new Dictionary<int, IntervalRecord>()).ToArray();
-        _notices = new List<WriteNotice>?[heap.PageCount];
+        _store = new IntervalStore(drones, heap.PageCount);
         MaxReplyBytes = DefaultReplyBytes(heap.PageSize);
         InitializeMembership(started ?? drones);
         heap.FaultHandler = this;
@@ -149,7 +142,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         {
             lock (_gate)
             {
-                return _recordBytes + (16 * _noticeCount) + _diffBytes + ((long)_heap.Twins.Rented * _heap.PageSize);
+                return _store.RecordBytes + _store.NoticeBytes + _diffBytes + ((long)_heap.Twins.Rented * _heap.PageSize);
             }
         }
     }
@@ -302,7 +295,12 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         lock (_gate)
         {
             _release = null;
-            arrival = new BarrierArrival(barrierId, Self, _vt.Entries.ToArray(), RecordsNotCoveredBy(_managerKnows), mayCollect && held > _collectionThreshold);
+            // Only this drone's own new records, and those it holds of drones that are not live (removed, so nobody
+            // else sends theirs): every live drone brings its own, so no record reaches the manager twice. A drone
+            // removed while the round is under way leaves records only others know; they come with the live drones'
+            // reports of the new view, and the manager releases the round once it holds them.
+            arrival = new BarrierArrival(
+                barrierId, Self, _vt.Entries.ToArray(), RecordsBetween(_managerKnows, _vt, d => d == Self || !_live[d]), mayCollect && held > _collectionThreshold);
         }
 
         SendToManager(arrival);
@@ -350,9 +348,9 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         Dictionary<int, int[]> holders;
         lock (_gate)
         {
-            holders = _noticedSinceCollection.ToDictionary(
+            holders = _store.Noticed.ToDictionary(
                 page => page,
-                page => (_notices[page] ?? []).Select(n => n.Drone).Append(Self).Where(d => d != Self || _modifiedSinceCollection.Contains(page)).Distinct().Order().ToArray());
+                page => _store.Writers(page).Append(Self).Where(d => d != Self || _modifiedSinceCollection.Contains(page)).Distinct().Order().ToArray());
         }
 
         Meet(ValidatedBarrier, mayCollect: false);
@@ -360,25 +358,16 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         List<int> noticed, modified;
         lock (_gate)
         {
-            noticed = [.. _noticedSinceCollection];
+            noticed = [.. _store.Noticed];
             modified = [.. _modifiedSinceCollection];
             foreach (var (page, pageHolders) in holders)
             {
                 _holders[page] = pageHolders;
-                _notices[page] = null;
             }
 
-            for (var drone = 0; drone < Drones; drone++)
-            {
-                _collectedUpTo[drone] = _vt[drone];
-                _records[drone].Clear();
-            }
-
+            _store.Collect(_vt.Entries.ToArray());
             _diffs.Clear();
-            _recordBytes = 0;
             _diffBytes = 0;
-            _noticeCount = 0;
-            _noticedSinceCollection.Clear();
             _modifiedSinceCollection.Clear();
         }
 
@@ -525,22 +514,14 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             foreach (var page in pages)
             {
                 var applied = adoptions.TryGetValue(page, out var adoption) ? adoption.Applied : (_heap.GetEntry(page).AppliedVector ??= new int[Drones]);
-                var wanted = new SortedDictionary<int, List<int>>();
-                foreach (var notice in _notices[page] ?? [])
+                // Diffs that lived only on a removed drone are lost: the copy stays without them (LRC permits the older value).
+                foreach (var (writer, intervals) in _store.Unapplied(page, applied, d => d != Self && _live[d]))
                 {
-                    // Diffs that lived only on a removed drone are lost: the copy stays without them (LRC permits the older value).
-                    if (notice.Drone != Self && notice.Interval > applied[notice.Drone] && _live[notice.Drone])
-                    {
-                        (wanted.TryGetValue(notice.Drone, out var list) ? list : wanted[notice.Drone] = []).Add(notice.Interval);
-                    }
-                }
-
-                foreach (var (writer, intervals) in wanted)
-                {
-                    intervals.Sort();
-                    (byWriter.TryGetValue(writer, out var list) ? list : byWriter[writer] = []).Add(new PageIntervals(page, [.. intervals]));
+                    (byWriter.TryGetValue(writer, out var list) ? list : byWriter[writer] = []).Add(new PageIntervals(page, intervals));
                 }
             }
+
+            Statistics.NoticesExamined = _store.NoticesExamined;
         }
 
         // One request per writer (in chunks, so that the writer's replies stream while this drone applies).
@@ -707,7 +688,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             {
                 for (var k = d.Diff.First; k <= Math.Min(d.Diff.Last, _vt[d.Drone]); k++)
                 {
-                    if (_records[d.Drone].TryGetValue(k, out var record) && record.Pages.Contains(page))
+                    if (_store.TryGet(d.Drone, k, out var record) && record.Pages.Contains(page))
                     {
                         known.Add(record);
                     }
@@ -993,9 +974,9 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         {
             var index = _vt.Increment(Self);
             var record = new IntervalRecord(Self, index, _vt, [.. _dirty]);
-            Store(record);
+            _store.Store(record);
             _modifiedSinceCollection.UnionWith(_dirty);
-            _noticedSinceCollection.UnionWith(_dirty);
+            _store.Written(_dirty);
         }
 
         foreach (var page in _dirty)
@@ -1015,7 +996,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         {
             foreach (var record in records)
             {
-                Store(record);
+                _store.Store(record);
             }
 
             for (var drone = 0; drone < Drones; drone++)
@@ -1025,9 +1006,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                     var record = RecordOf(drone, index);
                     foreach (var page in record.Pages)
                     {
-                        (_notices[page] ??= []).Add(new WriteNotice(page, drone, index));
-                        _noticeCount++;
-                        _noticedSinceCollection.Add(page);
+                        _store.Notice(page, drone, index);
                         invalid.Add(page);
                     }
                 }
@@ -1045,25 +1024,11 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         }
     }
 
-    private void Store(IntervalRecord record)
-    {
-        // Records older than the last garbage collection are gone for good; nobody asks for them any more.
-        if (record.Index > _collectedUpTo[record.Drone])
-        {
-            if (_records[record.Drone].TryAdd(record.Index, record))
-            {
-                _recordBytes += RecordBytes(record);
-            }
-        }
-    }
-
-    private static long RecordBytes(IntervalRecord record) => 64 + (4L * (record.Timestamp.Count + record.Pages.Length));
-
     private IntervalRecord RecordOf(int drone, int index)
     {
         lock (_gate)
         {
-            return _records[drone].TryGetValue(index, out var record)
+            return _store.TryGet(drone, index, out var record)
                 ? record
                 : throw new InvalidOperationException($"Drone {Self} has no record of interval {index} of drone {drone}.");
         }
@@ -1450,7 +1415,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
             foreach (var record in arrival.Intervals)
             {
-                Store(record);
+                _store.Store(record);
             }
 
             round.Arrivals[arrival.Drone] = arrival.Timestamp;
@@ -1483,12 +1448,36 @@ public sealed partial class LrcEngine : IRangeFaultHandler
                     continue;
                 }
 
-                _rounds.Remove(barrier);
                 var all = new VectorTimestamp(Drones);
-                foreach (var vt in round.Arrivals.OfType<int[]>())
+                foreach (var drone in live)
                 {
-                    all.Merge(new VectorTimestamp(vt));
+                    all.Merge(new VectorTimestamp(round.Arrivals[drone]!));
                 }
+
+                // A drone removed after it arrived: what it knew counts as far as the manager holds its records (the
+                // rest died with it, known to no live drone). What a live drone knows the manager holds or will get:
+                // the drone's own records came with its arrival, and those of drones removed since come with the live
+                // drones' reports of the new view. Until then the round waits.
+                for (var drone = 0; drone < Drones; drone++)
+                {
+                    if (!_decidedLive[drone] && round.Arrivals[drone] is { } removed)
+                    {
+                        for (var other = 0; other < Drones; other++)
+                        {
+                            while (all[other] < removed[other] && HoldsRecord(other, all[other] + 1))
+                            {
+                                all.Set(other, all[other] + 1);
+                            }
+                        }
+                    }
+                }
+
+                if (!live.All(d => HoldsRecordsBetween(round.Arrivals[d]!, all)))
+                {
+                    continue;
+                }
+
+                _rounds.Remove(barrier);
 
                 var collect = StartAdmission(barrier) | round.Collect;
                 foreach (var drone in live)
@@ -1515,6 +1504,26 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
         messages.AddRange(releases.Select(r => (r.Drone, (ProtocolMessage)r.Release)));
         SendEach(messages);
+    }
+
+    /// <summary>Whether the interval's record is held, or was dropped by a collection (nobody asks for those). Caller holds <see cref="_gate"/>.</summary>
+    private bool HoldsRecord(int drone, int index) => index <= _store.CollectedUpTo(drone) || _store.TryGet(drone, index, out _);
+
+    /// <summary>Whether every record between <paramref name="known"/> and <paramref name="target"/> is held. Caller holds <see cref="_gate"/>.</summary>
+    private bool HoldsRecordsBetween(int[] known, VectorTimestamp target)
+    {
+        for (var drone = 0; drone < Drones; drone++)
+        {
+            for (var index = known[drone] + 1; index <= target[drone]; index++)
+            {
+                if (!HoldsRecord(drone, index))
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Throws when <paramref name="request"/> names pages outside the heap or asks for more than a request may.</summary>

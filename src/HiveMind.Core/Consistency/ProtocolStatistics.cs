@@ -22,6 +22,9 @@ public sealed class ProtocolStatistics
     /// <summary>Diff requests asked again because a writer's reply stopped at its size limit with diffs still owed.</summary>
     public long DiffRequestsContinued { get; internal set; }
 
+    /// <summary>Write notices the misses looked at: those not applied yet, those applied since the page's last miss, and one a writer of the page.</summary>
+    public long NoticesExamined { get; internal set; }
+
     public long LockAcquiresLocal { get; internal set; }
 
     public long LockAcquiresRemote { get; internal set; }

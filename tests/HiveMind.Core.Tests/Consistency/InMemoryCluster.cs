@@ -65,6 +65,9 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
         }
     }
 
+    /// <summary>Called with (from, to, message) for every message one drone sends another, on the sender's thread.</summary>
+    public Action<int, int, ProtocolMessage>? Observe { get; set; }
+
     /// <summary>Messages sent to <paramref name="drone"/> of type <typeparamref name="T"/> so far (frozen or not).</summary>
     public long SentTo<T>(int drone) => Sent.GetValueOrDefault((drone, typeof(T).Name));
 
@@ -118,6 +121,7 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
             }
 
             cluster.Sent.AddOrUpdate((drone, message.GetType().Name), 1, (_, n) => n + 1);
+            cluster.Observe?.Invoke(self, drone, message);
             if (cluster.IsFrozen(drone) && drone != self)
             {
                 throw new DroneUnreachableException($"drone {drone} is gone") { Drone = drone };

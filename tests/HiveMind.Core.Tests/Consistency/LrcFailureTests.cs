@@ -108,6 +108,35 @@ public sealed class LrcFailureTests
         Assert.Equal([2], e[0].View.Removed);
     }
 
+    /// <summary>
+    /// Arrivals carry only their drones' own records, so a drone removed before it arrives leaves records that only the
+    /// live drones know: the round waits for their reports of the new view and releases with the removed drone's notice,
+    /// so drone 0 takes the write in from drone 1's copy instead of keeping its stale one.
+    /// </summary>
+    [Fact]
+    public void Barrier_DroneRemovedBeforeArrivingWhoseRecordsOnlyOthersKnow_ReleasesWithItsNotices()
+    {
+        using var cluster = new InMemoryCluster(3);
+        var e = cluster.Engines;
+        const long address = 4096 * 3;
+        e[2].Acquire(7);
+        cluster.Heaps[2].Write(address, 9);
+        e[2].Release(7);
+        e[1].Acquire(7);
+        Assert.Equal(9, cluster.Heaps[1].Read<int>(address));
+        e[1].Release(7);
+
+        cluster.Freeze(2);
+        var arrivals = new[] { StartBarrier(e[0], 4), StartBarrier(e[1], 4) };
+        WaitFor(() => cluster.SentTo<BarrierArrival>(0) >= 2, "drones 0 and 1 arriving at barrier 4");
+        cluster.Fail(2);
+        Assert.True(arrivals.All(a => a.Wait(Limit)), $"barrier 4 did not complete for drones 0 and 1 within {Limit.TotalSeconds} s of drone 2 failing");
+
+        var seen = cluster.Heaps[0].Read<int>(address);
+        Assert.True(seen == 9, $"drone 0 read {seen} at {address} after barrier 4: drone 1 knew of failed drone 2's write of 9 before the barrier and holds it");
+        Assert.True(e[0].Timestamp[2] >= 1, $"drone 0's VT after barrier 4 is [{string.Join(",", e[0].Timestamp)}]: it lacks drone 2's interval that drone 1 brought to the barrier");
+    }
+
     [Fact]
     public void TryBarrier_WithADroneThatNeverArrives_GivesUpAfterItsTimeout_AndCompletesWhenAllDo()
     {
