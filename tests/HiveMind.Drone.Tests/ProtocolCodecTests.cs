@@ -93,6 +93,93 @@ public sealed class ProtocolCodecTests
         };
     }
 
+    /// <summary>Records travel with their VTs as changes from the record before: every record reads back whole, whichever way its entries moved.</summary>
+    [Fact]
+    public void Records_WithVtsThatRiseAndFall_ReadBackWhole()
+    {
+        IntervalRecord[] records =
+        [
+            new(0, 5, new VectorTimestamp([5, 3, 0]), [1]),
+            new(0, 6, new VectorTimestamp([6, 3, 0]), [1, 2]),
+            new(1, 4, new VectorTimestamp([2, 4, 1]), []),
+            new(2, 9, new VectorTimestamp([0, 0, 9]), [63]),
+            new(2, 10, new VectorTimestamp([0, 0, 10]), [0]),
+        ];
+        var bytes = Encode(new BarrierRelease(3, [6, 4, 10], records, false));
+        var reader = new MessagePackReader(bytes);
+        var back = (BarrierRelease)ProtocolCodec.Read(ProtocolCodec.BarrierReleaseKind, ref reader, Drones);
+        Assert.Equal(records.Length, back.Intervals.Length);
+        for (var i = 0; i < records.Length; i++)
+        {
+            var (sent, read) = (records[i], back.Intervals[i]);
+            Assert.True(
+                sent.Drone == read.Drone && sent.Index == read.Index && sent.Timestamp.Entries.SequenceEqual(read.Timestamp.Entries) && sent.Pages.SequenceEqual(read.Pages),
+                $"record {i}: sent {sent} pages [{string.Join(",", sent.Pages.ToArray())}], read {read} pages [{string.Join(",", read.Pages.ToArray())}]");
+        }
+    }
+
+    /// <summary>
+    /// What a barrier release carries per record, for records of a barrier program (each drone one interval past the
+    /// last release): a few bytes whatever the number of drones, not an entry per drone.
+    /// </summary>
+    [Fact]
+    public void RecordBytes_InABarrierRelease_StayFlatFromTwoToThirtyTwoDrones()
+    {
+        var perRecord = new Dictionary<int, double>();
+        foreach (var drones in new[] { 2, 4, 8, 16, 32 })
+        {
+            var released = Enumerable.Repeat(1000, drones).ToArray();
+            var records = Enumerable.Range(1, drones - 1).Select(d =>
+            {
+                var vt = Enumerable.Repeat(1000, drones).ToArray();
+                vt[d] = 1001;
+                return new IntervalRecord(d, 1001, new VectorTimestamp(vt), [d]);
+            }).ToArray();
+            var full = Encode(new BarrierRelease(7, released, records, false)).Length;
+            var empty = Encode(new BarrierRelease(7, released, [], false)).Length;
+            perRecord[drones] = (double)(full - empty) / records.Length;
+        }
+
+        var table = string.Join(", ", perRecord.Select(p => $"{p.Key} drones: {p.Value:F1} B"));
+        Assert.True(perRecord[32] <= perRecord[2] + 4, $"bytes per record in a barrier release grow with the run: {table}");
+    }
+
+    [Theory]
+    [InlineData(new[] { 0, 1, 2 }, "3 numbers, not index/value pairs")]
+    [InlineData(new[] { 2, 4, 1, 3 }, "name drone 1 after drone 2")]
+    [InlineData(new[] { 0, 1, 5, 2 }, "drone id 5 outside a run of 3 drones")]
+    public void Read_RecordWithBadVtChanges_ThrowsInvalidDataNamingThem(int[] changes, string expected)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        var writer = new MessagePackWriter(output);
+        writer.WriteArrayHeader(4);
+        writer.Write(1);
+        writer.WriteArrayHeader(3);
+        writer.Write(1);
+        writer.Write(1);
+        writer.Write(4);
+        writer.WriteArrayHeader(1);
+        writer.WriteArrayHeader(4);
+        writer.Write(2);
+        writer.Write(4);
+        writer.WriteArrayHeader(changes.Length);
+        foreach (var value in changes)
+        {
+            writer.Write(value);
+        }
+
+        writer.WriteArrayHeader(0);
+        writer.Write(false);
+        writer.Flush();
+        var bytes = output.WrittenSpan.ToArray();
+        var error = Assert.Throws<InvalidDataException>(() =>
+        {
+            var reader = new MessagePackReader(bytes);
+            ProtocolCodec.Read(ProtocolCodec.BarrierReleaseKind, ref reader, Drones);
+        });
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
     private static byte[] Encode(ProtocolMessage message)
     {
         var output = new ArrayBufferWriter<byte>();

@@ -525,28 +525,70 @@ public static class ProtocolCodec
         return vt.Length == drones ? vt : throw new InvalidDataException($"VT of {vt.Length} entries in a run of {drones} drones");
     }
 
+    /// <summary>
+    /// Interval records, each VT as the entries that differ from the previous record's in the message (the first's from
+    /// zero), as index/value pairs: records that travel together are mostly a VT apart by an entry or two, so a record
+    /// costs a few bytes whatever the run's number of drones.
+    /// </summary>
     private static void WriteRecords(ref MessagePackWriter writer, IntervalRecord[] records)
     {
         writer.WriteArrayHeader(records.Length);
+        var previous = records.Length > 0 ? new int[records[0].Timestamp.Count] : [];
         foreach (var record in records)
         {
+            var vt = record.Timestamp.Entries;
+            var changed = 0;
+            for (var d = 0; d < vt.Length; d++)
+            {
+                changed += vt[d] != previous[d] ? 1 : 0;
+            }
+
             writer.WriteArrayHeader(4);
             writer.Write(record.Drone);
             writer.Write(record.Index);
-            WriteInts(ref writer, record.Timestamp.Entries);
+            writer.WriteArrayHeader(2 * changed);
+            for (var d = 0; d < vt.Length; d++)
+            {
+                if (vt[d] != previous[d])
+                {
+                    writer.Write(d);
+                    writer.Write(vt[d]);
+                }
+            }
+
             WriteInts(ref writer, record.Pages);
+            vt.CopyTo(previous);
         }
     }
 
     private static IntervalRecord[] ReadRecords(ref MessagePackReader reader, int drones)
     {
         var records = new IntervalRecord[reader.ReadArrayHeader()];
+        var vt = new int[drones];
         for (var i = 0; i < records.Length; i++)
         {
             Fields(ref reader, 4, "interval record");
             var drone = Drone(reader.ReadInt32(), drones);
             var index = reader.ReadInt32();
-            var vt = ReadTimestamp(ref reader, drones);
+            var pairs = reader.ReadArrayHeader();
+            if (pairs % 2 != 0 || pairs > 2 * drones)
+            {
+                throw new InvalidDataException($"interval record's VT changes: {pairs} numbers, not index/value pairs of a run of {drones} drones");
+            }
+
+            var last = -1;
+            for (var p = 0; p < pairs / 2; p++)
+            {
+                var entry = Drone(reader.ReadInt32(), drones);
+                if (entry <= last)
+                {
+                    throw new InvalidDataException($"interval record's VT changes name drone {entry} after drone {last}");
+                }
+
+                vt[entry] = NonNegative(reader.ReadInt32(), "VT entry");
+                last = entry;
+            }
+
             var pages = ReadInts(ref reader, "page");
             try
             {
