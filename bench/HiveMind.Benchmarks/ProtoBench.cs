@@ -14,7 +14,8 @@ namespace HiveMind.Benchmarks;
 /// <item><c>page</c>: the same after a garbage collection, so the miss fetches the whole page (run with --gc-threshold 1);</item>
 /// <item><c>lock</c>: a lock managed by drone 2, last held by drone 1, acquired by drone 0 (forwarded), and a local re-acquire;</item>
 /// <item><c>barrier</c>: a barrier with no writes, for the run's number of drones;</item>
-/// <item><c>pingpong</c>: a strict lock hand-off between drones 0 and 1, the read miss of each turn, first turns against last.</item>
+/// <item><c>pingpong</c>: a strict lock hand-off between drones 0 and 1, the read miss of each turn, first turns against last;</item>
+/// <item><c>barriers</c>: protocol messages and bytes in and out of the barrier manager per barrier (counts, not times).</item>
 /// </list>
 /// </summary>
 internal static class ProtoBench
@@ -26,7 +27,12 @@ internal static class ProtoBench
         var options = Tmk.ParseOptions<ProtoOptions>(args);
         var drone = Tmk.Startup(options);
         var pages = options.Iterations;
-        var regionPages = options.Case == "pingpong" ? 1 : pages; // the hand-offs share one counter page
+        var regionPages = options.Case switch
+        {
+            "pingpong" => 1, // the hand-offs share one counter page
+            "barriers" => drone.Count, // a page each
+            _ => pages,
+        };
         var region = Tmk.Distribute(drone.Id == 0 ? drone.Malloc((regionPages + 1L) * drone.Heap.PageSize, drone.Heap.PageSize) : 0);
         var portSlot = region + ((long)regionPages * drone.Heap.PageSize);
         using var echo = drone.Id == 1 ? new EchoServer() : null;
@@ -148,6 +154,33 @@ internal static class ProtoBench
                 }
 
                 break;
+            case "barriers":
+                // A fixed write pattern per drone (four words of its own page each phase, then a barrier); drone 0, the
+                // barrier manager, counts the protocol messages and bytes in and out per barrier.
+                drone.Barrier(1);
+                var before = drone.ProtocolTraffic();
+                for (var phase = 0; phase < pages; phase++)
+                {
+                    for (var word = 0; word < 4; word++)
+                    {
+                        drone.Heap.Write(region + ((long)drone.Id * drone.Heap.PageSize) + (64 * word), phase + word);
+                    }
+
+                    drone.Barrier(1);
+                }
+
+                if (drone.Id == 0)
+                {
+                    var after = drone.ProtocolTraffic();
+                    double PerBarrier(long from, long to) => (double)(to - from) / pages;
+                    Console.WriteLine($"# barrier manager traffic per barrier, {drone.Count} drones, {pages} barriers, 4 words of its own page written per drone per barrier");
+                    Console.WriteLine("| drones | messages in | bytes in | messages out | bytes out | bytes in / drone | bytes out / drone |");
+                    Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|");
+                    Console.WriteLine(
+                        $"| {drone.Count} | {PerBarrier(before.MessagesIn, after.MessagesIn):F1} | {PerBarrier(before.BytesIn, after.BytesIn):F0} | {PerBarrier(before.MessagesOut, after.MessagesOut):F1} | {PerBarrier(before.BytesOut, after.BytesOut):F0} | {PerBarrier(before.BytesIn, after.BytesIn) / drone.Count:F1} | {PerBarrier(before.BytesOut, after.BytesOut) / drone.Count:F1} |");
+                }
+
+                break;
             case "barrier":
                 var barrier = new double[pages];
                 for (var i = 0; i < pages; i++)
@@ -165,7 +198,7 @@ internal static class ProtoBench
                 break;
         }
 
-        if (drone.Id == 0)
+        if (drone.Id == 0 && results.Count > 0)
         {
             var port = drone.Heap.Read<int>(portSlot);
             var raw16 = RawRoundTrips(port, 16, 20_000);
@@ -220,7 +253,7 @@ internal static class ProtoBench
     /// <summary>Options of the protocol benchmark, on top of every drone's.</summary>
     private sealed class ProtoOptions : DroneOptions
     {
-        [Option("case", Required = true, HelpText = "miss, page, lock, barrier or pingpong.")]
+        [Option("case", Required = true, HelpText = "miss, page, lock, barrier, pingpong or barriers.")]
         public string Case { get; set; } = string.Empty;
 
         [Option("iterations", Default = 2000, HelpText = "Misses, forwarded acquires, barriers or lock hand-offs to time.")]
@@ -228,9 +261,9 @@ internal static class ProtoBench
 
         public override void Validate()
         {
-            if (Case is not ("miss" or "page" or "lock" or "barrier" or "pingpong"))
+            if (Case is not ("miss" or "page" or "lock" or "barrier" or "pingpong" or "barriers"))
             {
-                throw new OptionsException($"--case: '{Case}' is not one of miss, page, lock, barrier, pingpong.");
+                throw new OptionsException($"--case: '{Case}' is not one of miss, page, lock, barrier, pingpong, barriers.");
             }
 
             if (Case == "lock" && Drones < 3)

@@ -607,6 +607,35 @@ public sealed partial class Drone : IDisposable
         Heap.Dispose();
     }
 
+    /// <summary>
+    /// Protocol messages and bytes (frames as sent, heartbeats and link control left out) this drone has sent to and
+    /// received from every other drone so far: counts that do not depend on the machine, for benchmarks and tests.
+    /// </summary>
+    internal (long MessagesIn, long BytesIn, long MessagesOut, long BytesOut) ProtocolTraffic()
+    {
+        var traffic = (MessagesIn: 0L, BytesIn: 0L, MessagesOut: 0L, BytesOut: 0L);
+        foreach (var peer in Enumerable.Range(0, MaxDrones).Where(p => p != Id))
+        {
+            if (_node?.CountersOf(peer) is not { } counters)
+            {
+                continue;
+            }
+
+            for (var kind = 0; kind < 256; kind++)
+            {
+                if (ProtocolCodec.IsProtocolKind((byte)kind))
+                {
+                    traffic.MessagesIn += counters.ReceivedMessages((byte)kind);
+                    traffic.BytesIn += counters.ReceivedBytes((byte)kind);
+                    traffic.MessagesOut += counters.SentMessages((byte)kind);
+                    traffic.BytesOut += counters.SentBytes((byte)kind);
+                }
+            }
+        }
+
+        return traffic;
+    }
+
     private void CollectStatistics()
     {
         var s = _engine.Statistics;

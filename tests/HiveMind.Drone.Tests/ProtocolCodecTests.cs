@@ -145,9 +145,12 @@ public sealed class ProtocolCodecTests
     }
 
     [Theory]
-    [InlineData(new[] { 0, 1, 2 }, "3 numbers, not index/value pairs")]
-    [InlineData(new[] { 2, 4, 1, 3 }, "name drone 1 after drone 2")]
-    [InlineData(new[] { 0, 1, 5, 2 }, "drone id 5 outside a run of 3 drones")]
+    [InlineData(new[] { 0, 0, 1, 2 }, "form 0 with 3 numbers is neither index/value pairs nor the 3 entries of the run")]
+    [InlineData(new[] { 0, 2, 4, 1, 3 }, "name drone 1 after drone 2")]
+    [InlineData(new[] { 0, 0, 1, 5, 2 }, "drone id 5 outside a run of 3 drones")]
+    [InlineData(new[] { 1, 1, 4 }, "form 1 with 2 numbers is neither")]
+    [InlineData(new[] { 7 }, "form 7 with 0 numbers")]
+    [InlineData(new int[0], "VT is empty")]
     public void Read_RecordWithBadVtChanges_ThrowsInvalidDataNamingThem(int[] changes, string expected)
     {
         var output = new ArrayBufferWriter<byte>();

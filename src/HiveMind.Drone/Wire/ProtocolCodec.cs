@@ -10,6 +10,10 @@ namespace HiveMind.Wire;
 /// </summary>
 public static class ProtocolCodec
 {
+    // How an interval record's VT travels (see WriteRecords).
+    private const int ChangedEntries = 0;
+    private const int AllEntries = 1;
+
     public const byte LockRequestKind = MessageKind.FirstApplicationKind;
     public const byte ForwardedLockRequestKind = MessageKind.FirstApplicationKind + 1;
     public const byte LockGrantKind = MessageKind.FirstApplicationKind + 2;
@@ -127,7 +131,7 @@ public static class ProtocolCodec
                 writer.Write(m.View);
                 writer.Write(m.Drone);
                 WriteInts(ref writer, m.Timestamp);
-                WriteRecords(ref writer, m.Intervals);
+                WriteRecords(ref writer, m.Intervals, m.Timestamp);
                 writer.WriteArrayHeader(m.Locks.Length);
                 foreach (var l in m.Locks)
                 {
@@ -186,14 +190,14 @@ public static class ProtocolCodec
                 writer.Write(m.Barrier);
                 writer.Write(m.Drone);
                 WriteInts(ref writer, m.Timestamp);
-                WriteRecords(ref writer, m.Intervals);
+                WriteRecords(ref writer, m.Intervals, m.Timestamp);
                 writer.Write(m.WantsCollection);
                 break;
             case BarrierRelease m:
                 writer.WriteArrayHeader(4);
                 writer.Write(m.Barrier);
                 WriteInts(ref writer, m.Timestamp);
-                WriteRecords(ref writer, m.Intervals);
+                WriteRecords(ref writer, m.Intervals, m.Timestamp);
                 writer.Write(m.Collect);
                 break;
             case PageRequest m:
@@ -293,11 +297,19 @@ public static class ProtocolCodec
             case JoinWelcomeKind:
                 return ReadJoinWelcome(ref reader, drones);
             case BarrierArrivalKind:
-                Fields(ref reader, 5, "BarrierArrival");
-                return new BarrierArrival(reader.ReadInt32(), Drone(reader.ReadInt32(), drones), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones), reader.ReadBoolean());
+                {
+                    Fields(ref reader, 5, "BarrierArrival");
+                    var (barrier, drone, timestamp) = (reader.ReadInt32(), Drone(reader.ReadInt32(), drones), ReadTimestamp(ref reader, drones));
+                    return new BarrierArrival(barrier, drone, timestamp, ReadRecords(ref reader, drones, timestamp), reader.ReadBoolean());
+                }
+
             case BarrierReleaseKind:
-                Fields(ref reader, 4, "BarrierRelease");
-                return new BarrierRelease(reader.ReadInt32(), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones), reader.ReadBoolean());
+                {
+                    Fields(ref reader, 4, "BarrierRelease");
+                    var (barrier, timestamp) = (reader.ReadInt32(), ReadTimestamp(ref reader, drones));
+                    return new BarrierRelease(barrier, timestamp, ReadRecords(ref reader, drones, timestamp), reader.ReadBoolean());
+                }
+
             case PageRequestKind:
                 Fields(ref reader, 1, "PageRequest");
                 return new PageRequest(NonNegative(reader.ReadInt32(), "page"));
@@ -410,7 +422,7 @@ public static class ProtocolCodec
         writer.Write(m.Lock);
         writer.Write(m.Sequence);
         WriteInts(ref writer, m.Timestamp);
-        WriteRecords(ref writer, m.Intervals);
+        WriteRecords(ref writer, m.Intervals, m.Timestamp);
         writer.Write(m.View);
         writer.Write(m.Ticket);
     }
@@ -418,8 +430,8 @@ public static class ProtocolCodec
     private static LockGrant ReadLockGrant(ref MessagePackReader reader, int drones)
     {
         Fields(ref reader, 6, "LockGrant");
-        return new LockGrant(
-            NonNegative(reader.ReadInt32(), "lock"), reader.ReadInt64(), ReadTimestamp(ref reader, drones), ReadRecords(ref reader, drones), NonNegative(reader.ReadInt32(), "view"), reader.ReadUInt64());
+        var (lockId, sequence, timestamp) = (NonNegative(reader.ReadInt32(), "lock"), reader.ReadInt64(), ReadTimestamp(ref reader, drones));
+        return new LockGrant(lockId, sequence, timestamp, ReadRecords(ref reader, drones, timestamp), NonNegative(reader.ReadInt32(), "view"), reader.ReadUInt64());
     }
 
     private static LockReport ReadLockReport(ref MessagePackReader reader, int drones)
@@ -428,7 +440,7 @@ public static class ProtocolCodec
         var view = NonNegative(reader.ReadInt32(), "view");
         var drone = Drone(reader.ReadInt32(), drones);
         var timestamp = ReadTimestamp(ref reader, drones);
-        var records = ReadRecords(ref reader, drones);
+        var records = ReadRecords(ref reader, drones, timestamp);
         var locks = new LockSnapshot[reader.ReadArrayHeader()];
         for (var i = 0; i < locks.Length; i++)
         {
@@ -526,17 +538,23 @@ public static class ProtocolCodec
     }
 
     /// <summary>
-    /// Interval records, each VT as the entries that differ from the previous record's in the message (the first's from
-    /// zero), as index/value pairs: records that travel together are mostly a VT apart by an entry or two, so a record
-    /// costs a few bytes whatever the run's number of drones.
+    /// Interval records, each VT as the entries that differ from the VT before it (the message's own VT for the first
+    /// record, the previous record's for the others) as index/value pairs after a 0, or, when more than half the entries
+    /// differ, all of them after a 1. Records that travel together are mostly an entry or two apart (a drone's next
+    /// interval, the next drone's interval after the same barrier), so a record costs a few bytes whatever the run's size.
     /// </summary>
-    private static void WriteRecords(ref MessagePackWriter writer, IntervalRecord[] records)
+    private static void WriteRecords(ref MessagePackWriter writer, IntervalRecord[] records, ReadOnlySpan<int> start)
     {
         writer.WriteArrayHeader(records.Length);
-        var previous = records.Length > 0 ? new int[records[0].Timestamp.Count] : [];
+        var previous = start.ToArray();
         foreach (var record in records)
         {
             var vt = record.Timestamp.Entries;
+            if (vt.Length != previous.Length)
+            {
+                throw new ArgumentException($"{record} has a VT of {vt.Length} entries in a message whose VT has {previous.Length}.", nameof(records));
+            }
+
             var changed = 0;
             for (var d = 0; d < vt.Length; d++)
             {
@@ -546,13 +564,26 @@ public static class ProtocolCodec
             writer.WriteArrayHeader(4);
             writer.Write(record.Drone);
             writer.Write(record.Index);
-            writer.WriteArrayHeader(2 * changed);
-            for (var d = 0; d < vt.Length; d++)
+            if (2 * changed <= vt.Length)
             {
-                if (vt[d] != previous[d])
+                writer.WriteArrayHeader(1 + (2 * changed));
+                writer.Write(ChangedEntries);
+                for (var d = 0; d < vt.Length; d++)
                 {
-                    writer.Write(d);
-                    writer.Write(vt[d]);
+                    if (vt[d] != previous[d])
+                    {
+                        writer.Write(d);
+                        writer.Write(vt[d]);
+                    }
+                }
+            }
+            else
+            {
+                writer.WriteArrayHeader(1 + vt.Length);
+                writer.Write(AllEntries);
+                foreach (var entry in vt)
+                {
+                    writer.Write(entry);
                 }
             }
 
@@ -561,34 +592,16 @@ public static class ProtocolCodec
         }
     }
 
-    private static IntervalRecord[] ReadRecords(ref MessagePackReader reader, int drones)
+    private static IntervalRecord[] ReadRecords(ref MessagePackReader reader, int drones, int[] start)
     {
         var records = new IntervalRecord[reader.ReadArrayHeader()];
-        var vt = new int[drones];
+        var vt = start.ToArray();
         for (var i = 0; i < records.Length; i++)
         {
             Fields(ref reader, 4, "interval record");
             var drone = Drone(reader.ReadInt32(), drones);
             var index = reader.ReadInt32();
-            var pairs = reader.ReadArrayHeader();
-            if (pairs % 2 != 0 || pairs > 2 * drones)
-            {
-                throw new InvalidDataException($"interval record's VT changes: {pairs} numbers, not index/value pairs of a run of {drones} drones");
-            }
-
-            var last = -1;
-            for (var p = 0; p < pairs / 2; p++)
-            {
-                var entry = Drone(reader.ReadInt32(), drones);
-                if (entry <= last)
-                {
-                    throw new InvalidDataException($"interval record's VT changes name drone {entry} after drone {last}");
-                }
-
-                vt[entry] = NonNegative(reader.ReadInt32(), "VT entry");
-                last = entry;
-            }
-
+            ReadRecordTimestamp(ref reader, drones, vt);
             var pages = ReadInts(ref reader, "page");
             try
             {
@@ -601,6 +614,40 @@ public static class ProtocolCodec
         }
 
         return records;
+    }
+
+    /// <summary>Turns <paramref name="vt"/> (the VT before) into the record's, as <see cref="WriteRecords"/> wrote it.</summary>
+    private static void ReadRecordTimestamp(ref MessagePackReader reader, int drones, int[] vt)
+    {
+        var count = reader.ReadArrayHeader();
+        var form = count > 0 ? reader.ReadInt32() : throw new InvalidDataException("interval record's VT is empty: no form, no entries");
+        if (form == AllEntries && count == 1 + drones)
+        {
+            for (var d = 0; d < drones; d++)
+            {
+                vt[d] = NonNegative(reader.ReadInt32(), "VT entry");
+            }
+
+            return;
+        }
+
+        if (form != ChangedEntries || count % 2 != 1 || count > 1 + (2 * drones))
+        {
+            throw new InvalidDataException($"interval record's VT: form {form} with {count - 1} numbers is neither index/value pairs nor the {drones} entries of the run");
+        }
+
+        var last = -1;
+        for (var p = 0; p < count / 2; p++)
+        {
+            var entry = Drone(reader.ReadInt32(), drones);
+            if (entry <= last)
+            {
+                throw new InvalidDataException($"interval record's VT changes name drone {entry} after drone {last}");
+            }
+
+            vt[entry] = NonNegative(reader.ReadInt32(), "VT entry");
+            last = entry;
+        }
     }
 
     private static void Fields(ref MessagePackReader reader, int count, string what)
