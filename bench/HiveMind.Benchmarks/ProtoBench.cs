@@ -15,12 +15,16 @@ namespace HiveMind.Benchmarks;
 /// <item><c>lock</c>: a lock managed by drone 2, last held by drone 1, acquired by drone 0 (forwarded), and a local re-acquire;</item>
 /// <item><c>barrier</c>: a barrier with no writes, for the run's number of drones;</item>
 /// <item><c>pingpong</c>: a strict lock hand-off between drones 0 and 1, the read miss of each turn, first turns against last;</item>
-/// <item><c>barriers</c>: protocol messages and bytes in and out of the barrier manager per barrier (counts, not times).</item>
+/// <item><c>barriers</c>: protocol messages and bytes in and out of the barrier manager per barrier (counts, not times);</item>
+/// <item><c>churn</c>: lock and barrier churn for many minutes, each drone's consistency data and resident set sampled.</item>
 /// </list>
 /// </summary>
 internal static class ProtoBench
 {
     private const int PingPongLock = 1;
+    private const int ChurnPages = 64;
+    private const int ChurnLocks = 8;
+    private const int ChurnBarrierEvery = 200;
 
     public static int Run(string[] args)
     {
@@ -31,6 +35,7 @@ internal static class ProtoBench
         {
             "pingpong" => 1, // the hand-offs share one counter page
             "barriers" => drone.Count, // a page each
+            "churn" => ChurnPages + 1, // and a page for the stop flag and the drones' round counts
             _ => pages,
         };
         var region = Tmk.Distribute(drone.Id == 0 ? drone.Malloc((regionPages + 1L) * drone.Heap.PageSize, drone.Heap.PageSize) : 0);
@@ -181,6 +186,9 @@ internal static class ProtoBench
                 }
 
                 break;
+            case "churn":
+                Churn(drone, region, options);
+                break;
             case "barrier":
                 var barrier = new double[pages];
                 for (var i = 0; i < pages; i++)
@@ -219,6 +227,79 @@ internal static class ProtoBench
         return 0;
     }
 
+    /// <summary>
+    /// Lock and barrier churn for <c>--minutes</c>: each round a drone takes one of <see cref="ChurnLocks"/> locks, adds to
+    /// words of a page chosen at random, releases it; a barrier every <see cref="ChurnBarrierEvery"/> rounds checks the
+    /// sums. Every <c>--sample-seconds</c> each drone appends its consistency data, its resident set and its collections
+    /// to <c>--samples</c>/churn-drone{id}.csv, so that a run shows whether they stay bounded and flat.
+    /// </summary>
+    private static void Churn(Drone drone, long region, ProtoOptions options)
+    {
+        var random = new Random(drone.Id + 1);
+        var path = Path.Combine(options.Samples, $"churn-drone{drone.Id}.csv");
+        Directory.CreateDirectory(options.Samples);
+        using var samples = new StreamWriter(path) { AutoFlush = true };
+        samples.WriteLine("seconds,consistency_bytes,rss_bytes,managed_bytes,collections,rounds");
+        var clock = Stopwatch.StartNew();
+        var next = TimeSpan.Zero;
+        var rounds = 0L;
+        var end = TimeSpan.FromMinutes(options.Minutes);
+        var control = region + ((long)ChurnPages * drone.Heap.PageSize);
+        for (var stop = false; !stop;)
+        {
+            var page = random.Next(ChurnPages);
+            var lockId = page % ChurnLocks;
+            drone.LockAcquire(lockId);
+            var start = region + ((long)page * drone.Heap.PageSize);
+            var word = start + (8 * random.Next(1, drone.Heap.PageSize / 8));
+            drone.Heap.Write(word, drone.Heap.Read<long>(word) + 1);
+            drone.Heap.Write(start, drone.Heap.Read<long>(start) + 1); // word 0 counts the page's additions
+            drone.LockRelease(lockId);
+            if (++rounds % ChurnBarrierEvery == 0)
+            {
+                // Drone 0 decides for everyone whether the time is up, through shared memory, so all stop at one barrier.
+                if (drone.Id == 0)
+                {
+                    drone.Heap.Write(control, clock.Elapsed >= end ? 1L : 0L);
+                }
+
+                drone.Barrier(1);
+                stop = drone.Heap.Read<long>(control) == 1;
+                drone.Barrier(2);
+                if (clock.Elapsed >= next || stop)
+                {
+                    using var self = Process.GetCurrentProcess();
+                    samples.WriteLine($"{clock.Elapsed.TotalSeconds:F1},{drone.ConsistencyBytes},{self.WorkingSet64},{GC.GetTotalMemory(false)},{drone.ConsistencyCollections},{rounds}");
+                    next += TimeSpan.FromSeconds(options.SampleSeconds);
+                }
+            }
+        }
+
+        // Every addition of every drone is counted in its page's word 0: their sum is every drone's rounds.
+        drone.Heap.Write(control + (8L * (1 + drone.Id)), rounds);
+        drone.Barrier(3);
+        if (drone.Id == 0)
+        {
+            long counted = 0, made = 0;
+            for (var page = 0; page < ChurnPages; page++)
+            {
+                counted += drone.Heap.Read<long>(region + ((long)page * drone.Heap.PageSize));
+            }
+
+            for (var id = 0; id < drone.Count; id++)
+            {
+                made += drone.Heap.Read<long>(control + (8L * (1 + id)));
+            }
+
+            if (counted != made)
+            {
+                throw new InvalidOperationException($"churn: the pages count {counted} additions, the drones made {made}");
+            }
+
+            Console.WriteLine($"# churn: {drone.Count} drones, {clock.Elapsed.TotalMinutes:F1} min, {made} additions by all drones, every one counted; samples in {options.Samples}");
+        }
+    }
+
     private static double[] RawRoundTrips(int port, int size, int count)
     {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -253,22 +334,36 @@ internal static class ProtoBench
     /// <summary>Options of the protocol benchmark, on top of every drone's.</summary>
     private sealed class ProtoOptions : DroneOptions
     {
-        [Option("case", Required = true, HelpText = "miss, page, lock, barrier, pingpong or barriers.")]
+        [Option("case", Required = true, HelpText = "miss, page, lock, barrier, pingpong, barriers or churn.")]
         public string Case { get; set; } = string.Empty;
 
         [Option("iterations", Default = 2000, HelpText = "Misses, forwarded acquires, barriers or lock hand-offs to time.")]
         public int Iterations { get; set; } = 2000;
 
+        [Option("minutes", Default = 30.0, HelpText = "How long the churn case runs.")]
+        public double Minutes { get; set; } = 30;
+
+        [Option("sample-seconds", Default = 10.0, HelpText = "How often the churn case samples each drone.")]
+        public double SampleSeconds { get; set; } = 10;
+
+        [Option("samples", Default = "bench/churn", HelpText = "Folder for the churn case's per-drone samples.")]
+        public string Samples { get; set; } = "bench/churn";
+
         public override void Validate()
         {
-            if (Case is not ("miss" or "page" or "lock" or "barrier" or "pingpong" or "barriers"))
+            if (Case is not ("miss" or "page" or "lock" or "barrier" or "pingpong" or "barriers" or "churn"))
             {
-                throw new OptionsException($"--case: '{Case}' is not one of miss, page, lock, barrier, pingpong, barriers.");
+                throw new OptionsException($"--case: '{Case}' is not one of miss, page, lock, barrier, pingpong, barriers, churn.");
             }
 
             if (Case == "lock" && Drones < 3)
             {
                 throw new OptionsException("--case lock needs --drones 3 or more (requester, holder and manager apart).");
+            }
+
+            if (Case == "pingpong" && Iterations < 8)
+            {
+                throw new OptionsException("--iterations: the pingpong case needs at least 8 hand-offs (a warm-up window and two measured ones).");
             }
 
             if (Drones < 2)

@@ -607,6 +607,12 @@ public sealed partial class Drone : IDisposable
         Heap.Dispose();
     }
 
+    /// <summary>Consistency data (records, notices, diffs, twins) this drone holds now, in bytes; the collection threshold bounds it.</summary>
+    internal long ConsistencyBytes => _engine.ConsistencyBytes;
+
+    /// <summary>Garbage collections of consistency data this drone took part in so far.</summary>
+    internal long ConsistencyCollections => _engine.Statistics.GarbageCollections;
+
     /// <summary>
     /// Protocol messages and bytes (frames as sent, heartbeats and link control left out) this drone has sent to and
     /// received from every other drone so far: counts that do not depend on the machine, for benchmarks and tests.

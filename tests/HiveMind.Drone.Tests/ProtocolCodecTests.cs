@@ -183,6 +183,65 @@ public sealed class ProtocolCodecTests
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Records of a few bytes each on the wire take a VT of the run's size in memory: a message naming a million of them
+    /// (each one VT change, a few bytes) is refused before anything is allocated, naming the count and the limit.
+    /// </summary>
+    [Fact]
+    public void Read_MillionsOfTinyRecords_RefusedBeforeAllocatingTheirVts()
+    {
+        const int RunDrones = 256;
+        const int Records = 1_000_000;
+        var output = new ArrayBufferWriter<byte>();
+        var writer = new MessagePackWriter(output);
+        writer.WriteArrayHeader(4);
+        writer.Write(1);
+        writer.WriteArrayHeader(RunDrones);
+        for (var d = 0; d < RunDrones; d++)
+        {
+            writer.Write(0);
+        }
+
+        writer.WriteArrayHeader(Records);
+        for (var i = 1; i <= Records; i++)
+        {
+            writer.WriteArrayHeader(4);
+            writer.Write(0);
+            writer.Write(i);
+            writer.WriteArrayHeader(3);
+            writer.Write(0);
+            writer.Write(0);
+            writer.Write(i);
+            writer.WriteArrayHeader(0);
+        }
+
+        writer.Write(false);
+        writer.Flush();
+        var bytes = output.WrittenSpan.ToArray();
+        var allocated = GC.GetAllocatedBytesForCurrentThread();
+        var error = Assert.Throws<InvalidDataException>(() =>
+        {
+            var reader = new MessagePackReader(bytes);
+            ProtocolCodec.Read(ProtocolCodec.BarrierReleaseKind, ref reader, RunDrones);
+        });
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+        Assert.Contains($"{Records} interval records in", error.Message, StringComparison.Ordinal);
+        Assert.True(allocated < 4L << 20, $"reading a release of {Records} records ({bytes.Length} bytes) allocated {allocated} bytes before refusing it");
+    }
+
+    [Fact]
+    public void Read_RecordNamedTwice_ThrowsInvalidDataNamingIt()
+    {
+        var record = new IntervalRecord(1, 3, new VectorTimestamp([0, 3, 0]), [2]);
+        var bytes = Encode(new BarrierRelease(1, [0, 3, 0], [record, record], false));
+        var error = Assert.Throws<InvalidDataException>(() =>
+        {
+            var reader = new MessagePackReader(bytes);
+            ProtocolCodec.Read(ProtocolCodec.BarrierReleaseKind, ref reader, Drones);
+        });
+        Assert.Contains("interval record 3 of drone 1 after interval 3 of drone 1", error.Message, StringComparison.Ordinal);
+    }
+
     private static byte[] Encode(ProtocolMessage message)
     {
         var output = new ArrayBufferWriter<byte>();

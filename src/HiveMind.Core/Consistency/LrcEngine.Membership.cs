@@ -372,10 +372,15 @@ public sealed partial class LrcEngine
             }
         }
 
-        SendEach((resets ?? []).Select(r => (r.Drone, (ProtocolMessage)r.Reset)));
-
-        // A barrier round that waited for records of a drone removed while it was under way may complete now.
-        CompleteBarrierRounds();
+        try
+        {
+            SendEach((resets ?? []).Select(r => (r.Drone, (ProtocolMessage)r.Reset)));
+        }
+        finally
+        {
+            // A barrier round that waited for records of a drone removed while it was under way may complete now.
+            CompleteBarrierRounds();
+        }
     }
 
     /// <summary>

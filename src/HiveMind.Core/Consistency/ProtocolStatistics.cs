@@ -25,6 +25,9 @@ public sealed class ProtocolStatistics
     /// <summary>Write notices the misses looked at: those not applied yet, those applied since the page's last miss, and one a writer of the page.</summary>
     public long NoticesExamined { get; internal set; }
 
+    /// <summary>Acquires that first let other drones' lock requests, on their way in, take the engine's gate.</summary>
+    public long LockRequestsLetIn { get; internal set; }
+
     public long LockAcquiresLocal { get; internal set; }
 
     public long LockAcquiresRemote { get; internal set; }

@@ -14,6 +14,9 @@ public static class ProtocolCodec
     private const int ChangedEntries = 0;
     private const int AllEntries = 1;
 
+    // The most memory the interval records of one message may take once read (unless the message is large itself).
+    private const long MaxDecodedRecordBytes = 256L << 20;
+
     public const byte LockRequestKind = MessageKind.FirstApplicationKind;
     public const byte ForwardedLockRequestKind = MessageKind.FirstApplicationKind + 1;
     public const byte LockGrantKind = MessageKind.FirstApplicationKind + 2;
@@ -594,13 +597,33 @@ public static class ProtocolCodec
 
     private static IntervalRecord[] ReadRecords(ref MessagePackReader reader, int drones, int[] start)
     {
-        var records = new IntervalRecord[reader.ReadArrayHeader()];
+        // A record costs a few bytes here and a VT of the run's size in memory: a message may not make its receiver
+        // allocate more than MaxDecodedRecordBytes, or 64 times its own size when that is more.
+        var body = reader.Remaining;
+        var count = reader.ReadArrayHeader();
+        var decoded = count * (64L + (8L * drones));
+        if (decoded > Math.Max(MaxDecodedRecordBytes, 64L * body))
+        {
+            throw new InvalidDataException(
+                $"{count} interval records in {body} bytes would take {decoded} bytes in a run of {drones} drones, over the limit of {Math.Max(MaxDecodedRecordBytes, 64L * body)}");
+        }
+
+        var records = new IntervalRecord[count];
         var vt = start.ToArray();
+        var (lastDrone, lastIndex) = (-1, 0);
         for (var i = 0; i < records.Length; i++)
         {
             Fields(ref reader, 4, "interval record");
             var drone = Drone(reader.ReadInt32(), drones);
             var index = reader.ReadInt32();
+
+            // Records travel in (drone, interval) order, each once: a message cannot name one twice.
+            if (drone < lastDrone || (drone == lastDrone && index <= lastIndex))
+            {
+                throw new InvalidDataException($"interval record {index} of drone {drone} after interval {lastIndex} of drone {lastDrone}: records go in drone and interval order, each once");
+            }
+
+            (lastDrone, lastIndex) = (drone, index);
             ReadRecordTimestamp(ref reader, drones, vt);
             var pages = ReadInts(ref reader, "page");
             try

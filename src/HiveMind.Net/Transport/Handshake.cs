@@ -16,7 +16,8 @@ namespace HiveMind.Net.Transport;
 /// </summary>
 internal static class Handshake
 {
-    public const int Version = 1;
+    /// <summary>The wire's version: 2 since interval records carry their VTs as changes (version 1 peers are refused at the handshake).</summary>
+    public const int Version = 2;
 
     /// <summary>The id a newcomer claims before drone 0 has given it one (drones that join a running run).</summary>
     public const int Newcomer = -1;
