@@ -14,7 +14,8 @@ namespace HiveMind.Benchmarks;
 /// <item><c>page</c>: the same after a garbage collection, so the miss fetches the whole page (run with --gc-threshold 1);</item>
 /// <item><c>lock</c>: a lock managed by drone 2, last held by drone 1, acquired by drone 0 (forwarded), and a local re-acquire;</item>
 /// <item><c>barrier</c>: a barrier with no writes, for the run's number of drones;</item>
-/// <item><c>pingpong</c>: a strict lock hand-off between drones 0 and 1, the read miss of each turn, first turns against last;</item>
+/// <item><c>pingpong</c>: a strict lock hand-off in turn among the drones, the read miss of each turn, early turns against
+/// the last, and the whole chain's time per hand-off;</item>
 /// <item><c>barriers</c>: protocol messages and bytes in and out of the barrier manager per barrier (counts, not times);</item>
 /// <item><c>churn</c>: lock and barrier churn for many minutes, each drone's consistency data and resident set sampled.</item>
 /// </list>
@@ -65,47 +66,53 @@ internal static class ProtoBench
                 if (drone.Id == 0)
                 {
                     var times = new double[pages];
-                    for (var i = 0; i < pages; i++)
-                    {
-                        var start = Stopwatch.GetTimestamp();
-                        var value = drone.Heap.Read<int>(region + ((long)i * drone.Heap.PageSize) + 64);
-                        times[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
-                        if (value != i + 1)
-                        {
-                            throw new InvalidOperationException($"page {i}: read {value}, expected {i + 1}");
-                        }
-                    }
+                    ReadPages(drone, region, 0, options.BusyThreads > 0 ? pages / 2 : pages, times);
+                    results.Add((options.Case == "miss" ? "read miss, one remote diff of one word" : "read miss, whole page from a holder", times[..(options.BusyThreads > 0 ? pages / 2 : pages)]));
+                }
 
-                    results.Add((options.Case == "miss" ? "read miss, one remote diff of one word" : "read miss, whole page from a holder", times));
+                if (options.BusyThreads > 0)
+                {
+                    // The same with every drone's process running busy application threads beside the protocol.
+                    drone.Barrier(2);
+                    using (new BusyThreads(options.BusyThreads))
+                    {
+                        drone.Barrier(3);
+                        if (drone.Id == 0)
+                        {
+                            var busy = new double[pages - (pages / 2)];
+                            ReadPages(drone, region, pages / 2, pages, busy);
+                            results.Add(($"the same, {options.BusyThreads} busy application thread(s) in every drone", busy));
+                        }
+
+                        drone.Barrier(4);
+                    }
                 }
 
                 break;
             case "lock":
                 const int Lock = 2; // managed by drone 2
-                var forwarded = new double[pages];
-                for (var i = 0; i < pages; i++)
+                var idle = options.BusyThreads > 0 ? pages / 2 : pages;
+                var forwarded = ForwardedAcquires(drone, Lock, idle);
+                if (drone.Id == 0)
                 {
-                    if (drone.Id == 1)
-                    {
-                        drone.LockAcquire(Lock);
-                        drone.LockRelease(Lock);
-                    }
+                    results.Add(("lock acquire forwarded by the manager (drone 0 <- 2 <- 1)", forwarded));
+                }
 
-                    drone.Barrier(1);
-                    if (drone.Id == 0)
+                if (options.BusyThreads > 0)
+                {
+                    drone.Barrier(5);
+                    using (new BusyThreads(options.BusyThreads))
                     {
-                        var start = Stopwatch.GetTimestamp();
-                        drone.LockAcquire(Lock);
-                        forwarded[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
-                        drone.LockRelease(Lock);
+                        var busy = ForwardedAcquires(drone, Lock, pages - idle);
+                        if (drone.Id == 0)
+                        {
+                            results.Add(($"the same, {options.BusyThreads} busy application thread(s) in every drone", busy));
+                        }
                     }
-
-                    drone.Barrier(2);
                 }
 
                 if (drone.Id == 0)
                 {
-                    results.Add(("lock acquire forwarded by the manager (drone 0 <- 2 <- 1)", forwarded));
                     const int Local = 1_000_000;
                     var start = Stopwatch.GetTimestamp();
                     for (var i = 0; i < Local; i++)
@@ -119,33 +126,27 @@ internal static class ProtoBench
 
                 break;
             case "pingpong":
-                // A strict lock hand-off between drones 0 and 1 on one counter word, no collection in between: each
-                // turn's read misses on a page that took a write notice at every earlier turn.
-                var turns = new double[pages / 2];
+                // A strict lock hand-off in turn among all drones on one counter word (turn t is drone t mod N's), each
+                // polling the lock until its turn comes, no collection in between: each turn's read misses on a page that
+                // took a write notice at every earlier turn.
+                var turns = new double[pages / drone.Count];
+                var chain = Stopwatch.StartNew();
                 for (var mine = 0; mine < turns.Length;)
                 {
                     drone.LockAcquire(PingPongLock);
                     var start = Stopwatch.GetTimestamp();
                     var turn = drone.Heap.Read<int>(region);
                     var elapsed = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
-                    if (turn % 2 == drone.Id && turn < pages)
+                    if (turn % drone.Count == drone.Id)
                     {
-                        if (drone.Id == 0)
-                        {
-                            turns[mine] = elapsed;
-                        }
-
+                        turns[mine++] = elapsed;
                         drone.Heap.Write(region, turn + 1);
-                        mine++;
-                    }
-                    else if (drone.Id > 1 || turn >= pages)
-                    {
-                        mine = turns.Length;
                     }
 
                     drone.LockRelease(PingPongLock);
                 }
 
+                chain.Stop();
                 if (drone.Id == 0)
                 {
                     // The first window warms up (JIT tiers, pools); the second is the early baseline.
@@ -154,8 +155,10 @@ internal static class ProtoBench
                     var last = turns[^window..];
                     results.Add(($"read miss at a lock hand-off, drone 0's turns {window}..{2 * window}", first));
                     results.Add(($"read miss at a lock hand-off, drone 0's last {window} turns", last));
+                    results.Add(($"lock hand-off in turn among {drone.Count} drones, polling (whole chain / hand-offs)", [chain.Elapsed.TotalMicroseconds / (turns.Length * drone.Count)]));
                     Console.WriteLine(
                         $"# last {window} / turns {window}..{2 * window}, median read miss: {Percentile(last, 0.5):F2} / {Percentile(first, 0.5):F2} µs = {Percentile(last, 0.5) / Percentile(first, 0.5):F3} ({pages} hand-offs)");
+                    Console.WriteLine($"# {turns.Length * drone.Count} hand-offs among {drone.Count} drones in {chain.Elapsed.TotalMilliseconds:F0} ms");
                 }
 
                 break;
@@ -300,6 +303,48 @@ internal static class ProtoBench
         }
     }
 
+    /// <summary>Drone 0 reads one word of pages [from, to) of the region, each a miss, timing each into <paramref name="times"/>.</summary>
+    private static void ReadPages(Drone drone, long region, int from, int to, double[] times)
+    {
+        for (var i = from; i < to; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            var value = drone.Heap.Read<int>(region + ((long)i * drone.Heap.PageSize) + 64);
+            times[i - from] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+            if (value != i + 1)
+            {
+                throw new InvalidOperationException($"page {i}: read {value}, expected {i + 1}");
+            }
+        }
+    }
+
+    /// <summary>Drone 1 takes and gives back the lock, then drone 0 acquires it (forwarded by its manager), timed, <paramref name="count"/> times.</summary>
+    private static double[] ForwardedAcquires(Drone drone, int lockId, int count)
+    {
+        var forwarded = new double[count];
+        for (var i = 0; i < count; i++)
+        {
+            if (drone.Id == 1)
+            {
+                drone.LockAcquire(lockId);
+                drone.LockRelease(lockId);
+            }
+
+            drone.Barrier(1);
+            if (drone.Id == 0)
+            {
+                var start = Stopwatch.GetTimestamp();
+                drone.LockAcquire(lockId);
+                forwarded[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+                drone.LockRelease(lockId);
+            }
+
+            drone.Barrier(2);
+        }
+
+        return forwarded;
+    }
+
     private static double[] RawRoundTrips(int port, int size, int count)
     {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -340,6 +385,12 @@ internal static class ProtoBench
         [Option("iterations", Default = 2000, HelpText = "Misses, forwarded acquires, barriers or lock hand-offs to time.")]
         public int Iterations { get; set; } = 2000;
 
+        [Option("busy-threads", Default = 0, HelpText = "miss, page and lock: time half the operations again with this many busy application threads in every drone.")]
+        public int BusyThreads { get; set; }
+
+        [Option("network-nice", Default = -10, HelpText = "The nice value of the mesh's threads (0: the process's).")]
+        public int NetworkNice { get; set; } = -10;
+
         [Option("minutes", Default = 30.0, HelpText = "How long the churn case runs.")]
         public double Minutes { get; set; } = 30;
 
@@ -351,6 +402,7 @@ internal static class ProtoBench
 
         public override void Validate()
         {
+            NetworkThreadNice = NetworkNice;
             if (Case is not ("miss" or "page" or "lock" or "barrier" or "pingpong" or "barriers" or "churn"))
             {
                 throw new OptionsException($"--case: '{Case}' is not one of miss, page, lock, barrier, pingpong, barriers, churn.");
@@ -361,9 +413,9 @@ internal static class ProtoBench
                 throw new OptionsException("--case lock needs --drones 3 or more (requester, holder and manager apart).");
             }
 
-            if (Case == "pingpong" && Iterations < 8)
+            if (Case == "pingpong" && Iterations < 8 * Drones)
             {
-                throw new OptionsException("--iterations: the pingpong case needs at least 8 hand-offs (a warm-up window and two measured ones).");
+                throw new OptionsException("--iterations: the pingpong case needs at least 8 hand-offs a drone (a warm-up window and two measured ones).");
             }
 
             if (Drones < 2)
@@ -372,6 +424,35 @@ internal static class ProtoBench
             }
 
             base.Validate();
+        }
+    }
+
+    /// <summary>Application threads that spin until disposed: a drone whose cores are all busy with its program.</summary>
+    private sealed class BusyThreads : IDisposable
+    {
+        private readonly Thread[] _threads;
+        private volatile bool _stop;
+
+        public BusyThreads(int count)
+        {
+            _threads = Enumerable.Range(0, count).Select(i => new Thread(() =>
+            {
+                var x = 0UL;
+                while (!_stop)
+                {
+                    x = (x * 6364136223846793005UL) + 1442695040888963407UL;
+                }
+
+                GC.KeepAlive(x);
+            })
+            { IsBackground = true, Name = $"busy {i}" }).ToArray();
+            Array.ForEach(_threads, t => t.Start());
+        }
+
+        public void Dispose()
+        {
+            _stop = true;
+            Array.ForEach(_threads, t => t.Join());
         }
     }
 

@@ -86,6 +86,13 @@ public class DroneOptions
     /// </summary>
     public Action<int>? EndProcess { get; set; }
 
+    /// <summary>
+    /// The Linux nice value of the mesh's threads (receive, send, heartbeat), below the program's so that serving other
+    /// drones does not wait behind busy application threads (see <see cref="MeshOptions.NetworkThreadNice"/>); set in code,
+    /// 0 to leave them as the process's.
+    /// </summary>
+    public int NetworkThreadNice { get; set; } = -10;
+
     /// <summary>The number of drone slots of the run: <see cref="MaxDronesInRun"/>, or <see cref="Drones"/> when that is 0.</summary>
     public int Slots => MaxDronesInRun == 0 ? Drones : MaxDronesInRun;
 
@@ -147,6 +154,7 @@ public class DroneOptions
         ListenPort = ListenPort,
         MaxFrameBytes = FrameLimit(PageSize, ByteSize.Parse(GcThreshold, "--gc-threshold")),
         Protection = FrameProtection,
+        NetworkThreadNice = NetworkThreadNice,
     };
 
     /// <summary>

@@ -196,8 +196,15 @@ public sealed class Link
     /// <summary>Whether the calling thread is one of the mesh's own, which must never wait for queue space.</summary>
     public static bool OnMeshThread => _meshThread;
 
-    /// <summary>Marks the calling thread as one of the mesh's own (see <see cref="OnMeshThread"/>).</summary>
-    internal static void MarkMeshThread() => _meshThread = true;
+    /// <summary>
+    /// Marks the calling thread as one of the mesh's own (see <see cref="OnMeshThread"/>) and gives it the mesh's nice
+    /// value (<see cref="MeshOptions.NetworkThreadNice"/>). Returns the errno of a refusal, as <see cref="NetworkThreads.Prioritize"/>.
+    /// </summary>
+    internal static int MarkMeshThread(int nice)
+    {
+        _meshThread = true;
+        return NetworkThreads.Prioritize(nice);
+    }
 
     /// <summary>
     /// Puts <paramref name="socket"/> (handshaken, with <paramref name="cipher"/>) under the link: its first connection,
@@ -829,7 +836,7 @@ public sealed class Link
 
     private void ReceiveLoop(Connection connection)
     {
-        MarkMeshThread();
+        MarkMeshThread(_node.Options.NetworkThreadNice);
 
         // Reads whatever the socket has into one pooled buffer and hands out every complete frame in it, so a burst of
         // small frames costs one receive call. A frame larger than the buffer grows it as its bytes arrive (never by
@@ -1092,7 +1099,7 @@ public sealed class Link
 
     private void SendLoop(Connection connection)
     {
-        MarkMeshThread();
+        MarkMeshThread(_node.Options.NetworkThreadNice);
         var batch = new Batch();
         var frames = new List<FrameBuffer>();
         var resend = new List<KeptFrames.Frame>();

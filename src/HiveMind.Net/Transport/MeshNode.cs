@@ -934,7 +934,7 @@ public sealed partial class MeshNode : IDisposable
         var peer = link.Peer;
         var thread = new Thread(() =>
         {
-            Link.MarkMeshThread();
+            Link.MarkMeshThread(Options.NetworkThreadNice);
             try
             {
                 DialAgain(link, endpoint, Options.FailureTimeout / 2, retryHandshake: false);
@@ -962,7 +962,7 @@ public sealed partial class MeshNode : IDisposable
 
     private void Reestablish(Link link, string reason, bool endOfStream)
     {
-        Link.MarkMeshThread();
+        Link.MarkMeshThread(Options.NetworkThreadNice);
         var peer = link.Peer;
         var deadline = DateTime.UtcNow + Options.FailureTimeout;
         var endpoint = EndpointOf(peer);
@@ -1069,7 +1069,7 @@ public sealed partial class MeshNode : IDisposable
 
     private void AcceptLoop()
     {
-        Link.MarkMeshThread();
+        Link.MarkMeshThread(Options.NetworkThreadNice);
         while (!_stopping.IsSet)
         {
             Socket socket;
@@ -1323,7 +1323,11 @@ public sealed partial class MeshNode : IDisposable
 
     private void HeartbeatLoop()
     {
-        Link.MarkMeshThread();
+        if (Link.MarkMeshThread(Options.NetworkThreadNice) is > 0 and var errno)
+        {
+            LogNiceRefused(_logger, Id, Options.NetworkThreadNice, errno);
+        }
+
         var interval = Options.HeartbeatInterval;
         var timeout = (long)Options.FailureTimeout.TotalMilliseconds;
 
@@ -1485,6 +1489,9 @@ public sealed partial class MeshNode : IDisposable
 
         public Timer? Timer { get; set; }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "drone {DroneId}: the mesh's threads keep the process's priority: nice {Nice} was refused (errno {Errno}; lowering it needs CAP_SYS_NICE)")]
+    private static partial void LogNiceRefused(ILogger logger, int droneId, int nice, int errno);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "drone {DroneId}: link to drone {Peer} is up")]
     private static partial void LogLinkUp(ILogger logger, int droneId, int peer);

@@ -74,6 +74,13 @@ public sealed record MeshOptions
     /// <summary>Highest drone id accepted in a handshake.</summary>
     public int MaxDrones { get; init; } = 1024;
 
+    /// <summary>
+    /// The nice value (Linux, -20..19) of the mesh's own threads: below the application's (0), so that serving other
+    /// drones and heartbeats do not wait behind a program that keeps every core busy. Needs CAP_SYS_NICE to go below 0
+    /// (without, the threads keep the process's and the mesh says so once); 0 leaves them as they are.
+    /// </summary>
+    public int NetworkThreadNice { get; init; } = -10;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the setting that is unusable.</summary>
     public void Validate()
     {
@@ -91,6 +98,11 @@ public sealed record MeshOptions
         {
             throw new ArgumentOutOfRangeException(
                 nameof(FailureTimeout), FailureTimeout, $"FailureTimeout must be longer than HeartbeatInterval ({HeartbeatInterval}).");
+        }
+
+        if (NetworkThreadNice is < -20 or > 19)
+        {
+            throw new ArgumentOutOfRangeException(nameof(NetworkThreadNice), NetworkThreadNice, "NetworkThreadNice must be -20..19 (a Linux nice value).");
         }
 
         if (ListenPort is < 0 or > 65535)

@@ -678,5 +678,67 @@ public sealed class MeshNodeTests
             HeartbeatInterval = TimeSpan.FromSeconds(2),
             FailureTimeout = TimeSpan.FromSeconds(1),
         }.Validate()).ParamName);
+        Assert.Equal("NetworkThreadNice", Assert.Throws<ArgumentOutOfRangeException>(() => new MeshOptions
+        {
+            ClusterKey = RandomNumberGenerator.GetBytes(16),
+            NetworkThreadNice = -21,
+        }.Validate()).ParamName);
+    }
+
+    /// <summary>
+    /// The mesh's receive, send and heartbeat threads run at the mesh's nice value, below the program's, so that serving
+    /// other drones does not wait behind busy application threads; a thread of the program keeps the process's.
+    /// Lowering a nice value needs CAP_SYS_NICE: without it (not root) the threads keep the process's nice value.
+    /// </summary>
+    [Fact]
+    public void MeshThreads_RunAtTheMeshsNiceValue_TheProgramsThreadsDoNot()
+    {
+        var options = LocalMesh.NewOptions() with { NetworkThreadNice = -7 };
+        using var mesh = new LocalMesh(2, options);
+        var processNice = NiceOf($"self/task/{Environment.ProcessId}");
+        var expected = Environment.IsPrivilegedProcess ? -7 : processNice;
+        var threads = new Dictionary<string, int>();
+        var deadline = DateTime.UtcNow + Wait;
+        while (true)
+        {
+            threads.Clear();
+            foreach (var task in Directory.GetDirectories("/proc/self/task"))
+            {
+                try
+                {
+                    var name = File.ReadAllText(Path.Combine(task, "comm")).Trim();
+                    if (name.StartsWith("hivemind 0", StringComparison.Ordinal))
+                    {
+                        threads[$"{name} (thread {Path.GetFileName(task)})"] = NiceOf(task[("/proc/".Length)..]);
+                    }
+                }
+                catch (IOException)
+                {
+                    // the thread ended meanwhile
+                }
+            }
+
+            // Drone 0 runs a heartbeat thread, and a receive and a send thread for its link to drone 1.
+            if ((threads.Count >= 3 && threads.Values.All(n => n == expected)) || DateTime.UtcNow > deadline)
+            {
+                break;
+            }
+
+            Thread.Yield();
+        }
+
+        Assert.True(threads.Count >= 3, $"drone 0's mesh threads: {string.Join(", ", threads.Keys)}; expected heartbeat, receive and send threads");
+        Assert.True(
+            threads.Values.All(n => n == expected),
+            $"drone 0's mesh threads run at nice {string.Join(", ", threads.Select(t => $"{t.Key}: {t.Value}"))}; expected {expected} (privileged: {Environment.IsPrivilegedProcess})");
+        var own = NiceOf("thread-self");
+        Assert.True(own == processNice, $"the test's own thread runs at nice {own}, the process's main thread at {processNice}: the mesh changed a thread not its own");
+    }
+
+    // Field 19 of /proc/<path>/stat, after the command name in parentheses (which may hold spaces).
+    private static int NiceOf(string path)
+    {
+        var stat = File.ReadAllText($"/proc/{path}/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16], System.Globalization.CultureInfo.InvariantCulture);
     }
 }
