@@ -70,8 +70,10 @@ public static class QuickSortApp
         }
 
         var started = Stopwatch.GetTimestamp();
+        var messagesBefore = drone.MessagesSent;
         RunWithProgress(options, drone, sort);
         stall?.At(StallPoint.Barrier, drone.Id);
+        drone.Heap.Write(layout.MessagesAddress(drone.Id), drone.MessagesSent - messagesBefore);
         Tmk.Barrier(SortedBarrier);
         var parallel = Stopwatch.GetElapsedTime(started);
 
@@ -96,14 +98,17 @@ public static class QuickSortApp
             var unsorted = FirstUnsorted(result);
             var outputChecksum = Checksum.Of(result);
 
+            var copies = options.Capacity ? Enumerable.Range(0, Environment.ProcessorCount).Select(_ => sequentialInput!.ToArray()).ToArray() : [];
             var sequentialStarted = Stopwatch.GetTimestamp();
             Partitioner.SortSequential(sequentialInput!, options.Threshold);
             var sequential = Stopwatch.GetElapsedTime(sequentialStarted);
+            var capacity = options.Capacity ? Capacity(copies, options.Threshold, sequential) : (double?)null;
 
             var sortedOk = unsorted < 0;
             var sameMultiset = outputChecksum == inputChecksum;
             exitCode = sortedOk && sameMultiset ? 0 : 1;
-            Report(options, drone, parallel, sequential, sortedOk, unsorted, result, sameMultiset, inputChecksum, outputChecksum);
+            var messages = Enumerable.Range(0, drone.Count).Sum(d => drone.Heap.Read<long>(layout.MessagesAddress(d)));
+            Report(options, drone, new Timings(parallel, sequential, capacity, messages), sortedOk, unsorted, result, sameMultiset, inputChecksum, outputChecksum);
         }
 
         if (drone.JoinedAt is { } joinedWarm)
@@ -214,10 +219,35 @@ public static class QuickSortApp
         return -1;
     }
 
+    /// <summary>
+    /// The machine's capacity, measured in this run: the same sequential sort on every core at once, each on its own copy
+    /// of the input; the speedup that would give over one sort (cores × one sort's time ÷ the time they all took).
+    /// </summary>
+    private static double Capacity(int[][] copies, int threshold, TimeSpan sequential)
+    {
+        using var ready = new Barrier(copies.Length + 1);
+        var threads = copies.Select(copy => new Thread(() =>
+        {
+            ready.SignalAndWait();
+            Partitioner.SortSequential(copy, threshold);
+        })
+        { Name = "capacity baseline" }).ToArray();
+        Array.ForEach(threads, t => t.Start());
+        ready.SignalAndWait();
+        var started = Stopwatch.GetTimestamp();
+        Array.ForEach(threads, t => t.Join());
+        var all = Stopwatch.GetElapsedTime(started);
+        return copies.Length * sequential.TotalSeconds / all.TotalSeconds;
+    }
+
+    /// <summary>What the run measured: the sort on drones, the sequential sort, the machine's capacity (with --capacity) and the protocol messages of the sort.</summary>
+    private readonly record struct Timings(TimeSpan Parallel, TimeSpan Sequential, double? Capacity, long Messages);
+
     private static void Report(
-        QuickSortOptions options, Drone drone, TimeSpan parallel, TimeSpan sequential, bool sortedOk, int unsorted,
+        QuickSortOptions options, Drone drone, Timings timings, bool sortedOk, int unsorted,
         ReadOnlySpan<int> result, bool sameMultiset, Checksum input, Checksum output)
     {
+        var (parallel, sequential, capacity, messages) = timings;
         var speedup = sequential.TotalSeconds / parallel.TotalSeconds;
         var table = new Table().Border(TableBorder.Rounded).AddColumns("QuickSort", "value");
         table.AddRow("elements", options.Count.ToString("N0", CultureInfo.InvariantCulture));
@@ -227,6 +257,12 @@ public static class QuickSortApp
         table.AddRow("time on drones", $"{parallel.TotalMilliseconds:F1} ms");
         table.AddRow("sequential sort, same data and algorithm", $"{sequential.TotalMilliseconds:F1} ms");
         table.AddRow("speedup", $"{speedup:F2}x");
+        if (capacity is { } c)
+        {
+            table.AddRow($"machine's capacity ({Environment.ProcessorCount} sequential sorts at once)", $"{c:F2}x; speedup / capacity {speedup / c:F2}");
+        }
+
+        table.AddRow("protocol messages during the sort", $"{messages:N0} ({(double)messages / options.Count:F4} per element)");
         var view = drone.View;
         var joined = view.Live.Concat(view.Removed).Count(d => d >= drone.Count);
         table.AddRow("drones failed / joined", $"{view.Removed.Count} / {joined}");
@@ -238,6 +274,6 @@ public static class QuickSortApp
         // One line for scripts (bench/speedup.sh).
         Console.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"RESULT drones={drone.Count} elements={options.Count} parallel_ms={parallel.TotalMilliseconds:F1} sequential_ms={sequential.TotalMilliseconds:F1} speedup={speedup:F3} verified={(sortedOk && sameMultiset ? 1 : 0)} failed={view.Removed.Count} joined={joined}"));
+            $"RESULT drones={drone.Count} elements={options.Count} parallel_ms={parallel.TotalMilliseconds:F1} sequential_ms={sequential.TotalMilliseconds:F1} speedup={speedup:F3} verified={(sortedOk && sameMultiset ? 1 : 0)} failed={view.Removed.Count} joined={joined} messages={messages}{(capacity is { } cap ? $" capacity={cap:F3} of_capacity={speedup / cap:F3}" : "")}"));
     }
 }

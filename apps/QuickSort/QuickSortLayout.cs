@@ -7,8 +7,9 @@ namespace HiveMind.Apps.QuickSort;
 /// <remarks>
 /// Queue: header (pending task count: int, spare: int, elements sorted so far: long), then tasks of 16 bytes
 /// (lo, hi, how many drones had failed when it was pushed, the drone that pushed it or <see cref="RebuildPusher"/>). Drone table:
-/// header (elements it reported sorted: long, ranges held: int, recovered after its failure: int), then its
-/// ranges (lo, hi) of 8 bytes. All of it is read and written under the queue lock only.
+/// header (elements it reported sorted: long, ranges held: int, recovered after its failure: int, protocol messages it
+/// sent during the timed sort: long), then its ranges (lo, hi) of 8 bytes. All of it but the message count (which its
+/// drone writes before the last barrier of the sort) is read and written under the queue lock only.
 /// </remarks>
 internal readonly record struct QuickSortLayout(long Array, long Queue, int Capacity, int Drones)
 {
@@ -19,7 +20,7 @@ internal readonly record struct QuickSortLayout(long Array, long Queue, int Capa
     public const int TaskBytes = 16;
 
     /// <summary>Drone table header bytes.</summary>
-    public const int TableHeaderBytes = 16;
+    public const int TableHeaderBytes = 24;
 
     /// <summary>Pusher of a task whose contents must be rebuilt from the input (its range was held by a failed drone).</summary>
     public const int RebuildPusher = -1;
@@ -43,6 +44,8 @@ internal readonly record struct QuickSortLayout(long Array, long Queue, int Capa
     public long OwnedCountAddress(int drone) => TableAddress(drone) + 8;
 
     public long RecoveredAddress(int drone) => TableAddress(drone) + 12;
+
+    public long MessagesAddress(int drone) => TableAddress(drone) + 16;
 
     public long OwnedAddress(int drone, int slot) => TableAddress(drone) + TableHeaderBytes + (slot * 8L);
 

@@ -20,6 +20,9 @@ public sealed class QuickSortOptions : DroneOptions
     [Option("no-warmup", Default = false, HelpText = "Skip the untimed warm-up: by default the drones first sort a small array, so that the timed sort does not include compiling the protocol's code paths.")]
     public bool NoWarmup { get; set; }
 
+    [Option("capacity", Default = false, HelpText = "Also measure the machine's capacity in the same run (the sequential sort on every core at once, each on its own copy) and report the speedup as a fraction of it.")]
+    public bool Capacity { get; set; }
+
     [Option("no-progress", Default = false, HelpText = "Do not draw the progress bar.")]
     public bool NoProgress { get; set; }
 

@@ -607,6 +607,12 @@ public sealed partial class Drone : IDisposable
         Heap.Dispose();
     }
 
+    /// <summary>
+    /// Protocol messages this drone has sent to the other drones so far (heartbeats and link control are not counted):
+    /// a count that does not depend on the machine, for comparing runs and programs.
+    /// </summary>
+    public long MessagesSent => ProtocolTraffic().MessagesOut;
+
     /// <summary>Consistency data (records, notices, diffs, twins) this drone holds now, in bytes; the collection threshold bounds it.</summary>
     internal long ConsistencyBytes => _engine.ConsistencyBytes;
 

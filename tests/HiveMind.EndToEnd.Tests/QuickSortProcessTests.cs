@@ -37,6 +37,24 @@ public sealed class QuickSortProcessTests
         }
     }
 
+    /// <summary>
+    /// With --capacity the run also measures the machine's capacity (the sequential sort on every core at once) and
+    /// reports the speedup as a fraction of it; every run reports the protocol messages of the sort, summed over drones.
+    /// </summary>
+    [Fact]
+    public void QuickSort_WithCapacity_ReportsCapacityAndTheSortsMessages()
+    {
+        var (exit, output, error) = AppProcess.Run(
+            "QuickSort", Timeout, "--drones", "2", "--count", "200000", "--seed", "3", "--threshold", "2048", "--heap-size", "64MiB", "--no-progress", "--capacity");
+        Assert.True(exit == 0, $"QuickSort --capacity on 2 drones exited {exit}:\n{output}\n{error}");
+        var result = System.Text.RegularExpressions.Regex.Match(output, @"RESULT .* speedup=([\d.]+) verified=1 .* messages=(\d+) capacity=([\d.]+) of_capacity=([\d.]+)");
+        Assert.True(result.Success, $"no RESULT line with messages and capacity:\n{output}");
+        double Field(int group) => double.Parse(result.Groups[group].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(Field(2) > 0, $"the 2 drones' sort sent {Field(2)} protocol messages: {result.Value}");
+        Assert.True(Field(3) > 0.2 && Field(3) <= Environment.ProcessorCount * 1.5, $"capacity {Field(3)} of {Environment.ProcessorCount} sorts at once: {result.Value}");
+        Assert.True(Math.Abs((Field(1) / Field(3)) - Field(4)) < 0.01, $"of_capacity {Field(4)} is not speedup {Field(1)} / capacity {Field(3)}: {result.Value}");
+    }
+
     [Theory]
     [InlineData("--count 0", "--count: must be at least 1")]
     [InlineData("--drones 0", "--drones: must be at least 1")]
