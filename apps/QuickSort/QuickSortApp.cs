@@ -102,7 +102,7 @@ public static class QuickSortApp
             var sequentialStarted = Stopwatch.GetTimestamp();
             Partitioner.SortSequential(sequentialInput!, options.Threshold);
             var sequential = Stopwatch.GetElapsedTime(sequentialStarted);
-            var capacity = options.Capacity ? Capacity(copies, options.Threshold, sequential) : (double?)null;
+            var capacity = options.Capacity ? Capacity.Measure(copy => Partitioner.SortSequential(copies[copy], options.Threshold), sequential) : (double?)null;
 
             var sortedOk = unsorted < 0;
             var sameMultiset = outputChecksum == inputChecksum;
@@ -217,27 +217,6 @@ public static class QuickSortApp
         }
 
         return -1;
-    }
-
-    /// <summary>
-    /// The machine's capacity, measured in this run: the same sequential sort on every core at once, each on its own copy
-    /// of the input; the speedup that would give over one sort (cores × one sort's time ÷ the time they all took).
-    /// </summary>
-    private static double Capacity(int[][] copies, int threshold, TimeSpan sequential)
-    {
-        using var ready = new Barrier(copies.Length + 1);
-        var threads = copies.Select(copy => new Thread(() =>
-        {
-            ready.SignalAndWait();
-            Partitioner.SortSequential(copy, threshold);
-        })
-        { Name = "capacity baseline" }).ToArray();
-        Array.ForEach(threads, t => t.Start());
-        ready.SignalAndWait();
-        var started = Stopwatch.GetTimestamp();
-        Array.ForEach(threads, t => t.Join());
-        var all = Stopwatch.GetElapsedTime(started);
-        return copies.Length * sequential.TotalSeconds / all.TotalSeconds;
     }
 
     /// <summary>What the run measured: the sort on drones, the sequential sort, the machine's capacity (with --capacity) and the protocol messages of the sort.</summary>

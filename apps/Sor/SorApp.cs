@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Spectre.Console;
+
+namespace HiveMind.Apps.Sor;
+
+/// <summary>
+/// Red-black successive over-relaxation (TreadMarks' SOR) as a drone program: the grid is shared, each drone updates a
+/// band of rows, and a barrier ends every half-sweep; a drone reads only the edge rows of its neighbours' bands. Drone 0
+/// then runs the same computation sequentially on a private grid and compares the two bit for bit.
+/// </summary>
+public static class SorApp
+{
+    private const int StartBarrier = 0;
+    private const int TimedBarrier = 3;
+    private const int DoneBarrier = 4;
+
+    /// <summary>Runs SOR as this process's drone (started by <see cref="Tmk.Run{TOptions}"/>); returns the exit code (0: verified).</summary>
+    public static int Run(SorOptions options, Drone drone)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(drone);
+        var (rows, cols) = (options.Rows, options.Cols);
+        var cellBytes = (long)rows * cols * sizeof(float);
+
+        // The grid, then one message count per drone slot.
+        var address = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(cellBytes + (8L * drone.MaxDrones), drone.Heap.PageSize) : 0);
+        var grid = drone.Array<float>(address, rows * cols);
+        var (first, end) = SorGrid.Band(rows, drone.Count, drone.Id);
+
+        // Each drone fills its own band (and drone 0 the top and bottom rows): the first writes are spread like the sweeps.
+        for (var r = first; r < end; r++)
+        {
+            Fill(grid.AsSpan(r * cols, cols), r, options);
+        }
+
+        if (drone.Id == 0)
+        {
+            Fill(grid.AsSpan(0, cols), 0, options);
+            Fill(grid.AsSpan((rows - 1) * cols, cols), rows - 1, options);
+        }
+
+        Tmk.Barrier(StartBarrier);
+        Sweep(grid, cols, first, end, options.Warmup);
+        Tmk.Barrier(TimedBarrier);
+        var started = Stopwatch.GetTimestamp();
+        var messagesBefore = drone.MessagesSent;
+        Sweep(grid, cols, first, end, options.Iterations);
+        drone.Heap.Write(address + cellBytes + (8L * drone.Id), drone.MessagesSent - messagesBefore);
+        Tmk.Barrier(DoneBarrier);
+        var parallel = Stopwatch.GetElapsedTime(started);
+
+        var exitCode = 0;
+        if (drone.Id == 0)
+        {
+            var expected = new float[rows * cols];
+            for (var r = 0; r < rows; r++)
+            {
+                Fill(expected.AsSpan(r * cols, cols), r, options);
+            }
+
+            var copies = options.Capacity ? Enumerable.Range(0, Environment.ProcessorCount).Select(_ => expected.ToArray()).ToArray() : [];
+            SorGrid.Sequential(expected, rows, cols, options.Warmup);
+            var sequentialStarted = Stopwatch.GetTimestamp();
+            SorGrid.Sequential(expected, rows, cols, options.Iterations);
+            var sequential = Stopwatch.GetElapsedTime(sequentialStarted);
+            var capacity = options.Capacity
+                ? Capacity.Measure(copy => SorGrid.Sequential(copies[copy], rows, cols, options.Warmup + options.Iterations), sequential * ((double)(options.Warmup + options.Iterations) / Math.Max(1, options.Iterations)))
+                : (double?)null;
+
+            var mismatch = FirstMismatch(grid.AsReadOnlySpan(), expected);
+            var messages = Enumerable.Range(0, drone.Count).Sum(d => drone.Heap.Read<long>(address + cellBytes + (8L * d)));
+            exitCode = mismatch < 0 ? 0 : 1;
+            Report(options, drone, parallel, sequential, capacity, messages, mismatch, grid.AsReadOnlySpan(), expected);
+        }
+
+        Tmk.Exit();
+        return exitCode;
+    }
+
+    private static void Fill(Span<float> row, int r, SorOptions options)
+    {
+        for (var c = 0; c < row.Length; c++)
+        {
+            row[c] = SorGrid.Initial(r, c, options.Rows, options.Cols, options.Seed);
+        }
+    }
+
+    /// <summary><paramref name="iterations"/> red and black half-sweeps of this drone's band, a barrier after each.</summary>
+    private static void Sweep(SharedArray<float> grid, int cols, int first, int end, int iterations)
+    {
+        for (var i = 0; i < iterations; i++)
+        {
+            for (var color = 0; color < 2; color++)
+            {
+                // Spans are taken after the barrier that starts the half-sweep and dropped before the next one.
+                for (var r = first; r < end; r++)
+                {
+                    SorGrid.HalfSweepRow(grid.AsReadOnlySpan((r - 1) * cols, cols), grid.AsSpan(r * cols, cols), grid.AsReadOnlySpan((r + 1) * cols, cols), r, color);
+                }
+
+                Tmk.Barrier(1 + color);
+            }
+        }
+    }
+
+    private static int FirstMismatch(ReadOnlySpan<float> shared, float[] expected)
+    {
+        var a = MemoryMarshal.Cast<float, int>(shared);
+        var b = MemoryMarshal.Cast<float, int>(expected.AsSpan());
+        var same = a.CommonPrefixLength(b);
+        return same == b.Length ? -1 : same;
+    }
+
+    private static void Report(
+        SorOptions options, Drone drone, TimeSpan parallel, TimeSpan sequential, double? capacity, long messages, int mismatch, ReadOnlySpan<float> shared, float[] expected)
+    {
+        var speedup = sequential.TotalSeconds / parallel.TotalSeconds;
+        var verified = mismatch < 0;
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("red-black SOR", "value");
+        table.AddRow("grid", $"{options.Rows} x {options.Cols} floats");
+        table.AddRow("drones", drone.Count.ToString(CultureInfo.InvariantCulture));
+        table.AddRow("iterations (timed, after warm-up)", $"{options.Iterations} (after {options.Warmup})");
+        table.AddRow("time on drones", $"{parallel.TotalMilliseconds:F1} ms");
+        table.AddRow("sequential, same grid and order", $"{sequential.TotalMilliseconds:F1} ms");
+        table.AddRow("speedup", $"{speedup:F2}x");
+        if (capacity is { } c)
+        {
+            table.AddRow($"machine's capacity ({Environment.ProcessorCount} sequential runs at once)", $"{c:F2}x; speedup / capacity {speedup / c:F2}");
+        }
+
+        table.AddRow("protocol messages of the timed iterations", $"{messages:N0} ({(double)messages / Math.Max(1, options.Iterations):F1} per iteration)");
+        table.AddRow("drones failed / joined", $"{drone.View.Removed.Count} / 0");
+        table.AddRow(
+            "same as sequential, bit for bit",
+            verified ? "yes" : $"NO: cell {mismatch} (row {mismatch / options.Cols}, col {mismatch % options.Cols}) is {shared[mismatch]}, sequential {expected[mismatch]}");
+        AnsiConsole.Write(table);
+        AnsiConsole.WriteLine(verified ? "VERIFIED" : "VERIFICATION FAILED");
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"RESULT drones={drone.Count} rows={options.Rows} cols={options.Cols} iterations={options.Iterations} parallel_ms={parallel.TotalMilliseconds:F1} sequential_ms={sequential.TotalMilliseconds:F1} speedup={speedup:F3} verified={(verified ? 1 : 0)} failed={drone.View.Removed.Count} joined=0 messages={messages}{(capacity is { } cap ? $" capacity={cap:F3} of_capacity={speedup / cap:F3}" : "")}"));
+    }
+}
