@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
-using Spectre.Console;
 
 namespace HiveMind.Apps.Sor;
 
@@ -70,9 +69,14 @@ public static class SorApp
                 : (double?)null;
 
             var mismatch = FirstMismatch(grid.AsReadOnlySpan(), expected);
-            var messages = Enumerable.Range(0, drone.Count).Sum(d => drone.Heap.Read<long>(address + cellBytes + (8L * d)));
             exitCode = mismatch < 0 ? 0 : 1;
-            Report(options, drone, parallel, sequential, capacity, messages, mismatch, grid.AsReadOnlySpan(), expected);
+            AppReport.Write(
+                "red-black SOR",
+                drone,
+                [("grid", $"{rows} x {cols} floats"), ("iterations (timed, after warm-up)", $"{options.Iterations} (after {options.Warmup})")],
+                string.Create(CultureInfo.InvariantCulture, $"rows={rows} cols={cols} iterations={options.Iterations}"),
+                new Measured(parallel, sequential, capacity, AppReport.SumSlots(drone, address + cellBytes), options.Iterations, "iteration"),
+                mismatch < 0 ? null : $"cell {mismatch} (row {mismatch / cols}, col {mismatch % cols}) is {grid[mismatch]}, sequential {expected[mismatch]}");
         }
 
         Tmk.Exit();
@@ -111,34 +115,5 @@ public static class SorApp
         var b = MemoryMarshal.Cast<float, int>(expected.AsSpan());
         var same = a.CommonPrefixLength(b);
         return same == b.Length ? -1 : same;
-    }
-
-    private static void Report(
-        SorOptions options, Drone drone, TimeSpan parallel, TimeSpan sequential, double? capacity, long messages, int mismatch, ReadOnlySpan<float> shared, float[] expected)
-    {
-        var speedup = sequential.TotalSeconds / parallel.TotalSeconds;
-        var verified = mismatch < 0;
-        var table = new Table().Border(TableBorder.Rounded).AddColumns("red-black SOR", "value");
-        table.AddRow("grid", $"{options.Rows} x {options.Cols} floats");
-        table.AddRow("drones", drone.Count.ToString(CultureInfo.InvariantCulture));
-        table.AddRow("iterations (timed, after warm-up)", $"{options.Iterations} (after {options.Warmup})");
-        table.AddRow("time on drones", $"{parallel.TotalMilliseconds:F1} ms");
-        table.AddRow("sequential, same grid and order", $"{sequential.TotalMilliseconds:F1} ms");
-        table.AddRow("speedup", $"{speedup:F2}x");
-        if (capacity is { } c)
-        {
-            table.AddRow($"machine's capacity ({Environment.ProcessorCount} sequential runs at once)", $"{c:F2}x; speedup / capacity {speedup / c:F2}");
-        }
-
-        table.AddRow("protocol messages of the timed iterations", $"{messages:N0} ({(double)messages / Math.Max(1, options.Iterations):F1} per iteration)");
-        table.AddRow("drones failed / joined", $"{drone.View.Removed.Count} / 0");
-        table.AddRow(
-            "same as sequential, bit for bit",
-            verified ? "yes" : $"NO: cell {mismatch} (row {mismatch / options.Cols}, col {mismatch % options.Cols}) is {shared[mismatch]}, sequential {expected[mismatch]}");
-        AnsiConsole.Write(table);
-        AnsiConsole.WriteLine(verified ? "VERIFIED" : "VERIFICATION FAILED");
-        Console.WriteLine(string.Create(
-            CultureInfo.InvariantCulture,
-            $"RESULT drones={drone.Count} rows={options.Rows} cols={options.Cols} iterations={options.Iterations} parallel_ms={parallel.TotalMilliseconds:F1} sequential_ms={sequential.TotalMilliseconds:F1} speedup={speedup:F3} verified={(verified ? 1 : 0)} failed={drone.View.Removed.Count} joined=0 messages={messages}{(capacity is { } cap ? $" capacity={cap:F3} of_capacity={speedup / cap:F3}" : "")}"));
     }
 }

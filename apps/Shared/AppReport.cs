@@ -1,0 +1,50 @@
+using System.Globalization;
+using Spectre.Console;
+
+namespace HiveMind.Apps;
+
+/// <summary>What an app's run measured: the timed part on the drones, the same computation sequentially, the capacity and the messages.</summary>
+internal readonly record struct Measured(TimeSpan Parallel, TimeSpan Sequential, double? Capacity, long Messages, int Units, string Unit);
+
+/// <summary>The report every app ends with: a table for people and one RESULT line for scripts (bench/speedup.sh), as QuickSort's.</summary>
+internal static class AppReport
+{
+    /// <summary>
+    /// Writes the table (<paramref name="rows"/> first, then the timings, speedup, capacity, messages and the check) and the
+    /// RESULT line with <paramref name="fields"/> after the drone count.
+    /// </summary>
+    public static void Write(string title, Drone drone, IEnumerable<(string Name, string Value)> rows, string fields, Measured measured, string? mismatch)
+    {
+        var speedup = measured.Sequential.TotalSeconds / measured.Parallel.TotalSeconds;
+        var table = new Table().Border(TableBorder.Rounded).AddColumns(title, "value");
+        table.AddRow("drones", drone.Count.ToString(CultureInfo.InvariantCulture));
+        foreach (var (name, value) in rows)
+        {
+            table.AddRow(Markup.Escape(name), Markup.Escape(value));
+        }
+
+        table.AddRow("time on drones", $"{measured.Parallel.TotalMilliseconds:F1} ms");
+        table.AddRow("sequential, same data and order", $"{measured.Sequential.TotalMilliseconds:F1} ms");
+        table.AddRow("speedup", $"{speedup:F2}x");
+        if (measured.Capacity is { } c)
+        {
+            table.AddRow($"machine's capacity ({Environment.ProcessorCount} sequential runs at once)", $"{c:F2}x; speedup / capacity {speedup / c:F2}");
+        }
+
+        table.AddRow("protocol messages, timed part", $"{measured.Messages:N0} ({(double)measured.Messages / Math.Max(1, measured.Units):F1} per {measured.Unit})");
+        table.AddRow("drones failed", drone.View.Removed.Count.ToString(CultureInfo.InvariantCulture));
+        table.AddRow("same as sequential", mismatch is null ? "yes" : $"NO: {Markup.Escape(mismatch)}");
+        AnsiConsole.Write(table);
+        AnsiConsole.WriteLine(mismatch is null ? "VERIFIED" : "VERIFICATION FAILED");
+        var capacity = measured.Capacity is { } cap ? $" capacity={cap:F3} of_capacity={speedup / cap:F3}" : "";
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"RESULT drones={drone.Count} {fields} parallel_ms={measured.Parallel.TotalMilliseconds:F1} sequential_ms={measured.Sequential.TotalMilliseconds:F1} speedup={speedup:F3} verified={(mismatch is null ? 1 : 0)} failed={drone.View.Removed.Count} joined=0 messages={measured.Messages}{capacity}"));
+    }
+
+    /// <summary>
+    /// Drone 0 sums what each drone wrote to its slot (8 bytes at <paramref name="slots"/> + 8 × id) before the barrier
+    /// that ended the timed part: the protocol messages every drone sent in it.
+    /// </summary>
+    public static long SumSlots(Drone drone, long slots) => Enumerable.Range(0, drone.Count).Sum(d => drone.Heap.Read<long>(slots + (8L * d)));
+}
