@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 
 namespace HiveMind.Apps.Sor;
 
@@ -26,18 +25,18 @@ public static class SorApp
         // The grid, then one message count per drone slot.
         var address = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(cellBytes + (8L * drone.MaxDrones), drone.Heap.PageSize) : 0);
         var grid = drone.Array<float>(address, rows * cols);
-        var (first, end) = SorGrid.Band(rows, drone.Count, drone.Id);
+        var (first, end) = Grid.Band(rows, drone.Count, drone.Id);
 
         // Each drone fills its own band (and drone 0 the top and bottom rows): the first writes are spread like the sweeps.
         for (var r = first; r < end; r++)
         {
-            Fill(grid.AsSpan(r * cols, cols), r, options);
+            Grid.Fill(grid.AsSpan(r * cols, cols), r, rows, options.Seed);
         }
 
         if (drone.Id == 0)
         {
-            Fill(grid.AsSpan(0, cols), 0, options);
-            Fill(grid.AsSpan((rows - 1) * cols, cols), rows - 1, options);
+            Grid.Fill(grid.AsSpan(0, cols), 0, rows, options.Seed);
+            Grid.Fill(grid.AsSpan((rows - 1) * cols, cols), rows - 1, rows, options.Seed);
         }
 
         Tmk.Barrier(StartBarrier);
@@ -56,7 +55,7 @@ public static class SorApp
             var expected = new float[rows * cols];
             for (var r = 0; r < rows; r++)
             {
-                Fill(expected.AsSpan(r * cols, cols), r, options);
+                Grid.Fill(expected.AsSpan(r * cols, cols), r, rows, options.Seed);
             }
 
             var copies = options.Capacity ? Enumerable.Range(0, Environment.ProcessorCount).Select(_ => expected.ToArray()).ToArray() : [];
@@ -68,27 +67,19 @@ public static class SorApp
                 ? Capacity.Measure(copy => SorGrid.Sequential(copies[copy], rows, cols, options.Warmup + options.Iterations), sequential * ((double)(options.Warmup + options.Iterations) / Math.Max(1, options.Iterations)))
                 : (double?)null;
 
-            var mismatch = FirstMismatch(grid.AsReadOnlySpan(), expected);
-            exitCode = mismatch < 0 ? 0 : 1;
+            var mismatch = Grid.Mismatch(grid.AsReadOnlySpan(), expected, cols);
+            exitCode = mismatch is null ? 0 : 1;
             AppReport.Write(
                 "red-black SOR",
                 drone,
                 [("grid", $"{rows} x {cols} floats"), ("iterations (timed, after warm-up)", $"{options.Iterations} (after {options.Warmup})")],
                 string.Create(CultureInfo.InvariantCulture, $"rows={rows} cols={cols} iterations={options.Iterations}"),
                 new Measured(parallel, sequential, capacity, AppReport.SumSlots(drone, address + cellBytes), options.Iterations, "iteration"),
-                mismatch < 0 ? null : $"cell {mismatch} (row {mismatch / cols}, col {mismatch % cols}) is {grid[mismatch]}, sequential {expected[mismatch]}");
+                mismatch);
         }
 
         Tmk.Exit();
         return exitCode;
-    }
-
-    private static void Fill(Span<float> row, int r, SorOptions options)
-    {
-        for (var c = 0; c < row.Length; c++)
-        {
-            row[c] = SorGrid.Initial(r, c, options.Rows, options.Cols, options.Seed);
-        }
     }
 
     /// <summary><paramref name="iterations"/> red and black half-sweeps of this drone's band, a barrier after each.</summary>
@@ -107,13 +98,5 @@ public static class SorApp
                 Tmk.Barrier(1 + color);
             }
         }
-    }
-
-    private static int FirstMismatch(ReadOnlySpan<float> shared, float[] expected)
-    {
-        var a = MemoryMarshal.Cast<float, int>(shared);
-        var b = MemoryMarshal.Cast<float, int>(expected.AsSpan());
-        var same = a.CommonPrefixLength(b);
-        return same == b.Length ? -1 : same;
     }
 }

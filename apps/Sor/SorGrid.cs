@@ -8,21 +8,6 @@ namespace HiveMind.Apps.Sor;
 /// </summary>
 internal static class SorGrid
 {
-    /// <summary>The initial value of a cell: borders 1, the interior a deterministic pseudo-random value in [0, 1).</summary>
-    public static float Initial(int row, int col, int rows, int cols, int seed)
-    {
-        if (row == 0 || col == 0 || row == rows - 1 || col == cols - 1)
-        {
-            return 1f;
-        }
-
-        var h = (uint)((row * 73_856_093) ^ (col * 19_349_663) ^ (seed * 83_492_791));
-        h ^= h >> 13;
-        h *= 0x5bd1e995;
-        h ^= h >> 15;
-        return (h & 0xFFFFFF) / (float)(1 << 24);
-    }
-
     /// <summary>Updates the cells of <paramref name="color"/> (0 red, 1 black) of one interior row from the rows around it.</summary>
     public static void HalfSweepRow(ReadOnlySpan<float> above, Span<float> row, ReadOnlySpan<float> below, int rowIndex, int color)
     {
@@ -46,12 +31,5 @@ internal static class SorGrid
                 }
             }
         }
-    }
-
-    /// <summary>The rows [first, end) of the band drone <paramref name="drone"/> of <paramref name="drones"/> updates: interior rows split as evenly as they go.</summary>
-    public static (int First, int End) Band(int rows, int drones, int drone)
-    {
-        var interior = rows - 2;
-        return (1 + (int)((long)interior * drone / drones), 1 + (int)((long)interior * (drone + 1) / drones));
     }
 }

@@ -15,7 +15,7 @@ public sealed partial class AppSuiteTests
     public static TheoryData<string, string, string> Runs()
     {
         var data = new TheoryData<string, string, string>();
-        foreach (var (app, size) in new[] { ("Sor", "--rows 258 --cols 130 --iterations 6"), ("IntegerSort", "--keys 60000 --max-key 3000 --iterations 3") })
+        foreach (var (app, size) in new[] { ("Sor", "--rows 258 --cols 130 --iterations 6"), ("Jacobi", "--rows 258 --cols 130 --iterations 6"), ("IntegerSort", "--keys 60000 --max-key 3000 --iterations 3") })
         {
             foreach (var drones in new[] { "2", "3" })
             {
@@ -48,6 +48,7 @@ public sealed partial class AppSuiteTests
     [Theory]
     [InlineData("Sor", "--rows 2", "--rows and --cols: the grid needs at least 3 x 3 cells")]
     [InlineData("Sor", "--iterations -1", "--iterations and --warmup must not be negative")]
+    [InlineData("Jacobi", "--cols 1", "--rows and --cols: the grid needs at least 3 x 3 cells")]
     [InlineData("IntegerSort", "--max-key 0", "--keys and --max-key must be at least 1")]
     public void App_BadOptions_ExitTwoNamingTheOption(string app, string args, string expected)
     {
