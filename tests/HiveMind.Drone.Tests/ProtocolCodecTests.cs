@@ -191,7 +191,7 @@ public sealed class ProtocolCodecTests
     public void Read_MillionsOfTinyRecords_RefusedBeforeAllocatingTheirVts()
     {
         const int RunDrones = 256;
-        const int Records = 1_000_000;
+        const int Records = 2_000_000;
         var output = new ArrayBufferWriter<byte>();
         var writer = new MessagePackWriter(output);
         writer.WriteArrayHeader(4);

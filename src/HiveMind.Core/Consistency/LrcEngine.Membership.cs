@@ -345,9 +345,16 @@ public sealed partial class LrcEngine
             audience = [.. change.Live.Where(d => d != Self), suspicion.Suspect];
         }
 
-        SendEach(audience.Select(d => (d, (ProtocolMessage)change)));
-        _network.Send(Self, change);
-        CompleteBarrierRounds();
+        try
+        {
+            SendEach(audience.Select(d => (d, (ProtocolMessage)change)));
+        }
+        finally
+        {
+            // This drone installs the view and releases what the removal completes even if telling another drone failed.
+            _network.Send(Self, change);
+            CompleteBarrierRounds();
+        }
     }
 
     private void OnLockReport(LockReport report)

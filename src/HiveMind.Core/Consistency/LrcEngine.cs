@@ -59,7 +59,9 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     private string? _aborted;
     private long _maxReplyBytes;
     private long _diffBytes;
-    private int _lockRequestsArriving;
+    // Lock requests of other drones on their way into the gate, by lock id modulo the array's length (a shared slot only
+    // costs a short wait).
+    private readonly int[] _lockRequestsArriving = new int[64];
     private int[] _managerKnows;
     private BarrierRelease? _release;
     private readonly Dictionary<int, BarrierRound> _rounds = [];
@@ -168,7 +170,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         CheckLock(lockId);
         var started = Stopwatch.GetTimestamp();
         CloseInterval();
-        LetLockRequestsIn();
+        LetLockRequestsIn(lockId);
         LockRequest request;
         LockState state;
         int manager;
@@ -211,20 +213,21 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     }
 
     /// <summary>
-    /// Waits (a little, never blocking) while lock requests of other drones are on their way into the gate: a drone that
-    /// polls a lock in a tight loop hands it on at once instead of keeping the network thread out. Bounded, so that a
+    /// Waits (a little, never blocking) while requests of other drones for this lock are on their way into the gate: a
+    /// drone that polls a lock in a tight loop hands it on at once instead of keeping the network thread out. Bounded, so that a
     /// request whose handling takes long (its sender's admission, say) holds the application thread up by no more.
     /// </summary>
-    private void LetLockRequestsIn()
+    private void LetLockRequestsIn(int lockId)
     {
-        if (Volatile.Read(ref _lockRequestsArriving) == 0)
+        ref var arriving = ref _lockRequestsArriving[(uint)lockId % (uint)_lockRequestsArriving.Length];
+        if (Volatile.Read(ref arriving) == 0)
         {
             return;
         }
 
         var spin = default(SpinWait);
         var until = Stopwatch.GetTimestamp() + (Stopwatch.Frequency / 500);
-        while (Volatile.Read(ref _lockRequestsArriving) > 0 && Stopwatch.GetTimestamp() < until)
+        while (Volatile.Read(ref arriving) > 0 && Stopwatch.GetTimestamp() < until)
         {
             spin.SpinOnce(sleep1Threshold: -1);
         }
@@ -1173,20 +1176,27 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
         // A lock request coming in says so before it takes the gate: an application thread that polls a lock (takes and
         // releases it in a loop) lets it in first, instead of winning the gate again and again (a monitor is not fair).
-        if (message is not (LockRequest or ForwardedLockRequest))
+        var lockId = message switch
+        {
+            LockRequest request => request.Lock,
+            ForwardedLockRequest forwarded => forwarded.Request.Lock,
+            _ => -1,
+        };
+        if (lockId < 0)
         {
             HandleMessage(from, message);
             return;
         }
 
-        Interlocked.Increment(ref _lockRequestsArriving);
+        ref var arriving = ref _lockRequestsArriving[(uint)lockId % (uint)_lockRequestsArriving.Length];
+        Interlocked.Increment(ref arriving);
         try
         {
             HandleMessage(from, message);
         }
         finally
         {
-            Interlocked.Decrement(ref _lockRequestsArriving);
+            Interlocked.Decrement(ref arriving);
         }
     }
 

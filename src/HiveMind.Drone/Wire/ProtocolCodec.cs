@@ -14,8 +14,8 @@ public static class ProtocolCodec
     private const int ChangedEntries = 0;
     private const int AllEntries = 1;
 
-    // The most memory the interval records of one message may take once read (unless the message is large itself).
-    private const long MaxDecodedRecordBytes = 256L << 20;
+    // The most memory the interval records of one message may take once read: the largest frame a run takes (1 GiB).
+    private const long MaxDecodedRecordBytes = 1L << 30;
 
     public const byte LockRequestKind = MessageKind.FirstApplicationKind;
     public const byte ForwardedLockRequestKind = MessageKind.FirstApplicationKind + 1;
@@ -597,15 +597,15 @@ public static class ProtocolCodec
 
     private static IntervalRecord[] ReadRecords(ref MessagePackReader reader, int drones, int[] start)
     {
-        // A record costs a few bytes here and a VT of the run's size in memory: a message may not make its receiver
-        // allocate more than MaxDecodedRecordBytes, or 64 times its own size when that is more.
+        // A record costs a few bytes here and a VT of the run's size in memory: a message may not make its receiver keep
+        // more than MaxDecodedRecordBytes of records (as much as the largest frame the mesh takes at all).
         var body = reader.Remaining;
         var count = reader.ReadArrayHeader();
-        var decoded = count * (64L + (8L * drones));
-        if (decoded > Math.Max(MaxDecodedRecordBytes, 64L * body))
+        var decoded = count * (64L + (4L * drones));
+        if (decoded > MaxDecodedRecordBytes)
         {
             throw new InvalidDataException(
-                $"{count} interval records in {body} bytes would take {decoded} bytes in a run of {drones} drones, over the limit of {Math.Max(MaxDecodedRecordBytes, 64L * body)}");
+                $"{count} interval records in {body} bytes would take {decoded} bytes in a run of {drones} drone slots, over the limit of {MaxDecodedRecordBytes}");
         }
 
         var records = new IntervalRecord[count];
