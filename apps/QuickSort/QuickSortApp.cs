@@ -26,7 +26,7 @@ public static class QuickSortApp
         {
             // An untimed sort of a small array first, so that the timed one does not pay for compiling the lock,
             // miss, diff and codec paths the first time each drone takes them (the sequential sort that it is
-            // compared with runs warm too: it is the same partitioning code, run after the parallel sort).
+            // compared with runs warm too: it is the same partitioning code, run after this one).
             var warmCount = WarmupCount(options.Count);
             var (warmLayout, warmSort) = Prepare(drone, warmCount, options.Seed + 1, options.Threshold, 0, stall: null);
             if (drone.Id == 0)
@@ -43,13 +43,21 @@ public static class QuickSortApp
         var (layout, sort) = Prepare(drone, options.Count, options.Seed, options.Threshold, options.ShareAbove, stall);
         var array = layout.Array;
 
-        int[]? sequentialInput = null;
         var inputChecksum = default(Checksum);
+        var (sequential, capacity) = (TimeSpan.Zero, (double?)null);
         if (drone.Id == 0)
         {
             var data = drone.Array<int>(array, options.Count).AsSpan();
-            sequentialInput = Input(options.Count, options.Seed);
+            var sequentialInput = Input(options.Count, options.Seed);
             sequentialInput.CopyTo(data);
+
+            // The baselines run here, while the other drones wait at the barrier: after the sort, drones beyond the
+            // machine's cores still finish their part and would slow them down.
+            var copies = options.Capacity ? Enumerable.Range(0, Environment.ProcessorCount).Select(_ => sequentialInput.ToArray()).ToArray() : [];
+            var sequentialStarted = Stopwatch.GetTimestamp();
+            Partitioner.SortSequential(sequentialInput, options.Threshold);
+            sequential = Stopwatch.GetElapsedTime(sequentialStarted);
+            capacity = options.Capacity ? Capacity.Measure(copy => Partitioner.SortSequential(copies[copy], options.Threshold), sequential) : null;
             inputChecksum = Checksum.Of(data);
             sort.Seed();
             drone.ForNewcomers = Directory(drone, layout);
@@ -97,12 +105,6 @@ public static class QuickSortApp
             var result = drone.Array<int>(array, options.Count).AsReadOnlySpan();
             var unsorted = FirstUnsorted(result);
             var outputChecksum = Checksum.Of(result);
-
-            var copies = options.Capacity ? Enumerable.Range(0, Environment.ProcessorCount).Select(_ => sequentialInput!.ToArray()).ToArray() : [];
-            var sequentialStarted = Stopwatch.GetTimestamp();
-            Partitioner.SortSequential(sequentialInput!, options.Threshold);
-            var sequential = Stopwatch.GetElapsedTime(sequentialStarted);
-            var capacity = options.Capacity ? Capacity.Measure(copy => Partitioner.SortSequential(copies[copy], options.Threshold), sequential) : (double?)null;
 
             var sortedOk = unsorted < 0;
             var sameMultiset = outputChecksum == inputChecksum;
