@@ -411,7 +411,13 @@ internal static class Rogue
                 w.WriteArrayHeader(4);
                 w.Write(t.Self);
                 w.Write(0);
-                WriteInts(ref w, t.Vt);
+                w.WriteArrayHeader(1 + t.Vt.Length); // the record's VT whole (form 1), as the wire carries it
+                w.Write(1);
+                foreach (var entry in t.Vt)
+                {
+                    w.Write(entry);
+                }
+
                 WriteInts(ref w, [1 << 30]);
                 w.Write(false);
             }), "bad interval record");
@@ -430,7 +436,8 @@ internal static class Rogue
             yield return new Closing("diff-request-claiming-2^31-pages", ProtocolCodec.DiffRequestKind, _ => [0xdd, 0x7f, 0xff, 0xff, 0xff, 0x92, 0x00, 0x90], "but its header claims 2147483647", Request: true);
             yield return new Closing("reply-nested-100000-deep", MessageKind.Response, _ => [.. Enumerable.Repeat((byte)0x91, 100_000), 0xc0], "nested array or map level(s)");
 
-            // At the frame limit exactly: a barrier arrival whose record count is all the bytes left (each taken for a record).
+            // At the frame limit exactly: a barrier arrival whose record count is all the bytes left (each taken for a record),
+            // refused before anything is allocated for them.
             yield return new Closing("barrier-arrival-at-the-frame-limit-claiming-a-record-per-byte", ProtocolCodec.BarrierArrivalKind, t =>
             {
                 var head = Encode((ref MessagePackWriter w) =>
@@ -447,7 +454,7 @@ internal static class Rogue
                 System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(body.AsSpan(head.Length + 1), left);
                 body.AsSpan(head.Length + 5).Fill(0x90);
                 return body;
-            }, "interval record has 0 fields, expected 4", AtLimit: true);
+            }, "over the limit of 1073741824", AtLimit: true);
 
             // Over the frame limit by one byte: refused by its length alone (this id's own limit is raised to send it).
             yield return new Closing("frame-over-the-limit", ProtocolCodec.LockRequestKind, t =>
