@@ -15,7 +15,7 @@ public sealed partial class AppSuiteTests
     public static TheoryData<string, string, string> Runs()
     {
         var data = new TheoryData<string, string, string>();
-        foreach (var (app, size) in new[] { ("Sor", "--rows 258 --cols 130 --iterations 6"), ("Jacobi", "--rows 258 --cols 130 --iterations 6"), ("IntegerSort", "--keys 60000 --max-key 3000 --iterations 3") })
+        foreach (var (app, size) in new[] { ("Sor", "--rows 258 --cols 130 --iterations 6"), ("Jacobi", "--rows 258 --cols 130 --iterations 6"), ("IntegerSort", "--keys 60000 --max-key 3000 --iterations 3"), ("Tsp", "--cities 10") })
         {
             foreach (var drones in new[] { "2", "3" })
             {
@@ -49,6 +49,9 @@ public sealed partial class AppSuiteTests
     [InlineData("Sor", "--rows 2", "--rows and --cols: the grid needs at least 3 x 3 cells")]
     [InlineData("Sor", "--iterations -1", "--iterations and --warmup must not be negative")]
     [InlineData("Jacobi", "--cols 1", "--rows and --cols: the grid needs at least 3 x 3 cells")]
+    [InlineData("Tsp", "--cities 30", "--cities: 4 to 24, not 30")]
+    [InlineData("Tsp", "--split-depth 17", "--split-depth: 1 to 16 (fewer than --cities), not 17")]
+    [InlineData("Tsp", "--split-depth 12", "--split-depth 12 with 17 cities: up to")]
     [InlineData("IntegerSort", "--max-key 0", "--keys and --max-key must be at least 1")]
     public void App_BadOptions_ExitTwoNamingTheOption(string app, string args, string expected)
     {
