@@ -1,81 +1,81 @@
 #!/usr/bin/env bash
-# QuickSort speedup over the sequential sort of the same data in the same run, for several drone counts and sizes,
-# each run with the machine's capacity baseline of the same run (the sequential sort on every core at once, each on
-# its own copy): the table shows the speedup, the capacity and the speedup as a fraction of it, and the protocol
-# messages per element. Writes speedup.csv, speedup.md (to paste into RESULTS.md) and speedup.png (gnuplot) to OUT,
-# a fresh temporary folder unless OUT is given (OUT=bench/speedup replaces the committed results).
-#   DRONES="1 2 4" SIZES="1048576 4194304" RUNS=3 OUT=bench/speedup bench/speedup.sh
+# Speedup of the apps over the same computation done sequentially in the same run, at several drone counts, each run
+# with the machine's capacity baseline of the same run (the sequential computation on every core at once, each on its
+# own copy): the table shows the speedup, the capacity, the speedup as a fraction of it, and the protocol messages.
+# Writes speedup.csv, speedup.md (to paste into RESULTS.md) and one plot per app and size (speedup-<app>-<size>.png,
+# gnuplot) to OUT, a fresh temporary folder unless OUT is given (OUT=bench/speedup replaces the committed results).
+#   APPS="QuickSort Sor Jacobi IntegerSort Tsp" DRONES="1 2 4" SIZES="4194304" RUNS=3 OUT=bench/speedup bench/speedup.sh
+# SIZES are QuickSort's element counts; the other apps run at their defaults, or with SOR_ARGS, JACOBI_ARGS,
+# INTEGERSORT_ARGS and TSP_ARGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+apps="${APPS:-QuickSort}"
 drones="${DRONES:-1 2 4}"
 sizes="${SIZES:-1048576 4194304}"
 runs="${RUNS:-3}"
 out="${OUT:-$(mktemp -d -t hivemind-speedup.XXXXXX)}"
-command -v gnuplot >/dev/null || { echo "speedup.sh: gnuplot is needed for the plot (apt-get install gnuplot-nox)" >&2; exit 2; }
+command -v gnuplot >/dev/null || { echo "speedup.sh: gnuplot is needed for the plots (apt-get install gnuplot-nox)" >&2; exit 2; }
 mkdir -p "$out"
 
-dotnet build -c Release apps/QuickSort -v quiet -nologo >/dev/null
-app=apps/QuickSort/bin/Release/net10.0/QuickSort.dll
+# app|size label|arguments, one line per configuration.
+configs=()
+for app in $apps; do
+  case "$app" in
+    QuickSort) for size in $sizes; do configs+=("QuickSort|$size|--count $size"); done ;;
+    Sor) configs+=("Sor|${SOR_ARGS:-default}|${SOR_ARGS:-}") ;;
+    Jacobi) configs+=("Jacobi|${JACOBI_ARGS:-default}|${JACOBI_ARGS:-}") ;;
+    IntegerSort) configs+=("IntegerSort|${INTEGERSORT_ARGS:-default}|${INTEGERSORT_ARGS:-}") ;;
+    Tsp) configs+=("Tsp|${TSP_ARGS:-default}|${TSP_ARGS:-}") ;;
+    *) echo "speedup.sh: unknown app '$app' (QuickSort, Sor, Jacobi, IntegerSort, Tsp)" >&2; exit 2 ;;
+  esac
+  built=$(dotnet build -c Release "apps/$app" -v quiet -nologo 2>&1) || { echo "speedup.sh: building apps/$app failed:" >&2; echo "$built" >&2; exit 1; }
+done
 
 csv="$out/speedup.csv"
-echo "drones,elements,run,parallel_ms,sequential_ms,speedup,capacity,of_capacity,messages" > "$csv"
-for n in $drones; do
-  for size in $sizes; do
+echo "app,size,drones,run,parallel_ms,sequential_ms,speedup,capacity,of_capacity,messages" > "$csv"
+for config in "${configs[@]}"; do
+  IFS='|' read -r app size args <<<"$config"
+  for n in $drones; do
     for run in $(seq 1 "$runs"); do
-      line=$(dotnet "$app" --drones "$n" --count "$size" --seed "$run" --capacity --no-progress --quiet | grep '^RESULT ')
-      [[ "$line" == *"verified=1"* ]] || { echo "speedup.sh: run drones=$n elements=$size seed=$run did not verify: $line" >&2; exit 1; }
+      # shellcheck disable=SC2086 # the arguments are words
+      line=$(dotnet "apps/$app/bin/Release/net10.0/$app.dll" --drones "$n" --seed "$run" --capacity --quiet $args $([ "$app" = QuickSort ] && echo --no-progress) | grep '^RESULT ')
+      [[ "$line" == *"verified=1"* ]] || { echo "speedup.sh: $app $args drones=$n seed=$run did not verify: $line" >&2; exit 1; }
       field() { sed -E "s/.* $1=([^ ]+).*/\1/" <<<"$line"; }
-      echo "$n,$size,$run,$(field parallel_ms),$(field sequential_ms),$(field speedup),$(field capacity),$(field of_capacity),$(field messages)" >> "$csv"
-      echo "drones=$n elements=$size run=$run speedup=$(field speedup) capacity=$(field capacity) of_capacity=$(field of_capacity) messages=$(field messages)"
+      echo "$app,$size,$n,$run,$(field parallel_ms),$(field sequential_ms),$(field speedup),$(field capacity),$(field of_capacity),$(field messages)" >> "$csv"
+      echo "$app $size drones=$n run=$run speedup=$(field speedup) capacity=$(field capacity) of_capacity=$(field of_capacity) messages=$(field messages)"
     done
   done
 done
 
-# Medians per (drones, elements).
+# Medians per (app, size, drones), and one plot per (app, size).
 md="$out/speedup.md"
-{
-  echo "| drones | elements | median time on drones (ms) | median sequential (ms) | median speedup | median capacity | median speedup / capacity | messages per element |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
-  python3 - "$csv" <<'PY'
-import csv, statistics, sys
+python3 - "$csv" "$out" > "$md" <<'PY'
+import csv, statistics, sys, os
 rows = list(csv.DictReader(open(sys.argv[1])))
-keys = sorted({(int(r["drones"]), int(r["elements"])) for r in rows})
-for d, e in keys:
-    sel = [r for r in rows if int(r["drones"]) == d and int(r["elements"]) == e]
+print("| app | size | drones | median time on drones (ms) | median sequential (ms) | median speedup | median capacity | median speedup / capacity | messages |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+keys = sorted({(r["app"], r["size"], int(r["drones"])) for r in rows}, key=lambda k: (k[0], k[1], k[2]))
+for app, size, d in keys:
+    sel = [r for r in rows if (r["app"], r["size"], int(r["drones"])) == (app, size, d)]
     med = lambda k: statistics.median(float(r[k]) for r in sel)
-    print(f"| {d} | {e:,} | {med('parallel_ms'):.1f} | {med('sequential_ms'):.1f} | {med('speedup'):.2f} | {med('capacity'):.2f} | {med('of_capacity'):.2f} | {med('messages') / e:.4f} |")
+    print(f"| {app} | {size} | {d} | {med('parallel_ms'):.1f} | {med('sequential_ms'):.1f} | {med('speedup'):.2f} | {med('capacity'):.2f} | {med('of_capacity'):.2f} | {med('messages'):.0f} |")
+    with open(os.path.join(sys.argv[2], f"medians-{app}-{size}.dat"), "a") as f:
+        f.write(f"{d} {med('speedup'):.3f} {med('capacity'):.3f}\n")
 PY
-} > "$md"
 cat "$md"
-
-medians=$(mktemp)
-trap 'rm -f "$medians"' EXIT
-python3 - "$csv" "$medians" <<'PY'
-import csv, statistics, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-sizes = sorted({int(r["elements"]) for r in rows})
-drones = sorted({int(r["drones"]) for r in rows})
-with open(sys.argv[2], "w") as f:
-    f.write("drones " + " ".join(f"speedup_{s} capacity_{s}" for s in sizes) + "\n")
-    for d in drones:
-        cols = []
-        for s in sizes:
-            sel = [r for r in rows if int(r["drones"]) == d and int(r["elements"]) == s]
-            cols += [statistics.median(float(r["speedup"]) for r in sel), statistics.median(float(r["capacity"]) for r in sel)]
-        f.write(f"{d} " + " ".join(f"{c:.3f}" for c in cols) + "\n")
-PY
-columns=$(head -1 "$medians" | wc -w)
-gnuplot <<GP
+for dat in "$out"/medians-*.dat; do
+  name=$(basename "$dat" .dat); name=${name#medians-}
+  gnuplot <<GP
 set terminal pngcairo size 800,500 noenhanced
-set output "$out/speedup.png"
-set title "QuickSort speedup over the sequential sort, and the machine's capacity (median of $runs runs)"
+set output "$out/speedup-$name.png"
+set title "$name: speedup over the sequential computation, and the machine's capacity (median of $runs runs)"
 set xlabel "drones"
 set ylabel "speedup"
 set xtics 1
-set key left top autotitle columnhead
+set key left top
 set grid
-plot for [c=2:$columns:2] "$medians" using 1:c with linespoints lw 2, \
-     for [c=3:$columns:2] "$medians" using 1:c with lines dt 2 lw 1, \
-     x with lines dt 3 title "linear"
+plot "$dat" using 1:2 with linespoints lw 2 title "speedup", "$dat" using 1:3 with lines dt 2 title "capacity", x with lines dt 3 title "linear"
 GP
-echo "speedup.sh: wrote $csv, $md and $out/speedup.png"
+  rm -f "$dat"
+done
+echo "speedup.sh: wrote $csv, $md and the plots speedup-*.png in $out"

@@ -1,45 +1,6 @@
-using CommandLine;
-
 namespace HiveMind.Apps.Sor;
 
-/// <summary>Red-black SOR's own options, on top of every drone's.</summary>
-public sealed class SorOptions : DroneOptions
+/// <summary>Red-black SOR's options: the grid's (an iteration is a red and a black half-sweep).</summary>
+public sealed class SorOptions : GridOptions
 {
-    [Option("rows", Default = 2048, HelpText = "Rows of the grid (the drones take bands of rows).")]
-    public int Rows { get; set; } = 2048;
-
-    [Option("cols", Default = 1024, HelpText = "Columns of the grid.")]
-    public int Cols { get; set; } = 1024;
-
-    [Option("iterations", Default = 50, HelpText = "Timed iterations (each a red and a black half-sweep).")]
-    public int Iterations { get; set; } = 50;
-
-    [Option("warmup", Default = 2, HelpText = "Untimed iterations first (the sequential run does them too), so that the timed ones do not include compiling the protocol's paths.")]
-    public int Warmup { get; set; } = 2;
-
-    [Option("seed", Default = 1, HelpText = "Seed of the grid's initial values.")]
-    public int Seed { get; set; } = 1;
-
-    [Option("capacity", Default = false, HelpText = "Also measure the machine's capacity in the same run (the sequential computation on every core at once, each on its own grid) and report the speedup as a fraction of it.")]
-    public bool Capacity { get; set; }
-
-    public override void Validate()
-    {
-        if (Rows < 3 || Cols < 3)
-        {
-            throw new OptionsException($"--rows and --cols: the grid needs at least 3 x 3 cells, not {Rows} x {Cols}.");
-        }
-
-        if ((long)Rows * Cols > int.MaxValue)
-        {
-            throw new OptionsException($"--rows {Rows} x --cols {Cols}: at most {int.MaxValue} cells.");
-        }
-
-        if (Iterations < 0 || Warmup < 0)
-        {
-            throw new OptionsException($"--iterations and --warmup must not be negative, not {Iterations} and {Warmup}.");
-        }
-
-        base.Validate();
-    }
 }
