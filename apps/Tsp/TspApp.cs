@@ -48,6 +48,17 @@ public static class TspApp
             root[0] = 1; // depth: city 0 only, length 0
         }
 
+        // The baselines run first, on drone 0 while the others wait at the barrier: after the timed part, drones beyond the
+        // machine's cores may still be finishing and would slow them down.
+        var (expected, sequential, capacityFigure) = (0, TimeSpan.Zero, (double?)null);
+        if (drone.Id == 0)
+        {
+            var sequentialStarted = Stopwatch.GetTimestamp();
+            expected = tour.Sequential(new int[cities]);
+            sequential = Stopwatch.GetElapsedTime(sequentialStarted);
+            capacityFigure = options.Capacity ? Capacity.Measure(_ => tour.Sequential(new int[cities]), sequential) : null;
+        }
+
         Tmk.Barrier(StartBarrier);
         var started = Stopwatch.GetTimestamp();
         var messagesBefore = drone.MessagesSent;
@@ -59,12 +70,6 @@ public static class TspApp
         var exitCode = 0;
         if (drone.Id == 0)
         {
-            var expectedTour = new int[cities];
-            var sequentialStarted = Stopwatch.GetTimestamp();
-            var expected = tour.Sequential(expectedTour);
-            var sequential = Stopwatch.GetElapsedTime(sequentialStarted);
-            double? capacityFigure = options.Capacity ? Capacity.Measure(_ => tour.Sequential(new int[cities]), sequential) : null;
-
             var best = shared[BestWord];
             var found = shared.AsReadOnlySpan(TourWord, cities).ToArray();
             var mismatch =
