@@ -11,6 +11,7 @@ namespace HiveMind.Apps.IntegerSort;
 public static class IntegerSortApp
 {
     private const int StartBarrier = 0;
+    private const int ReadyBarrier = 4;
     private const int SummedBarrier = 1;
     private const int RankedBarrier = 2;
     private const int TimedBarrier = 3;
@@ -40,8 +41,9 @@ public static class IntegerSortApp
             mine[i] = Ranking.Key(first + i, maxKey, options.Seed);
         }
 
-        // The baselines run first, on drone 0 while the others wait at the barrier: after the timed part, drones beyond the
-        // machine's cores may still be finishing and would slow them down.
+        // The baselines run first, on drone 0 while the others wait at the barrier, once every drone has set up: after the
+        // timed part, or beside the others' set-up, drones beyond the machine's cores would slow them down.
+        Tmk.Barrier(ReadyBarrier);
         var (privateKeys, expected) = (Array.Empty<int>(), Array.Empty<int>());
         var (sequential, capacity) = (TimeSpan.Zero, (double?)null);
         if (drone.Id == 0 && options.Warmup + options.Iterations > 0)

@@ -11,6 +11,7 @@ namespace HiveMind.Apps.Jacobi;
 public static class JacobiApp
 {
     private const int StartBarrier = 0;
+    private const int ReadyBarrier = 3;
     private const int SweptBarrier = 1;
     private const int TimedBarrier = 2;
 
@@ -45,8 +46,9 @@ public static class JacobiApp
             }
         }
 
-        // The baselines run first, on drone 0 while the others wait at the barrier: after the timed part, drones beyond the
-        // machine's cores may still be finishing and would slow them down.
+        // The baselines run first, on drone 0 while the others wait at the barrier, once every drone has set up: after the
+        // timed part, or beside the others' set-up, drones beyond the machine's cores would slow them down.
+        Tmk.Barrier(ReadyBarrier);
         float[][] expected = [];
         var (sequential, capacity) = (TimeSpan.Zero, (double?)null);
         if (drone.Id == 0)

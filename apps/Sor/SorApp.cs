@@ -11,6 +11,7 @@ namespace HiveMind.Apps.Sor;
 public static class SorApp
 {
     private const int StartBarrier = 0;
+    private const int ReadyBarrier = 5;
     private const int TimedBarrier = 3;
     private const int DoneBarrier = 4;
 
@@ -39,8 +40,9 @@ public static class SorApp
             Grid.Fill(grid.AsSpan((rows - 1) * cols, cols), rows - 1, rows, options.Seed);
         }
 
-        // The baselines run first, on drone 0 while the others wait at the barrier: after the timed part, drones beyond the
-        // machine's cores may still be finishing and would slow them down.
+        // The baselines run first, on drone 0 while the others wait at the barrier, once every drone has set up: after the
+        // timed part, or beside the others' set-up, drones beyond the machine's cores would slow them down.
+        Tmk.Barrier(ReadyBarrier);
         var expected = Array.Empty<float>();
         var (sequential, capacity) = (TimeSpan.Zero, (double?)null);
         if (drone.Id == 0)

@@ -14,6 +14,7 @@ public static class TspApp
     private const int QueueLock = 0;
     private const int BoundLock = 1;
     private const int StartBarrier = 0;
+    private const int ReadyBarrier = 2;
     private const int DoneBarrier = 1;
 
     // Header words: tasks in the stack, drones extending a task, the best length, then the best tour.
@@ -48,8 +49,9 @@ public static class TspApp
             root[0] = 1; // depth: city 0 only, length 0
         }
 
-        // The baselines run first, on drone 0 while the others wait at the barrier: after the timed part, drones beyond the
-        // machine's cores may still be finishing and would slow them down.
+        // The baselines run first, on drone 0 while the others wait at the barrier, once every drone has set up: after the
+        // timed part, or beside the others' set-up, drones beyond the machine's cores would slow them down.
+        Tmk.Barrier(ReadyBarrier);
         var (expected, sequential, capacityFigure) = (0, TimeSpan.Zero, (double?)null);
         if (drone.Id == 0)
         {
