@@ -4,9 +4,9 @@
 # own copy): the table shows the speedup, the capacity, the speedup as a fraction of it, and the protocol messages.
 # Writes speedup.csv, speedup.md (to paste into RESULTS.md) and one plot per app and size (speedup-<app>-<size>.png,
 # gnuplot) to OUT, a fresh temporary folder unless OUT is given (OUT=bench/speedup replaces the committed results).
-#   APPS="QuickSort Sor Jacobi IntegerSort Tsp" DRONES="1 2 4" SIZES="4194304" RUNS=3 OUT=bench/speedup bench/speedup.sh
+#   APPS="QuickSort Sor Jacobi IntegerSort Tsp Water" DRONES="1 2 4" SIZES="4194304" RUNS=3 OUT=bench/speedup bench/speedup.sh
 # SIZES are QuickSort's element counts; the other apps run at their defaults, or with SOR_ARGS, JACOBI_ARGS,
-# INTEGERSORT_ARGS and TSP_ARGS.
+# INTEGERSORT_ARGS, TSP_ARGS and WATER_ARGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 apps="${APPS:-QuickSort}"
@@ -26,7 +26,8 @@ for app in $apps; do
     Jacobi) configs+=("Jacobi|${JACOBI_ARGS:-default}|${JACOBI_ARGS:-}") ;;
     IntegerSort) configs+=("IntegerSort|${INTEGERSORT_ARGS:-default}|${INTEGERSORT_ARGS:-}") ;;
     Tsp) configs+=("Tsp|${TSP_ARGS:-default}|${TSP_ARGS:-}") ;;
-    *) echo "speedup.sh: unknown app '$app' (QuickSort, Sor, Jacobi, IntegerSort, Tsp)" >&2; exit 2 ;;
+    Water) configs+=("Water|${WATER_ARGS:-default}|${WATER_ARGS:-}") ;;
+    *) echo "speedup.sh: unknown app '$app' (QuickSort, Sor, Jacobi, IntegerSort, Tsp, Water)" >&2; exit 2 ;;
   esac
   built=$(dotnet build -c Release "apps/$app" -v quiet -nologo 2>&1) || { echo "speedup.sh: building apps/$app failed:" >&2; echo "$built" >&2; exit 1; }
 done

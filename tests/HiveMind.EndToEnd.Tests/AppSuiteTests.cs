@@ -15,7 +15,7 @@ public sealed partial class AppSuiteTests
     public static TheoryData<string, string, string> Runs()
     {
         var data = new TheoryData<string, string, string>();
-        foreach (var (app, size) in new[] { ("Sor", "--rows 258 --cols 130 --iterations 6"), ("Jacobi", "--rows 258 --cols 130 --iterations 6"), ("IntegerSort", "--keys 60000 --max-key 3000 --iterations 3"), ("Tsp", "--cities 10") })
+        foreach (var (app, size) in new[] { ("Sor", "--rows 258 --cols 130 --iterations 6"), ("Jacobi", "--rows 258 --cols 130 --iterations 6"), ("IntegerSort", "--keys 60000 --max-key 3000 --iterations 3"), ("Tsp", "--cities 10"), ("Water", "--molecules 200 --steps 2 --groups 8") })
         {
             foreach (var drones in new[] { "2", "3" })
             {
@@ -52,6 +52,8 @@ public sealed partial class AppSuiteTests
     [InlineData("Tsp", "--cities 30", "--cities: 4 to 24, not 30")]
     [InlineData("Tsp", "--split-depth 17", "--split-depth: 1 to 16 (fewer than --cities), not 17")]
     [InlineData("Tsp", "--split-depth 12", "--split-depth 12 with 17 cities: up to")]
+    [InlineData("Water", "--groups 0", "--groups 0: 1 to the smaller of --locks (1024) and --molecules (4096)")]
+    [InlineData("Water", "--molecules 1", "--molecules must be at least 2")]
     [InlineData("IntegerSort", "--max-key 0", "--keys and --max-key must be at least 1")]
     public void App_BadOptions_ExitTwoNamingTheOption(string app, string args, string expected)
     {
