@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace HiveMind.Apps.IntegerSort;
@@ -6,7 +5,8 @@ namespace HiveMind.Apps.IntegerSort;
 /// <summary>
 /// Integer sort (TreadMarks' IS) as a drone program: each drone counts the keys of its slice in a private histogram and
 /// adds it to the shared one under a lock (the first drone of a ranking clears it), a barrier, then each ranks its
-/// slice from the shared counts. Drone 0 then ranks the same keys sequentially in private memory and compares.
+/// slice from the shared counts. Drone 0 also ranks the same keys sequentially in private memory (before the drones, see
+/// AppRun.Baselines) and compares.
 /// </summary>
 public static class IntegerSortApp
 {
@@ -23,16 +23,13 @@ public static class IntegerSortApp
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(drone);
         var (count, maxKey) = (options.Keys, options.MaxKey);
-        var page = drone.Heap.PageSize;
 
-        // Keys, ranks, and the buckets behind a header (the ranking they hold) and a message count per drone slot.
-        var keysAddress = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(count * 4L, page) : 0);
-        var ranksAddress = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(count * 4L, page) : 0);
-        var shared = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(8 + (8L * drone.MaxDrones) + (maxKey * 4L), page) : 0);
-        var (header, slots, bucketsAddress) = (shared, shared + 8, shared + 8 + (8L * drone.MaxDrones));
-        var keys = drone.Array<int>(keysAddress, count);
-        var ranks = drone.Array<int>(ranksAddress, count);
-        var buckets = drone.Array<int>(bucketsAddress, maxKey);
+        // Keys, ranks, and the buckets behind a header word (the ranking they hold).
+        var (blocks, slots) = AppRun.Allocate(drone, count * 4L, count * 4L, 8 + (maxKey * 4L));
+        var header = blocks[2];
+        var keys = drone.Array<int>(blocks[0], count);
+        var ranks = drone.Array<int>(blocks[1], count);
+        var buckets = drone.Array<int>(header + 8, maxKey);
         var (first, end) = Ranking.Slice(count, drone.Count, drone.Id);
 
         var mine = keys.AsSpan(first, end - first);
@@ -41,51 +38,40 @@ public static class IntegerSortApp
             mine[i] = Ranking.Key(first + i, maxKey, options.Seed);
         }
 
-        // The baselines run first, on drone 0 while the others wait at the barrier, once every drone has set up: after the
-        // timed part, or beside the others' set-up, drones beyond the machine's cores would slow them down.
-        Tmk.Barrier(ReadyBarrier);
-        var (privateKeys, expected) = (Array.Empty<int>(), Array.Empty<int>());
-        var (sequential, capacity) = (TimeSpan.Zero, (double?)null);
-        if (drone.Id == 0 && options.Warmup + options.Iterations > 0)
-        {
-            privateKeys = Enumerable.Range(0, count).Select(i => Ranking.Key(i, maxKey, options.Seed)).ToArray();
-            expected = new int[count];
-            Ranking.Sequential(privateKeys, maxKey, 0, options.Warmup, expected);
-            var sequentialStarted = Stopwatch.GetTimestamp();
-            Ranking.Sequential(privateKeys, maxKey, options.Warmup, options.Warmup + options.Iterations, expected);
-            sequential = Stopwatch.GetElapsedTime(sequentialStarted);
-            if (options.Capacity)
+        var rankings = options.Warmup + options.Iterations;
+        var (expected, sequential, capacity) = AppRun.Baselines(
+            drone,
+            ReadyBarrier,
+            options.Capacity,
+            () =>
             {
-                var copies = Enumerable.Range(0, Environment.ProcessorCount).Select(_ => (Keys: privateKeys.ToArray(), Ranks: new int[count])).ToArray();
-                capacity = Capacity.Measure(c => Ranking.Sequential(copies[c].Keys, maxKey, options.Warmup, options.Warmup + options.Iterations, copies[c].Ranks), sequential);
-            }
-        }
+                var state = (Keys: Enumerable.Range(0, count).Select(i => Ranking.Key(i, maxKey, options.Seed)).ToArray(), Ranks: new int[count]);
+                Ranking.Sequential(state.Keys, maxKey, 0, options.Warmup, state.Ranks);
+                return state;
+            },
+            state => (state.Keys.ToArray(), new int[count]),
+            state => Ranking.Sequential(state.Keys, maxKey, options.Warmup, rankings, state.Ranks));
 
         Tmk.Barrier(StartBarrier);
         var histogram = new int[maxKey];
         var below = new int[maxKey];
-        RankAll(drone, options, 0, options.Warmup, (first, end), (keys, ranks, buckets, header), histogram, below);
-        Tmk.Barrier(TimedBarrier);
-        var started = Stopwatch.GetTimestamp();
-        var messagesBefore = drone.MessagesSent;
-        RankAll(drone, options, options.Warmup, options.Warmup + options.Iterations, (first, end), (keys, ranks, buckets, header), histogram, below);
-        drone.Heap.Write(slots + (8L * drone.Id), drone.MessagesSent - messagesBefore);
-        Tmk.Barrier(TimedBarrier);
-        var parallel = Stopwatch.GetElapsedTime(started);
+        var shared = (keys, ranks, buckets, header);
+        RankAll(drone, options, 0, options.Warmup, (first, end), shared, histogram, below);
+        var (parallel, messages) = AppRun.Timed(drone, slots, TimedBarrier, () => RankAll(drone, options, options.Warmup, rankings, (first, end), shared, histogram, below));
 
         var exitCode = 0;
-        if (drone.Id == 0 && options.Warmup + options.Iterations > 0)
+        if (drone.Id == 0)
         {
             var result = ranks.AsReadOnlySpan();
-            var mismatch = result.CommonPrefixLength(expected);
+            var mismatch = result.CommonPrefixLength(expected.Ranks);
             exitCode = mismatch == count ? 0 : 1;
             AppReport.Write(
                 "integer sort",
                 drone,
                 [("keys", $"{count:N0} in [0, {maxKey:N0})"), ("rankings (timed, after warm-up)", $"{options.Iterations} (after {options.Warmup})")],
                 string.Create(CultureInfo.InvariantCulture, $"keys={count} max_key={maxKey} iterations={options.Iterations}"),
-                new Measured(parallel, sequential, capacity, AppReport.SumSlots(drone, slots), options.Iterations, "ranking"),
-                mismatch == count ? null : $"key {mismatch} ({Ranking.KeyIn(privateKeys, mismatch, options.Warmup + options.Iterations - 1, maxKey)}) ranked {result[mismatch]}, sequential {expected[mismatch]}");
+                new Measured(parallel, sequential, capacity, messages, options.Iterations, "ranking"),
+                mismatch == count ? null : $"key {mismatch} ({Ranking.KeyIn(expected.Keys, mismatch, rankings - 1, maxKey)}) ranked {result[mismatch]}, sequential {expected.Ranks[mismatch]}");
         }
 
         Tmk.Exit();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace HiveMind.Apps.Jacobi;
@@ -22,78 +21,43 @@ public static class JacobiApp
         ArgumentNullException.ThrowIfNull(drone);
         var (rows, cols) = (options.Rows, options.Cols);
         var gridBytes = (long)rows * cols * sizeof(float);
-        var page = drone.Heap.PageSize;
+        var (blocks, slots) = AppRun.Allocate(drone, gridBytes, gridBytes);
+        SharedArray<float>[] grids = [drone.Array<float>(blocks[0], rows * cols), drone.Array<float>(blocks[1], rows * cols)];
+        var band = Grid.Band(rows, drone.Count, drone.Id);
 
-        // Two grids, then one message count per drone slot.
-        var address = Tmk.Distribute(drone.Id == 0 ? drone.Malloc((2 * ((gridBytes + page - 1) / page * page)) + (8L * drone.MaxDrones), page) : 0);
-        var second = address + ((gridBytes + page - 1) / page * page);
-        var slots = second + ((gridBytes + page - 1) / page * page);
-        SharedArray<float>[] grids = [drone.Array<float>(address, rows * cols), drone.Array<float>(second, rows * cols)];
-        var (first, end) = Grid.Band(rows, drone.Count, drone.Id);
-
-        // Both grids start alike (their borders never change); each drone fills its band, drone 0 the top and bottom rows too.
-        foreach (var grid in grids)
-        {
-            for (var r = first; r < end; r++)
+        // Both grids start alike (their borders never change); each drone fills its band.
+        Array.ForEach(grids, grid => Grid.FillBand(grid, drone, rows, options.Seed));
+        var (expected, sequential, capacity) = AppRun.Baselines(
+            drone,
+            ReadyBarrier,
+            options.Capacity,
+            () =>
             {
-                Grid.Fill(grid.AsSpan(r * cols, cols), r, rows, options.Seed);
-            }
-
-            if (drone.Id == 0)
-            {
-                Grid.Fill(grid.AsSpan(0, cols), 0, rows, options.Seed);
-                Grid.Fill(grid.AsSpan((rows - 1) * cols, cols), rows - 1, rows, options.Seed);
-            }
-        }
-
-        // The baselines run first, on drone 0 while the others wait at the barrier, once every drone has set up: after the
-        // timed part, or beside the others' set-up, drones beyond the machine's cores would slow them down.
-        Tmk.Barrier(ReadyBarrier);
-        float[][] expected = [];
-        var (sequential, capacity) = (TimeSpan.Zero, (double?)null);
-        if (drone.Id == 0)
-        {
-            var initial = new float[rows * cols];
-            for (var r = 0; r < rows; r++)
-            {
-                Grid.Fill(initial.AsSpan(r * cols, cols), r, rows, options.Seed);
-            }
-
-            expected = [initial.ToArray(), initial.ToArray()];
-            Sequential(expected, rows, cols, 0, options.Warmup);
-            var sequentialStarted = Stopwatch.GetTimestamp();
-            Sequential(expected, rows, cols, options.Warmup, options.Warmup + options.Iterations);
-            sequential = Stopwatch.GetElapsedTime(sequentialStarted);
-            if (options.Capacity)
-            {
-                var copies = Enumerable.Range(0, Environment.ProcessorCount).Select(_ => new[] { initial.ToArray(), initial.ToArray() }).ToArray();
-                capacity = Capacity.Measure(c => Sequential(copies[c], rows, cols, options.Warmup, options.Warmup + options.Iterations), sequential);
-            }
-        }
+                var initial = Grid.Initial(rows, cols, options.Seed);
+                float[][] state = [initial, initial.ToArray()];
+                Sequential(state, rows, cols, 0, options.Warmup);
+                return state;
+            },
+            state => [state[0].ToArray(), state[1].ToArray()],
+            state => Sequential(state, rows, cols, options.Warmup, options.Warmup + options.Iterations));
 
         Tmk.Barrier(StartBarrier);
-        Sweep(grids, cols, (first, end), 0, options.Warmup);
-        Tmk.Barrier(TimedBarrier);
-        var started = Stopwatch.GetTimestamp();
-        var messagesBefore = drone.MessagesSent;
-        Sweep(grids, cols, (first, end), options.Warmup, options.Warmup + options.Iterations);
-        drone.Heap.Write(slots + (8L * drone.Id), drone.MessagesSent - messagesBefore);
-        Tmk.Barrier(TimedBarrier);
-        var parallel = Stopwatch.GetElapsedTime(started);
+        Sweep(grids, cols, band, 0, options.Warmup);
+        var (parallel, messages) = AppRun.Timed(drone, slots, TimedBarrier, () => Sweep(grids, cols, band, options.Warmup, options.Warmup + options.Iterations));
 
         var exitCode = 0;
         if (drone.Id == 0)
         {
             // The last sweep wrote the grid its index's parity names.
             var last = (options.Warmup + options.Iterations) % 2;
-            var mismatch = Grid.Mismatch(grids[last].AsReadOnlySpan(), expected[last], cols);
+            var mismatch = Grid.Mismatch(grids[last].AsReadOnlySpan(), expected![last], cols);
             exitCode = mismatch is null ? 0 : 1;
             AppReport.Write(
                 "Jacobi",
                 drone,
                 [("grid", $"{rows} x {cols} floats, two of them"), ("sweeps (timed, after warm-up)", $"{options.Iterations} (after {options.Warmup})")],
                 string.Create(CultureInfo.InvariantCulture, $"rows={rows} cols={cols} iterations={options.Iterations}"),
-                new Measured(parallel, sequential, capacity, AppReport.SumSlots(drone, slots), options.Iterations, "sweep"),
+                new Measured(parallel, sequential, capacity, messages, options.Iterations, "sweep"),
                 mismatch);
         }
 

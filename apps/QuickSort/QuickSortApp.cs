@@ -106,11 +106,18 @@ public static class QuickSortApp
             var unsorted = FirstUnsorted(result);
             var outputChecksum = Checksum.Of(result);
 
-            var sortedOk = unsorted < 0;
-            var sameMultiset = outputChecksum == inputChecksum;
-            exitCode = sortedOk && sameMultiset ? 0 : 1;
-            var messages = Enumerable.Range(0, drone.Count).Sum(d => drone.Heap.Read<long>(layout.MessagesAddress(d)));
-            Report(options, drone, new Timings(parallel, sequential, capacity, messages), sortedOk, unsorted, result, sameMultiset, inputChecksum, outputChecksum);
+            var mismatch =
+                unsorted >= 0 ? $"element {unsorted} ({result[unsorted]}) is below element {unsorted - 1} ({result[unsorted - 1]})"
+                : outputChecksum != inputChecksum ? $"not the input's multiset: input {inputChecksum}, output {outputChecksum}"
+                : null;
+            exitCode = mismatch is null ? 0 : 1;
+            AppReport.Write(
+                "QuickSort",
+                drone,
+                [("elements", options.Count.ToString("N0", CultureInfo.InvariantCulture)), ("threshold", options.Threshold.ToString(CultureInfo.InvariantCulture)), ("seed", options.Seed.ToString(CultureInfo.InvariantCulture))],
+                string.Create(CultureInfo.InvariantCulture, $"elements={options.Count}"),
+                new Measured(parallel, sequential, capacity, Enumerable.Range(0, drone.Count).Sum(d => drone.Heap.Read<long>(layout.MessagesAddress(d))), options.Count, "element"),
+                mismatch);
         }
 
         if (drone.JoinedAt is { } joinedWarm)
@@ -219,42 +226,5 @@ public static class QuickSortApp
         }
 
         return -1;
-    }
-
-    /// <summary>What the run measured: the sort on drones, the sequential sort, the machine's capacity (with --capacity) and the protocol messages of the sort.</summary>
-    private readonly record struct Timings(TimeSpan Parallel, TimeSpan Sequential, double? Capacity, long Messages);
-
-    private static void Report(
-        QuickSortOptions options, Drone drone, Timings timings, bool sortedOk, int unsorted,
-        ReadOnlySpan<int> result, bool sameMultiset, Checksum input, Checksum output)
-    {
-        var (parallel, sequential, capacity, messages) = timings;
-        var speedup = sequential.TotalSeconds / parallel.TotalSeconds;
-        var table = new Table().Border(TableBorder.Rounded).AddColumns("QuickSort", "value");
-        table.AddRow("elements", options.Count.ToString("N0", CultureInfo.InvariantCulture));
-        table.AddRow("drones", drone.Count.ToString(CultureInfo.InvariantCulture));
-        table.AddRow("threshold", options.Threshold.ToString(CultureInfo.InvariantCulture));
-        table.AddRow("seed", options.Seed.ToString(CultureInfo.InvariantCulture));
-        table.AddRow("time on drones", $"{parallel.TotalMilliseconds:F1} ms");
-        table.AddRow("sequential sort, same data and algorithm", $"{sequential.TotalMilliseconds:F1} ms");
-        table.AddRow("speedup", $"{speedup:F2}x");
-        if (capacity is { } c)
-        {
-            table.AddRow($"machine's capacity ({Environment.ProcessorCount} sequential sorts at once)", $"{c:F2}x; speedup / capacity {speedup / c:F2}");
-        }
-
-        table.AddRow("protocol messages during the sort", $"{messages:N0} ({(double)messages / options.Count:F4} per element)");
-        var view = drone.View;
-        var joined = view.Live.Concat(view.Removed).Count(d => d >= drone.Count);
-        table.AddRow("drones failed / joined", $"{view.Removed.Count} / {joined}");
-        table.AddRow("sorted", sortedOk ? "yes" : $"NO: element {unsorted} ({result[unsorted]}) is below element {unsorted - 1} ({result[unsorted - 1]})");
-        table.AddRow("same multiset as input", sameMultiset ? $"yes ({output})" : $"NO: input {input}, output {output}");
-        AnsiConsole.Write(table);
-        AnsiConsole.WriteLine(sortedOk && sameMultiset ? "VERIFIED" : "VERIFICATION FAILED");
-
-        // One line for scripts (bench/speedup.sh).
-        Console.WriteLine(string.Create(
-            CultureInfo.InvariantCulture,
-            $"RESULT drones={drone.Count} elements={options.Count} parallel_ms={parallel.TotalMilliseconds:F1} sequential_ms={sequential.TotalMilliseconds:F1} speedup={speedup:F3} verified={(sortedOk && sameMultiset ? 1 : 0)} failed={view.Removed.Count} joined={joined} messages={messages}{(capacity is { } cap ? $" capacity={cap:F3} of_capacity={speedup / cap:F3}" : "")}"));
     }
 }

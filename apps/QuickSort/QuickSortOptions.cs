@@ -3,13 +3,10 @@ using CommandLine;
 namespace HiveMind.Apps.QuickSort;
 
 /// <summary>QuickSort's own options, on top of every drone's.</summary>
-public sealed class QuickSortOptions : DroneOptions
+public sealed class QuickSortOptions : AppOptions
 {
     [Option("count", Default = 4_194_304, HelpText = "Number of ints to sort.")]
     public int Count { get; set; } = 4_194_304;
-
-    [Option("seed", Default = 1, HelpText = "Seed of the random input.")]
-    public int Seed { get; set; } = 1;
 
     [Option("threshold", Default = 4096, HelpText = "Ranges of at most this many elements are sorted locally instead of partitioned.")]
     public int Threshold { get; set; } = 4096;
@@ -19,9 +16,6 @@ public sealed class QuickSortOptions : DroneOptions
 
     [Option("no-warmup", Default = false, HelpText = "Skip the untimed warm-up: by default the drones first sort a small array, so that the timed sort does not include compiling the protocol's code paths.")]
     public bool NoWarmup { get; set; }
-
-    [Option("capacity", Default = false, HelpText = "Also measure the machine's capacity in the same run (the sequential sort on every core at once, each on its own copy) and report the speedup as a fraction of it.")]
-    public bool Capacity { get; set; }
 
     [Option("no-progress", Default = false, HelpText = "Do not draw the progress bar.")]
     public bool NoProgress { get; set; }

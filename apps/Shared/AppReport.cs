@@ -31,20 +31,18 @@ internal static class AppReport
             table.AddRow($"machine's capacity ({Environment.ProcessorCount} sequential runs at once)", $"{c:F2}x; speedup / capacity {speedup / c:F2}");
         }
 
-        table.AddRow("protocol messages, timed part", $"{measured.Messages:N0} ({(double)measured.Messages / Math.Max(1, measured.Units):F1} per {measured.Unit})");
-        table.AddRow("drones failed", drone.View.Removed.Count.ToString(CultureInfo.InvariantCulture));
+        table.AddRow("protocol messages, timed part", $"{measured.Messages:N0} ({(double)measured.Messages / Math.Max(1, measured.Units):G3} per {measured.Unit})");
+
+        // Drones that joined the run have ids past those it started with.
+        var view = drone.View;
+        var joined = view.Live.Concat(view.Removed).Count(d => d >= drone.Count);
+        table.AddRow("drones failed / joined", $"{view.Removed.Count} / {joined}");
         table.AddRow("same as sequential", mismatch is null ? "yes" : $"NO: {Markup.Escape(mismatch)}");
         AnsiConsole.Write(table);
         AnsiConsole.WriteLine(mismatch is null ? "VERIFIED" : "VERIFICATION FAILED");
         var capacity = measured.Capacity is { } cap ? $" capacity={cap:F3} of_capacity={speedup / cap:F3}" : "";
         Console.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"RESULT drones={drone.Count} {fields} parallel_ms={measured.Parallel.TotalMilliseconds:F1} sequential_ms={measured.Sequential.TotalMilliseconds:F1} speedup={speedup:F3} verified={(mismatch is null ? 1 : 0)} failed={drone.View.Removed.Count} joined=0 messages={measured.Messages}{capacity}"));
+            $"RESULT drones={drone.Count} {fields} parallel_ms={measured.Parallel.TotalMilliseconds:F1} sequential_ms={measured.Sequential.TotalMilliseconds:F1} speedup={speedup:F3} verified={(mismatch is null ? 1 : 0)} failed={view.Removed.Count} joined={joined} messages={measured.Messages}{capacity}"));
     }
-
-    /// <summary>
-    /// Drone 0 sums what each drone wrote to its slot (8 bytes at <paramref name="slots"/> + 8 × id) before the barrier
-    /// that ended the timed part: the protocol messages every drone sent in it.
-    /// </summary>
-    public static long SumSlots(Drone drone, long slots) => Enumerable.Range(0, drone.Count).Sum(d => drone.Heap.Read<long>(slots + (8L * d)));
 }

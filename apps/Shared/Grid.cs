@@ -36,6 +36,35 @@ internal static class Grid
         }
     }
 
+    /// <summary>Fills this drone's band of rows of <paramref name="grid"/> with their initial values, and on drone 0 the top and bottom rows.</summary>
+    public static void FillBand(SharedArray<float> grid, Drone drone, int rows, int seed)
+    {
+        var cols = grid.Count / rows;
+        var (first, end) = Band(rows, drone.Count, drone.Id);
+        for (var r = first; r < end; r++)
+        {
+            Fill(grid.AsSpan(r * cols, cols), r, rows, seed);
+        }
+
+        if (drone.Id == 0)
+        {
+            Fill(grid.AsSpan(0, cols), 0, rows, seed);
+            Fill(grid.AsSpan((rows - 1) * cols, cols), rows - 1, rows, seed);
+        }
+    }
+
+    /// <summary>A private grid with the initial values, for the sequential baseline.</summary>
+    public static float[] Initial(int rows, int cols, int seed)
+    {
+        var grid = new float[rows * cols];
+        for (var r = 0; r < rows; r++)
+        {
+            Fill(grid.AsSpan(r * cols, cols), r, rows, seed);
+        }
+
+        return grid;
+    }
+
     /// <summary>The first cell whose bits differ between the shared grid and the sequential one; null when none does.</summary>
     public static string? Mismatch(ReadOnlySpan<float> shared, float[] expected, int cols)
     {

@@ -3,7 +3,7 @@ using CommandLine;
 namespace HiveMind.Apps;
 
 /// <summary>The options of the stencil apps (SOR, Jacobi) on a grid of floats, on top of every drone's.</summary>
-public abstract class GridOptions : DroneOptions
+public abstract class GridOptions : AppOptions
 {
     [Option("rows", Default = 2048, HelpText = "Rows of the grid (the drones take bands of rows).")]
     public int Rows { get; set; } = 2048;
@@ -16,12 +16,6 @@ public abstract class GridOptions : DroneOptions
 
     [Option("warmup", Default = 2, HelpText = "Untimed iterations first (the sequential run does them too), so that the timed ones do not include compiling the protocol's paths.")]
     public int Warmup { get; set; } = 2;
-
-    [Option("seed", Default = 1, HelpText = "Seed of the grid's initial values.")]
-    public int Seed { get; set; } = 1;
-
-    [Option("capacity", Default = false, HelpText = "Also measure the machine's capacity in the same run (the sequential computation on every core at once, each on its own grid) and report the speedup as a fraction of it.")]
-    public bool Capacity { get; set; }
 
     public override void Validate()
     {

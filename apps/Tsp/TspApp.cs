@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace HiveMind.Apps.Tsp;
@@ -7,7 +6,7 @@ namespace HiveMind.Apps.Tsp;
 /// TreadMarks' TSP as a drone program: branch and bound over a shared stack of partial tours (one lock) and a shared
 /// best tour (another lock). A drone takes a partial tour; a short one goes back as its extensions that the bound does
 /// not cut, a long one the drone searches itself, refreshing its bound from the shared one at every task and offering
-/// each better tour it finds. Drone 0 then runs the same search sequentially and compares the shortest lengths.
+/// each better tour it finds. Drone 0 also runs the same search sequentially (before the drones) and compares the lengths.
 /// </summary>
 public static class TspApp
 {
@@ -15,7 +14,6 @@ public static class TspApp
     private const int BoundLock = 1;
     private const int StartBarrier = 0;
     private const int ReadyBarrier = 2;
-    private const int DoneBarrier = 1;
 
     // Header words: tasks in the stack, drones extending a task, the best length, then the best tour.
     private const int CountWord = 0;
@@ -33,13 +31,11 @@ public static class TspApp
         var taskWords = 2 + cities;
         var capacity = (int)StackCapacity(cities, options.SplitDepth);
         var headerWords = TourWord + cities;
-        var page = drone.Heap.PageSize;
 
-        // The header (with the best tour) on a page of its own, the message slots, then the stack of tasks.
-        var header = Tmk.Distribute(drone.Id == 0 ? drone.Malloc(page + (8L * drone.MaxDrones) + (4L * taskWords * capacity), page) : 0);
-        var slots = header + page;
-        var stack = drone.Array<int>(slots + (8L * drone.MaxDrones), taskWords * capacity);
-        var shared = drone.Array<int>(header, headerWords);
+        // The header (with the best tour) on a page of its own, then the stack of tasks.
+        var (blocks, slots) = AppRun.Allocate(drone, 4L * headerWords, 4L * taskWords * capacity);
+        var shared = drone.Array<int>(blocks[0], headerWords);
+        var stack = drone.Array<int>(blocks[1], taskWords * capacity);
         if (drone.Id == 0)
         {
             shared[BestWord] = int.MaxValue;
@@ -49,25 +45,9 @@ public static class TspApp
             root[0] = 1; // depth: city 0 only, length 0
         }
 
-        // The baselines run first, on drone 0 while the others wait at the barrier, once every drone has set up: after the
-        // timed part, or beside the others' set-up, drones beyond the machine's cores would slow them down.
-        Tmk.Barrier(ReadyBarrier);
-        var (expected, sequential, capacityFigure) = (0, TimeSpan.Zero, (double?)null);
-        if (drone.Id == 0)
-        {
-            var sequentialStarted = Stopwatch.GetTimestamp();
-            expected = tour.Sequential(new int[cities]);
-            sequential = Stopwatch.GetElapsedTime(sequentialStarted);
-            capacityFigure = options.Capacity ? Capacity.Measure(_ => tour.Sequential(new int[cities]), sequential) : null;
-        }
-
-        Tmk.Barrier(StartBarrier);
-        var started = Stopwatch.GetTimestamp();
-        var messagesBefore = drone.MessagesSent;
-        Work(tour, options.SplitDepth, shared, stack, taskWords, capacity);
-        drone.Heap.Write(slots + (8L * drone.Id), drone.MessagesSent - messagesBefore);
-        Tmk.Barrier(DoneBarrier);
-        var parallel = Stopwatch.GetElapsedTime(started);
+        var (expected, sequential, capacityFigure) = AppRun.Baselines(
+            drone, ReadyBarrier, options.Capacity, () => new Best(cities), _ => new Best(cities), best => best.Length = tour.Sequential(best.Tour));
+        var (parallel, messages) = AppRun.Timed(drone, slots, StartBarrier, () => Work(tour, options.SplitDepth, shared, stack, taskWords, capacity));
 
         var exitCode = 0;
         if (drone.Id == 0)
@@ -75,7 +55,7 @@ public static class TspApp
             var best = shared[BestWord];
             var found = shared.AsReadOnlySpan(TourWord, cities).ToArray();
             var mismatch =
-                best != expected ? $"shortest tour {best}, sequential {expected}"
+                best != expected!.Length ? $"shortest tour {best}, sequential {expected.Length}"
                 : !found.Order().SequenceEqual(Enumerable.Range(0, cities)) || found[0] != 0 ? $"the best tour [{string.Join(",", found)}] is not a tour of the {cities} cities from city 0"
                 : tour.Length(found) != best ? $"the best tour [{string.Join(",", found)}] is {tour.Length(found)} long, not the {best} recorded"
                 : null;
@@ -85,12 +65,20 @@ public static class TspApp
                 drone,
                 [("cities", $"{cities} (seed {options.Seed}), tasks split to depth {options.SplitDepth}"), ("shortest tour", $"{best}: {string.Join(" ", found)}")],
                 string.Create(CultureInfo.InvariantCulture, $"cities={cities} length={best}"),
-                new Measured(parallel, sequential, capacityFigure, AppReport.SumSlots(drone, slots), 1, "search"),
+                new Measured(parallel, sequential, capacityFigure, messages, 1, "search"),
                 mismatch);
         }
 
         Tmk.Exit();
         return exitCode;
+    }
+
+    /// <summary>The sequential search's result: the shortest tour and its length.</summary>
+    private sealed class Best(int cities)
+    {
+        public int[] Tour { get; } = new int[cities];
+
+        public int Length { get; set; }
     }
 
     /// <summary>The most partial tours the shared stack is made for.</summary>

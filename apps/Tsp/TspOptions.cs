@@ -3,19 +3,13 @@ using CommandLine;
 namespace HiveMind.Apps.Tsp;
 
 /// <summary>TSP's own options, on top of every drone's.</summary>
-public sealed class TspOptions : DroneOptions
+public sealed class TspOptions : AppOptions
 {
     [Option("cities", Default = 17, HelpText = "Cities of the tour (random points; 4 to 24).")]
     public int Cities { get; set; } = 17;
 
     [Option("split-depth", Default = 3, HelpText = "Partial tours of fewer cities than this go back to the shared queue as their extensions; longer ones are searched by the drone that took them.")]
     public int SplitDepth { get; set; } = 3;
-
-    [Option("seed", Default = 1, HelpText = "Seed of the cities' places.")]
-    public int Seed { get; set; } = 1;
-
-    [Option("capacity", Default = false, HelpText = "Also measure the machine's capacity in the same run (the sequential search on every core at once) and report the speedup as a fraction of it.")]
-    public bool Capacity { get; set; }
 
     public override void Validate()
     {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace HiveMind.Apps.Water;
@@ -7,7 +6,7 @@ namespace HiveMind.Apps.Water;
 /// TreadMarks' Water as a drone program (an n-body step with locks on molecules' forces): each drone computes the pair
 /// forces of its block of molecules with every later molecule into a private array, then adds them to the shared forces
 /// group by group, each group of molecules under its lock; a barrier; each drone moves its own molecules and clears
-/// their forces; a barrier. Drone 0 runs the same steps sequentially and compares places to rounding.
+/// their forces; a barrier. Drone 0 also runs the same steps sequentially (before the drones) and compares places to rounding.
 /// </summary>
 public static class WaterApp
 {
@@ -24,15 +23,10 @@ public static class WaterApp
         ArgumentNullException.ThrowIfNull(drone);
         var molecules = options.Molecules;
         var words = 3 * molecules;
-        var page = drone.Heap.PageSize;
-        var arrayBytes = (8L * words + page - 1) / page * page;
-
-        // Places, velocities, forces, then one message count per drone slot.
-        var address = Tmk.Distribute(drone.Id == 0 ? drone.Malloc((3 * arrayBytes) + (8L * drone.MaxDrones), page) : 0);
-        var places = drone.Array<double>(address, words);
-        var velocities = drone.Array<double>(address + arrayBytes, words);
-        var forces = drone.Array<double>(address + (2 * arrayBytes), words);
-        var slots = address + (3 * arrayBytes);
+        var (blocks, slots) = AppRun.Allocate(drone, 8L * words, 8L * words, 8L * words);
+        var places = drone.Array<double>(blocks[0], words);
+        var velocities = drone.Array<double>(blocks[1], words);
+        var forces = drone.Array<double>(blocks[2], words);
         var (first, end) = ((int)((long)molecules * drone.Id / drone.Count), (int)((long)molecules * (drone.Id + 1) / drone.Count));
         var groups = options.Groups;
 
@@ -40,49 +34,41 @@ public static class WaterApp
         initialPlaces.AsSpan(3 * first, 3 * (end - first)).CopyTo(places.AsSpan(3 * first, 3 * (end - first)));
         initialVelocities.AsSpan(3 * first, 3 * (end - first)).CopyTo(velocities.AsSpan(3 * first, 3 * (end - first)));
         forces.AsSpan(3 * first, 3 * (end - first)).Clear();
-
-        // The baselines run first, on drone 0 while the others wait at the barrier, once every drone has set up.
-        Tmk.Barrier(ReadyBarrier);
-        var (expected, sequential, capacity) = (Array.Empty<double>(), TimeSpan.Zero, (double?)null);
-        if (drone.Id == 0)
-        {
-            expected = initialPlaces.ToArray();
-            var moving = initialVelocities.ToArray();
-            Molecules.Sequential(expected, moving, 1);
-            var sequentialStarted = Stopwatch.GetTimestamp();
-            Molecules.Sequential(expected, moving, options.Steps);
-            sequential = Stopwatch.GetElapsedTime(sequentialStarted);
-            capacity = options.Capacity
-                ? Capacity.Measure(_ => Molecules.Sequential(initialPlaces.ToArray(), initialVelocities.ToArray(), 1 + options.Steps), sequential * ((1.0 + options.Steps) / Math.Max(1, options.Steps)))
-                : null;
-        }
+        var (expected, sequential, capacity) = AppRun.Baselines(
+            drone,
+            ReadyBarrier,
+            options.Capacity,
+            () =>
+            {
+                var state = (Places: initialPlaces, Velocities: initialVelocities);
+                Molecules.Sequential(state.Places, state.Velocities, 1);
+                return state;
+            },
+            state => (state.Places.ToArray(), state.Velocities.ToArray()),
+            state => Molecules.Sequential(state.Places, state.Velocities, options.Steps));
 
         Tmk.Barrier(StartBarrier);
         var own = new double[words];
         Step(places, velocities, forces, (first, end), groups, own);
-        Tmk.Barrier(TimedBarrier);
-        var started = Stopwatch.GetTimestamp();
-        var messagesBefore = drone.MessagesSent;
-        for (var step = 0; step < options.Steps; step++)
+        var (parallel, messages) = AppRun.Timed(drone, slots, TimedBarrier, () =>
         {
-            Step(places, velocities, forces, (first, end), groups, own);
-        }
-
-        drone.Heap.Write(slots + (8L * drone.Id), drone.MessagesSent - messagesBefore);
-        Tmk.Barrier(TimedBarrier);
-        var parallel = Stopwatch.GetElapsedTime(started);
+            for (var step = 0; step < options.Steps; step++)
+            {
+                Step(places, velocities, forces, (first, end), groups, own);
+            }
+        });
 
         var exitCode = 0;
         if (drone.Id == 0)
         {
-            var mismatch = Molecules.Mismatch(places.AsReadOnlySpan(), expected);
+            var mismatch = Molecules.Mismatch(places.AsReadOnlySpan(), expected.Places);
             exitCode = mismatch is null ? 0 : 1;
             AppReport.Write(
                 "Water (n-body)",
                 drone,
                 [("molecules", $"{molecules}, forces locked in {groups} groups"), ("steps (timed, after one)", $"{options.Steps}")],
                 string.Create(CultureInfo.InvariantCulture, $"molecules={molecules} steps={options.Steps}"),
-                new Measured(parallel, sequential, capacity, AppReport.SumSlots(drone, slots), options.Steps, "step"),
+                new Measured(parallel, sequential, capacity, messages, options.Steps, "step"),
                 mismatch);
         }
 

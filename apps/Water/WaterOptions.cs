@@ -3,7 +3,7 @@ using CommandLine;
 namespace HiveMind.Apps.Water;
 
 /// <summary>Water's own options, on top of every drone's.</summary>
-public sealed class WaterOptions : DroneOptions
+public sealed class WaterOptions : AppOptions
 {
     [Option("molecules", Default = 4096, HelpText = "Molecules in the box (each drone moves a block of them).")]
     public int Molecules { get; set; } = 4096;
@@ -13,12 +13,6 @@ public sealed class WaterOptions : DroneOptions
 
     [Option("groups", Default = 32, HelpText = "Molecules' forces are added under one lock per group of molecules: this many groups (at most --locks and --molecules).")]
     public int Groups { get; set; } = 32;
-
-    [Option("seed", Default = 1, HelpText = "Seed of the molecules' places and speeds.")]
-    public int Seed { get; set; } = 1;
-
-    [Option("capacity", Default = false, HelpText = "Also measure the machine's capacity in the same run (the sequential simulation on every core at once) and report the speedup as a fraction of it.")]
-    public bool Capacity { get; set; }
 
     public override void Validate()
     {

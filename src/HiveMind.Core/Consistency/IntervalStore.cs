@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace HiveMind.Consistency;
 
 /// <summary>
@@ -122,7 +124,7 @@ internal sealed class IntervalStore
             NoticesExamined += moved + 1;
             if (cursor < intervals.Count && include(of.Writer))
             {
-                result.Add((of.Writer, intervals.GetRange(cursor, intervals.Count - cursor).ToArray()));
+                result.Add((of.Writer, CollectionsMarshal.AsSpan(intervals)[cursor..].ToArray()));
                 NoticesExamined += intervals.Count - cursor;
             }
         }
