@@ -7,13 +7,19 @@ cd "$(dirname "$0")"
 # Debian packages the tests use: python3-msgpack is the independent MessagePack implementation that
 # the codec tests check frames against (Debian's /usr/bin/python3, not another python on PATH);
 # openssh-server is the real sshd the ssh-launcher tests start on loopback and inside network namespaces
-# (with the ssh/scp client and ssh-keygen); iproute2 makes the namespaces (the tests run as root).
+# (with the ssh/scp client and ssh-keygen); iproute2 makes the namespaces (the tests run as root); slurm-wlm and
+# munge are the real Slurm (slurmctld, slurmd, srun, sbatch) and openmpi-bin the real mpirun that the cluster-launcher
+# tests start drones under.
 missing=()
 /usr/bin/python3 -c 'import msgpack' >/dev/null 2>&1 || missing+=(python3-msgpack)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 [ -x /usr/lib/openssh/sftp-server ] || missing+=(openssh-sftp-server)
 command -v ssh >/dev/null && command -v scp >/dev/null && command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 command -v ip >/dev/null || missing+=(iproute2)
+[ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && [ -x /usr/bin/srun ] && [ -x /usr/bin/sbatch ] || missing+=(slurm-wlm)
+[ -x /usr/sbin/munged ] || missing+=(munge)
+[ -x /usr/bin/mpirun ] || missing+=(openmpi-bin)
+command -v nsenter >/dev/null || missing+=(util-linux)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   as_root=()

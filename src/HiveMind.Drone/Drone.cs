@@ -52,6 +52,9 @@ public sealed partial class Drone : IDisposable
     private Timer? _backstop;
     private bool _disposed;
 
+    // How long a drone waits for the others to form the run's mesh (and, under a cluster launcher, for drone 0 to come up).
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+
     // How long drone 0 lets a drone it removed end by itself (it learns of its removal when it runs again) before ending it.
     private static readonly TimeSpan AbandonAfter = TimeSpan.FromSeconds(10);
 
@@ -121,6 +124,16 @@ public sealed partial class Drone : IDisposable
         {
             mesh = mesh with { ListenAddress = listen.Address, ListenPort = listen.Port };
         }
+        else if (id != 0)
+        {
+            mesh = mesh with { ListenPort = 0 }; // --listen-port is drone 0's; the drones it starts take any free port
+        }
+
+        mesh = mesh with
+        {
+            AdvertiseAddress = placement.Advertise,
+            RegistryRefusedFor = placement.RegistryFromLauncher ? StartTimeout : mesh.RegistryRefusedFor,
+        };
 
         _node = new MeshNode(id, mesh, network, loggers.CreateLogger("HiveMind.Mesh"));
         try
@@ -173,9 +186,13 @@ public sealed partial class Drone : IDisposable
         {
             if (id == 0 && placement.LaunchOthers)
             {
+                // Where the drones it starts reach drone 0: its advertised address, or loopback for one that listens everywhere.
+                var listening = _node.ListenEndpoint;
+                var registry = new IPEndPoint(
+                    placement.Advertise ?? (HostRoutes.IsUnspecified(listening.Address) ? IPAddress.Loopback : listening.Address), listening.Port).ToString();
                 _launcher = options.ClusterConfig is null
-                    ? new LocalLauncher(drones, _node.ListenEndpoint.ToString(), key)
-                    : new SshLauncher(options, _node.ListenEndpoint.ToString(), key);
+                    ? new LocalLauncher(drones, registry, key)
+                    : new SshLauncher(options, registry, key);
             }
 
             // A drone that exits (or cannot start) while the run forms stops the start at once, with how it ended.
@@ -183,7 +200,7 @@ public sealed partial class Drone : IDisposable
             _node.FormMesh(
                 drones,
                 placement.Registry is null ? null : IPEndPoint.Parse(placement.Registry),
-                TimeSpan.FromSeconds(60),
+                StartTimeout,
                 launcher is null ? null : () => launcher.FirstExited()?.Describe());
         }
         catch (Exception error)
@@ -279,17 +296,32 @@ public sealed partial class Drone : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         var id = Environment.GetEnvironmentVariable(LocalLauncher.IdVariable);
         DronePlacement placement;
-        if (id is null && options.Join is not null)
+        if (options.Launcher != LauncherKind.Local)
+        {
+            // Started, with every other drone, by srun, mpirun or another engine: the place comes from the environment.
+            placement = ClusterLaunch.Place(options, Environment.GetEnvironmentVariable, StartTimeout);
+        }
+        else if (id is null && options.Join is not null)
         {
             // Started by a user to join a running run: drone 0 gives the id once the key is proven.
             placement = new DronePlacement(MeshNode.Newcomer, 0)
             {
                 Registry = options.JoinEndpoint.ToString(),
                 ClusterKey = ClusterKeyFile.Load(options.KeyFile!),
+                Listen = options.ListenIp is { } address ? new IPEndPoint(address, 0) : null,
+                Advertise = options.AdvertiseIp,
             };
         }
         else if (id is null)
         {
+            if (options.GivenNames?.Contains("launcher") != true && ClusterLaunch.StartedBy(Environment.GetEnvironmentVariable) is { } by)
+            {
+                // One of several tasks of srun or ranks of mpirun, each about to start a run of its own: surely not what was meant.
+                var name = ClusterLaunch.Name(by);
+                throw new OptionsException(
+                    $"this process is one of several started by {(by == LauncherKind.Slurm ? "srun" : "mpirun")}: give --launcher {name} to make them the drones of one run (or --launcher local for a run of its own in each).");
+            }
+
             // Started by a user: this is drone 0. A cluster file (not yet read when the options were built in
             // code) names the hosts, and drone 0 listens on the first, where the others can reach it.
             options.ApplyConfig([]);
@@ -298,7 +330,9 @@ public sealed partial class Drone : IDisposable
                 ClusterKey = options.KeyFile is { } keyFile && options.Slots > 1 ? ClusterKeyFile.LoadOrCreate(keyFile)
                     : options.Slots > 1 ? RandomNumberGenerator.GetBytes(32) : null,
                 LaunchOthers = true,
-                Listen = options.ClusterConfig is { } config ? new IPEndPoint(HostAddress.Resolve(config.Hosts[0].Host), options.ListenPort) : null,
+                Listen = options.ClusterConfig is { } config ? new IPEndPoint(HostAddress.Resolve(config.Hosts[0].Host), options.ListenPort)
+                    : options.ListenIp is { } address ? new IPEndPoint(address, options.ListenPort) : null,
+                Advertise = options.ClusterConfig is null ? options.AdvertiseIp : null,
             };
         }
         else
@@ -307,13 +341,18 @@ public sealed partial class Drone : IDisposable
             var registry = FaultInjection.AtStart(droneId, Environment.GetEnvironmentVariable(LocalLauncher.RegistryVariable) ?? throw new OptionsException($"{LocalLauncher.RegistryVariable} is not set"));
             var onInput = Environment.GetEnvironmentVariable(SshLauncher.KeyOnInputVariable) == "1";
             var listen = Environment.GetEnvironmentVariable(SshLauncher.ListenVariable);
+
+            // A drone started over ssh listens where the cluster file says; one started on this machine as drone 0 does
+            // (--listen-address, which it inherits), on any free port.
             placement = new DronePlacement(droneId, ParseVariable(LocalLauncher.DronesVariable, Environment.GetEnvironmentVariable(LocalLauncher.DronesVariable)))
             {
                 Registry = registry,
                 ClusterKey = onInput
                     ? SshLauncher.ReadKeyAndWatchInput(droneId, options.EndProcess)
                     : Convert.FromBase64String(Environment.GetEnvironmentVariable(LocalLauncher.KeyVariable) ?? throw new OptionsException($"{LocalLauncher.KeyVariable} is not set")),
-                Listen = listen is null ? null : HostAddress.ParseEndpoint(listen, SshLauncher.ListenVariable, anyPort: true),
+                Listen = listen is not null ? HostAddress.ParseEndpoint(listen, SshLauncher.ListenVariable, anyPort: true)
+                    : options.ListenIp is { } address ? new IPEndPoint(address, 0) : null,
+                Advertise = listen is null ? options.AdvertiseIp : null,
             };
             LocalLauncher.WatchParent(droneId, options.EndProcess);
         }

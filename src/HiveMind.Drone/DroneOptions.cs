@@ -2,6 +2,7 @@ using System.Reflection;
 using CommandLine;
 using HiveMind.Config;
 using HiveMind.Consistency;
+using HiveMind.Launch;
 using HiveMind.Memory;
 using HiveMind.Net.Transport;
 
@@ -61,6 +62,18 @@ public class DroneOptions
     [Option("listen-port", Default = 0, HelpText = "Port drone 0 listens on (0: any free port).")]
     public int ListenPort { get; set; }
 
+    [Option("launcher", Default = LauncherKind.Local, HelpText = "What starts the drones: local (drone 0 starts --drones - 1 more on this machine, or over ssh on the hosts of --config), slurm (every drone is a task of srun), mpi (every drone is a rank of mpirun or mpiexec), or env (something else starts every drone and sets HIVEMIND_DRONE_ID, HIVEMIND_DRONES and HIVEMIND_RENDEZVOUS). Under slurm, mpi and env the drones share the key through --key-file or HIVEMIND_CLUSTER_KEY.")]
+    public LauncherKind Launcher { get; set; }
+
+    [Option("rendezvous", HelpText = "HOST:PORT where drone 0 listens and the other drones find it, under --launcher slurm, mpi or env. Default under slurm: the step's first node, at a port derived from the job and step ids; under mpi with every rank on one host: 127.0.0.1, at a port derived from the job id.")]
+    public string? Rendezvous { get; set; }
+
+    [Option("listen-address", HelpText = "Address this drone listens on (0.0.0.0 or :: for every interface). Default: loopback for drones on this machine; under a cluster launcher, the rendezvous address for drone 0 and, for the others, the address their traffic to drone 0 leaves from.")]
+    public string? ListenAddress { get; set; }
+
+    [Option("advertise-address", HelpText = "Address the other drones connect to this drone at, when it is not the listen address (behind NAT, say). A drone that listens on 0.0.0.0 advertises by default the address its traffic to drone 0 leaves from.")]
+    public string? AdvertiseAddress { get; set; }
+
     [Option("max-drones", Default = 0, HelpText = "Most drones the run may ever hold, drones that join later included (ids are not reused, so each joiner takes one more). 0: --drones, and nobody joins.")]
     public int MaxDronesInRun { get; set; }
 
@@ -96,6 +109,15 @@ public class DroneOptions
     /// <summary>The number of drone slots of the run: <see cref="MaxDronesInRun"/>, or <see cref="Drones"/> when that is 0.</summary>
     public int Slots => MaxDronesInRun == 0 ? Drones : MaxDronesInRun;
 
+    /// <summary>The long names of the options the command line gave (null for options made in code), once <see cref="ApplyConfig"/> has run.</summary>
+    public IReadOnlySet<string>? GivenNames { get; private set; }
+
+    /// <summary>The <c>--listen-address</c>, resolved, or null when not given.</summary>
+    public System.Net.IPAddress? ListenIp => ListenAddress is null ? null : AddressOf(ListenAddress, "--listen-address");
+
+    /// <summary>The <c>--advertise-address</c>, resolved, or null when not given.</summary>
+    public System.Net.IPAddress? AdvertiseIp => AdvertiseAddress is null ? null : AddressOf(AdvertiseAddress, "--advertise-address");
+
     /// <summary>The cluster file named by <see cref="Config"/>, once <see cref="ApplyConfig"/> has read it.</summary>
     public DronesConfig? ClusterConfig { get; private set; }
 
@@ -107,9 +129,15 @@ public class DroneOptions
     public void ApplyConfig(IReadOnlyCollection<string> given)
     {
         ArgumentNullException.ThrowIfNull(given);
+        GivenNames ??= given.Count == 0 ? null : given.ToHashSet(StringComparer.Ordinal);
         if (Config is null || ClusterConfig is not null)
         {
             return;
+        }
+
+        if (Launcher != LauncherKind.Local)
+        {
+            throw new OptionsException($"--config: --launcher {ClusterLaunch.Name(Launcher)} starts the drones itself; a cluster file is for drone 0 starting them over ssh (--launcher local).");
         }
 
         var config = DronesConfig.Load(Config);
@@ -233,6 +261,35 @@ public class DroneOptions
             throw new OptionsException($"--max-drones: must be 0 or from --drones ({Drones}) to {MaxDrones}, not {MaxDronesInRun}.");
         }
 
+        if (Launcher != LauncherKind.Local)
+        {
+            var launcher = $"--launcher {ClusterLaunch.Name(Launcher)}";
+            if (Join is not null)
+            {
+                throw new OptionsException($"--join: a drone that joins a running run is started by hand, not by {launcher}.");
+            }
+
+            if (ListenPort != 0)
+            {
+                throw new OptionsException($"--listen-port: under {launcher} drone 0 listens at the rendezvous; give --rendezvous HOST:PORT instead.");
+            }
+
+            if (MaxDronesInRun != 0)
+            {
+                throw new OptionsException($"--max-drones: drones that join are started by hand; a run started by {launcher} is as large as the launcher makes it.");
+            }
+        }
+        else if (Rendezvous is not null)
+        {
+            throw new OptionsException("--rendezvous: only for drones a cluster launcher starts (--launcher slurm, mpi or env); drone 0 starts local drones itself.");
+        }
+
+        _ = ListenIp;
+        if (AdvertiseIp is { } advertise && HostRoutes.IsUnspecified(advertise))
+        {
+            throw new OptionsException($"--advertise-address: {AdvertiseAddress} is every interface, which nobody can connect to; give an address the other drones reach this one at.");
+        }
+
         if (Join is not null)
         {
             if (KeyFile is null)
@@ -256,6 +313,9 @@ public class DroneOptions
         _ = ByteSize.Parse(GcThreshold, "--gc-threshold");
         _ = WaitLimitSpan;
     }
+
+    private static System.Net.IPAddress AddressOf(string text, string option) =>
+        System.Net.IPAddress.TryParse(text.Trim('[', ']'), out var address) ? address : HostAddress.ResolveFor(text, option);
 
     /// <summary>The address in <see cref="Join"/> (a host name is resolved); throws <see cref="OptionsException"/> when it is not HOST:PORT.</summary>
     public System.Net.IPEndPoint JoinEndpoint =>

@@ -22,6 +22,15 @@ public sealed record DronePlacement(int Id, int Drones)
     /// <summary>Address and port to listen on (default: the options', on loopback).</summary>
     public IPEndPoint? Listen { get; init; }
 
+    /// <summary>The address the other drones reach this one at, when it is not the listen address (one that listens on 0.0.0.0, say).</summary>
+    public IPAddress? Advertise { get; init; }
+
+    /// <summary>
+    /// Every drone was started at once by a cluster launcher (srun, mpirun): drone 0 may come up after the others, so they
+    /// go on connecting to it for the whole start rather than giving up on a refusal that lasts.
+    /// </summary>
+    public bool RegistryFromLauncher { get; init; }
+
     /// <summary>Called with this drone's mesh address as soon as it listens (before it waits for the others).</summary>
     public Action<IPEndPoint>? Listening { get; init; }
 }

@@ -29,6 +29,19 @@ internal static class HostAddress
         }
     }
 
+    /// <summary>As <see cref="Resolve"/>, with the error's message starting with <paramref name="what"/> (an option's name).</summary>
+    public static IPAddress ResolveFor(string host, string what)
+    {
+        try
+        {
+            return Resolve(host);
+        }
+        catch (OptionsException error)
+        {
+            throw new OptionsException($"{what}: {error.Message}", error);
+        }
+    }
+
     /// <summary>The address of a host name or address, IPv4 first; throws <see cref="OptionsException"/> naming the host.</summary>
     public static IPAddress Resolve(string host)
     {

@@ -37,6 +37,28 @@ public sealed class QuickSortProcessTests
         }
     }
 
+    [Fact]
+    public void QuickSort_ListenPortGiven_DroneZeroListensThere_AndTheDronesItStartsTakeFreePorts()
+    {
+        // --listen-port is drone 0's port; the drones it starts inherit the command line but must not bind the same port.
+        var port = SshServer.FreeLoopbackPort();
+        var (exit, output, error) = AppProcess.Run(
+            "QuickSort", Timeout, "--drones", "3", "--listen-port", $"{port}", "--count", "100000", "--seed", "8", "--no-progress", "--quiet");
+        Assert.True(exit == 0, $"QuickSort --drones 3 --listen-port {port} exited {exit}:\n{output}\n{error}");
+        Assert.Contains("RESULT drones=3 ", output, StringComparison.Ordinal);
+        Assert.Contains(" verified=1 ", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void QuickSort_ListeningOnEveryInterface_TellsTheDronesItStartsALoopbackAddress()
+    {
+        var (exit, output, error) = AppProcess.Run(
+            "QuickSort", Timeout, "--drones", "2", "--listen-address", "0.0.0.0", "--count", "100000", "--seed", "9", "--no-progress", "--quiet");
+        Assert.True(exit == 0, $"QuickSort --drones 2 --listen-address 0.0.0.0 exited {exit}:\n{output}\n{error}");
+        Assert.Contains("RESULT drones=2 ", output, StringComparison.Ordinal);
+        Assert.Contains(" verified=1 ", output, StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// With --capacity the run also measures the machine's capacity (the sequential sort on every core at once) and
     /// reports the speedup as a fraction of it; every run reports the protocol messages of the sort, summed over drones.

@@ -150,8 +150,8 @@ public sealed partial class MeshNode : IDisposable
         else
         {
             ArgumentNullException.ThrowIfNull(registry);
-            Connect(0, registry, Remaining(deadline));
-            RegisterWithDroneZero("");
+            ConnectWith(0, registry, Remaining(deadline), retryHandshake: true, Options.RegistryRefusedFor, resume: null, socket => (0, Handshake.Connect(socket, Options, Id, 0)));
+            RegisterWithDroneZero(registry, "");
             AwaitPeerTable(deadline, timeout, "");
 
             foreach (var (peer, endpoint) in _peerTable!)
@@ -210,7 +210,7 @@ public sealed partial class MeshNode : IDisposable
             (Id, capacity, var secrets) = Handshake.ConnectAsNewcomer(socket, Options);
             return (0, secrets);
         });
-        RegisterWithDroneZero(" (joining)");
+        RegisterWithDroneZero(registry, " (joining)");
         AwaitPeerTable(deadline, timeout, " (joining)");
 
         // A drone that failed before drone 0 noticed cannot hold the join up: it is skipped (and, once this drone is
@@ -258,11 +258,12 @@ public sealed partial class MeshNode : IDisposable
     /// Tells drone 0 (the registry) where this node listens; drone 0 answers with the peer table. A drone 0 gone between
     /// the handshake and this message ends the start as one gone while this node waits for the table.
     /// </summary>
-    private void RegisterWithDroneZero(string role)
+    private void RegisterWithDroneZero(IPEndPoint registry, string role)
     {
+        var advertised = new IPEndPoint(AdvertisedAddress(registry), ListenEndpoint.Port);
         try
         {
-            Send(0, MessageKind.Register, ListenEndpoint, static (ref MessagePackWriter w, IPEndPoint endpoint) =>
+            Send(0, MessageKind.Register, advertised, static (ref MessagePackWriter w, IPEndPoint endpoint) =>
             {
                 w.WriteArrayHeader(2);
                 w.WriteString(endpoint.Address.ToString());
@@ -272,6 +273,32 @@ public sealed partial class MeshNode : IDisposable
         catch (MeshException) when (GetLink(0) is null)
         {
             throw DroneZeroLeft(role);
+        }
+    }
+
+    /// <summary>
+    /// The address this node tells drone 0 (at <paramref name="registry"/>) the others reach it at: the advertised address, the
+    /// listen address, or, when it listens on every interface, the address its traffic to drone 0 leaves from.
+    /// </summary>
+    private IPAddress AdvertisedAddress(IPEndPoint registry)
+    {
+        if (Options.AdvertiseAddress is { } advertised)
+        {
+            return advertised;
+        }
+
+        if (!HostRoutes.IsUnspecified(ListenEndpoint.Address))
+        {
+            return ListenEndpoint.Address;
+        }
+
+        try
+        {
+            return HostRoutes.SourceToward(registry);
+        }
+        catch (SocketException error)
+        {
+            throw new MeshException($"drone {Id} listens on {ListenEndpoint} and has no route to drone 0 at {registry} to take its address from ({error.SocketErrorCode}); give it an address to advertise", error);
         }
     }
 
@@ -648,7 +675,7 @@ public sealed partial class MeshNode : IDisposable
 
         var host = reader.ReadString();
         var port = reader.ReadInt32();
-        if (!IPAddress.TryParse(host, out var address) || port is <= 0 or > 65535)
+        if (!IPAddress.TryParse(host, out var address) || HostRoutes.IsUnspecified(address) || port is <= 0 or > 65535)
         {
             throw new InvalidDataException($"drone {peer} registered an unusable endpoint {host}:{port}");
         }
@@ -748,7 +775,7 @@ public sealed partial class MeshNode : IDisposable
                 return;
             }
 
-            table = new Dictionary<int, IPEndPoint>(_registered) { [0] = ListenEndpoint };
+            table = new Dictionary<int, IPEndPoint>(_registered) { [0] = Options.AdvertiseAddress is { } advertised ? new IPEndPoint(advertised, ListenEndpoint.Port) : ListenEndpoint };
             _peerTable = table;
         }
 
@@ -999,7 +1026,7 @@ public sealed partial class MeshNode : IDisposable
     }
 
     /// <summary>Where <paramref name="peer"/> listens, as this drone knows it: where it dialed it, where it registered, or the peer table.</summary>
-    private IPEndPoint? EndpointOf(int peer)
+    internal IPEndPoint? EndpointOf(int peer)
     {
         if (_dialed.TryGetValue(peer, out var dialed))
         {

@@ -27,6 +27,20 @@ public sealed record MeshOptions
     /// <summary>Port the node listens on; 0 picks an ephemeral one.</summary>
     public int ListenPort { get; init; }
 
+    /// <summary>
+    /// The address other drones connect to this node at, sent to drone 0 when the node registers. Null (the default): the
+    /// listen address, or, for a node that listens on every interface (0.0.0.0 or ::), the address of this host that its
+    /// traffic to drone 0 leaves from (<see cref="HostRoutes.SourceToward"/>).
+    /// </summary>
+    public IPAddress? AdvertiseAddress { get; init; }
+
+    /// <summary>
+    /// How long a drone goes on connecting to drone 0 while nothing listens at drone 0's address. Short by default: when
+    /// drone 0 starts the other drones it listens before they exist, so a refusal that lasts is a wrong address or a drone 0
+    /// that is gone. A cluster launcher (srun, mpirun) starts every drone at once, so there drone 0 may come up last.
+    /// </summary>
+    public TimeSpan RegistryRefusedFor { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Largest frame accepted after the handshake; a larger length prefix closes the link.</summary>
     public int MaxFrameBytes { get; init; } = 16 << 20;
 
@@ -108,6 +122,16 @@ public sealed record MeshOptions
         if (ListenPort is < 0 or > 65535)
         {
             throw new ArgumentOutOfRangeException(nameof(ListenPort), ListenPort, "ListenPort must be 0..65535.");
+        }
+
+        if (RegistryRefusedFor < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(RegistryRefusedFor), RegistryRefusedFor, "RegistryRefusedFor must not be negative.");
+        }
+
+        if (AdvertiseAddress is { } advertise && HostRoutes.IsUnspecified(advertise))
+        {
+            throw new ArgumentOutOfRangeException(nameof(AdvertiseAddress), advertise, "AdvertiseAddress must be an address others can connect to, not 0.0.0.0 or ::.");
         }
     }
 }

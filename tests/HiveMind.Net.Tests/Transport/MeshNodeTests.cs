@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using HiveMind.Net.Codec;
@@ -27,6 +28,44 @@ public sealed class MeshNodeTests
                 $"drone {node.Id} is linked to [{string.Join(",", node.ConnectedPeers)}], expected [{string.Join(",", expected)}]");
             Assert.True(node.RejectedConnections == 0, $"drone {node.Id} rejected {node.RejectedConnections} connection(s) of its own mesh");
         }
+    }
+
+    [Fact]
+    public void FormMesh_NodesListeningOnEveryInterface_AdvertiseTheAddressTheirTrafficToDroneZeroLeavesFrom()
+    {
+        var options = LocalMesh.NewOptions();
+        using var zero = new MeshNode(0, options, new TestConsumer());
+        var everywhere = options with { ListenAddress = IPAddress.Any };
+        using var one = new MeshNode(1, everywhere, new TestConsumer());
+        using var two = new MeshNode(2, everywhere with { AdvertiseAddress = IPAddress.Parse("127.0.0.2") }, new TestConsumer());
+        var nodes = new[] { zero, one, two };
+        var errors = new ConcurrentQueue<Exception>();
+        var threads = nodes.Select(node => new Thread(() =>
+        {
+            try
+            {
+                node.FormMesh(3, zero.ListenEndpoint, TimeSpan.FromSeconds(30));
+            }
+            catch (Exception error)
+            {
+                errors.Enqueue(error);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => Assert.True(t.Join(TimeSpan.FromSeconds(60)), "FormMesh did not return within 60 s"));
+        Assert.True(errors.IsEmpty, $"forming a mesh with drones 1 and 2 on 0.0.0.0: {string.Join("; ", errors.Select(e => e.Message))}");
+
+        // Drone 1 gave no address: it registered 127.0.0.1 (its route to drone 0 on loopback), not 0.0.0.0, and drone 2 dialed that.
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, one.ListenEndpoint.Port), two.EndpointOf(1));
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, one.ListenEndpoint.Port), zero.EndpointOf(1));
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("127.0.0.2"), two.ListenEndpoint.Port), zero.EndpointOf(2));
+    }
+
+    [Fact]
+    public void Options_AdvertisingEveryInterface_AreRefused()
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new MeshNode(1, LocalMesh.NewOptions() with { AdvertiseAddress = IPAddress.Any }, new TestConsumer()));
+        Assert.Contains("AdvertiseAddress must be an address others can connect to, not 0.0.0.0 or ::", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
