@@ -32,6 +32,8 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 
 dotnet restore HiveMind.sln
 dotnet build HiveMind.sln -c Release --no-restore
+# QuickSort published as one file (no QuickSort.dll beside it), for the test that starts such a program over ssh.
+dotnet publish apps/QuickSort -c Release -r linux-x64 --self-contained false -p:PublishSingleFile=true -o artifacts/single-file --nologo -v quiet
 echo "test.sh: checking formatting (dotnet format --verify-no-changes)"
 dotnet format HiveMind.sln --verify-no-changes --no-restore
 dotnet test HiveMind.sln -c Release --no-build --logger "console;verbosity=normal" "$@"

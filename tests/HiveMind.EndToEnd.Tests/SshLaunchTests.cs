@@ -27,6 +27,42 @@ public sealed class SshLaunchTests
     }
 
     [Fact]
+    public void QuickSort_OnASharedFileSystem_RunsFromDroneZerosFolderWithoutCopying()
+    {
+        using var keys = new SshServer.Keys();
+        using var sshd = SshServer.Start(keys, "127.0.0.1", SshServer.FreeLoopbackPort());
+        var work = Path.Combine(keys.Folder, "work");
+        var config = SshServer.WriteConfig(keys, work, ["127.0.0.1", "127.0.0.1"], sshd.Port, new() { ["copyProgram"] = false });
+
+        var (exit, output, error) = AppProcess.Run("QuickSort", Timeout, "--config", config, "--count", "200000", "--seed", "3", "--no-progress", "--quiet");
+
+        Assert.True(exit == 0, $"QuickSort over ssh with copyProgram false exited {exit}:\n{output}\n{error}\nsshd log:\n{sshd.Log}");
+        Assert.Contains("RESULT drones=2 ", output, StringComparison.Ordinal);
+        Assert.Contains(" verified=1 ", output, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(work), $"copyProgram false, yet the work folder {work} was made");
+    }
+
+    [Fact]
+    public void QuickSort_PublishedAsOneFile_RunsAsItselfOnTheOtherHosts()
+    {
+        var program = Path.Combine(RepositoryRoot.Path, "artifacts", "single-file", "QuickSort");
+        Assert.True(File.Exists(program), $"{program} is missing: ./test.sh publishes it before the tests");
+        Assert.False(File.Exists(program + ".dll"), $"{program}.dll is there: the program is not published as one file");
+        using var keys = new SshServer.Keys();
+        using var sshd = SshServer.Start(keys, "127.0.0.1", SshServer.FreeLoopbackPort());
+        var work = Path.Combine(keys.Folder, "work");
+        var config = SshServer.WriteConfig(keys, work, ["127.0.0.1", "127.0.0.1", "127.0.0.1"], sshd.Port);
+
+        var (exit, output) = ToolProcess.Run(
+            null, program, new Dictionary<string, string>(), Timeout, () => $"sshd log:\n{sshd.Log}", "--config", config, "--count", "200000", "--seed", "4", "--no-progress", "--quiet");
+
+        Assert.True(exit == 0, $"single-file QuickSort over ssh exited {exit}:\n{output}\nsshd log:\n{sshd.Log}");
+        Assert.Contains("RESULT drones=3 ", output, StringComparison.Ordinal);
+        Assert.Contains(" verified=1 ", output, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(work, "QuickSort", "QuickSort")), $"the single-file program was not copied to {work}/QuickSort");
+    }
+
+    [Fact]
     public void SshLaunch_HostRefusesTheKey_FailsNamingHostAndSshError()
     {
         using var keys = new SshServer.Keys();

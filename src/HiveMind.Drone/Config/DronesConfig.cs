@@ -51,6 +51,12 @@ public sealed class DronesConfig
     /// <summary>The dotnet host on the remote machines (a name on their PATH or an absolute path).</summary>
     public string Dotnet { get; set; } = "dotnet";
 
+    /// <summary>
+    /// Whether drone 0 copies the program's folder to each host's work folder (the default). False for a file system
+    /// every host shares: each drone runs the program from drone 0's own folder, at the same path, and nothing is copied.
+    /// </summary>
+    public bool CopyProgram { get; set; } = true;
+
     /// <summary>Port every drone listens on (0: any free port).</summary>
     public int ListenPort { get; set; }
 

@@ -8,7 +8,9 @@ namespace HiveMind.Launch;
 
 /// <summary>
 /// Starts drones 1..N-1 on the hosts of a cluster file with the system's ssh: copies this program's folder to
-/// each host's work folder (scp, once per host and folder), then runs it there over ssh with the same arguments.
+/// each host's work folder (scp, once per host and folder; not at all with <c>copyProgram: false</c>, for a file system
+/// every host shares), then runs it there over ssh with the same arguments (<c>dotnet App.dll</c>, or <c>./App</c> for a
+/// single-file or native program).
 /// Key-based only: ssh runs in BatchMode and never prompts. The cluster key travels on the ssh session's
 /// standard input, never on a command line; the session's input stays open for the run, so a remote drone
 /// sees end of input and exits as soon as drone 0 or its ssh client is gone. Remote output comes back
@@ -22,8 +24,10 @@ public sealed class SshLauncher : IDroneLauncher
     /// <summary>Environment variable telling a drone to read the cluster key from its first input line.</summary>
     public const string KeyOnInputVariable = "HIVEMIND_KEY_ON_INPUT";
 
-    // Options the launcher sets itself on the remote command line (a value each), in place of the user's.
-    private static readonly string[] Replaced = ["config", "drones", "page-size", "heap-size", "gc-threshold", "heartbeat-ms", "failure-timeout-ms", "listen-port"];
+    // Options the launcher sets itself on the remote command line (a value each), in place of the user's, and drone 0's own
+    // addresses, which mean nothing on another host (a remote drone listens where the cluster file says).
+    private static readonly string[] Replaced =
+        ["config", "drones", "page-size", "heap-size", "gc-threshold", "heartbeat-ms", "failure-timeout-ms", "listen-port", "listen-address", "advertise-address"];
 
     private static readonly TimeSpan CopyTimeout = TimeSpan.FromMinutes(5);
 
@@ -44,20 +48,29 @@ public sealed class SshLauncher : IDroneLauncher
         var arguments = RemoteArguments(Environment.GetCommandLineArgs().Skip(1), options);
         try
         {
-            // One copy per (login, folder): drones that share a host and work folder share the copy.
-            foreach (var group in Enumerable.Range(1, hosts - 1).GroupBy(k => (Login(k), _config.SshPortOf(k), _config.WorkFolderOf(k))))
+            // One copy per (login, folder): drones that share a host and work folder share the copy. On a shared file system
+            // there is nothing to copy: every drone runs the program from drone 0's folder.
+            if (_config.CopyProgram)
             {
-                Copy(group.First(), folder, RemoteFolder(group.First(), app));
+                foreach (var group in Enumerable.Range(1, hosts - 1).GroupBy(k => (Login(k), _config.SshPortOf(k), _config.WorkFolderOf(k))))
+                {
+                    Copy(group.First(), folder, RemoteFolder(group.First(), app));
+                }
             }
 
+            // A framework-dependent program runs as `dotnet App.dll`; a single-file or native one (no App.dll) as itself.
+            var program = File.Exists(Path.Combine(folder, app + ".dll"))
+                ? $"{Quote(_config.Dotnet)} {Quote(app + ".dll")}"
+                : File.Exists(Path.Combine(folder, app)) ? Quote("./" + app)
+                : throw new LaunchException($"neither {app}.dll nor the executable {app} is in the program's folder {folder}; nothing to start on the other hosts.");
             for (var k = 1; k < hosts; k++)
             {
                 var listen = FormatEndpoint(_config.Hosts[k].Host, _config.ListenPortOf(k));
                 var command = new StringBuilder()
-                    .Append(CultureInfo.InvariantCulture, $"cd {Quote(RemoteFolder(k, app))} && exec env")
+                    .Append(CultureInfo.InvariantCulture, $"cd {Quote(_config.CopyProgram ? RemoteFolder(k, app) : folder)} && exec env")
                     .Append(CultureInfo.InvariantCulture, $" {LocalLauncher.IdVariable}={k} {LocalLauncher.DronesVariable}={hosts}")
                     .Append(CultureInfo.InvariantCulture, $" {LocalLauncher.RegistryVariable}={Quote(registry)} {ListenVariable}={Quote(listen)} {KeyOnInputVariable}=1")
-                    .Append(CultureInfo.InvariantCulture, $" {Quote(_config.Dotnet)} {Quote(app + ".dll")}");
+                    .Append(' ').Append(program);
                 foreach (var argument in arguments)
                 {
                     command.Append(' ').Append(Quote(argument));
