@@ -398,6 +398,7 @@ public sealed partial class Drone : IDisposable
         }
 
         LogStarted(drone._logger, drone.Id, drone.Count, drone.Heap.Size, drone.Heap.PageSize);
+        DroneTelemetry.Add(drone);
         if (drone.Id == 0 && drone.MaxDrones > drone.Count && drone._node is not null)
         {
             Console.Error.WriteLine(
@@ -632,6 +633,7 @@ public sealed partial class Drone : IDisposable
     public void Dispose()
     {
         Volatile.Write(ref _disposed, true);
+        DroneTelemetry.Remove(this);
         _backstop?.Dispose();
         if (!_exited)
         {
@@ -703,6 +705,7 @@ public sealed partial class Drone : IDisposable
         Statistics.LockAcquiresRemote = s.LockAcquiresRemote;
         Statistics.LockWaitTicks = s.LockWaitTicks;
         Statistics.Barriers = s.Barriers;
+        Statistics.RuntimeBarriers = s.RuntimeBarriers;
         Statistics.BarrierWaitTicks = s.BarrierWaitTicks;
         Statistics.GarbageCollections = s.GarbageCollections;
         Statistics.MissTicks = s.MissTicks;
@@ -710,32 +713,53 @@ public sealed partial class Drone : IDisposable
         Statistics.WriteFaultTicks = s.WriteFaultTicks;
         if (_node is not null)
         {
-            var byKind = new Dictionary<string, (long Messages, long Bytes)>();
             foreach (var peer in Enumerable.Range(0, MaxDrones).Where(p => p != Id))
             {
-                if (_node.CountersOf(peer) is not { } counters)
+                if (_node.CountersOf(peer) is { } counters)
                 {
-                    continue;
-                }
-
-                Statistics.MessagesSent += counters.TotalSentMessages;
-                Statistics.LongestSilenceMs = Math.Max(Statistics.LongestSilenceMs, counters.LongestSilenceMs);
-                Statistics.BytesSent += counters.TotalSentBytes;
-                for (var kind = 0; kind < 256; kind++)
-                {
-                    var messages = counters.SentMessages((byte)kind);
-                    if (messages > 0)
-                    {
-                        var name = ProtocolCodec.Name((byte)kind);
-                        var (m, b) = byKind.GetValueOrDefault(name);
-                        byKind[name] = (m + messages, b + counters.SentBytes((byte)kind));
-                    }
+                    Statistics.MessagesSent += counters.TotalSentMessages;
+                    Statistics.LongestSilenceMs = Math.Max(Statistics.LongestSilenceMs, counters.LongestSilenceMs);
+                    Statistics.BytesSent += counters.TotalSentBytes;
                 }
             }
 
-            Statistics.SentByKind = byKind;
+            Statistics.SentByKind = SentByKind();
         }
     }
+
+    /// <summary>Messages and bytes this drone sent to every other so far, by message kind (mesh and protocol kinds).</summary>
+    internal Dictionary<string, (long Messages, long Bytes)> SentByKind()
+    {
+        var byKind = new Dictionary<string, (long Messages, long Bytes)>();
+        if (_node is null)
+        {
+            return byKind;
+        }
+
+        foreach (var peer in Enumerable.Range(0, MaxDrones).Where(p => p != Id))
+        {
+            if (_node.CountersOf(peer) is not { } counters)
+            {
+                continue;
+            }
+
+            for (var kind = 0; kind < 256; kind++)
+            {
+                var messages = counters.SentMessages((byte)kind);
+                if (messages > 0)
+                {
+                    var name = ProtocolCodec.Name((byte)kind);
+                    var (m, b) = byKind.GetValueOrDefault(name);
+                    byKind[name] = (m + messages, b + counters.SentBytes((byte)kind));
+                }
+            }
+        }
+
+        return byKind;
+    }
+
+    /// <summary>This drone's protocol engine (for its statistics).</summary>
+    internal LrcEngine Engine => _engine;
 
     private void OnPeerFailed(int peer, string reason)
     {

@@ -34,7 +34,11 @@ public sealed class DroneStatistics
 
     public long LockWaitTicks { get; internal set; }
 
+    /// <summary>The program's barriers (ids from 0).</summary>
     public long Barriers { get; internal set; }
+
+    /// <summary>The runtime's own barriers: the start, the one behind each <see cref="Drone.Distribute(long)"/>, and the exit.</summary>
+    public long RuntimeBarriers { get; internal set; }
 
     public long BarrierWaitTicks { get; internal set; }
 

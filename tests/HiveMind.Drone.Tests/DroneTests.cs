@@ -71,7 +71,8 @@ public sealed class DroneTests
         Assert.Equal(0, stats.TwinsMade); // nobody else will ever ask a lone drone for a diff
         Assert.Equal(0, stats.IntervalsClosed);
         Assert.Equal(1, stats.LockAcquiresLocal);
-        Assert.Equal(4, stats.Barriers); // the start barrier, barrier 0 and the two exit barriers (all here, then leave)
+        Assert.Equal(1, stats.Barriers); // barrier 0: the runtime's own (start, the two exit barriers) are not the program's
+        Assert.Equal(3, stats.RuntimeBarriers);
         Assert.Throws<InvalidOperationException>(() => drone.LockAcquire(0));
     }
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using HiveMind.Diffs;
 using HiveMind.Memory;
+using HiveMind.Telemetry;
 
 namespace HiveMind.Consistency;
 
@@ -169,6 +170,8 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     {
         CheckLock(lockId);
         var started = Stopwatch.GetTimestamp();
+        using var activity = HiveMindTelemetry.Source.StartActivity("hivemind.acquire");
+        activity?.SetTag(HiveMindTelemetry.DroneTag, Self).SetTag("hivemind.lock", lockId);
         CloseInterval();
         LetLockRequestsIn(lockId);
         LockRequest request;
@@ -187,7 +190,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             {
                 state.Held = true;
                 Statistics.LockAcquiresLocal++;
-                Statistics.LockWaitTicks += Stopwatch.GetTimestamp() - started;
+                Acquired(started, remote: false);
                 return;
             }
 
@@ -209,7 +212,18 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
         Incorporate(grant.Timestamp, grant.Intervals);
         Statistics.LockAcquiresRemote++;
-        Statistics.LockWaitTicks += Stopwatch.GetTimestamp() - started;
+        Acquired(started, remote: true);
+    }
+
+    private void Acquired(long started, bool remote)
+    {
+        var ended = Stopwatch.GetTimestamp();
+        Statistics.LockWaitTicks += ended - started;
+        if (HiveMindTelemetry.LockWait.Enabled)
+        {
+            HiveMindTelemetry.LockWait.Record(
+                HiveMindTelemetry.Milliseconds(started, ended), new(HiveMindTelemetry.DroneTag, Self), new("hivemind.lock.remote", remote));
+        }
     }
 
     /// <summary>
@@ -278,14 +292,33 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     public void Barrier(int barrierId)
     {
         var started = Stopwatch.GetTimestamp();
+        using var activity = barrierId >= 0 ? HiveMindTelemetry.Source.StartActivity("hivemind.barrier") : null;
+        activity?.SetTag(HiveMindTelemetry.DroneTag, Self).SetTag("hivemind.barrier", barrierId);
         var release = Meet(barrierId, mayCollect: true);
         if (release.Collect)
         {
             Collect();
         }
 
+        Counted(barrierId, started);
+    }
+
+    /// <summary>Counts a barrier met: the program's (ids from 0) in its statistics and histogram, the runtime's own apart.</summary>
+    private void Counted(int barrierId, long started)
+    {
+        var ended = Stopwatch.GetTimestamp();
+        if (barrierId < 0)
+        {
+            Statistics.RuntimeBarriers++;
+            return;
+        }
+
         Statistics.Barriers++;
-        Statistics.BarrierWaitTicks += Stopwatch.GetTimestamp() - started;
+        Statistics.BarrierWaitTicks += ended - started;
+        if (HiveMindTelemetry.BarrierWait.Enabled)
+        {
+            HiveMindTelemetry.BarrierWait.Record(HiveMindTelemetry.Milliseconds(started, ended), new KeyValuePair<string, object?>(HiveMindTelemetry.DroneTag, Self));
+        }
     }
 
     /// <summary>
@@ -301,12 +334,13 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             throw new ArgumentOutOfRangeException(nameof(barrierId), barrierId, "TryBarrier is for the runtime's own last barrier (a negative id).");
         }
 
+        var started = Stopwatch.GetTimestamp();
         if (Meet(barrierId, mayCollect: false, giveUpAfter: timeout) is null)
         {
             return false;
         }
 
-        Statistics.Barriers++;
+        Counted(barrierId, started);
         return true;
     }
 
@@ -511,6 +545,8 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     {
         // A writer that stops answering is waited out until the view removes it; then its diffs are skipped.
         var started = Stopwatch.GetTimestamp();
+        using var activity = HiveMindTelemetry.Source.StartActivity("hivemind.miss");
+        activity?.SetTag(HiveMindTelemetry.DroneTag, Self).SetTag("hivemind.pages", pages.Count);
         while (true)
         {
             try
@@ -524,7 +560,12 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             }
         }
 
-        Statistics.MissTicks += Stopwatch.GetTimestamp() - started;
+        var ended = Stopwatch.GetTimestamp();
+        Statistics.MissTicks += ended - started;
+        if (HiveMindTelemetry.MissTime.Enabled)
+        {
+            HiveMindTelemetry.MissTime.Record(HiveMindTelemetry.Milliseconds(started, ended), new KeyValuePair<string, object?>(HiveMindTelemetry.DroneTag, Self));
+        }
     }
 
     private void MissOnce(IReadOnlyList<int> pages)

@@ -15,6 +15,9 @@ public sealed class ProtocolStatistics
 
     public long IntervalsClosed { get; internal set; }
 
+    /// <summary>The runtime's own barriers (start, exit, the barrier behind Distribute): not the program's, so not in <see cref="Barriers"/>.</summary>
+    public long RuntimeBarriers { get; internal set; }
+
     public long DiffsApplied { get; internal set; }
 
     public long DiffBytesApplied { get; internal set; }
