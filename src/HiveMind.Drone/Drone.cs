@@ -135,7 +135,21 @@ public sealed partial class Drone : IDisposable
             RegistryRefusedFor = placement.RegistryFromLauncher ? StartTimeout : mesh.RegistryRefusedFor,
         };
 
-        _node = new MeshNode(id, mesh, network, loggers.CreateLogger("HiveMind.Mesh"));
+        try
+        {
+            _node = new MeshNode(id, mesh, network, loggers.CreateLogger("HiveMind.Mesh"));
+        }
+        catch (System.Net.Sockets.SocketException error)
+        {
+            Heap.Dispose();
+            var where = new IPEndPoint(mesh.ListenAddress, mesh.ListenPort);
+            throw new OptionsException(
+                placement.RegistryFromLauncher && id == 0
+                    ? $"drone 0 cannot listen at the rendezvous {where} ({error.SocketErrorCode}: {error.Message}): another run may hold the port, or the address is not this host's; give --rendezvous HOST:PORT with this host and a free port."
+                    : $"drone {id} cannot listen on {where} ({error.SocketErrorCode}: {error.Message}); check --listen-address and --listen-port.",
+                error);
+        }
+
         try
         {
             if (joining)
@@ -186,10 +200,10 @@ public sealed partial class Drone : IDisposable
         {
             if (id == 0 && placement.LaunchOthers)
             {
-                // Where the drones it starts reach drone 0: its advertised address, or loopback for one that listens everywhere.
+                // Where the drones it starts reach drone 0: on this machine, where it listens (loopback for every interface); over
+                // ssh, the first host's address it listens on.
                 var listening = _node.ListenEndpoint;
-                var registry = new IPEndPoint(
-                    placement.Advertise ?? (HostRoutes.IsUnspecified(listening.Address) ? IPAddress.Loopback : listening.Address), listening.Port).ToString();
+                var registry = new IPEndPoint(HostRoutes.IsUnspecified(listening.Address) ? IPAddress.Loopback : listening.Address, listening.Port).ToString();
                 _launcher = options.ClusterConfig is null
                     ? new LocalLauncher(drones, registry, key)
                     : new SshLauncher(options, registry, key);
@@ -296,7 +310,7 @@ public sealed partial class Drone : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         var id = Environment.GetEnvironmentVariable(LocalLauncher.IdVariable);
         DronePlacement placement;
-        if (options.Launcher != LauncherKind.Local)
+        if (options.LaunchedBy != LauncherKind.Local)
         {
             // Started, with every other drone, by srun, mpirun or another engine: the place comes from the environment.
             placement = ClusterLaunch.Place(options, Environment.GetEnvironmentVariable, StartTimeout);
@@ -314,7 +328,7 @@ public sealed partial class Drone : IDisposable
         }
         else if (id is null)
         {
-            if (options.GivenNames?.Contains("launcher") != true && ClusterLaunch.StartedBy(Environment.GetEnvironmentVariable) is { } by)
+            if (options.Launcher is null && ClusterLaunch.StartedBy(Environment.GetEnvironmentVariable) is { } by)
             {
                 // One of several tasks of srun or ranks of mpirun, each about to start a run of its own: surely not what was meant.
                 var name = ClusterLaunch.Name(by);
@@ -343,7 +357,8 @@ public sealed partial class Drone : IDisposable
             var listen = Environment.GetEnvironmentVariable(SshLauncher.ListenVariable);
 
             // A drone started over ssh listens where the cluster file says; one started on this machine as drone 0 does
-            // (--listen-address, which it inherits), on any free port.
+            // (--listen-address, which it inherits), on any free port, and advertises what its traffic to drone 0 leaves from
+            // (drone 0's --advertise-address is drone 0's).
             placement = new DronePlacement(droneId, ParseVariable(LocalLauncher.DronesVariable, Environment.GetEnvironmentVariable(LocalLauncher.DronesVariable)))
             {
                 Registry = registry,
@@ -352,7 +367,6 @@ public sealed partial class Drone : IDisposable
                     : Convert.FromBase64String(Environment.GetEnvironmentVariable(LocalLauncher.KeyVariable) ?? throw new OptionsException($"{LocalLauncher.KeyVariable} is not set")),
                 Listen = listen is not null ? HostAddress.ParseEndpoint(listen, SshLauncher.ListenVariable, anyPort: true)
                     : options.ListenIp is { } address ? new IPEndPoint(address, 0) : null,
-                Advertise = listen is null ? options.AdvertiseIp : null,
             };
             LocalLauncher.WatchParent(droneId, options.EndProcess);
         }

@@ -62,8 +62,11 @@ public class DroneOptions
     [Option("listen-port", Default = 0, HelpText = "Port drone 0 listens on (0: any free port).")]
     public int ListenPort { get; set; }
 
-    [Option("launcher", Default = LauncherKind.Local, HelpText = "What starts the drones: local (drone 0 starts --drones - 1 more on this machine, or over ssh on the hosts of --config), slurm (every drone is a task of srun), mpi (every drone is a rank of mpirun or mpiexec), or env (something else starts every drone and sets HIVEMIND_DRONE_ID, HIVEMIND_DRONES and HIVEMIND_RENDEZVOUS). Under slurm, mpi and env the drones share the key through --key-file or HIVEMIND_CLUSTER_KEY.")]
-    public LauncherKind Launcher { get; set; }
+    [Option("launcher", HelpText = "What starts the drones: local (the default: drone 0 starts --drones - 1 more on this machine, or over ssh on the hosts of --config), slurm (every drone is a task of srun), mpi (every drone is a rank of mpirun or mpiexec), or env (something else starts every drone and sets HIVEMIND_DRONE_ID, HIVEMIND_DRONES and HIVEMIND_RENDEZVOUS). Under slurm, mpi and env the drones share the key through --key-file or HIVEMIND_CLUSTER_KEY.")]
+    public LauncherKind? Launcher { get; set; }
+
+    /// <summary>What starts the drones: <see cref="Launcher"/>, or <see cref="LauncherKind.Local"/> when it is not given.</summary>
+    public LauncherKind LaunchedBy => Launcher ?? LauncherKind.Local;
 
     [Option("rendezvous", HelpText = "HOST:PORT where drone 0 listens and the other drones find it, under --launcher slurm, mpi or env. Default under slurm: the step's first node, at a port derived from the job and step ids; under mpi with every rank on one host: 127.0.0.1, at a port derived from the job id.")]
     public string? Rendezvous { get; set; }
@@ -135,9 +138,9 @@ public class DroneOptions
             return;
         }
 
-        if (Launcher != LauncherKind.Local)
+        if (LaunchedBy != LauncherKind.Local)
         {
-            throw new OptionsException($"--config: --launcher {ClusterLaunch.Name(Launcher)} starts the drones itself; a cluster file is for drone 0 starting them over ssh (--launcher local).");
+            throw new OptionsException($"--config: --launcher {ClusterLaunch.Name(LaunchedBy)} starts the drones itself; a cluster file is for drone 0 starting them over ssh (--launcher local).");
         }
 
         var config = DronesConfig.Load(Config);
@@ -261,9 +264,19 @@ public class DroneOptions
             throw new OptionsException($"--max-drones: must be 0 or from --drones ({Drones}) to {MaxDrones}, not {MaxDronesInRun}.");
         }
 
-        if (Launcher != LauncherKind.Local)
+        if (LaunchedBy != LauncherKind.Local)
         {
-            var launcher = $"--launcher {ClusterLaunch.Name(Launcher)}";
+            var launcher = $"--launcher {ClusterLaunch.Name(LaunchedBy)}";
+            if (AdvertiseAddress is not null)
+            {
+                throw new OptionsException($"--advertise-address: under {launcher} every drone gets the same command line, so all would advertise one address; leave it out (a drone that listens on 0.0.0.0 advertises the address its traffic to drone 0 leaves from).");
+            }
+
+            if (ListenIp is { } listen && !HostRoutes.IsUnspecified(listen))
+            {
+                throw new OptionsException($"--listen-address {ListenAddress}: under {launcher} every drone gets the same command line, so all would listen on one address; give 0.0.0.0 or ::, or leave it out (each then listens on the address its traffic to drone 0 leaves from).");
+            }
+
             if (Join is not null)
             {
                 throw new OptionsException($"--join: a drone that joins a running run is started by hand, not by {launcher}.");

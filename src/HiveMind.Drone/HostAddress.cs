@@ -42,7 +42,11 @@ internal static class HostAddress
         }
     }
 
-    /// <summary>The address of a host name or address, IPv4 first; throws <see cref="OptionsException"/> naming the host.</summary>
+    /// <summary>
+    /// The address of a host name or address: IPv4 first, and for a name, an address other hosts can reach first (a name
+    /// that /etc/hosts maps to 127.0.1.1, as Debian does for the machine's own name, also has its interfaces' addresses,
+    /// which are what the other hosts of a run see). Throws <see cref="OptionsException"/> naming the host.
+    /// </summary>
     public static IPAddress Resolve(string host)
     {
         if (IPAddress.TryParse(host, out var address))
@@ -53,13 +57,17 @@ internal static class HostAddress
         try
         {
             var addresses = Dns.GetHostAddresses(host);
-            return addresses.FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
-                ?? addresses.FirstOrDefault()
-                ?? throw new OptionsException($"host '{host}' has no address.");
+            return Preferred(addresses) ?? throw new OptionsException($"host '{host}' has no address.");
         }
         catch (System.Net.Sockets.SocketException error)
         {
             throw new OptionsException($"host '{host}' cannot be resolved: {error.Message}", error);
         }
     }
+
+    /// <summary>The address to use of a name's <paramref name="addresses"/>: IPv4 before IPv6, and not loopback before loopback.</summary>
+    internal static IPAddress? Preferred(IReadOnlyList<IPAddress> addresses) =>
+        addresses.OrderBy(a => IPAddress.IsLoopback(a) || a.IsIPv6LinkLocal ? 1 : 0)
+            .ThenBy(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 0 : 1)
+            .FirstOrDefault();
 }

@@ -51,31 +51,45 @@ public sealed class ClusterLaunchTests : IDisposable
     [Fact]
     public void Slurm_TaskZero_ListensAtTheFirstNodeOnAPortFromTheJob_AndTheOthersFindItThere()
     {
-        var key = Convert.ToBase64String(new byte[32]);
-        var slurm = new Dictionary<string, string>
-        {
-            ["SLURM_PROCID"] = "0",
-            ["SLURM_NTASKS"] = "4",
-            ["SLURM_STEP_NODELIST"] = "localhost",
-            ["SLURMD_NODENAME"] = "localhost",
-            ["SLURM_JOB_ID"] = "4242",
-            ["SLURM_STEP_ID"] = "3",
-            ["HIVEMIND_CLUSTER_KEY"] = key,
-        };
+        var key = new byte[32];
+        var slurm = SlurmStep(job: "4242", step: "3", task: 0, key);
         var zero = Place(["--launcher", "slurm"], slurm);
-        var port = 20000 + (((4242 * 16) + 3) % 12000);
         Assert.Equal((0, 4), (zero.Id, zero.Drones));
-        Assert.True(zero.Listen is { } listen && IPAddress.IsLoopback(listen.Address) && listen.Port == port, $"task 0 listens at {zero.Listen}, not localhost:{port}");
+        var port = zero.Listen!.Port;
+        Assert.True(IPAddress.IsLoopback(zero.Listen.Address) && port is >= 20000 and < 32000, $"task 0 listens at {zero.Listen}, not on localhost below the ephemeral ports");
         Assert.Null(zero.Registry);
         Assert.False(zero.LaunchOthers, "under srun drone 0 must not start drones of its own");
         Assert.True(zero.RegistryFromLauncher);
 
-        slurm["SLURM_PROCID"] = "3";
-        var three = Place(["--launcher", "slurm"], slurm);
+        var three = Place(["--launcher", "slurm"], SlurmStep(job: "4242", step: "3", task: 3, key));
         Assert.Equal((3, 4), (three.Id, three.Drones));
         Assert.Equal($"127.0.0.1:{port}", three.Registry);
         Assert.True(three.Listen is { Port: 0 } mine && IPAddress.IsLoopback(mine.Address), $"task 3 listens at {three.Listen}, not on loopback (its route to drone 0) at any port");
-        Assert.Equal(new byte[32], three.ClusterKey);
+        Assert.Equal(zero.ClusterKey, three.ClusterKey);
+        Assert.NotEqual(key, three.ClusterKey); // the run proves a key bound to its job and step, not the shared one
+    }
+
+    [Theory]
+    [InlineData("4242", "3", "4242", "19")] // steps 16 apart
+    [InlineData("100", "0", "850", "0")] // jobs 750 apart
+    [InlineData("7", "0", "8", "0")]
+    public void Slurm_OtherJobsAndSteps_MeetAtOtherPortsAndProveOtherKeys(string job, string step, string otherJob, string otherStep)
+    {
+        var key = new byte[32];
+        var one = Place(["--launcher", "slurm"], SlurmStep(job, step, task: 0, key));
+        var other = Place(["--launcher", "slurm"], SlurmStep(otherJob, otherStep, task: 0, key));
+        Assert.True(one.Listen!.Port != other.Listen!.Port, $"job {job} step {step} and job {otherJob} step {otherStep} both meet at port {one.Listen.Port}");
+        Assert.NotEqual(one.ClusterKey, other.ClusterKey);
+    }
+
+    [Fact]
+    public void Slurm_BatchScriptsOwnStep_IsNotTakenForATaskOfSrun()
+    {
+        // sbatch sets SLURM_PROCID and SLURM_NTASKS in the batch script itself; only srun's tasks have SLURM_STEP_NUM_TASKS.
+        var batch = new Dictionary<string, string> { ["SLURM_PROCID"] = "0", ["SLURM_NTASKS"] = "4", ["SLURM_JOB_ID"] = "9" };
+        Assert.Null(ClusterLaunch.StartedBy(Variables(batch)));
+        var error = Assert.Throws<OptionsException>(() => Place(["--launcher", "slurm"], batch));
+        Assert.Contains("SLURM_STEP_NUM_TASKS is not set; run the program as the tasks of srun", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -84,7 +98,7 @@ public sealed class ClusterLaunchTests : IDisposable
         var error = Assert.Throws<OptionsException>(() => Place(["--launcher", "slurm"], new Dictionary<string, string>
         {
             ["SLURM_PROCID"] = "0",
-            ["SLURM_NTASKS"] = "2",
+            ["SLURM_STEP_NUM_TASKS"] = "2",
             ["SLURM_STEP_NODELIST"] = "node[1-2]",
             ["SLURMD_NODENAME"] = "node2",
             ["SLURM_JOB_ID"] = "7",
@@ -148,11 +162,11 @@ public sealed class ClusterLaunchTests : IDisposable
     }
 
     [Theory]
-    [InlineData(new[] { "SLURM_PROCID=abc", "SLURM_NTASKS=2" }, "SLURM_PROCID='abc' is not a whole number")]
-    [InlineData(new[] { "SLURM_PROCID=2", "SLURM_NTASKS=2" }, "this drone's rank 2 is not below the run's size 2")]
-    [InlineData(new[] { "SLURM_PROCID=0", "SLURM_NTASKS=2" }, "SLURM_STEP_NODELIST is not set, so drone 0's node is unknown; give --rendezvous HOST:PORT")]
-    [InlineData(new[] { "SLURM_PROCID=0", "SLURM_NTASKS=2", "SLURM_STEP_NODELIST=n[1-" }, "Slurm host list 'n[1-': an unclosed bracket")]
-    [InlineData(new[] { "SLURM_PROCID=0", "SLURM_NTASKS=2", "SLURM_STEP_NODELIST=n1" }, "SLURM_JOB_ID is not set, so no rendezvous port can be derived")]
+    [InlineData(new[] { "SLURM_PROCID=abc", "SLURM_STEP_NUM_TASKS=2" }, "SLURM_PROCID='abc' is not a whole number")]
+    [InlineData(new[] { "SLURM_PROCID=2", "SLURM_STEP_NUM_TASKS=2" }, "this drone's rank 2 is not below the run's size 2")]
+    [InlineData(new[] { "SLURM_PROCID=0", "SLURM_STEP_NUM_TASKS=2" }, "SLURM_STEP_NODELIST is not set, so drone 0's node is unknown; give --rendezvous HOST:PORT")]
+    [InlineData(new[] { "SLURM_PROCID=0", "SLURM_STEP_NUM_TASKS=2", "SLURM_STEP_NODELIST=n[1-" }, "Slurm host list 'n[1-': an unclosed bracket")]
+    [InlineData(new[] { "SLURM_PROCID=0", "SLURM_STEP_NUM_TASKS=2", "SLURM_STEP_NODELIST=n1" }, "SLURM_JOB_ID is not set, so no rendezvous port can be derived")]
     public void BadSlurmVariables_AreRefusedNamingTheVariable(string[] variables, string expected)
     {
         var environment = variables.Select(v => v.Split('=', 2)).ToDictionary(v => v[0], v => v[1]);
@@ -212,6 +226,8 @@ public sealed class ClusterLaunchTests : IDisposable
     [InlineData(new[] { "--launcher", "pbs" }, "--launcher")]
     [InlineData(new[] { "--advertise-address", "0.0.0.0" }, "--advertise-address: 0.0.0.0 is every interface, which nobody can connect to")]
     [InlineData(new[] { "--listen-address", "no-such-host.invalid" }, "--listen-address: host 'no-such-host.invalid' cannot be resolved")]
+    [InlineData(new[] { "--launcher", "slurm", "--advertise-address", "10.0.0.5" }, "--advertise-address: under --launcher slurm every drone gets the same command line")]
+    [InlineData(new[] { "--launcher", "mpi", "--listen-address", "10.0.0.5" }, "--listen-address 10.0.0.5: under --launcher mpi every drone gets the same command line")]
     public void BadLauncherOptions_AreRefusedNamingTheOption(string[] args, string expected)
     {
         var error = Assert.Throws<OptionsException>(() => Tmk.ParseOptions<DroneOptions>(args));
@@ -221,17 +237,120 @@ public sealed class ClusterLaunchTests : IDisposable
     [Fact]
     public void AlreadyStartedBySrunOrMpirun_IsKnownFromTheEnvironment()
     {
-        Assert.Equal(LauncherKind.Slurm, ClusterLaunch.StartedBy(Variables(new Dictionary<string, string> { ["SLURM_NTASKS"] = "4", ["SLURM_PROCID"] = "1" })));
-        Assert.Null(ClusterLaunch.StartedBy(Variables(new Dictionary<string, string> { ["SLURM_NTASKS"] = "1", ["SLURM_PROCID"] = "0" })));
+        Assert.Equal(LauncherKind.Slurm, ClusterLaunch.StartedBy(Variables(new Dictionary<string, string> { ["SLURM_STEP_NUM_TASKS"] = "4", ["SLURM_PROCID"] = "1" })));
+        Assert.Null(ClusterLaunch.StartedBy(Variables(new Dictionary<string, string> { ["SLURM_STEP_NUM_TASKS"] = "1", ["SLURM_PROCID"] = "0" })));
         Assert.Equal(LauncherKind.Mpi, ClusterLaunch.StartedBy(Variables(new Dictionary<string, string> { ["OMPI_COMM_WORLD_SIZE"] = "2" })));
         Assert.Equal(LauncherKind.Mpi, ClusterLaunch.StartedBy(Variables(new Dictionary<string, string> { ["PMI_SIZE"] = "3" })));
+
+        // Ranks of mpirun inside a Slurm allocation see its daemons' Slurm variables too: they are MPI's.
+        Assert.Equal(LauncherKind.Mpi, ClusterLaunch.StartedBy(Variables(new Dictionary<string, string>
+        {
+            ["OMPI_COMM_WORLD_SIZE"] = "8",
+            ["SLURM_STEP_NUM_TASKS"] = "2",
+            ["SLURM_PROCID"] = "1",
+        })));
         Assert.Null(ClusterLaunch.StartedBy(Variables(new Dictionary<string, string>())));
+    }
+
+    [Fact]
+    public void OneDroneAlone_NeedsNoKey()
+    {
+        var alone = Place(["--launcher", "env", "--rendezvous", "127.0.0.1:7000"], new Dictionary<string, string> { ["HIVEMIND_DRONE_ID"] = "0", ["HIVEMIND_DRONES"] = "1" });
+        Assert.Equal((0, 1), (alone.Id, alone.Drones));
+        Assert.Null(alone.ClusterKey);
+    }
+
+    [Fact]
+    public void KeyFile_TwoDronesZeroThatRace_BothEndWithTheKeyInTheFile()
+    {
+        for (var trial = 0; trial < 20; trial++)
+        {
+            var path = Path.Combine(_folder, $"race{trial}.key");
+            using var start = new Barrier(2);
+            var keys = new byte[2][];
+            var racers = Enumerable.Range(0, 2).Select(k => new Thread(() =>
+            {
+                start.SignalAndWait();
+                keys[k] = ClusterKeyFile.LoadOrCreate(path);
+            })).ToList();
+            racers.ForEach(t => t.Start());
+            racers.ForEach(t => Assert.True(t.Join(KeyWait), $"trial {trial}: a racer did not finish"));
+            var inFile = ClusterKeyFile.Load(path);
+            Assert.True(keys[0].SequenceEqual(inFile) && keys[1].SequenceEqual(inFile), $"trial {trial}: the two drones 0 hold different keys, or not the file's");
+        }
+    }
+
+    [Fact]
+    public void KeyFile_HalfWritten_IsNotTakenForAKey_TheWholeLineIs()
+    {
+        // Ten characters of base64 decode to a (wrong) key of their own: a reader must wait for the whole line.
+        var path = Path.Combine(_folder, "half.key");
+        var line = Convert.ToBase64String(Enumerable.Range(1, 32).Select(b => (byte)b).ToArray());
+        File.WriteAllText(path, line[..24]);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var error = Assert.Throws<OptionsException>(() => ClusterKeyFile.WaitAndLoad(path, TimeSpan.FromMilliseconds(200)));
+        Assert.Contains($"--key-file {path}: holds no whole key line after 0 s", error.Message, StringComparison.Ordinal);
+        File.WriteAllText(path, line + "\n");
+        Assert.Equal(Enumerable.Range(1, 32).Select(b => (byte)b).ToArray(), ClusterKeyFile.WaitAndLoad(path, KeyWait));
+    }
+
+    [Fact]
+    public void KeyFile_ThatIsALink_IsRefused()
+    {
+        var target = Path.Combine(_folder, "target.key");
+        File.WriteAllText(target, Convert.ToBase64String(new byte[32]) + "\n");
+        File.SetUnixFileMode(target, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var link = Path.Combine(_folder, "link.key");
+        File.CreateSymbolicLink(link, target);
+        var error = Assert.Throws<OptionsException>(() => ClusterKeyFile.LoadOrCreate(link));
+        Assert.Contains($"--key-file {link}: is a symbolic link", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void KeyFile_InAFolderThatIsNotThere_IsRefusedNamingIt()
+    {
+        var path = Path.Combine(_folder, "no-such-folder", "run.key");
+        var error = Assert.Throws<OptionsException>(() => ClusterKeyFile.LoadOrCreate(path));
+        Assert.Contains($"--key-file {path}: cannot create it", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ANameWithLoopbackAndNetworkAddresses_ResolvesToTheNetworkOne()
+    {
+        // Debian's /etc/hosts maps the machine's own name to 127.0.1.1; the other hosts of a run know it by its network address.
+        IPAddress[] addresses = [IPAddress.Parse("127.0.1.1"), IPAddress.Parse("fe80::1"), IPAddress.Parse("2001:db8::5"), IPAddress.Parse("10.1.2.3")];
+        Assert.Equal(IPAddress.Parse("10.1.2.3"), HostAddress.Preferred(addresses));
+        Assert.Equal(IPAddress.Parse("2001:db8::5"), HostAddress.Preferred([IPAddress.Parse("127.0.1.1"), IPAddress.Parse("2001:db8::5")]));
+        Assert.Equal(IPAddress.Loopback, HostAddress.Preferred([IPAddress.IPv6Loopback, IPAddress.Loopback]));
+    }
+
+    [Fact]
+    public void DroneZero_WhoseRendezvousPortIsTaken_SaysSoAndWhatToGive()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var placement = new DronePlacement(0, 2) { ClusterKey = new byte[32], Listen = new IPEndPoint(IPAddress.Loopback, port), RegistryFromLauncher = true };
+        var error = Assert.Throws<OptionsException>(() => Drone.Join(new DroneOptions { HeapSize = "1MiB", Quiet = true }, placement));
+        Assert.Contains($"drone 0 cannot listen at the rendezvous 127.0.0.1:{port} (AddressAlreadyInUse", error.Message, StringComparison.Ordinal);
+        Assert.Contains("give --rendezvous HOST:PORT", error.Message, StringComparison.Ordinal);
     }
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
     private static DronePlacement Place(string[] args, IReadOnlyDictionary<string, string> environment) =>
         ClusterLaunch.Place(Tmk.ParseOptions<DroneOptions>(args), Variables(environment), KeyWait);
+
+    private static Dictionary<string, string> SlurmStep(string job, string step, int task, byte[] key) => new()
+    {
+        ["SLURM_PROCID"] = $"{task}",
+        ["SLURM_STEP_NUM_TASKS"] = "4",
+        ["SLURM_STEP_NODELIST"] = "localhost",
+        ["SLURMD_NODENAME"] = "localhost",
+        ["SLURM_JOB_ID"] = job,
+        ["SLURM_STEP_ID"] = step,
+        ["HIVEMIND_CLUSTER_KEY"] = Convert.ToBase64String(key),
+    };
 
     private static Dictionary<string, string> With(IReadOnlyDictionary<string, string> environment, string name, string value) =>
         new(environment) { [name] = value };

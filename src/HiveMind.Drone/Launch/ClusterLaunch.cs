@@ -1,5 +1,8 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Net;
+using System.Security.Cryptography;
+using System.Text;
 using HiveMind.Net.Transport;
 
 namespace HiveMind.Launch;
@@ -36,14 +39,14 @@ public static class ClusterLaunch
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(environment);
-        var (id, drones, rendezvous, spansHosts) = options.Launcher switch
+        var (id, drones, rendezvous, spansHosts, run) = options.LaunchedBy switch
         {
             LauncherKind.Slurm => Slurm(options, environment),
             LauncherKind.Mpi => Mpi(options, environment),
             LauncherKind.Env => Env(options, environment),
-            _ => throw new ArgumentException($"--launcher {options.Launcher} is not a cluster launcher", nameof(options)),
+            _ => throw new ArgumentException($"--launcher {options.LaunchedBy} is not a cluster launcher", nameof(options)),
         };
-        var what = $"--launcher {Name(options.Launcher)}";
+        var what = $"--launcher {Name(options.LaunchedBy)}";
         if (options.GivenNames?.Contains("drones") == true && options.Drones != drones)
         {
             throw new OptionsException($"--drones {options.Drones}: {what} started {drones} drone(s); leave --drones out or make it {drones}.");
@@ -52,7 +55,9 @@ public static class ClusterLaunch
         options.Drones = drones;
         var listen = options.ListenIp;
         var advertise = options.AdvertiseIp;
-        var key = Key(options, id, environment, keyWait, what);
+        // One drone alone needs no key; a run's drones prove a key bound to this run (its launcher's job and step, and its
+        // rendezvous), so that two runs that share a key file and meet at one port by chance refuse each other.
+        var key = drones == 1 ? null : ForRun(Key(options, id, environment, keyWait, what), $"{run} {rendezvous}");
         if (id == 0)
         {
             // Drone 0 listens at the rendezvous. A node name that resolves to loopback on its own node (Debian's
@@ -94,25 +99,33 @@ public static class ClusterLaunch
     public static LauncherKind? StartedBy(Func<string, string?> environment)
     {
         ArgumentNullException.ThrowIfNull(environment);
-        if (Number(environment, "SLURM_NTASKS") is > 1 && environment("SLURM_PROCID") is not null)
+
+        // MPI first: ranks that mpirun starts inside a Slurm allocation also see its daemons' SLURM_ variables.
+        if (Number(environment, "OMPI_COMM_WORLD_SIZE") is > 1 || Number(environment, "PMI_SIZE") is > 1)
         {
-            return LauncherKind.Slurm;
+            return LauncherKind.Mpi;
         }
 
-        return Number(environment, "OMPI_COMM_WORLD_SIZE") is > 1 || Number(environment, "PMI_SIZE") is > 1 ? LauncherKind.Mpi : null;
+        return Number(environment, "SLURM_STEP_NUM_TASKS") is > 1 && environment("SLURM_PROCID") is not null ? LauncherKind.Slurm : null;
     }
 
-    private static (int Id, int Drones, IPEndPoint Rendezvous, bool SpansHosts) Slurm(DroneOptions options, Func<string, string?> environment)
+    private static (int Id, int Drones, IPEndPoint Rendezvous, bool SpansHosts, string Run) Slurm(DroneOptions options, Func<string, string?> environment)
     {
         const string what = "--launcher slurm";
-        var id = Required(environment, "SLURM_PROCID", what, "run the program as the tasks of srun (srun -n 4 ./App --launcher slurm)");
-        var drones = Required(environment, "SLURM_NTASKS", what, "run the program as the tasks of srun (srun -n 4 ./App --launcher slurm)");
+        const string how = "run the program as the tasks of srun (srun -n 4 ./App --launcher slurm), not as a batch script's own step";
+        var id = Required(environment, "SLURM_PROCID", what, how);
+
+        // SLURM_STEP_NUM_TASKS is set for the tasks of an srun step only; a batch script's own step has SLURM_NTASKS too.
+        var drones = Required(environment, "SLURM_STEP_NUM_TASKS", what, how);
         var nodes = environment("SLURM_STEP_NODELIST") ?? environment("SLURM_JOB_NODELIST") ?? environment("SLURM_NODELIST");
         CheckRank(id, drones, what);
         var spansHosts = Number(environment, "SLURM_STEP_NUM_NODES") is > 1 || Number(environment, "SLURM_JOB_NUM_NODES") is > 1;
+        var job = Number(environment, "SLURM_JOB_ID");
+        var step = Number(environment, "SLURM_STEP_ID") ?? 0;
+        var run = $"slurm {job}.{step}";
         if (Rendezvous(options, environment) is { } given)
         {
-            return (id, drones, given, spansHosts);
+            return (id, drones, given, spansHosts, run);
         }
 
         if (nodes is null)
@@ -130,18 +143,21 @@ public static class ClusterLaunch
             throw new OptionsException($"{what}: {error.Message} Give --rendezvous HOST:PORT.", error);
         }
 
-        var job = Number(environment, "SLURM_JOB_ID") ?? throw new OptionsException($"{what}: SLURM_JOB_ID is not set, so no rendezvous port can be derived; give --rendezvous HOST:PORT.");
-        var step = Number(environment, "SLURM_STEP_ID") ?? 0;
-        var port = DerivedPort((job * 16) + (step & 15));
+        if (job is null)
+        {
+            throw new OptionsException($"{what}: SLURM_JOB_ID is not set, so no rendezvous port can be derived; give --rendezvous HOST:PORT.");
+        }
+
+        var port = DerivedPort(run);
         if (id == 0 && environment("SLURMD_NODENAME") is { } node && !string.Equals(node, first, StringComparison.Ordinal))
         {
             throw new OptionsException($"{what}: task 0 runs on {node}, not on the step's first node {first} where the others look for it; use the block or cyclic distribution, or give --rendezvous {node}:{port}.");
         }
 
-        return (id, drones, Endpoint($"{first}:{port}", what), spansHosts);
+        return (id, drones, Endpoint($"{first}:{port}", what), spansHosts, run);
     }
 
-    private static (int Id, int Drones, IPEndPoint Rendezvous, bool SpansHosts) Mpi(DroneOptions options, Func<string, string?> environment)
+    private static (int Id, int Drones, IPEndPoint Rendezvous, bool SpansHosts, string Run) Mpi(DroneOptions options, Func<string, string?> environment)
     {
         const string what = "--launcher mpi";
         (string Rank, string? Size) variables = environment("OMPI_COMM_WORLD_RANK") is not null ? ("OMPI_COMM_WORLD_RANK", (string?)"OMPI_COMM_WORLD_SIZE")
@@ -155,12 +171,13 @@ public static class ClusterLaunch
         CheckRank(id, drones, what);
         var local = Number(environment, "OMPI_COMM_WORLD_LOCAL_SIZE") ?? Number(environment, "MPI_LOCALNRANKS");
         var spansHosts = local is null || local < drones;
+        var job = environment("OMPI_MCA_ess_base_jobid") ?? environment("PMIX_NAMESPACE") ?? environment("PMI_JOBID");
+        var run = $"mpi {job}";
         if (Rendezvous(options, environment) is { } given)
         {
-            return (id, drones, given, spansHosts);
+            return (id, drones, given, spansHosts, run);
         }
 
-        var job = environment("OMPI_MCA_ess_base_jobid") ?? environment("PMIX_NAMESPACE") ?? environment("PMI_JOBID");
         if (spansHosts || job is null)
         {
             throw new OptionsException(spansHosts
@@ -169,16 +186,10 @@ public static class ClusterLaunch
         }
 
         // Every rank runs on this host: drone 0 listens on loopback, at a port every rank derives from the job id.
-        var hash = 17L;
-        foreach (var c in job)
-        {
-            hash = ((hash * 31) + c) & 0x7FFFFFFF;
-        }
-
-        return (id, drones, new IPEndPoint(IPAddress.Loopback, DerivedPort(hash)), false);
+        return (id, drones, new IPEndPoint(IPAddress.Loopback, DerivedPort(run)), false, run);
     }
 
-    private static (int Id, int Drones, IPEndPoint Rendezvous, bool SpansHosts) Env(DroneOptions options, Func<string, string?> environment)
+    private static (int Id, int Drones, IPEndPoint Rendezvous, bool SpansHosts, string Run) Env(DroneOptions options, Func<string, string?> environment)
     {
         const string what = "--launcher env";
         const string how = $"the launcher sets {IdVariable} (0 .. N-1), {DronesVariable} (N) and {RendezvousVariable} (drone 0's HOST:PORT) for every drone";
@@ -189,7 +200,7 @@ public static class ClusterLaunch
         CheckRank(id, drones, what);
         var rendezvous = Rendezvous(options, environment)
             ?? throw new OptionsException($"{what}: neither --rendezvous nor {RendezvousVariable} gives drone 0's HOST:PORT; {how}.");
-        return (id, drones, rendezvous, true);
+        return (id, drones, rendezvous, false, "env");
     }
 
     private static void CheckRank(int id, int drones, string what)
@@ -207,7 +218,13 @@ public static class ClusterLaunch
 
     private static IPEndPoint Endpoint(string text, string what) => HostAddress.ParseEndpoint(text, what, anyPort: false);
 
-    private static int DerivedPort(long seed) => DerivedPortBase + (int)(seed % DerivedPorts);
+    // A port from the run's identity, spread over the whole range (SHA-256), so that job ids a fixed distance apart do not
+    // meet at one port.
+    private static int DerivedPort(string run) =>
+        DerivedPortBase + (int)(BinaryPrimitives.ReadUInt32LittleEndian(SHA256.HashData(Encoding.UTF8.GetBytes(run))) % DerivedPorts);
+
+    // The key the drones of one run prove: the shared key bound to the run's identity (HMAC-SHA-256).
+    private static byte[] ForRun(byte[] key, string run) => HMACSHA256.HashData(key, Encoding.UTF8.GetBytes($"hivemind run {run}"));
 
     private static byte[] Key(DroneOptions options, int id, Func<string, string?> environment, TimeSpan wait, string what)
     {

@@ -14,6 +14,22 @@ public static class HostRoutes
     }
 
     /// <summary>
+    /// Whether a peer may give <paramref name="address"/> as where it listens: one host's address, not "every interface",
+    /// a multicast group or the broadcast address (an IPv4 address mapped into IPv6 is judged as the IPv4 address).
+    /// </summary>
+    public static bool IsConnectable(IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        var plain = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+        if (IsUnspecified(plain) || plain.Equals(IPAddress.Broadcast) || plain.IsIPv6Multicast)
+        {
+            return false;
+        }
+
+        return plain.AddressFamily != AddressFamily.InterNetwork || (plain.GetAddressBytes()[0] & 0xF0) != 0xE0; // 224.0.0.0/4
+    }
+
+    /// <summary>
     /// The address of this host that traffic to <paramref name="destination"/> leaves from: the kernel's choice of source
     /// for a datagram socket connected there (connecting a datagram socket sends nothing). Throws <see cref="SocketException"/>
     /// when there is no route.

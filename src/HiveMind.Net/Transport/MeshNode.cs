@@ -57,6 +57,11 @@ public sealed partial class MeshNode : IDisposable
         _consumer = consumer;
         _logger = logger ?? NullLogger.Instance;
         _listener = new Socket(options.ListenAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        if (options.ListenAddress.Equals(IPAddress.IPv6Any))
+        {
+            _listener.DualMode = true; // "every interface" means IPv4 ones too (.NET makes IPv6 sockets IPv6-only)
+        }
+
         _listener.Bind(new IPEndPoint(options.ListenAddress, options.ListenPort));
         _listener.Listen(128);
         ListenEndpoint = (IPEndPoint)_listener.LocalEndPoint!;
@@ -675,7 +680,7 @@ public sealed partial class MeshNode : IDisposable
 
         var host = reader.ReadString();
         var port = reader.ReadInt32();
-        if (!IPAddress.TryParse(host, out var address) || HostRoutes.IsUnspecified(address) || port is <= 0 or > 65535)
+        if (!IPAddress.TryParse(host, out var address) || !HostRoutes.IsConnectable(address) || port is <= 0 or > 65535)
         {
             throw new InvalidDataException($"drone {peer} registered an unusable endpoint {host}:{port}");
         }
@@ -812,12 +817,13 @@ public sealed partial class MeshNode : IDisposable
             var id = reader.ReadInt32();
             var host = reader.ReadString();
             var port = reader.ReadInt32();
-            if (!IPAddress.TryParse(host, out var address) || port is <= 0 or > 65535 || id < 0 || id >= Options.MaxDrones)
+            // Drone 0's own entry is where it listens, which may be every interface: it is reached where it was dialed.
+            if (!IPAddress.TryParse(host, out var address) || (id != 0 && !HostRoutes.IsConnectable(address)) || port is <= 0 or > 65535 || id < 0 || id >= Options.MaxDrones)
             {
                 throw new InvalidDataException($"peer table entry {id} {host}:{port} is unusable");
             }
 
-            table[id] = new IPEndPoint(address, port);
+            table[id] = id == 0 && _dialed.TryGetValue(0, out var dialed) ? dialed : new IPEndPoint(address, port);
         }
 
         lock (_membership)

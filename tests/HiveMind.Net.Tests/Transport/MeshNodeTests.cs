@@ -61,6 +61,45 @@ public sealed class MeshNodeTests
         Assert.Equal(new IPEndPoint(IPAddress.Parse("127.0.0.2"), two.ListenEndpoint.Port), zero.EndpointOf(2));
     }
 
+    [Theory]
+    [InlineData("0.0.0.0", false)]
+    [InlineData("::", false)]
+    [InlineData("::ffff:0.0.0.0", false)]
+    [InlineData("255.255.255.255", false)]
+    [InlineData("224.0.0.1", false)]
+    [InlineData("239.1.2.3", false)]
+    [InlineData("ff02::1", false)]
+    [InlineData("127.0.0.1", true)]
+    [InlineData("10.231.0.2", true)]
+    [InlineData("::ffff:10.0.0.1", true)]
+    [InlineData("2001:db8::1", true)]
+    public void ARegisteredAddress_MustBeOneHostsAddress(string address, bool connectable) =>
+        Assert.True(HostRoutes.IsConnectable(IPAddress.Parse(address)) == connectable, $"{address} taken as {(connectable ? "not " : string.Empty)}one host's address");
+
+    [Fact]
+    public void ANodeListeningOnEveryIPv6Interface_TakesIPv4ConnectionsToo()
+    {
+        var options = LocalMesh.NewOptions();
+        using var zero = new MeshNode(0, options with { ListenAddress = IPAddress.IPv6Any }, new TestConsumer());
+        using var one = new MeshNode(1, options, new TestConsumer());
+        var registry = new IPEndPoint(IPAddress.Loopback, zero.ListenEndpoint.Port);
+        var errors = new ConcurrentQueue<Exception>();
+        var threads = new[] { (zero, (IPEndPoint?)null), (one, registry) }.Select(n => new Thread(() =>
+        {
+            try
+            {
+                n.Item1.FormMesh(2, n.Item2, TimeSpan.FromSeconds(30));
+            }
+            catch (Exception error)
+            {
+                errors.Enqueue(error);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => Assert.True(t.Join(TimeSpan.FromSeconds(60)), "FormMesh did not return within 60 s"));
+        Assert.True(errors.IsEmpty, $"drone 1 dialing drone 0 (on [::]:{zero.ListenEndpoint.Port}) at {registry}: {string.Join("; ", errors.Select(e => e.Message))}");
+    }
+
     [Fact]
     public void Options_AdvertisingEveryInterface_AreRefused()
     {
