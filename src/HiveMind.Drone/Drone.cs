@@ -34,6 +34,8 @@ public sealed partial class Drone : IDisposable
     private const long DistributeSlots = 0;
 
     private readonly LrcEngine _engine;
+    private readonly MeshNetwork? _network;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, RunReport> _reports = new();
     private int _distributions;
     private readonly MeshNode? _node;
     private readonly IDroneLauncher? _launcher;
@@ -101,7 +103,7 @@ public sealed partial class Drone : IDisposable
         if (MaxDrones == 1)
         {
             var loopback = new LoopbackNetwork();
-            _engine = new LrcEngine(0, 1, Heap, loopback, collectionThreshold: threshold);
+            _engine = new LrcEngine(0, 1, Heap, loopback, collectionThreshold: threshold) { Trace = NewTrace(options, 1) };
             loopback.Attach(_engine);
             return;
         }
@@ -180,7 +182,10 @@ public sealed partial class Drone : IDisposable
         }
 
         network.Attach(_node, _engine);
+        _network = network;
+        network.ReportArrived += (peer, report) => _reports[peer] = report;
         _engine.Fault = FaultInjection.StallFor(Id);
+        _engine.Trace = NewTrace(options, MaxDrones);
         _engine.StopsOnRemoval = !options.RecoversFromFailures;
 
         // Every diff reply must fit the frame limit the peers enforce: a reply holds its budget or one diff, whichever is more.
@@ -610,6 +615,10 @@ public sealed partial class Drone : IDisposable
     }
 
     /// <summary>Ends the drone's part in the run after every drone got here; returns the final statistics. Idempotent.</summary>
+    /// <remarks>
+    /// Every drone but drone 0 then sends its statistics (and, traced, its trace) to drone 0, which holds the whole run's in
+    /// <see cref="RunStatistics"/> and writes <c>--stats-json</c> and <c>--trace</c>.
+    /// </remarks>
     public DroneStatistics Exit()
     {
         if (!_exited)
@@ -619,6 +628,25 @@ public sealed partial class Drone : IDisposable
             _engine.Barrier(ExitBarrier);
             _exiting = true;
             _node?.Leave();
+
+            // What the program did: the runtime's leaving is not counted. The report goes before this drone's arrival at the
+            // last barrier, on the same link, so drone 0 holds it when that barrier is met.
+            CollectStatistics();
+            if (Id != 0 && _network is not null)
+            {
+                try
+                {
+                    _network.SendReport(new RunReport(
+                        [.. Statistics.Counters()],
+                        [.. Statistics.SentByKind.Select(k => (k.Key, k.Value.Messages, k.Value.Bytes))],
+                        _engine.Trace?.Dropped ?? 0,
+                        _engine.Trace?.Events ?? []));
+                }
+                catch (Exception error) when (error is DroneUnreachableException or MeshException)
+                {
+                    LogReportNotSent(_logger, Id, error.Message);
+                }
+            }
 
             // Every drone has done its work: one that dies now must not hold the others, who no longer count failures.
             var limit = TimeSpan.FromMilliseconds(Math.Max(10_000, 4 * Options.FailureTimeoutMs));
@@ -636,12 +664,72 @@ public sealed partial class Drone : IDisposable
             }
 
             _exited = true;
-            CollectStatistics();
+            if (Id == 0)
+            {
+                WriteRunFiles();
+            }
+
             _launcher?.WaitOrKill(TimeSpan.FromSeconds(30));
             LogExited(_logger, Id, Elapsed.TotalMilliseconds);
         }
 
         return Statistics;
+    }
+
+    /// <summary>
+    /// On drone 0 after <see cref="Exit"/>: every drone of the run with its statistics, null for one whose report did not
+    /// come (it failed, or left first); on any other drone, its own alone.
+    /// </summary>
+    public IReadOnlyList<(int Drone, DroneStatistics? Stats)> RunStatistics =>
+        Id != 0 || _node is null
+            ? [(Id, Statistics)]
+            : [.. Enumerable.Range(0, MaxDrones)
+                .Where(d => d == 0 || d < Count || _reports.ContainsKey(d))
+                .Select(d => (d, d == 0 ? Statistics : _reports.TryGetValue(d, out var report) ? DroneStatistics.From(report.Counters, report.SentByKind) : null))];
+
+    /// <summary>Drone 0's <c>--stats-json</c> and <c>--trace</c> files; a file that cannot be written is logged, never fatal.</summary>
+    private void WriteRunFiles()
+    {
+        if (Options.StatsJson is { } json)
+        {
+            WriteFile(json, "--stats-json", stream => DroneStatistics.WriteJson(stream, RunStatistics));
+        }
+
+        if (Options.Trace is { } trace && _engine.Trace is { } own)
+        {
+            var traces = new Dictionary<int, (IReadOnlyList<TraceEvent> Events, long Dropped)> { [0] = (own.Events, own.Dropped) };
+            foreach (var (drone, report) in _reports)
+            {
+                traces[drone] = (report.Trace, report.TraceDropped);
+            }
+
+            WriteFile(trace, "--trace", stream => ShiVizLog.Write(stream, traces));
+        }
+    }
+
+    private void WriteFile(string path, string option, Action<Stream> write)
+    {
+        try
+        {
+            using var stream = File.Create(path);
+            write(stream);
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            LogFileNotWritten(_logger, option, path, error.Message);
+        }
+    }
+
+    /// <summary>The trace a drone keeps for <c>--trace</c>: as many events as its report may carry in a frame.</summary>
+    private static ProtocolTrace? NewTrace(DroneOptions options, int slots)
+    {
+        if (options.Trace is null)
+        {
+            return null;
+        }
+
+        var frame = DroneOptions.FrameLimit(options.PageSize, ByteSize.Parse(options.GcThreshold, "--gc-threshold"));
+        return new ProtocolTrace((int)Math.Clamp(frame / 2 / (16L + (5L * slots)), 1000, 1_000_000));
     }
 
     public void Dispose()
@@ -725,6 +813,7 @@ public sealed partial class Drone : IDisposable
         Statistics.MissTicks = s.MissTicks;
         Statistics.GcPause = GC.GetTotalPauseDuration();
         Statistics.WriteFaultTicks = s.WriteFaultTicks;
+        Statistics.Wall = Elapsed;
         if (_node is not null)
         {
             foreach (var peer in Enumerable.Range(0, MaxDrones).Where(p => p != Id))
@@ -1053,4 +1142,10 @@ public sealed partial class Drone : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "drone {DroneId}: exited after {ElapsedMs:F1} ms")]
     private static partial void LogExited(ILogger logger, int droneId, double elapsedMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: its statistics could not be sent to drone 0 (the run's table will lack them): {Reason}")]
+    private static partial void LogReportNotSent(ILogger logger, int droneId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "drone 0: {Option} {Path} could not be written: {Reason}")]
+    private static partial void LogFileNotWritten(ILogger logger, string option, string path, string reason);
 }

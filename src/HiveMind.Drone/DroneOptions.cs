@@ -44,6 +44,12 @@ public class DroneOptions
     [Option("quiet", Default = false, HelpText = "Print no statistics table at exit.")]
     public bool Quiet { get; set; }
 
+    [Option("stats-json", HelpText = "File drone 0 writes the run's statistics to at exit, as JSON: each drone's counts (times in nanoseconds) and messages by kind, and the total.")]
+    public string? StatsJson { get; set; }
+
+    [Option("trace", HelpText = "File drone 0 writes a ShiViz log of the run to at exit: every drone's lock, barrier and miss events with vector clocks of their happens-before order (https://bestchai.bitbucket.io/shiviz/). Tracing closes an interval at every synchronization; each drone keeps its first events up to a bound.")]
+    public string? Trace { get; set; }
+
     [Option("config", HelpText = "Cluster file (drones.config.json): drone k runs on its host k, started over ssh; the file's settings apply where the command line gives none.")]
     public string? Config { get; set; }
 

@@ -214,14 +214,24 @@ public static class Tmk
     /// <summary>Waits for every drone at a barrier (Tmk_barrier).</summary>
     public static void Barrier(int barrierId) => Drone.Barrier(barrierId);
 
-    /// <summary>Ends the run for this drone (Tmk_exit): prints the statistics table unless --quiet.</summary>
+    /// <summary>
+    /// Ends the run for this drone (Tmk_exit). Drone 0 then prints one statistics table for the whole run (a column per
+    /// drone and the total) unless --quiet; the other drones print none (their statistics are in drone 0's).
+    /// </summary>
     public static void Exit()
     {
         var drone = Drone;
-        var stats = drone.Exit();
-        if (!drone.Options.Quiet)
+        drone.Exit();
+        if (!drone.Options.Quiet && drone.Id == 0)
         {
-            AnsiConsole.Write(DroneStatistics.ToTable([(drone.Id, stats)]));
+            // Written to a file or a pipe, the table keeps a line per statistic however many drones it has columns for.
+            var run = drone.RunStatistics;
+            if (Console.IsOutputRedirected)
+            {
+                AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 44 + (20 * (run.Count + 1)));
+            }
+
+            AnsiConsole.Write(DroneStatistics.ToTable(run));
             AnsiConsole.WriteLine($"run wall time: {drone.Elapsed.TotalMilliseconds:F1} ms");
         }
 

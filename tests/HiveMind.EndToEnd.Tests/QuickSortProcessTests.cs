@@ -31,9 +31,38 @@ public sealed class QuickSortProcessTests
         Assert.Contains("VERIFIED", output, StringComparison.Ordinal);
         Assert.Contains("sent LockRequest", output, StringComparison.Ordinal); // statistics by message kind
         Assert.Contains("sent DiffRequest", output, StringComparison.Ordinal);
-        for (var id = 1; id < int.Parse(drones, System.Globalization.CultureInfo.InvariantCulture); id++)
+        // One table for the whole run, on drone 0: a column per drone and the total; the other drones print none.
+        var header = string.Join(@"\s+│\s+", Enumerable.Range(0, int.Parse(drones, System.Globalization.CultureInfo.InvariantCulture)).Select(id => $"drone {id}"));
+        Assert.Matches($@"statistic\s+│\s+{header}\s+│\s+total", output);
+        Assert.Equal(1, System.Text.RegularExpressions.Regex.Count(output, "write faults"));
+        Assert.DoesNotContain("[drone 1] │", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void QuickSort_Traced_VerifiesAndWritesTheRunsShiVizLogAndStatistics()
+    {
+        var folder = Directory.CreateTempSubdirectory("hivemind-trace-").FullName;
+        try
         {
-            Assert.Contains($"[drone {id}] ", output, StringComparison.Ordinal); // each drone's statistics, prefixed
+            var (trace, stats) = (Path.Combine(folder, "run.shiviz"), Path.Combine(folder, "stats.json"));
+            var (exit, output, error) = AppProcess.Run(
+                "QuickSort", Timeout, "--drones", "3", "--count", "200000", "--seed", "12", "--no-progress", "--quiet", "--trace", trace, "--stats-json", stats);
+            Assert.True(exit == 0, $"QuickSort --drones 3 --trace exited {exit}:\n{output}\n{error}");
+            Assert.Contains(" verified=1 ", output, StringComparison.Ordinal);
+            var lines = File.ReadAllLines(trace);
+            var parser = new System.Text.RegularExpressions.Regex(lines[0]);
+            Assert.All(lines.Skip(2), line => Assert.Matches(parser, line));
+            foreach (var drone in new[] { 0, 1, 2 })
+            {
+                Assert.Contains(lines, line => line.StartsWith($"drone{drone} ", StringComparison.Ordinal) && line.EndsWith("granted", StringComparison.Ordinal));
+            }
+
+            using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(stats));
+            Assert.Equal(3, json.RootElement.GetProperty("drones").GetArrayLength());
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
         }
     }
 

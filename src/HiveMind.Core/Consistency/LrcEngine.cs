@@ -165,6 +165,28 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
     // ------------------------------------------------------------------ synchronization (application thread)
 
+    /// <summary>The trace of this drone's synchronizations and misses (<c>--trace</c>), or null when it is not traced; set before the run starts.</summary>
+    public ProtocolTrace? Trace { get; set; }
+
+    /// <summary>Records a traced event: <paramref name="closing"/> for an event that has just closed an interval.</summary>
+    private void Traced(TraceEventKind kind, int id, bool closing)
+    {
+        if (Trace is not { } trace)
+        {
+            return;
+        }
+
+        int interval;
+        int[] timestamp;
+        lock (_gate)
+        {
+            interval = closing ? _vt[Self] : _vt[Self] + 1;
+            timestamp = _vt.Entries.ToArray();
+        }
+
+        trace.Record(new TraceEvent(kind, id, interval, timestamp));
+    }
+
     /// <summary>Acquires <paramref name="lockId"/>: free if this drone released it last and nobody asked since.</summary>
     public void Acquire(int lockId)
     {
@@ -173,6 +195,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         using var activity = HiveMindTelemetry.Source.StartActivity("hivemind.acquire");
         activity?.SetTag(HiveMindTelemetry.DroneTag, Self).SetTag("hivemind.lock", lockId);
         CloseInterval();
+        Traced(TraceEventKind.AcquireAsked, lockId, closing: true);
         LetLockRequestsIn(lockId);
         LockRequest request;
         LockState state;
@@ -190,7 +213,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             {
                 state.Held = true;
                 Statistics.LockAcquiresLocal++;
-                Acquired(started, remote: false);
+                Acquired(lockId, started, remote: false);
                 return;
             }
 
@@ -212,11 +235,12 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
         Incorporate(grant.Timestamp, grant.Intervals);
         Statistics.LockAcquiresRemote++;
-        Acquired(started, remote: true);
+        Acquired(lockId, started, remote: true);
     }
 
-    private void Acquired(long started, bool remote)
+    private void Acquired(int lockId, long started, bool remote)
     {
+        Traced(TraceEventKind.AcquireGranted, lockId, closing: false);
         var ended = Stopwatch.GetTimestamp();
         Statistics.LockWaitTicks += ended - started;
         if (HiveMindTelemetry.LockWait.Enabled)
@@ -263,6 +287,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         }
 
         CloseInterval();
+        Traced(TraceEventKind.Release, lockId, closing: true);
         (int Drone, LockGrant Grant)? handOff = null;
         lock (_gate)
         {
@@ -298,6 +323,11 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         if (release.Collect)
         {
             Collect();
+        }
+
+        if (barrierId >= 0)
+        {
+            Traced(TraceEventKind.BarrierReleased, barrierId, closing: false);
         }
 
         Counted(barrierId, started);
@@ -350,6 +380,11 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     private BarrierRelease? Meet(int barrierId, bool mayCollect, TimeSpan? giveUpAfter)
     {
         CloseInterval();
+        if (barrierId >= 0)
+        {
+            Traced(TraceEventKind.BarrierArrived, barrierId, closing: true);
+        }
+
         BarrierArrival arrival;
         var held = ConsistencyBytes;
         Statistics.PeakConsistencyBytes = Math.Max(Statistics.PeakConsistencyBytes, held);
@@ -560,6 +595,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             }
         }
 
+        Traced(TraceEventKind.Miss, pages.Count > 0 ? pages[0] : -1, closing: false);
         var ended = Stopwatch.GetTimestamp();
         Statistics.MissTicks += ended - started;
         if (HiveMindTelemetry.MissTime.Enabled)
@@ -1034,9 +1070,9 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 
     private void CloseIntervalAlone()
     {
-        if (_dirty.Count == 0)
+        if (_dirty.Count == 0 && Trace is null)
         {
-            return;
+            return; // nothing written: no interval (a traced run makes one anyway, to order its synchronizations)
         }
 
         lock (_gate)

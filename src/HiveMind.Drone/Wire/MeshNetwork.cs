@@ -144,11 +144,39 @@ public sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
 
     public bool IsLinked(int drone) => Node.GetLink(drone) is not null;
 
-    public bool IsKnownKind(byte kind) => ProtocolCodec.IsProtocolKind(kind) && !ProtocolCodec.IsReplyKind(kind);
+    public bool IsKnownKind(byte kind) => (ProtocolCodec.IsProtocolKind(kind) && !ProtocolCodec.IsReplyKind(kind)) || kind == ProtocolCodec.RunReportKind;
+
+    /// <summary>On drone 0: raised on the receive thread with each drone's report of its run as it leaves.</summary>
+    internal event Action<int, RunReport>? ReportArrived;
+
+    /// <summary>Sends this drone's report of its run to drone 0 (queued behind what the link already carries).</summary>
+    internal void SendReport(RunReport report)
+    {
+        try
+        {
+            Node.Send(0, ProtocolCodec.RunReportKind, report, static (ref MessagePackWriter w, RunReport r) => RunReport.Write(ref w, r));
+        }
+        catch (MeshException error) when (Node.GetLink(0) is null)
+        {
+            throw Unreachable(0, error);
+        }
+    }
 
     public void OnFrame(MeshNode node, int peer, byte kind, ulong requestId, ref MessagePackReader body)
     {
         ArgumentNullException.ThrowIfNull(node);
+
+        if (kind == ProtocolCodec.RunReportKind)
+        {
+            // Reports go to drone 0 only, one-way; anything else is the peer's fault (the exception closes its link).
+            if (node.Id != 0 || requestId != 0)
+            {
+                throw new InvalidDataException($"drone {peer} sent a RunReport {(requestId != 0 ? "as a request" : $"to drone {node.Id}, not drone 0")}");
+            }
+
+            ReportArrived?.Invoke(peer, RunReport.Read(ref body, _drones));
+            return;
+        }
 
         // A frame that does not decode is the peer's fault: the exception closes its link. What the engine makes of a
         // well-formed message is not: its errors are logged (and answered, for a request), and the link stays up.

@@ -35,6 +35,9 @@ public static class ProtocolCodec
     public const byte JoinRequestKind = MessageKind.FirstApplicationKind + 24;
     public const byte JoinWelcomeKind = MessageKind.FirstApplicationKind + 25;
 
+    /// <summary>A drone's <see cref="RunReport"/> to drone 0 as it leaves: not a protocol message, and not counted as one.</summary>
+    public const byte RunReportKind = MessageKind.FirstApplicationKind + 26;
+
     /// <summary>Name of a frame kind, protocol or mesh, for statistics and logs.</summary>
     public static string Name(byte kind) => kind switch
     {
@@ -53,6 +56,7 @@ public static class ProtocolCodec
         LockResetKind => "LockReset",
         JoinRequestKind => "JoinRequest",
         JoinWelcomeKind => "JoinWelcome",
+        RunReportKind => "RunReport",
         _ => MessageKind.Name(kind),
     };
 
