@@ -56,6 +56,11 @@ public static class Tmk
                 Exit();
             }
 
+            if (code == DroneExitCodes.Success && !options.Quiet && drone.Id == 0)
+            {
+                WriteRunStatistics(drone);
+            }
+
             return code;
         }
         catch (HelpRequestedException help)
@@ -180,6 +185,9 @@ public static class Tmk
     /// <summary>Allocates shared memory (Tmk_malloc); returns its global address.</summary>
     public static long Malloc(long bytes) => Drone.Malloc(bytes);
 
+    /// <summary>Allocates shared memory on drone 0 at a multiple of <paramref name="alignment"/> (a power of two; <see cref="PageSize"/> for data on pages of its own).</summary>
+    public static long Malloc(long bytes, int alignment) => Drone.Malloc(bytes, alignment);
+
     /// <summary>Frees shared memory (Tmk_free).</summary>
     public static void Free(long address) => Drone.Free(address);
 
@@ -215,29 +223,36 @@ public static class Tmk
     public static void Barrier(int barrierId) => Drone.Barrier(barrierId);
 
     /// <summary>
-    /// Ends the run for this drone (Tmk_exit). Drone 0 then prints one statistics table for the whole run (a column per
-    /// drone and the total) unless --quiet; the other drones print none (their statistics are in drone 0's).
+    /// Ends the run for this drone (Tmk_exit). It prints nothing: <see cref="Run{TOptions}"/> prints the run's statistics
+    /// on drone 0 (unless --quiet), and a program that starts and ends its drone by hand may print
+    /// <see cref="Drone.RunStatistics"/> itself (<see cref="WriteRunStatistics"/>).
     /// </summary>
     public static void Exit()
     {
         var drone = Drone;
         drone.Exit();
-        if (!drone.Options.Quiet && drone.Id == 0)
-        {
-            // Written to a file or a pipe, the table keeps a line per statistic however many drones it has columns for.
-            var run = drone.RunStatistics;
-            if (Console.IsOutputRedirected)
-            {
-                AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 44 + (20 * (run.Count + 1)));
-            }
-
-            AnsiConsole.Write(DroneStatistics.ToTable(run));
-            AnsiConsole.WriteLine($"run wall time: {drone.Elapsed.TotalMilliseconds:F1} ms");
-        }
-
         drone.Dispose();
         _drone = null;
         _exited = true;
+    }
+
+    /// <summary>
+    /// Prints the statistics of <paramref name="drone"/>'s run after its <see cref="Exit"/>: on drone 0, one table with a
+    /// column per drone and the total, and the run's wall time.
+    /// </summary>
+    public static void WriteRunStatistics(Drone drone)
+    {
+        ArgumentNullException.ThrowIfNull(drone);
+
+        // Written to a file or a pipe, the table keeps a line per statistic however many drones it has columns for.
+        var run = drone.RunStatistics;
+        if (Console.IsOutputRedirected)
+        {
+            AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 44 + (20 * (run.Count + 1)));
+        }
+
+        AnsiConsole.Write(DroneStatistics.ToTable(run));
+        AnsiConsole.WriteLine($"run wall time: {drone.Elapsed.TotalMilliseconds:F1} ms");
     }
 
     private static ILoggerFactory CreateLoggerFactory() =>

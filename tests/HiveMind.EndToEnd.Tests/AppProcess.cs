@@ -12,10 +12,10 @@ internal static class AppProcess
     private const string Configuration = "Debug";
 #endif
 
-    /// <summary>The built program: an app under apps/, or a test program under tests/.</summary>
+    /// <summary>The built program: an app under apps/, an example under examples/, or a test program under tests/.</summary>
     internal static string AppPath(string app)
     {
-        var folder = Directory.Exists(Path.Combine(RepositoryRoot.Path, "apps", app)) ? "apps" : "tests";
+        var folder = new[] { "apps", "examples" }.FirstOrDefault(f => Directory.Exists(Path.Combine(RepositoryRoot.Path, f, app))) ?? "tests";
         return Path.Combine(RepositoryRoot.Path, folder, app, "bin", Configuration, "net10.0", app + ".dll");
     }
 
