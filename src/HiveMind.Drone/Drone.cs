@@ -664,6 +664,7 @@ public sealed partial class Drone : IDisposable
             }
 
             _exited = true;
+            DroneTelemetry.Remove(this);
             if (Id == 0)
             {
                 WriteRunFiles();
@@ -816,16 +817,19 @@ public sealed partial class Drone : IDisposable
         Statistics.Wall = Elapsed;
         if (_node is not null)
         {
+            // Summed afresh each time: the statistics may be collected more than once.
+            var (messages, bytes, silence) = (0L, 0L, 0L);
             foreach (var peer in Enumerable.Range(0, MaxDrones).Where(p => p != Id))
             {
                 if (_node.CountersOf(peer) is { } counters)
                 {
-                    Statistics.MessagesSent += counters.TotalSentMessages;
-                    Statistics.LongestSilenceMs = Math.Max(Statistics.LongestSilenceMs, counters.LongestSilenceMs);
-                    Statistics.BytesSent += counters.TotalSentBytes;
+                    messages += counters.TotalSentMessages;
+                    bytes += counters.TotalSentBytes;
+                    silence = Math.Max(silence, counters.LongestSilenceMs);
                 }
             }
 
+            (Statistics.MessagesSent, Statistics.BytesSent, Statistics.LongestSilenceMs) = (messages, bytes, silence);
             Statistics.SentByKind = SentByKind();
         }
     }

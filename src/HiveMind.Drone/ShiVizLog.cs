@@ -34,14 +34,15 @@ public static class ShiVizLog
 
         // For each drone, the interval of each of its events, in order: the events of drone e that a timestamp V knows are
         // those up to the last whose interval is at most V[e].
-        var intervals = traces.ToDictionary(t => t.Key, t => t.Value.Events.Select(e => e.Interval).ToArray());
+        var intervals = traces.OrderBy(t => t.Key).Select(t => (Drone: t.Key, Intervals: t.Value.Events.Select(e => e.Interval).ToArray())).ToList();
+        var clock = new StringBuilder();
         foreach (var (drone, (events, _)) in traces.OrderBy(t => t.Key))
         {
             for (var i = 0; i < events.Count; i++)
             {
                 var traced = events[i];
-                var clock = new StringBuilder("{");
-                foreach (var (other, theirs) in intervals.OrderBy(t => t.Key))
+                clock.Clear().Append('{');
+                foreach (var (other, theirs) in intervals)
                 {
                     var known = other == drone ? i + 1 : other < traced.Timestamp.Length ? Known(theirs, traced.Timestamp[other]) : 0;
                     if (known > 0)

@@ -154,6 +154,7 @@ public static class Tmk
     public static TOptions ParseOptions<TOptions>(string[] args)
         where TOptions : DroneOptions, new()
     {
+        CheckOptionNames(typeof(TOptions));
         using var parser = new Parser(settings =>
         {
             settings.HelpWriter = null;
@@ -174,6 +175,22 @@ public static class Tmk
         }
 
         throw new OptionsException(string.Join(Environment.NewLine, errors.Select(Describe)));
+    }
+
+    /// <summary>
+    /// Checks a program's options class before the parser sees it: a long name of one letter (<c>[Option("n")]</c>) would
+    /// make the parser throw from inside; say which property has it and how to write it instead.
+    /// </summary>
+    private static void CheckOptionNames(Type options)
+    {
+        foreach (var property in options.GetProperties())
+        {
+            if (property.GetCustomAttributes(typeof(OptionAttribute), inherit: true).OfType<OptionAttribute>().FirstOrDefault() is { LongName.Length: 1 } option)
+            {
+                throw new OptionsException(
+                    $"{options.Name}.{property.Name}: [Option(\"{option.LongName}\")] gives a long name of one letter, which the parser refuses; give a longer one, or a short one as [Option('{option.LongName}', \"name\")] for -{option.LongName}.");
+            }
+        }
     }
 
     /// <summary>Bytes of a page of the shared heap (<c>--page-size</c>).</summary>

@@ -176,15 +176,11 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             return;
         }
 
-        int interval;
-        int[] timestamp;
+        // Read and recorded together: events go into the trace in the order their timestamps were read.
         lock (_gate)
         {
-            interval = closing ? _vt[Self] : _vt[Self] + 1;
-            timestamp = _vt.Entries.ToArray();
+            trace.Record(new TraceEvent(kind, id, closing ? _vt[Self] : _vt[Self] + 1, _vt.Entries.ToArray()));
         }
-
-        trace.Record(new TraceEvent(kind, id, interval, timestamp));
     }
 
     /// <summary>Acquires <paramref name="lockId"/>: free if this drone released it last and nobody asked since.</summary>
@@ -194,8 +190,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
         var started = Stopwatch.GetTimestamp();
         using var activity = HiveMindTelemetry.Source.StartActivity("hivemind.acquire");
         activity?.SetTag(HiveMindTelemetry.DroneTag, Self).SetTag("hivemind.lock", lockId);
-        CloseInterval();
-        Traced(TraceEventKind.AcquireAsked, lockId, closing: true);
+        CloseInterval(TraceEventKind.AcquireAsked, lockId);
         LetLockRequestsIn(lockId);
         LockRequest request;
         LockState state;
@@ -286,8 +281,7 @@ public sealed partial class LrcEngine : IRangeFaultHandler
             }
         }
 
-        CloseInterval();
-        Traced(TraceEventKind.Release, lockId, closing: true);
+        CloseInterval(TraceEventKind.Release, lockId);
         (int Drone, LockGrant Grant)? handOff = null;
         lock (_gate)
         {
@@ -379,11 +373,8 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     /// <summary>Arrives and waits for the release: at most the wait limit (then throws), or null after <paramref name="giveUpAfter"/>.</summary>
     private BarrierRelease? Meet(int barrierId, bool mayCollect, TimeSpan? giveUpAfter)
     {
-        CloseInterval();
-        if (barrierId >= 0)
-        {
-            Traced(TraceEventKind.BarrierArrived, barrierId, closing: true);
-        }
+        // The runtime's own barriers (the start, Distribute's, a collection's two) are not traced and force no interval.
+        CloseInterval(barrierId >= 0 ? TraceEventKind.BarrierArrived : null, barrierId);
 
         BarrierArrival arrival;
         var held = ConsistencyBytes;
@@ -1060,19 +1051,31 @@ public sealed partial class LrcEngine : IRangeFaultHandler
     // ------------------------------------------------------------------ intervals
 
     /// <summary>Ends the current interval if it wrote anything: a new interval record, dirty pages back to ReadOnly.</summary>
-    private void CloseInterval()
+    private void CloseInterval() => CloseInterval(traced: null, 0);
+
+    /// <summary>
+    /// Closes the interval and, in a traced run, records the program's synchronization <paramref name="traced"/> that
+    /// closes it, with the faults of the drone's other threads held off: their misses are recorded before the close or
+    /// after it, never between, so a drone's events are in interval order. A traced synchronization closes an interval
+    /// even when nothing was written (while the trace has room), so that vector timestamps order synchronizations too.
+    /// </summary>
+    private void CloseInterval(TraceEventKind? traced, int id)
     {
         lock (_faults)
         {
-            CloseIntervalAlone();
+            CloseIntervalAlone(force: traced is not null && Trace is { IsFull: false });
+            if (traced is { } kind)
+            {
+                Traced(kind, id, closing: true);
+            }
         }
     }
 
-    private void CloseIntervalAlone()
+    private void CloseIntervalAlone(bool force = false)
     {
-        if (_dirty.Count == 0 && Trace is null)
+        if (_dirty.Count == 0 && !force)
         {
-            return; // nothing written: no interval (a traced run makes one anyway, to order its synchronizations)
+            return; // nothing written: no interval
         }
 
         lock (_gate)

@@ -36,9 +36,10 @@ public readonly record struct TraceEvent(TraceEventKind Kind, int Object, int In
 
 /// <summary>
 /// A drone's synchronization and miss events with their vector timestamps, for a happens-before log of the run
-/// (<c>--trace</c>). While an engine traces, every synchronization closes an interval even when nothing was written, so
-/// that vector timestamps order synchronizations as well as writes. Recorded by the application thread (misses by any
-/// thread of the drone); bounded: events past <see cref="Capacity"/> are counted, not kept.
+/// (<c>--trace</c>). While an engine traces (and the trace has room), every program synchronization closes an interval
+/// even when nothing was written, so that vector timestamps order synchronizations as well as writes (the intervals'
+/// statistics count these too). Recorded by the application thread (misses by any thread of the drone), in interval
+/// order; bounded: events past <see cref="Capacity"/> are counted, not kept.
 /// </summary>
 public sealed class ProtocolTrace(int capacity)
 {
@@ -50,6 +51,18 @@ public sealed class ProtocolTrace(int capacity)
 
     /// <summary>Events past <see cref="Capacity"/>, not kept.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Whether the trace holds <see cref="Capacity"/> events (a traced drone then stops making intervals that only order it).</summary>
+    public bool IsFull
+    {
+        get
+        {
+            lock (_events)
+            {
+                return _events.Count >= Capacity;
+            }
+        }
+    }
 
     /// <summary>The events kept so far, in the order they happened.</summary>
     public IReadOnlyList<TraceEvent> Events

@@ -22,6 +22,10 @@ internal sealed record RunReport(
     private const int MaxNames = 256;
     private const int MaxNameLength = 64;
 
+    // The most trace events, and the most bytes their decoded timestamps may take, that a report may bring.
+    private const int MaxTraceEvents = 1_000_000;
+    private const long MaxTraceBytes = 256L << 20;
+
     /// <summary>Writes the report.</summary>
     public static void Write(ref MessagePackWriter writer, RunReport report)
     {
@@ -79,7 +83,13 @@ internal sealed record RunReport(
         }
 
         var dropped = reader.ReadInt64();
-        var trace = new TraceEvent[reader.ReadArrayHeader()];
+        var events = Count(reader.ReadArrayHeader(), MaxTraceEvents, "trace events");
+        if ((long)events * (32 + (4L * drones)) > MaxTraceBytes)
+        {
+            throw new InvalidDataException($"RunReport's {events} trace events of {drones} VT entries would take more than {MaxTraceBytes >> 20} MiB");
+        }
+
+        var trace = new TraceEvent[events];
         for (var i = 0; i < trace.Length; i++)
         {
             Fields(ref reader, 4, "RunReport trace event");

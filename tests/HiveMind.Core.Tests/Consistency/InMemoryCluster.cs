@@ -68,6 +68,13 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
     /// <summary>Called with (from, to, message) for every message one drone sends another, on the sender's thread.</summary>
     public Action<int, int, ProtocolMessage>? Observe { get; set; }
 
+    /// <summary>
+    /// How long a message (from, to, message) is held back before it reaches its receiver's inbox (zero: not at all), as a
+    /// slow network or a descheduled thread would hold it. A message held back may be overtaken by later ones on its path:
+    /// hold back only messages nothing follows on that path before they are handled.
+    /// </summary>
+    public Func<int, int, ProtocolMessage, TimeSpan>? Delay { get; set; }
+
     /// <summary>Messages sent to <paramref name="drone"/> of type <typeparamref name="T"/> so far (frozen or not).</summary>
     public long SentTo<T>(int drone) => Sent.GetValueOrDefault((drone, typeof(T).Name));
 
@@ -125,6 +132,13 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
             if (cluster.IsFrozen(drone) && drone != self)
             {
                 throw new DroneUnreachableException($"drone {drone} is gone") { Drone = drone };
+            }
+
+            if (cluster.Delay?.Invoke(self, drone, message) is { } delay && delay > TimeSpan.Zero)
+            {
+                var inbox = cluster._networks[drone]._inbox;
+                _ = Task.Delay(delay).ContinueWith(_ => inbox.Add((self, message, null)), TaskScheduler.Default);
+                return;
             }
 
             cluster._networks[drone]._inbox.Add((self, message, null));
