@@ -41,6 +41,16 @@ public class DroneOptions
     [Option("gc-threshold", Default = "64MiB", HelpText = "Consistency data (interval records, write notices, diffs, twins) one drone may hold before the next barrier collects it; suffixes KiB, MiB, GiB.")]
     public string GcThreshold { get; set; } = "64MiB";
 
+    [Option("log-level", Default = Microsoft.Extensions.Logging.LogLevel.Warning, HelpText = "The least severe of HiveMind's log messages written to standard error: trace, debug, information, warning (default), error, critical or none.")]
+    public Microsoft.Extensions.Logging.LogLevel LogLevel { get; set; } = Microsoft.Extensions.Logging.LogLevel.Warning;
+
+    /// <summary>
+    /// Set in code (not on the command line) by a program that has its own logging: HiveMind logs through these loggers
+    /// (categories HiveMind.Drone, HiveMind.Mesh, HiveMind.Wire) instead of writing to standard error, and
+    /// <see cref="LogLevel"/> is the factory's to decide. The program owns the factory and disposes it.
+    /// </summary>
+    public Microsoft.Extensions.Logging.ILoggerFactory? Loggers { get; set; }
+
     [Option("quiet", Default = false, HelpText = "Print no statistics table at exit.")]
     public bool Quiet { get; set; }
 

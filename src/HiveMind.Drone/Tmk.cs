@@ -141,7 +141,7 @@ public static class Tmk
             throw new InvalidOperationException("Tmk.Startup was already called in this process.");
         }
 
-        _drone = Drone.Start(options, CreateLoggerFactory());
+        _drone = Drone.Start(options, options.Loggers ?? CreateLoggerFactory(options.LogLevel));
         return _drone;
     }
 
@@ -272,14 +272,17 @@ public static class Tmk
         AnsiConsole.WriteLine($"run wall time: {drone.Elapsed.TotalMilliseconds:F1} ms");
     }
 
-    private static ILoggerFactory CreateLoggerFactory() =>
+    // HiveMind's own log, when the program gives none: one line per message on standard error (standard output is the
+    // program's), from the --log-level up.
+    private static ILoggerFactory CreateLoggerFactory(LogLevel level) =>
         LoggerFactory.Create(builder => builder
+            .AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace)
             .AddSimpleConsole(console =>
             {
                 console.SingleLine = true;
                 console.TimestampFormat = "HH:mm:ss.fff ";
             })
-            .SetMinimumLevel(LogLevel.Warning));
+            .SetMinimumLevel(level));
 
     private static string Describe(Error error) => error switch
     {

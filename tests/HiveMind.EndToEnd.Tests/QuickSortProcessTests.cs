@@ -39,6 +39,20 @@ public sealed class QuickSortProcessTests
     }
 
     [Fact]
+    public void QuickSort_LogLevelInformation_LogsToStandardErrorOnly()
+    {
+        var (exit, output, error) = AppProcess.Run("QuickSort", Timeout, "--drones", "2", "--count", "20000", "--no-progress", "--quiet", "--log-level", "information");
+        Assert.True(exit == 0, $"QuickSort --log-level information exited {exit}:\n{output}\n{error}");
+        Assert.Contains("drone 0: started, 2 drone(s)", error, StringComparison.Ordinal);
+        Assert.Contains("[drone 1] ", error, StringComparison.Ordinal); // drone 1's log, through drone 0's standard error
+        Assert.DoesNotContain("started, 2 drone(s)", output, StringComparison.Ordinal);
+
+        var (quietExit, quietOutput, quietError) = AppProcess.Run("QuickSort", Timeout, "--count", "20000", "--no-progress", "--quiet", "--log-level", "none");
+        Assert.True(quietExit == 0 && !quietError.Contains("drone 0:", StringComparison.Ordinal), $"QuickSort --log-level none exited {quietExit} and logged:\n{quietError}");
+        Assert.Contains("VERIFIED", quietOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void QuickSort_Traced_VerifiesAndWritesTheRunsShiVizLogAndStatistics()
     {
         var folder = Directory.CreateTempSubdirectory("hivemind-trace-").FullName;
