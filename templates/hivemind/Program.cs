@@ -4,10 +4,11 @@ using HiveMind;
 // HiveMindApp: every drone adds its share of 1..count into one shared total under a lock; after a barrier, drone 0
 // checks the total. Run it with `dotnet run -- --drones 4` (4 drones on this machine); `--help` lists every option.
 //
-// Tmk.Run parses the options (this program's and the drones'), starts the drone, runs the body, ends the run and turns
-// failures into exit codes with a message: 0 done, 2 bad options, 3 a drone failed, 4 drone 0 gone, 5 the run could not
-// start, 1 the program failed. Threads: shared memory may be read and written from any thread of a drone between
-// synchronizations, but lock, barrier and Distribute calls come from one thread after the others' accesses are done.
+// Tmk.Run parses the options (this program's and the drones'), starts the drone, runs the body, ends the run, prints
+// the run's statistics on drone 0 and turns failures into a message and an exit code (DroneExitCodes): 0 done, 1 the
+// program failed, 2 bad options, 3 drone 0 gone, 4 this drone removed, 5 the run could not start, 6 a drone failed.
+// Threads: shared memory may be read and written from any thread of a drone between synchronizations, but lock,
+// barrier and Distribute calls come from one thread after the others' accesses are done.
 return Tmk.Run<AppOptions>(args, configure: null, (options, drone) =>
 {
     // Drone 0 allocates the total; Distribute hands every drone its address (every drone calls it).
