@@ -733,6 +733,7 @@ public sealed partial class Drone : IDisposable
         return new ProtocolTrace((int)Math.Clamp(frame / 2 / (16L + (5L * slots)), 1000, 1_000_000));
     }
 
+    /// <summary>Ends the drone: without <see cref="Exit"/> first, it leaves the run at once (the others take it for failed).</summary>
     public void Dispose()
     {
         Volatile.Write(ref _disposed, true);

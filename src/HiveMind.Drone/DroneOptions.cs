@@ -23,24 +23,31 @@ public class DroneOptions
     /// <summary>Largest run.</summary>
     public const int MaxDrones = 256;
 
+    /// <summary>--drones: Number of drones in the run; drone 0 (this process) starts the others on this machine.</summary>
     [Option("drones", Default = 1, HelpText = "Number of drones in the run; drone 0 (this process) starts the others on this machine.")]
     public int Drones { get; set; } = 1;
 
+    /// <summary>--page-size: Bytes per shared page: a power of two from 4096 to 16777216 (16MiB).</summary>
     [Option("page-size", Default = HeapOptions.DefaultPageSize, HelpText = "Bytes per shared page: a power of two from 4096 to 16777216 (16MiB).")]
     public int PageSize { get; set; } = HeapOptions.DefaultPageSize;
 
+    /// <summary>--heap-size: Bytes of shared heap, a multiple of the page size; suffixes KiB, MiB, GiB. Untouched pages cost no memory.</summary>
     [Option("heap-size", Default = "1GiB", HelpText = "Bytes of shared heap, a multiple of the page size; suffixes KiB, MiB, GiB. Untouched pages cost no memory.")]
     public string HeapSize { get; set; } = "1GiB";
 
+    /// <summary>--locks: Number of locks (ids 0 .. locks-1).</summary>
     [Option("locks", Default = DefaultLocks, HelpText = "Number of locks (ids 0 .. locks-1).")]
     public int Locks { get; set; } = DefaultLocks;
 
+    /// <summary>--barriers: Number of barriers (ids 0 .. barriers-1).</summary>
     [Option("barriers", Default = DefaultBarriers, HelpText = "Number of barriers (ids 0 .. barriers-1).")]
     public int Barriers { get; set; } = DefaultBarriers;
 
+    /// <summary>--gc-threshold: Consistency data (interval records, write notices, diffs, twins) one drone may hold before the next barrier collects it; suffixes KiB, MiB, GiB.</summary>
     [Option("gc-threshold", Default = "64MiB", HelpText = "Consistency data (interval records, write notices, diffs, twins) one drone may hold before the next barrier collects it; suffixes KiB, MiB, GiB.")]
     public string GcThreshold { get; set; } = "64MiB";
 
+    /// <summary>--log-level: The least severe of HiveMind's log messages written to standard error: trace, debug, information, warning (default), error, critical or none.</summary>
     [Option("log-level", Default = Microsoft.Extensions.Logging.LogLevel.Warning, HelpText = "The least severe of HiveMind's log messages written to standard error: trace, debug, information, warning (default), error, critical or none.")]
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; set; } = Microsoft.Extensions.Logging.LogLevel.Warning;
 
@@ -51,54 +58,70 @@ public class DroneOptions
     /// </summary>
     public Microsoft.Extensions.Logging.ILoggerFactory? Loggers { get; set; }
 
+    /// <summary>--quiet: Print no statistics table at exit.</summary>
     [Option("quiet", Default = false, HelpText = "Print no statistics table at exit.")]
     public bool Quiet { get; set; }
 
+    /// <summary>--stats-json: File drone 0 writes the run's statistics to at exit, as JSON: each drone's counts (times in nanoseconds) and messages by kind, and the total.</summary>
     [Option("stats-json", HelpText = "File drone 0 writes the run's statistics to at exit, as JSON: each drone's counts (times in nanoseconds) and messages by kind, and the total.")]
     public string? StatsJson { get; set; }
 
+    /// <summary>--trace: File drone 0 writes a ShiViz log of the run to at exit: every drone's lock, barrier and miss events with vector clocks of their happens-before order (https://bestchai.bitbucket.io/shiviz/). Tracing closes an interval at every synchronization; each drone keeps its first events up to a bound.</summary>
     [Option("trace", HelpText = "File drone 0 writes a ShiViz log of the run to at exit: every drone's lock, barrier and miss events with vector clocks of their happens-before order (https://bestchai.bitbucket.io/shiviz/). Tracing closes an interval at every synchronization; each drone keeps its first events up to a bound.")]
     public string? Trace { get; set; }
 
+    /// <summary>--config: Cluster file (drones.config.json): drone k runs on its host k, started over ssh; the file's settings apply where the command line gives none.</summary>
     [Option("config", HelpText = "Cluster file (drones.config.json): drone k runs on its host k, started over ssh; the file's settings apply where the command line gives none.")]
     public string? Config { get; set; }
 
+    /// <summary>--heartbeat-ms: Milliseconds between heartbeats on an idle link.</summary>
     [Option("heartbeat-ms", Default = 250, HelpText = "Milliseconds between heartbeats on an idle link.")]
     public int HeartbeatMs { get; set; } = 250;
 
+    /// <summary>--failure-timeout-ms: Milliseconds of silence after which a drone is taken for failed.</summary>
     [Option("failure-timeout-ms", Default = 3000, HelpText = "Milliseconds of silence after which a drone is taken for failed.")]
     public int FailureTimeoutMs { get; set; } = 3000;
 
+    /// <summary>--wait-limit: Longest wait for another drone (a lock grant, a barrier, a reply) before the drone gives up with an error: a duration such as 90s, 5m or 2h, or none. With none, a wait lasts as long as the drones it waits for are in the run (a failed drone leaves the view, which ends the wait).</summary>
     [Option("wait-limit", Default = "none", HelpText = "Longest wait for another drone (a lock grant, a barrier, a reply) before the drone gives up with an error: a duration such as 90s, 5m or 2h, or none. With none, a wait lasts as long as the drones it waits for are in the run (a failed drone leaves the view, which ends the wait).")]
     public string WaitLimit { get; set; } = "none";
 
+    /// <summary>--frame-protection: sealed (default): every frame between drones encrypted and authenticated with per-link keys; clear: no protection at all (anyone on the path can read the heap and inject messages), only to measure what sealing costs on a network nobody else reaches.</summary>
     [Option("frame-protection", Default = FrameProtection.Sealed, HelpText = "sealed (default): every frame between drones encrypted and authenticated with per-link keys; clear: no protection at all (anyone on the path can read the heap and inject messages), only to measure what sealing costs on a network nobody else reaches.")]
     public FrameProtection FrameProtection { get; set; } = FrameProtection.Sealed;
 
+    /// <summary>--listen-port: Port drone 0 listens on (0: any free port).</summary>
     [Option("listen-port", Default = 0, HelpText = "Port drone 0 listens on (0: any free port).")]
     public int ListenPort { get; set; }
 
+    /// <summary>--launcher: What starts the drones: local (the default: drone 0 starts --drones - 1 more on this machine, or over ssh on the hosts of --config), slurm (every drone is a task of srun), mpi (every drone is a rank of mpirun or mpiexec), or env (something else starts every drone and sets HIVEMIND_DRONE_ID, HIVEMIND_DRONES and HIVEMIND_RENDEZVOUS). Under slurm, mpi and env the drones share the key through --key-file or HIVEMIND_CLUSTER_KEY.</summary>
     [Option("launcher", HelpText = "What starts the drones: local (the default: drone 0 starts --drones - 1 more on this machine, or over ssh on the hosts of --config), slurm (every drone is a task of srun), mpi (every drone is a rank of mpirun or mpiexec), or env (something else starts every drone and sets HIVEMIND_DRONE_ID, HIVEMIND_DRONES and HIVEMIND_RENDEZVOUS). Under slurm, mpi and env the drones share the key through --key-file or HIVEMIND_CLUSTER_KEY.")]
     public LauncherKind? Launcher { get; set; }
 
     /// <summary>What starts the drones: <see cref="Launcher"/>, or <see cref="LauncherKind.Local"/> when it is not given.</summary>
     public LauncherKind LaunchedBy => Launcher ?? LauncherKind.Local;
 
+    /// <summary>--rendezvous: HOST:PORT where drone 0 listens and the other drones find it, under --launcher slurm, mpi or env. Default under slurm: the step's first node, at a port derived from the job and step ids; under mpi with every rank on one host: 127.0.0.1, at a port derived from the job id.</summary>
     [Option("rendezvous", HelpText = "HOST:PORT where drone 0 listens and the other drones find it, under --launcher slurm, mpi or env. Default under slurm: the step's first node, at a port derived from the job and step ids; under mpi with every rank on one host: 127.0.0.1, at a port derived from the job id.")]
     public string? Rendezvous { get; set; }
 
+    /// <summary>--listen-address: Address this drone listens on (0.0.0.0 or :: for every interface). Default: loopback for drones on this machine; under a cluster launcher, the rendezvous address for drone 0 and, for the others, the address their traffic to drone 0 leaves from.</summary>
     [Option("listen-address", HelpText = "Address this drone listens on (0.0.0.0 or :: for every interface). Default: loopback for drones on this machine; under a cluster launcher, the rendezvous address for drone 0 and, for the others, the address their traffic to drone 0 leaves from.")]
     public string? ListenAddress { get; set; }
 
+    /// <summary>--advertise-address: Address the other drones connect to this drone at, when it is not the listen address (behind NAT, say). A drone that listens on 0.0.0.0 advertises by default the address its traffic to drone 0 leaves from.</summary>
     [Option("advertise-address", HelpText = "Address the other drones connect to this drone at, when it is not the listen address (behind NAT, say). A drone that listens on 0.0.0.0 advertises by default the address its traffic to drone 0 leaves from.")]
     public string? AdvertiseAddress { get; set; }
 
+    /// <summary>--max-drones: Most drones the run may ever hold, drones that join later included (ids are not reused, so each joiner takes one more). 0: --drones, and nobody joins.</summary>
     [Option("max-drones", Default = 0, HelpText = "Most drones the run may ever hold, drones that join later included (ids are not reused, so each joiner takes one more). 0: --drones, and nobody joins.")]
     public int MaxDronesInRun { get; set; }
 
+    /// <summary>--join: Join a running run instead of starting one: HOST:PORT (name or address) of its drone 0 (drone 0 prints it). Needs --key-file. The drone is admitted at the run's next barrier.</summary>
     [Option("join", HelpText = "Join a running run instead of starting one: HOST:PORT (name or address) of its drone 0 (drone 0 prints it). Needs --key-file. The drone is admitted at the run's next barrier.")]
     public string? Join { get; set; }
 
+    /// <summary>--key-file: File that holds the run's cluster key (base64, mode 600). Drone 0 creates it if it is missing; a drone started with --join reads it to prove it belongs to the run.</summary>
     [Option("key-file", HelpText = "File that holds the run's cluster key (base64, mode 600). Drone 0 creates it if it is missing; a drone started with --join reads it to prove it belongs to the run.")]
     public string? KeyFile { get; set; }
 

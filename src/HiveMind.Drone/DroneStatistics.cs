@@ -10,28 +10,40 @@ namespace HiveMind;
 /// </summary>
 public sealed class DroneStatistics
 {
+    /// <summary>Reads of a page this drone could not read (invalid), each one a fault.</summary>
     public long ReadFaults { get; internal set; }
 
+    /// <summary>Writes to a page this drone could not write (not writable yet in this interval), each one a fault.</summary>
     public long WriteFaults { get; internal set; }
 
+    /// <summary>Twins (copies of a page before its first write in an interval) made, for diffs later.</summary>
     public long TwinsMade { get; internal set; }
 
+    /// <summary>Write faults that kept a twin from an earlier interval instead of making one.</summary>
     public long TwinsKept { get; internal set; }
 
+    /// <summary>Intervals closed (each synchronization after writes closes one).</summary>
     public long IntervalsClosed { get; internal set; }
 
+    /// <summary>Diffs made of this drone's writes, for other drones that asked.</summary>
     public long DiffsMade { get; internal set; }
 
+    /// <summary>Bytes of the diffs made.</summary>
     public long DiffBytesMade { get; internal set; }
 
+    /// <summary>Other drones' diffs applied to this drone's copy.</summary>
     public long DiffsApplied { get; internal set; }
 
+    /// <summary>Bytes of the diffs applied.</summary>
     public long DiffBytesApplied { get; internal set; }
 
+    /// <summary>Lock acquires served without a message (this drone held the token).</summary>
     public long LockAcquiresLocal { get; internal set; }
 
+    /// <summary>Lock acquires that asked another drone for the lock.</summary>
     public long LockAcquiresRemote { get; internal set; }
 
+    /// <summary>Time spent in lock acquires, in <see cref="Stopwatch"/> ticks (<see cref="LockWait"/>).</summary>
     public long LockWaitTicks { get; internal set; }
 
     /// <summary>The program's barriers (ids from 0).</summary>
@@ -40,18 +52,25 @@ public sealed class DroneStatistics
     /// <summary>The runtime's own barriers: the start, the one behind each <see cref="Drone.Distribute(long)"/>, and the exit.</summary>
     public long RuntimeBarriers { get; internal set; }
 
+    /// <summary>Time spent in the program's barriers, in <see cref="Stopwatch"/> ticks (<see cref="BarrierWait"/>).</summary>
     public long BarrierWaitTicks { get; internal set; }
 
+    /// <summary>Collections of consistency data (at barriers) this drone took part in.</summary>
     public long GarbageCollections { get; internal set; }
 
+    /// <summary>Time spent bringing invalid pages up to date, in <see cref="Stopwatch"/> ticks (<see cref="MissTime"/>).</summary>
     public long MissTicks { get; internal set; }
 
+    /// <summary>Time spent on twins and pending diffs at write faults, in <see cref="Stopwatch"/> ticks (<see cref="WriteFaultTime"/>).</summary>
     public long WriteFaultTicks { get; internal set; }
 
+    /// <summary>Frames this drone sent to other drones (heartbeats and link control included).</summary>
     public long MessagesSent { get; internal set; }
 
+    /// <summary>Bytes of the frames sent.</summary>
     public long BytesSent { get; internal set; }
 
+    /// <summary>Allocations of shared memory made (on drone 0).</summary>
     public long Mallocs { get; internal set; }
 
     /// <summary>

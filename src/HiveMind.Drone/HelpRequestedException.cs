@@ -6,17 +6,20 @@ namespace HiveMind;
 /// </summary>
 public sealed class HelpRequestedException : Exception
 {
+    /// <summary>Creates the exception with a default message.</summary>
     public HelpRequestedException()
         : this(string.Empty)
     {
     }
 
+    /// <summary>Creates the exception carrying the <paramref name="helpText"/> to print.</summary>
     public HelpRequestedException(string helpText)
         : base("help requested")
     {
         HelpText = helpText;
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/> and the exception that caused it.</summary>
     public HelpRequestedException(string message, Exception innerException)
         : base(message, innerException)
     {

@@ -15,7 +15,7 @@ namespace HiveMind;
 /// many of that drone's events happened before, worked out from HiveMind's vector timestamps (an event is known to
 /// another drone once that drone's timestamp covers the interval that holds the event).
 /// </remarks>
-public static class ShiVizLog
+internal static class ShiVizLog
 {
     /// <summary>The parsing expression on the log's first line.</summary>
     public const string Expression = @"(?<host>\S+) (?<clock>\{[^}]*\}) (?<event>.*)";

@@ -5,7 +5,7 @@ namespace HiveMind.Consistency;
 /// implement it in memory. Incoming messages go to <see cref="LrcEngine.Handle"/> on a thread other than the
 /// drone's application thread, as TreadMarks answers from its SIGIO handler.
 /// </summary>
-public interface IDroneNetwork
+internal interface IDroneNetwork
 {
     /// <summary>Sends a one-way message to <paramref name="drone"/> (which may be this drone).</summary>
     void Send(int drone, ProtocolMessage message);

@@ -4,7 +4,7 @@ namespace HiveMind.Consistency;
 /// What a drone knows of one interval of drone <see cref="Drone"/>: its index, its VT, and the pages it
 /// modified (its write notices). Immutable once made; shared between the drones' stores.
 /// </summary>
-public sealed class IntervalRecord
+internal sealed class IntervalRecord
 {
     private readonly int[] _pages;
 

@@ -11,7 +11,7 @@ namespace HiveMind.Consistency;
 /// every written page and the barrier the run has passed; the newcomer marks those pages for a whole-page fetch
 /// and takes part from then on. The lock recovery of the new view gives it its place in every lock.
 /// </summary>
-public sealed partial class LrcEngine
+internal sealed partial class LrcEngine
 {
     // On drone 0: newcomers waiting for the next application barrier, and those being admitted by its collection.
     private readonly List<int> _newcomers = [];

@@ -8,7 +8,7 @@ namespace HiveMind.Consistency;
 /// failed drone move to a manager every drone computes alike from the view. Lock messages carry the lock view they
 /// were sent in, so a message from before a recovery can neither be lost in a dead forwarding chain nor grant twice.
 /// </summary>
-public sealed partial class LrcEngine
+internal sealed partial class LrcEngine
 {
     // The view this drone acts on, and the view of its last lock recovery (equal except while recovering).
     private int _view;
@@ -650,15 +650,18 @@ public sealed record MembershipView(int Number, IReadOnlyList<int> Live, IReadOn
 /// <summary>The network could not reach a drone (its link is closed): it has failed, or is about to be found failed.</summary>
 public sealed class DroneUnreachableException : Exception
 {
+    /// <summary>Creates the exception with a default message.</summary>
     public DroneUnreachableException()
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>.</summary>
     public DroneUnreachableException(string message)
         : base(message)
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/> and the exception that caused it.</summary>
     public DroneUnreachableException(string message, Exception innerException)
         : base(message, innerException)
     {

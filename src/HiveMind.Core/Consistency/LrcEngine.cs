@@ -21,7 +21,7 @@ namespace HiveMind.Consistency;
 /// <see cref="_gate"/> guards the engine's tables; page locks (the page entries) guard twins and diffs, and
 /// no thread waits on the network while it holds either.
 /// </remarks>
-public sealed partial class LrcEngine : IRangeFaultHandler
+internal sealed partial class LrcEngine : IRangeFaultHandler
 {
     /// <summary>The drone that manages barriers.</summary>
     public const int BarrierManager = 0;
@@ -1866,15 +1866,18 @@ public sealed partial class LrcEngine : IRangeFaultHandler
 /// <summary>The run ended for this drone (<see cref="LrcEngine.Abort"/>): drone 0 failed, this drone was removed, or a drone failed in a run that does not recover.</summary>
 public sealed class RunAbortedException : InvalidOperationException
 {
+    /// <summary>Creates the exception with a default message.</summary>
     public RunAbortedException()
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/>.</summary>
     public RunAbortedException(string message)
         : base(message)
     {
     }
 
+    /// <summary>Creates the exception with <paramref name="message"/> and the exception that caused it.</summary>
     public RunAbortedException(string message, Exception innerException)
         : base(message, innerException)
     {

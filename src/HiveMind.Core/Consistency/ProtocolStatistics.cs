@@ -1,7 +1,7 @@
 namespace HiveMind.Consistency;
 
 /// <summary>What one drone's protocol engine did. Diffs are made on network threads too, so those counters are interlocked.</summary>
-public sealed class ProtocolStatistics
+internal sealed class ProtocolStatistics
 {
     private long _diffsMade;
     private long _diffBytesMade;

@@ -1,7 +1,7 @@
 namespace HiveMind.Consistency;
 
 /// <summary>What a traced event was.</summary>
-public enum TraceEventKind : byte
+internal enum TraceEventKind : byte
 {
     /// <summary>The drone asked for a lock (its interval closed).</summary>
     AcquireAsked = 1,
@@ -32,7 +32,7 @@ public enum TraceEventKind : byte
 /// <param name="Object">The lock or barrier id, or the first page of a miss.</param>
 /// <param name="Interval">The interval of this drone that holds the event.</param>
 /// <param name="Timestamp">This drone's vector timestamp at the event.</param>
-public readonly record struct TraceEvent(TraceEventKind Kind, int Object, int Interval, int[] Timestamp);
+internal readonly record struct TraceEvent(TraceEventKind Kind, int Object, int Interval, int[] Timestamp);
 
 /// <summary>
 /// A drone's synchronization and miss events with their vector timestamps, for a happens-before log of the run
@@ -41,7 +41,7 @@ public readonly record struct TraceEvent(TraceEventKind Kind, int Object, int In
 /// statistics count these too). Recorded by the application thread (misses by any thread of the drone), in interval
 /// order; bounded: events past <see cref="Capacity"/> are counted, not kept.
 /// </summary>
-public sealed class ProtocolTrace(int capacity)
+internal sealed class ProtocolTrace(int capacity)
 {
     private readonly List<TraceEvent> _events = [];
     private long _dropped;

@@ -3,7 +3,7 @@ using System.Text;
 namespace HiveMind.Consistency;
 
 /// <summary>How two vector timestamps relate under happens-before.</summary>
-public enum VtOrder
+internal enum VtOrder
 {
     /// <summary>Every entry is equal.</summary>
     Equal,
@@ -23,7 +23,7 @@ public enum VtOrder
 /// interval of drone j that happens-before it. Mutable (<see cref="Merge"/>, <see cref="Set"/>), so copy with
 /// <see cref="Clone"/> before storing one in an interval record.
 /// </summary>
-public sealed class VectorTimestamp : IEquatable<VectorTimestamp>
+internal sealed class VectorTimestamp : IEquatable<VectorTimestamp>
 {
     private readonly int[] _entries;
 

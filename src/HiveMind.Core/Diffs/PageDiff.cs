@@ -20,7 +20,7 @@ namespace HiveMind.Diffs;
 /// goes into the next one: no write is lost.
 /// </para>
 /// </remarks>
-public static unsafe class PageDiff
+internal static unsafe class PageDiff
 {
     /// <summary>Largest diff of a region of <paramref name="length"/> bytes (alternating changed bytes).</summary>
     public static int MaxEncodedLength(int length)

@@ -20,6 +20,7 @@ public sealed class LocalFaultHandler : IFaultHandler
     /// <summary>Intervals closed with a non-empty dirty set.</summary>
     public long IntervalsClosed { get; private set; }
 
+    /// <inheritdoc/>
     public void OnFault(SharedHeap heap, int page, bool write)
     {
         ArgumentNullException.ThrowIfNull(heap);

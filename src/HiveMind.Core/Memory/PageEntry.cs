@@ -6,7 +6,7 @@ namespace HiveMind.Memory;
 /// Created on first use, so pages that never fault cost one null reference.
 /// </summary>
 /// <remarks>SAFETY: <see cref="Twin"/> is a slot of the heap's <see cref="TwinPool"/>, valid while set here.</remarks>
-public sealed unsafe class PageEntry
+internal sealed unsafe class PageEntry
 {
     internal PageEntry(int page) => Page = page;
 

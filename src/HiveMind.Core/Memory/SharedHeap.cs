@@ -41,6 +41,10 @@ public sealed unsafe class SharedHeap : IDisposable
     private long _writeFaults;
     private int _disposed;
 
+    /// <summary>
+    /// Reserves a heap of <paramref name="options"/>' size (untouched pages cost no memory); each access that its page's
+    /// state does not allow goes to <paramref name="faultHandler"/> (a drone's protocol engine), or, without one, is allowed.
+    /// </summary>
     public SharedHeap(HeapOptions options, IFaultHandler? faultHandler = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -99,7 +103,7 @@ public sealed unsafe class SharedHeap : IDisposable
     public byte* StatePointer => _states;
 
     /// <summary>Twins in use.</summary>
-    public TwinPool Twins => _twins;
+    internal TwinPool Twins => _twins;
 
     /// <summary>Faults taken by reads (the app thread's count).</summary>
     public long ReadFaults => Interlocked.Read(ref _readFaults);
@@ -300,7 +304,7 @@ public sealed unsafe class SharedHeap : IDisposable
     }
 
     /// <summary>The slow-path entry (lock, twin, applied vector) of a page, created on first use.</summary>
-    public PageEntry GetEntry(int page)
+    internal PageEntry GetEntry(int page)
     {
         var entries = _entries;
         var entry = Volatile.Read(ref entries[CheckPage(page)]);
@@ -314,7 +318,7 @@ public sealed unsafe class SharedHeap : IDisposable
     }
 
     /// <summary>The entry of a page if one was created, else null.</summary>
-    public PageEntry? TryGetEntry(int page) => Volatile.Read(ref _entries[CheckPage(page)]);
+    internal PageEntry? TryGetEntry(int page) => Volatile.Read(ref _entries[CheckPage(page)]);
 
     /// <summary>The bytes of a page in this drone's copy.</summary>
     public Span<byte> PageBytes(int page)
@@ -439,6 +443,7 @@ public sealed unsafe class SharedHeap : IDisposable
     /// <summary>Whether <see cref="Dispose"/> ran: the heap's memory is gone and every access throws.</summary>
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
+    /// <summary>Frees the heap's memory; views and addresses into it must not be used after.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

@@ -7,7 +7,7 @@ namespace HiveMind.Memory;
 /// costs no allocation once the pool is warm. Thread-safe: mesh threads make diffs against twins.
 /// </summary>
 /// <remarks>SAFETY: a slot is valid from <see cref="Rent"/> until it is given back or the pool is disposed.</remarks>
-public sealed unsafe class TwinPool : IDisposable
+internal sealed unsafe class TwinPool : IDisposable
 {
     /// <summary>Pages per slab.</summary>
     public const int SlabPages = 64;

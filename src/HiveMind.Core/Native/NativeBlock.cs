@@ -16,7 +16,7 @@ namespace HiveMind.Native;
 /// it past that. The finalizer frees a block that was never disposed, so holders of the pointer must also
 /// hold a reference to the block (or its owner).
 /// </remarks>
-public sealed unsafe partial class NativeBlock : IDisposable
+internal sealed unsafe partial class NativeBlock : IDisposable
 {
     private const nuint MappedFrom = 1 << 20;
 

@@ -292,11 +292,15 @@ public sealed class ConfigHost
     /// <summary>Host name or address; the other drones reach this drone there.</summary>
     public string Host { get; set; } = string.Empty;
 
+    /// <summary>Login on this host, when not the file's <c>sshUser</c>.</summary>
     public string? SshUser { get; set; }
 
+    /// <summary>ssh port of this host, when not the file's <c>sshPort</c>.</summary>
     public int? SshPort { get; set; }
 
+    /// <summary>Where the program is copied on this host, when not the file's <c>workFolder</c>.</summary>
     public string? WorkFolder { get; set; }
 
+    /// <summary>Port this drone listens on, when not the file's <c>listenPort</c>.</summary>
     public int? ListenPort { get; set; }
 }

@@ -8,7 +8,7 @@ namespace HiveMind.Launch;
 /// creates it (mode 600) or uses the one there; the others read it. Like ssh with its keys, a key file that others may
 /// read, or a link to one, is refused.
 /// </summary>
-public static class ClusterKeyFile
+internal static class ClusterKeyFile
 {
     private const int KeyBytes = 32;
     private const int MaxFileBytes = 4096;

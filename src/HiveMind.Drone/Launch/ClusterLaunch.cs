@@ -13,7 +13,7 @@ namespace HiveMind.Launch;
 /// rendezvous; the others connect to it there. The cluster key comes from <c>--key-file</c> on a file system every node sees
 /// (drone 0 creates it when missing, the others wait for it) or from <c>HIVEMIND_CLUSTER_KEY</c> exported to every drone.
 /// </summary>
-public static class ClusterLaunch
+internal static class ClusterLaunch
 {
     /// <summary>The generic contract's variable with this drone's id, 0 .. <see cref="DronesVariable"/> - 1 (same name as a local drone's).</summary>
     public const string IdVariable = LocalLauncher.IdVariable;

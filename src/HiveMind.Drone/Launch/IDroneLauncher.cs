@@ -1,7 +1,7 @@
 namespace HiveMind.Launch;
 
 /// <summary>How drone 0 started the other drones of its run; disposing it leaves none of them running.</summary>
-public interface IDroneLauncher : IDisposable
+internal interface IDroneLauncher : IDisposable
 {
     /// <summary>Ids of the local processes started (the drones, or the ssh clients that run them).</summary>
     IReadOnlyList<int> ProcessIds { get; }

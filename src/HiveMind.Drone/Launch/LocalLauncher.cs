@@ -8,7 +8,7 @@ namespace HiveMind.Launch;
 /// users can read). Their output reaches drone 0's console prefixed with their id. Dispose waits for them
 /// and kills any that outlive the run, so no orphan is left.
 /// </summary>
-public sealed class LocalLauncher : IDroneLauncher
+internal sealed class LocalLauncher : IDroneLauncher
 {
     public const string IdVariable = "HIVEMIND_DRONE_ID";
     public const string DronesVariable = "HIVEMIND_DRONES";

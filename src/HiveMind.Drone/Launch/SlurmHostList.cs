@@ -7,7 +7,7 @@ namespace HiveMind.Launch;
 /// Slurm's compressed host lists (<c>SLURM_STEP_NODELIST</c>, <c>SLURM_JOB_NODELIST</c>): names separated by commas,
 /// where a bracket holds numbers and ranges with their zero padding, as in <c>node[01-04,07],gpu5,rack[1-2]-n[1-3]</c>.
 /// </summary>
-public static class SlurmHostList
+internal static class SlurmHostList
 {
     /// <summary>
     /// The first host of <paramref name="list"/> (the node of task 0 under Slurm's block and cyclic distributions): each

@@ -16,7 +16,7 @@ namespace HiveMind.Launch;
 /// sees end of input and exits as soon as drone 0 or its ssh client is gone. Remote output comes back
 /// prefixed with the drone id.
 /// </summary>
-public sealed class SshLauncher : IDroneLauncher
+internal sealed class SshLauncher : IDroneLauncher
 {
     /// <summary>Environment variable (set on the remote command line) with the address a remote drone listens on.</summary>
     public const string ListenVariable = "HIVEMIND_LISTEN";

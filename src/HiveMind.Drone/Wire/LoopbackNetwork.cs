@@ -3,7 +3,7 @@ using HiveMind.Consistency;
 namespace HiveMind.Wire;
 
 /// <summary>The network of a run with one drone: every message is to itself and handled in place.</summary>
-public sealed class LoopbackNetwork : IDroneNetwork
+internal sealed class LoopbackNetwork : IDroneNetwork
 {
     private LrcEngine? _engine;
 

@@ -12,7 +12,7 @@ namespace HiveMind.Wire;
 /// on the network there: what it sends is queued); requests are answered by the link's send side as it drains, so a
 /// drone makes replies only as fast as their asker reads them.
 /// </summary>
-public sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
+internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
 {
     // How often a wait for a reply looks whether the run stopped for this drone.
     private static readonly TimeSpan AbortCheck = TimeSpan.FromMilliseconds(250);

@@ -8,7 +8,7 @@ namespace HiveMind.Wire;
 /// The protocol engine's messages as mesh frames: one application kind per message type, the body a
 /// MessagePack array of its fields. Decoding checks shapes and values; a bad frame throws, which closes the link.
 /// </summary>
-public static class ProtocolCodec
+internal static class ProtocolCodec
 {
     // How an interval record's VT travels (see WriteRecords).
     private const int ChangedEntries = 0;
