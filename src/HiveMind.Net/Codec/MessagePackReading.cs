@@ -44,17 +44,28 @@ public static class MessagePackReading
             throw Unexpected("a bin", offset, code);
         }
 
-        ReadOnlySequence<byte> bytes;
+        // The library's Skip checks the length against the bytes left, as ReadBytes does, without slicing a sequence
+        // and wrapping it in a Nullable: the payload is then sliced from the input's memory here (diffs are read so).
         try
         {
-            bytes = reader.ReadBytes().GetValueOrDefault();
+            reader.Skip();
         }
         catch (ArgumentOutOfRangeException error)
         {
             throw TooLong(reader, offset, code, error);
         }
 
-        return bytes.IsSingleSegment ? bytes.First : bytes.ToArray();
+        var header = code switch
+        {
+            MessagePackCode.Bin8 => 2,
+            MessagePackCode.Bin16 => 3,
+            _ => 5,
+        };
+        var length = reader.Consumed - offset - header;
+        var input = reader.Sequence;
+        return input.IsSingleSegment
+            ? input.First.Slice((int)offset + header, (int)length)
+            : input.Slice(offset + header, length).ToArray();
     }
 
     /// <summary>Reads a str as its UTF-8 bytes, a slice of the input (not checked for valid UTF-8); any other value throws.</summary>
