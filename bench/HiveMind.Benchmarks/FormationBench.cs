@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using HiveMind.Net.Codec;
 using HiveMind.Net.Transport;
+using MessagePack;
 
 namespace HiveMind.Benchmarks;
 
@@ -70,6 +71,6 @@ internal static class FormationBench
     {
         public bool IsKnownKind(byte kind) => false;
 
-        public void OnFrame(MeshNode node, int peer, byte kind, ulong requestId, ref MessagePackReader body) => body.Skip();
+        public void OnFrame(MeshNode node, int peer, byte kind, ulong requestId, ref MessagePackReader body) => body.SkipValue();
     }
 }

@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using HiveMind.Net.Codec;
 using HiveMind.Net.Transport;
+using MessagePack;
 
 namespace HiveMind.Benchmarks;
 
@@ -137,7 +138,7 @@ internal static class NetBench
         for (var i = -count / 10; i < count; i++)
         {
             var start = Stopwatch.GetTimestamp();
-            node.Request(1, Echo, payload, static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p), TimeSpan.FromSeconds(10));
+            node.Request(1, Echo, payload, static (ref MessagePackWriter w, byte[] p) => w.Write(p), TimeSpan.FromSeconds(10));
             if (i >= 0)
             {
                 times[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
@@ -166,11 +167,11 @@ internal static class NetBench
         var start = Stopwatch.GetTimestamp();
         for (var i = 0; i < count; i++)
         {
-            node.Send(1, Sink, payload, static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p));
+            node.Send(1, Sink, payload, static (ref MessagePackWriter w, byte[] p) => w.Write(p));
         }
 
         // Frames arrive in order per link, so the reply to this request comes after every sink frame.
-        node.Request(1, Echo, Array.Empty<byte>(), static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p), TimeSpan.FromSeconds(60));
+        node.Request(1, Echo, Array.Empty<byte>(), static (ref MessagePackWriter w, byte[] p) => w.Write(p), TimeSpan.FromSeconds(60));
         return (double)frameBytes * count / Stopwatch.GetElapsedTime(start).TotalSeconds / 1e6;
     }
 
@@ -181,7 +182,7 @@ internal static class NetBench
         writer.WriteArrayHeader(3);
         writer.Write(Echo);
         writer.Write(1UL << 20); // a request id as large as a long run reaches
-        writer.WriteBinary(payload);
+        writer.Write(payload);
         writer.Flush();
         var length = frame.Length;
         frame.Return();
@@ -273,7 +274,7 @@ internal static class NetBench
             var payload = body.ReadBinary();
             if (kind == Echo)
             {
-                node.Reply(peer, requestId, payload.ToArray(), static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p));
+                node.Reply(peer, requestId, payload.ToArray(), static (ref MessagePackWriter w, byte[] p) => w.Write(p));
             }
         }
     }

@@ -4,6 +4,7 @@ using HiveMind.Consistency;
 using HiveMind.Memory;
 using HiveMind.Net.Codec;
 using HiveMind.Wire;
+using MessagePack;
 
 namespace HiveMind.DroneTests;
 

@@ -1,6 +1,7 @@
 using System.Net;
 using HiveMind.Net.Codec;
 using HiveMind.Net.Transport;
+using MessagePack;
 
 // Usage: TestNode <id> <drones> [registry host:port]; the cluster key comes base64-encoded in
 // HIVEMIND_CLUSTER_KEY, never on the command line. Prints one line per event for the test to wait on:

@@ -6,6 +6,7 @@ using HiveMind.Launch;
 using HiveMind.Net.Codec;
 using HiveMind.Net.Transport;
 using HiveMind.Wire;
+using MessagePack;
 
 namespace HiveMind.OracleDrone;
 
@@ -365,7 +366,7 @@ internal static class Rogue
                 var noise = new byte[64];
                 _random.NextBytes(noise);
                 noise[0] = 0xc1;
-                var reason = ProtocolCodec.IsReplyKind(kind) ? $"unexpected kind {kind} from drone" : "but found 0xC1";
+                var reason = ProtocolCodec.IsReplyKind(kind) ? $"unexpected kind {kind} from drone" : $"malformed {ProtocolCodec.Name(kind)} body (the reader stopped at byte ... Unexpected msgpack code 193 ((never used))";
                 yield return new Closing($"random-bytes-{ProtocolCodec.Name(kind)}", kind, _ => noise, reason);
             }
 
@@ -381,19 +382,19 @@ internal static class Rogue
             yield return new Closing("barrier-arrival-with-a-string-barrier", ProtocolCodec.BarrierArrivalKind, t => Encode((ref MessagePackWriter w) =>
             {
                 w.WriteArrayHeader(5);
-                w.WriteString("barrier zero");
+                w.Write("barrier zero");
                 w.Write(t.Self);
                 WriteInts(ref w, t.Vt);
                 w.WriteArrayHeader(0);
                 w.Write(false);
-            }), "but found 0xAC");
+            }), "Unexpected msgpack code 172 (fixstr)");
             yield return new Closing("lock-request-from-drone-1000", ProtocolCodec.LockRequestKind, t => Encode(new LockRequest(0, 1000, 1, t.Vt)), "drone id 1000 outside a run of");
             yield return new Closing("suspicion-of-drone-minus-1", ProtocolCodec.SuspicionKind, t => Encode((ref MessagePackWriter w) =>
             {
                 w.WriteArrayHeader(4);
                 w.Write(-1);
                 w.Write(t.Self);
-                w.WriteString("forged");
+                w.Write("forged");
                 w.Write(false);
             }), "drone id -1 outside a run of");
             yield return new Closing("view-change-with-drone-999", ProtocolCodec.ViewChangeKind, _ => Encode(new ViewChange(7, [0, 999])), "drone id 999 outside a run of");
@@ -430,10 +431,10 @@ internal static class Rogue
                 w.WriteArrayHeader(1);
                 w.WriteArrayHeader(3);
                 w.Write(t.Victim);
-                w.WriteString("127.0.0.1");
+                w.Write("127.0.0.1");
                 w.Write(1);
             }), "unexpected PeerTable from drone");
-            yield return new Closing("diff-request-claiming-2^31-pages", ProtocolCodec.DiffRequestKind, _ => [0xdd, 0x7f, 0xff, 0xff, 0xff, 0x92, 0x00, 0x90], "but its header claims 2147483647", Request: true);
+            yield return new Closing("diff-request-claiming-2^31-pages", ProtocolCodec.DiffRequestKind, _ => [0xdd, 0x7f, 0xff, 0xff, 0xff, 0x92, 0x00, 0x90], "malformed DiffRequest body (the reader stopped at byte ... a length or count reaches past its end", Request: true);
             yield return new Closing("reply-nested-100000-deep", MessageKind.Response, _ => [.. Enumerable.Repeat((byte)0x91, 100_000), 0xc0], "nested array or map level(s)");
 
             // At the frame limit exactly: a barrier arrival whose record count is all the bytes left (each taken for a record),
@@ -512,7 +513,7 @@ internal static class Rogue
                     w.WriteArrayHeader(4);
                     w.Write(t.Victim);
                     w.Write(t.Self);
-                    w.WriteString(new string('x', length));
+                    w.Write(new string('x', length));
                     w.Write(false);
                 });
             }, "sent more than it may before its view", InOwnName: true, AtLimit: true);
@@ -649,6 +650,6 @@ internal static class Rogue
     {
         public bool IsKnownKind(byte kind) => ProtocolCodec.IsProtocolKind(kind);
 
-        public void OnFrame(MeshNode node, int peer, byte kind, ulong requestId, ref MessagePackReader body) => body.Skip();
+        public void OnFrame(MeshNode node, int peer, byte kind, ulong requestId, ref MessagePackReader body) => body.SkipValue();
     }
 }

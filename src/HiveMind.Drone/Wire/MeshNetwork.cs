@@ -1,6 +1,6 @@
 using HiveMind.Consistency;
-using HiveMind.Net.Codec;
 using HiveMind.Net.Transport;
+using MessagePack;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -1,12 +1,15 @@
 using HiveMind.Consistency;
 using HiveMind.Net.Codec;
 using HiveMind.Net.Transport;
+using MessagePack;
 
 namespace HiveMind.Wire;
 
 /// <summary>
 /// The protocol engine's messages as mesh frames: one application kind per message type, the body a
-/// MessagePack array of its fields. Decoding checks shapes and values; a bad frame throws, which closes the link.
+/// MessagePack array of its fields, written and read with MessagePack-CSharp's writer and reader by hand (no
+/// formatters: the hot messages go field by field, diffs and pages as bin straight from their bytes). Decoding checks
+/// shapes and values; a bad frame throws <see cref="InvalidDataException"/>, which closes the link.
 /// </summary>
 internal static class ProtocolCodec
 {
@@ -125,7 +128,7 @@ internal static class ProtocolCodec
                 writer.WriteArrayHeader(4);
                 writer.Write(m.Suspect);
                 writer.Write(m.Reporter);
-                writer.WriteString(m.Reason);
+                writer.Write(m.Reason);
                 writer.Write(m.Silent);
                 break;
             case ViewChange m:
@@ -214,7 +217,7 @@ internal static class ProtocolCodec
             case PageReply m:
                 writer.WriteArrayHeader(3);
                 writer.Write(m.Page);
-                writer.WriteBinary(m.Bytes);
+                writer.Write(m.Bytes.AsSpan());
                 WriteInts(ref writer, m.Applied);
                 break;
             case DiffRequest m:
@@ -239,7 +242,7 @@ internal static class ProtocolCodec
                         writer.WriteArrayHeader(3);
                         writer.Write(diff.First);
                         writer.Write(diff.Last);
-                        writer.WriteBinary(diff.Bytes.Span);
+                        writer.Write(diff.Bytes.Span);
                     }
                 }
 
@@ -256,13 +259,35 @@ internal static class ProtocolCodec
     /// <exception cref="InvalidDataException">The body does not describe a valid message.</exception>
     public static ProtocolMessage Read(byte kind, ReadOnlyMemory<byte> body, int drones)
     {
-        var reader = new MessagePackReader(body.Span);
-        return kind == DiffReplyKind ? ReadDiffReply(ref reader, body) : Read(kind, ref reader, drones);
+        var reader = new MessagePackReader(body);
+        try
+        {
+            return kind == DiffReplyKind ? ReadDiffReply(ref reader, owned: true) : ReadMessage(kind, ref reader, drones);
+        }
+        catch (Exception error) when (IsCodecError(error))
+        {
+            throw MalformedInput.Wrap(error, $"{Name(kind)} body", reader.Consumed, reader.Sequence.Length);
+        }
     }
 
     /// <summary>Reads the message of <paramref name="kind"/> for a run of <paramref name="drones"/> drones.</summary>
     /// <exception cref="InvalidDataException">The body does not describe a valid message.</exception>
     public static ProtocolMessage Read(byte kind, ref MessagePackReader reader, int drones)
+    {
+        try
+        {
+            return ReadMessage(kind, ref reader, drones);
+        }
+        catch (Exception error) when (IsCodecError(error))
+        {
+            throw MalformedInput.Wrap(error, $"{Name(kind)} body", reader.Consumed, reader.Sequence.Length);
+        }
+    }
+
+    // The library's decoding errors, which the public Read methods turn into the InvalidDataException they document.
+    private static bool IsCodecError(Exception error) => error is not InvalidDataException && MalformedInput.Is(error);
+
+    private static ProtocolMessage ReadMessage(byte kind, ref MessagePackReader reader, int drones)
     {
         switch (kind)
         {
@@ -275,7 +300,7 @@ internal static class ProtocolCodec
                 return ReadLockGrant(ref reader, drones);
             case SuspicionKind:
                 Fields(ref reader, 4, "Suspicion");
-                return new Suspicion(Drone(reader.ReadInt32(), drones), Drone(reader.ReadInt32(), drones), reader.ReadString(), reader.ReadBoolean());
+                return new Suspicion(Drone(reader.ReadInt32(), drones), Drone(reader.ReadInt32(), drones), reader.ReadText(), reader.ReadBoolean());
             case ViewChangeKind:
                 Fields(ref reader, 2, "ViewChange");
                 var view = NonNegative(reader.ReadInt32(), "view");
@@ -333,14 +358,14 @@ internal static class ProtocolCodec
 
                 return new DiffRequest(asked);
             case DiffReplyKind:
-                return ReadDiffReply(ref reader, null);
+                return ReadDiffReply(ref reader, owned: false);
             default:
                 throw new InvalidDataException($"kind {kind} is not a protocol message");
         }
     }
 
-    /// <summary>A diff reply; its diffs are slices of <paramref name="body"/> (the reader's buffer) when given, else copies.</summary>
-    private static DiffReply ReadDiffReply(ref MessagePackReader reader, ReadOnlyMemory<byte>? body)
+    /// <summary>A diff reply; its diffs are slices of the reader's input when this drone <paramref name="owned"/> it, else copies.</summary>
+    private static DiffReply ReadDiffReply(ref MessagePackReader reader, bool owned)
     {
         var pages = new PageDiffs[reader.ReadArrayHeader()];
         for (var i = 0; i < pages.Length; i++)
@@ -354,7 +379,7 @@ internal static class ProtocolCodec
                 var first = NonNegative(reader.ReadInt32(), "interval");
                 var last = NonNegative(reader.ReadInt32(), "interval");
                 var bytes = reader.ReadBinary();
-                diffs[k] = new CoveredDiff(first, last, body is { } owned ? owned.Slice(reader.Position - bytes.Length, bytes.Length) : bytes.ToArray());
+                diffs[k] = new CoveredDiff(first, last, owned ? bytes : bytes.ToArray());
             }
 
             pages[i] = new PageDiffs(page, diffs);
@@ -603,7 +628,7 @@ internal static class ProtocolCodec
     {
         // A record costs a few bytes here and a VT of the run's size in memory: a message may not make its receiver keep
         // more than MaxDecodedRecordBytes of records (as much as the largest frame the mesh takes at all).
-        var body = reader.Remaining;
+        var body = reader.Remaining();
         var count = reader.ReadArrayHeader();
         var decoded = count * (64L + (4L * drones));
         if (decoded > MaxDecodedRecordBytes)

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using HiveMind.Net.Codec;
+using MessagePack;
 
 namespace HiveMind.Net.Transport;
 
@@ -32,18 +33,31 @@ internal static class Handshake
     /// </summary>
     public static LinkSecrets Connect(Socket socket, MeshOptions options, int self, int expectedPeer, byte[]? resumeKey = null)
     {
-        var connected = RunConnector(socket, options, self, expectedPeer, resumeKey);
         try
         {
-            AwaitAccepted(socket, options, connected, resumeKey);
-            return connected.Secrets;
+            var connected = RunConnector(socket, options, self, expectedPeer, resumeKey);
+            try
+            {
+                AwaitAccepted(socket, options, connected, resumeKey);
+                return connected.Secrets;
+            }
+            catch
+            {
+                connected.Secrets.Cipher?.Dispose();
+                throw;
+            }
         }
-        catch
+        catch (Exception error) when (IsCodecError(error))
         {
-            connected.Secrets.Cipher?.Dispose();
-            throw;
+            throw MalformedInput.Wrap(error, "handshake frame");
         }
     }
+
+    /// <summary>
+    /// A decoding error of the library's (a frame cut short, a value of another type, an integer that does not fit):
+    /// the public methods turn it into the <see cref="InvalidDataException"/> that a refused handshake is.
+    /// </summary>
+    private static bool IsCodecError(Exception error) => error is not InvalidDataException && MalformedInput.Is(error);
 
     /// <summary>
     /// Runs a newcomer's side against drone 0: the handshake as <see cref="Newcomer"/>, then drone 0's welcome.
@@ -51,6 +65,18 @@ internal static class Handshake
     /// words when it refuses (the run is full, or takes no joiners).
     /// </summary>
     public static (int Id, int Capacity, LinkSecrets Secrets) ConnectAsNewcomer(Socket socket, MeshOptions options)
+    {
+        try
+        {
+            return RunNewcomer(socket, options);
+        }
+        catch (Exception error) when (IsCodecError(error))
+        {
+            throw MalformedInput.Wrap(error, "handshake frame");
+        }
+    }
+
+    private static (int Id, int Capacity, LinkSecrets Secrets) RunNewcomer(Socket socket, MeshOptions options)
     {
         var connected = RunConnector(socket, options, Newcomer, 0, resumeKey: null);
         var secrets = connected.Secrets;
@@ -61,7 +87,7 @@ internal static class Handshake
             var reader = ReadBody(socket, ref buffer, options, MessageKind.Welcome, fields: 3);
             var id = reader.ReadInt32();
             var capacity = reader.ReadInt32();
-            var refusal = reader.TryReadNil() ? null : reader.ReadString();
+            var refusal = reader.TryReadNil() ? null : reader.ReadText();
             if (refusal is not null)
             {
                 throw new InvalidDataException($"drone 0 refused to take this drone in: {refusal}");
@@ -97,7 +123,7 @@ internal static class Handshake
             }
             else
             {
-                w.WriteString(Fit(refusal));
+                w.Write(Fit(refusal));
             }
         });
 
@@ -116,7 +142,7 @@ internal static class Handshake
         {
             var reader = ReadBody(socket, ref buffer, options, MessageKind.Accepted, fields: 2);
             var acceptorProof = reader.TryReadNil() ? null : reader.ReadBinary().ToArray();
-            var refusal = reader.TryReadNil() ? null : reader.ReadString();
+            var refusal = reader.TryReadNil() ? null : reader.ReadText();
             if (refusal is not null)
             {
                 throw new InvalidDataException($"drone {connected.Peer} did not take the connection: {refusal}");
@@ -146,13 +172,13 @@ internal static class Handshake
                 w.WriteArrayHeader(3);
                 w.Write(Version);
                 w.Write(self);
-                w.WriteBinary(myNonce);
+                w.Write(myNonce);
             });
 
             var reader = ReadBody(socket, ref buffer, options, MessageKind.HelloAck, fields: 3);
             var peer = reader.ReadInt32();
             var peerNonce = Nonce(ref reader);
-            var proof = reader.ReadBinary();
+            var proof = reader.ReadBinary().Span;
             if (peer != expectedPeer)
             {
                 throw new InvalidDataException($"expected drone {expectedPeer} but drone {peer} answered");
@@ -167,10 +193,10 @@ internal static class Handshake
             Send(socket, MessageKind.Proof, (ref MessagePackWriter w) =>
             {
                 w.WriteArrayHeader(resumeKey is null ? 1 : 2);
-                w.WriteBinary(myProof);
+                w.Write(myProof);
                 if (resumeKey is not null)
                 {
-                    w.WriteBinary(ProveResume(ConnectorResumeRole, resumeKey, myNonce, peerNonce, self, peer));
+                    w.Write(ProveResume(ConnectorResumeRole, resumeKey, myNonce, peerNonce, self, peer));
                 }
             });
 
@@ -190,6 +216,18 @@ internal static class Handshake
     /// </summary>
     public static async Task<Accepted> AcceptAsync(Socket socket, MeshOptions options, int self, CancellationToken token)
     {
+        try
+        {
+            return await RunAcceptor(socket, options, self, token).ConfigureAwait(false);
+        }
+        catch (Exception error) when (IsCodecError(error))
+        {
+            throw MalformedInput.Wrap(error, "handshake frame");
+        }
+    }
+
+    private static async Task<Accepted> RunAcceptor(Socket socket, MeshOptions options, int self, CancellationToken token)
+    {
         var buffer = new byte[options.MaxHandshakeFrameBytes];
         var length = await ReceiveAsync(socket, buffer, options, MessageKind.Hello, token).ConfigureAwait(false);
         var (peer, peerNonce) = ReadHello(buffer, length, options, self);
@@ -199,8 +237,8 @@ internal static class Handshake
         {
             w.WriteArrayHeader(3);
             w.Write(self);
-            w.WriteBinary(myNonce);
-            w.WriteBinary(myProof);
+            w.Write(myNonce);
+            w.Write(myProof);
         });
 
         length = await ReceiveAsync(socket, buffer, options, MessageKind.Proof, token).ConfigureAwait(false);
@@ -237,13 +275,13 @@ internal static class Handshake
                 w.WriteArrayHeader(2);
                 if (refusal is null && linkKey is not null)
                 {
-                    w.WriteBinary(ProveResume(AcceptorResumeRole, linkKey, ConnectorNonce, AcceptorNonce, Peer, Self));
+                    w.Write(ProveResume(AcceptorResumeRole, linkKey, ConnectorNonce, AcceptorNonce, Peer, Self));
                     w.WriteNil();
                 }
                 else
                 {
                     w.WriteNil();
-                    w.WriteString(Fit(refusal ?? "no such link"));
+                    w.Write(Fit(refusal ?? "no such link"));
                 }
             });
     }
@@ -338,7 +376,7 @@ internal static class Handshake
         }
 
         await ReadExactlyAsync(socket, buffer.AsMemory(0, (int)length), allowEndAtStart: false, token).ConfigureAwait(false);
-        var reader = new MessagePackReader(buffer.AsSpan(0, (int)length));
+        var reader = new MessagePackReader(buffer.AsMemory(0, (int)length));
         if (reader.ReadArrayHeader() != 3)
         {
             throw new InvalidDataException("handshake frame is not [kind, id, body]");
@@ -400,7 +438,7 @@ internal static class Handshake
             throw new InvalidDataException("connection closed during the handshake");
         }
 
-        var reader = new MessagePackReader(buffer.AsSpan(0, length));
+        var reader = new MessagePackReader(buffer.AsMemory(0, length));
         if (reader.ReadArrayHeader() != 3)
         {
             throw new InvalidDataException("handshake frame is not [kind, id, body]");
@@ -422,7 +460,7 @@ internal static class Handshake
 
     private static MessagePackReader Body(byte[] buffer, int length)
     {
-        var reader = new MessagePackReader(buffer.AsSpan(0, length));
+        var reader = new MessagePackReader(buffer.AsMemory(0, length));
         reader.ReadArrayHeader();
         reader.ReadByte();
         reader.ReadUInt64();

@@ -1,4 +1,5 @@
 using HiveMind.Net.Codec;
+using MessagePack;
 
 namespace HiveMind.Net.Transport;
 
@@ -14,8 +15,8 @@ public interface IFrameConsumer
     /// <summary>
     /// Handles one frame from <paramref name="peer"/> on a receive thread. <paramref name="body"/> reads the
     /// frame's body and is valid only during the call. A request (<paramref name="requestId"/> non-zero) must
-    /// be answered with <see cref="MeshNode.Reply"/>, now or later. A <see cref="MessagePackFormatException"/>
-    /// closes the link with a logged reason.
+    /// be answered with <see cref="MeshNode.Reply"/>, now or later. Malformed input (what <see cref="MalformedInput.Is"/>
+    /// knows: the library's decoding errors, or an <see cref="InvalidDataException"/>) closes the link with a logged reason.
     /// </summary>
     void OnFrame(MeshNode node, int peer, byte kind, ulong requestId, ref MessagePackReader body);
 }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using HiveMind.Net.Codec;
+using MessagePack;
 
 namespace HiveMind.Net.Transport;
 
@@ -865,10 +866,10 @@ public sealed class Link
                         break;
                     }
 
-                    var body = buffer.AsSpan(start + FrameBuffer.PrefixBytes, (int)length);
+                    var body = buffer.AsMemory(start + FrameBuffer.PrefixBytes, (int)length);
                     if (cipher is not null)
                     {
-                        var plain = cipher.Open(buffer.AsSpan(start, FrameBuffer.PrefixBytes), body);
+                        var plain = cipher.Open(buffer.AsSpan(start, FrameBuffer.PrefixBytes), body.Span);
                         if (plain < 0)
                         {
                             throw new BrokenStreamException("a frame failed authentication: tampered with, injected, replayed, reordered or dropped on the way");
@@ -953,8 +954,8 @@ public sealed class Link
         {
             // A frame the peer sealed that does not follow the protocol, or that its handler refused. Nothing a peer
             // sends may take the drone down: it closes just this link, for good.
-            Close(error is InvalidDataException or MessagePackFormatException
-                ? $"receive failed: {error.Message}"
+            Close(MalformedInput.Is(error)
+                ? $"receive failed: {MalformedInput.Describe(error)}"
                 : $"frame handling failed: {error.GetType().Name}: {error.Message}");
         }
         catch (Exception)
@@ -972,7 +973,7 @@ public sealed class Link
     /// Takes one frame of <paramref name="connection"/>: acknowledgements and Resume frames here, numbered frames in
     /// order and once each to the node. False when the connection was replaced (its frames are not taken any more).
     /// </summary>
-    private bool Deliver(Connection connection, ReadOnlySpan<byte> body, int wireBytes)
+    private bool Deliver(Connection connection, ReadOnlyMemory<byte> body, int wireBytes)
     {
         var reader = new MessagePackReader(body);
         if (reader.ReadArrayHeader() != 3)

@@ -1,7 +1,9 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using HiveMind.Net.Codec;
+using MessagePack;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -271,7 +273,7 @@ public sealed partial class MeshNode : IDisposable
             Send(0, MessageKind.Register, advertised, static (ref MessagePackWriter w, IPEndPoint endpoint) =>
             {
                 w.WriteArrayHeader(2);
-                w.WriteString(endpoint.Address.ToString());
+                w.Write(endpoint.Address.ToString());
                 w.Write(endpoint.Port);
             });
         }
@@ -338,23 +340,23 @@ public sealed partial class MeshNode : IDisposable
                 _dialed[linked] = endpoint;
                 return link;
             }
-            catch (Exception error) when (!retryHandshake && error is InvalidDataException or MessagePackFormatException)
+            catch (Exception error) when (!retryHandshake && MalformedInput.Is(error))
             {
                 socket.Dispose();
                 throw new MeshException($"drone 0 at {endpoint} did not take this drone in: {error.Message}", error);
             }
-            catch (Exception error) when (error is SocketException or InvalidDataException or MessagePackFormatException)
+            catch (Exception error) when (error is SocketException || MalformedInput.Is(error))
             {
                 socket.Dispose();
 
                 // Every drone listens before it registers, and drone 0 before it starts the others: a refusal that lasts
                 // is a wrong address or a drone that is gone, not one that is still starting.
-                lastRefusal = error is InvalidDataException ? error.Message : lastRefusal;
+                lastRefusal = MalformedInput.Is(error) ? error.Message : lastRefusal;
                 var refused = error is SocketException { SocketErrorCode: SocketError.ConnectionRefused };
                 firstRefused = refused ? firstRefused ?? DateTime.UtcNow : null;
                 if (DateTime.UtcNow + backoff >= deadline || _stopping.IsSet || (refused && DateTime.UtcNow - firstRefused >= refusedFor) || resume is { IsOpen: false })
                 {
-                    var refusal = error is InvalidDataException || lastRefusal is null ? "" : $" (it refused the connection earlier: {lastRefusal})";
+                    var refusal = MalformedInput.Is(error) || lastRefusal is null ? "" : $" (it refused the connection earlier: {lastRefusal})";
                     throw new MeshException($"drone {Id}: cannot connect to drone {peer} at {endpoint}: {error.Message}{refusal}", error);
                 }
 
@@ -545,7 +547,7 @@ public sealed partial class MeshNode : IDisposable
 
     /// <summary>The frame of an error reply to request <paramref name="requestId"/>, for <see cref="Serve"/>.</summary>
     public static FrameBuffer BuildError(ulong requestId, string message) =>
-        Build(MessageKind.ErrorResponse, requestId, message, static (ref MessagePackWriter w, string m) => w.WriteString(m));
+        Build(MessageKind.ErrorResponse, requestId, message, static (ref MessagePackWriter w, string m) => w.Write(m));
 
     /// <summary>
     /// A frame the peer would refuse (over the run's frame limit) is an error here, where it is made, naming its kind and
@@ -634,7 +636,7 @@ public sealed partial class MeshNode : IDisposable
     private void Complete(int peer, byte kind, ulong requestId, ref MessagePackReader reader)
     {
         var start = reader.Position;
-        reader.Skip();
+        reader.SkipValue();
 
         // A reply completes only a request sent to the drone it comes from: another drone's reply (a guessed id) is
         // refused and logged, and the request goes on waiting for its own.
@@ -659,10 +661,11 @@ public sealed partial class MeshNode : IDisposable
 
         pending.Timer?.Dispose();
 
-        var body = reader.Consumed(start).ToArray();
+        var body = reader.Sequence.Slice(start, reader.Position).ToArray();
         if (kind == MessageKind.ErrorResponse)
         {
-            var error = new MessagePackReader(body).ReadString();
+            var errorReader = new MessagePackReader(body);
+            var error = errorReader.ReadText();
             pending.Completion.TrySetException(new MeshException(
                 $"drone {pending.Peer} failed {MessageKind.Name(pending.Kind)} from drone {Id}: {error}"));
             return;
@@ -678,7 +681,7 @@ public sealed partial class MeshNode : IDisposable
             throw new InvalidDataException("Register body is not [host, port]");
         }
 
-        var host = reader.ReadString();
+        var host = reader.ReadText();
         var port = reader.ReadInt32();
         if (!IPAddress.TryParse(host, out var address) || !HostRoutes.IsConnectable(address) || port is <= 0 or > 65535)
         {
@@ -798,7 +801,7 @@ public sealed partial class MeshNode : IDisposable
             {
                 w.WriteArrayHeader(3);
                 w.Write(id);
-                w.WriteString(endpoint.Address.ToString());
+                w.Write(endpoint.Address.ToString());
                 w.Write(endpoint.Port);
             }
         });
@@ -815,7 +818,7 @@ public sealed partial class MeshNode : IDisposable
             }
 
             var id = reader.ReadInt32();
-            var host = reader.ReadString();
+            var host = reader.ReadText();
             var port = reader.ReadInt32();
             // Drone 0's own entry is where it listens, which may be every interface: it is reached where it was dialed.
             if (!IPAddress.TryParse(host, out var address) || (id != 0 && !HostRoutes.IsConnectable(address)) || port is <= 0 or > 65535 || id < 0 || id >= Options.MaxDrones)
@@ -1247,7 +1250,7 @@ public sealed partial class MeshNode : IDisposable
                 throw new InvalidDataException(refused ?? $"drone {peer}: the connection was not taken");
             }
         }
-        catch (Exception error) when (error is SocketException or InvalidDataException or MessagePackFormatException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception error) when (error is SocketException or ObjectDisposedException or OperationCanceledException || MalformedInput.Is(error))
         {
             cipher?.Dispose();
             var reason = pending.DropReason ?? (error is OperationCanceledException ? "the handshake took longer than its deadline" : error.Message);

@@ -1,4 +1,4 @@
-using HiveMind.Net.Codec;
+using MessagePack;
 
 namespace HiveMind.Net.Transport;
 
@@ -15,5 +15,5 @@ public sealed class Reply(int peer, byte kind, byte[] body)
     public ReadOnlyMemory<byte> Body { get; } = body;
 
     /// <summary>A reader over the body.</summary>
-    public MessagePackReader Reader() => new(Body.Span);
+    public MessagePackReader Reader() => new(Body);
 }

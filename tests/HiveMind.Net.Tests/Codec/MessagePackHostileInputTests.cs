@@ -1,19 +1,25 @@
+using System.Diagnostics.CodeAnalysis;
 using HiveMind.Net.Codec;
+using MessagePack;
 
 namespace HiveMind.Net.Tests.Codec;
 
-/// <summary>Truncated, lying, reserved and random input: the reader throws MessagePackFormatException and nothing else.</summary>
+/// <summary>
+/// Truncated, lying, reserved and random input through every read HiveMind makes (MessagePack-CSharp's typed reads and
+/// <see cref="MessagePackReading"/>): each returns or throws what <see cref="MalformedInput.Is"/> takes for bad input, and
+/// nothing else, without allocating for a length or count the input does not hold.
+/// </summary>
 public sealed class MessagePackHostileInputTests
 {
     private delegate void ReadAction(ref MessagePackReader reader);
 
-    // Every way of reading one value; each must either return or throw MessagePackFormatException.
+    // Every way HiveMind reads one value; each must either return or throw malformed input.
     private static readonly (string Name, ReadAction Read)[] Readers =
     [
         ("generic", (ref MessagePackReader r) => MsgValue.Read(ref r)),
-        ("Skip", (ref MessagePackReader r) => r.Skip()),
-        ("PeekType", (ref MessagePackReader r) => r.PeekType()),
-        ("PeekCode", (ref MessagePackReader r) => r.PeekCode()),
+        ("SkipValue", (ref MessagePackReader r) => r.SkipValue()),
+        ("NextMessagePackType", (ref MessagePackReader r) => _ = r.NextMessagePackType),
+        ("NextCode", (ref MessagePackReader r) => _ = r.NextCode),
         ("ReadNil", (ref MessagePackReader r) => r.ReadNil()),
         ("TryReadNil", (ref MessagePackReader r) => r.TryReadNil()),
         ("ReadBoolean", (ref MessagePackReader r) => r.ReadBoolean()),
@@ -26,7 +32,7 @@ public sealed class MessagePackHostileInputTests
         ("ReadInt32", (ref MessagePackReader r) => r.ReadInt32()),
         ("ReadInt64", (ref MessagePackReader r) => r.ReadInt64()),
         ("ReadDouble", (ref MessagePackReader r) => r.ReadDouble()),
-        ("ReadString", (ref MessagePackReader r) => r.ReadString()),
+        ("ReadText", (ref MessagePackReader r) => r.ReadText()),
         ("ReadStringUtf8", (ref MessagePackReader r) => r.ReadStringUtf8()),
         ("ReadBinary", (ref MessagePackReader r) => r.ReadBinary()),
         ("ReadArrayHeader", (ref MessagePackReader r) => r.ReadArrayHeader()),
@@ -56,7 +62,7 @@ public sealed class MessagePackHostileInputTests
     public static TheoryData<byte> ReservedAndExtCodes => [0xC1, 0xC7, 0xC8, 0xC9, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8];
 
     [Fact]
-    public void Read_EveryTruncationOfEdgeValues_ThrowsFormatException()
+    public void Read_EveryTruncationOfEdgeValues_ThrowsMalformedInput()
     {
         foreach (var value in CodecEdges.All())
         {
@@ -68,7 +74,7 @@ public sealed class MessagePackHostileInputTests
                 {
                     var outcome = Outcome(prefix, read);
                     Assert.True(
-                        outcome is MessagePackFormatException,
+                        IsMalformed(outcome),
                         $"{value.Label} cut to {cut} of {bytes.Length} byte(s), read by {name}: {Describe(outcome)}.");
                 }
             }
@@ -76,7 +82,7 @@ public sealed class MessagePackHostileInputTests
     }
 
     [Fact]
-    public void ReadTyped_EveryTruncationOfItsOwnType_ThrowsFormatException()
+    public void ReadTyped_EveryTruncationOfItsOwnType_ThrowsMalformedInput()
     {
         var cases = new (string Name, byte[] Bytes, ReadAction Read)[]
         {
@@ -90,7 +96,7 @@ public sealed class MessagePackHostileInputTests
             ("Byte", MsgValue.Of(255UL).Encode(), (ref MessagePackReader r) => r.ReadByte()),
             ("Double", MsgValue.Of(1.5).Encode(), (ref MessagePackReader r) => r.ReadDouble()),
             ("Double from float 32", Convert.FromHexString("ca3fc00000"), (ref MessagePackReader r) => r.ReadDouble()),
-            ("String", MsgValue.Str(CodecEdges.Ascii(300)).Encode(), (ref MessagePackReader r) => r.ReadString()),
+            ("Text", MsgValue.Str(CodecEdges.Ascii(300)).Encode(), (ref MessagePackReader r) => r.ReadText()),
             ("StringUtf8", MsgValue.Str(CodecEdges.Ascii(70000)).Encode(), (ref MessagePackReader r) => r.ReadStringUtf8()),
             ("Binary", MsgValue.Bin(CodecEdges.Pattern(70000)).Encode(), (ref MessagePackReader r) => r.ReadBinary()),
             ("ArrayHeader", CodecEdges.ArrayOf(65536).Encode(), (ref MessagePackReader r) => r.ReadArrayHeader()),
@@ -109,7 +115,7 @@ public sealed class MessagePackHostileInputTests
                 var outcome = Outcome(bytes.AsSpan(0, cut).ToArray(), read);
 
                 Assert.True(
-                    outcome is MessagePackFormatException,
+                    IsMalformed(outcome),
                     $"{name} of {bytes.Length} byte(s) ({MsgValue.Hex(bytes.AsSpan(0, Math.Min(9, bytes.Length)))}...) cut to {cut}: {Describe(outcome)}.");
             }
         }
@@ -126,69 +132,71 @@ public sealed class MessagePackHostileInputTests
             var outcome = Outcome(bytes, read);
             var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             Assert.True(
-                outcome is MessagePackFormatException || (outcome is null && name.StartsWith("Peek", StringComparison.Ordinal)) || (outcome is null && name == "TryReadNil"),
+                IsMalformed(outcome) || (outcome is null && name.StartsWith("Next", StringComparison.Ordinal)) || (outcome is null && name == "TryReadNil"),
                 $"{what} ({MsgValue.Hex(bytes)}) read by {name}: {Describe(outcome)}.");
             Assert.True(allocated < 64 * 1024, $"{what} read by {name} allocated {allocated} bytes.");
         }
     }
 
     [Fact]
-    public void ReadBinary_Bin32Claiming4GB_MessageNamesCodeLengthAndOffset()
+    public void ReadBinary_Bin32Claiming4GB_MessageNamesCodeAndOffset()
     {
+        // The library reads a bin 32 length of 2^31 or more as a negative int and throws ArgumentOutOfRangeException;
+        // ReadBinary turns that into the end-of-input error that the receive paths take for bad input.
         var error = ReadFails(Convert.FromHexString("c0c6ffffffff0102"), 1, (ref MessagePackReader r) => r.ReadBinary());
-        Assert.Equal(
-            "Expected 4294967295 byte(s) of bin payload at offset 6 for 0xC6 (bin 32) at offset 1 but only 2 byte(s) remain.",
-            error.Message);
-        Assert.Equal(1, error.Offset);
+        Assert.True(error is EndOfStreamException, $"bin 32 claiming 4 GB: {Describe(error)}.");
+        Assert.Contains("0xC6 (bin 32) at offset 1", error.Message, StringComparison.Ordinal);
+        Assert.Contains("2 GiB or more", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void ReadArrayHeader_Array32Claiming2Pow31_MessageNamesCountAndRemainingBytes()
+    public void ReadArrayHeader_Array32Claiming2Pow31_ThrowsEndOfInputBeforeAnyElement()
     {
+        // The library checks that each element could take one byte (each pair two) before it returns the count.
         var error = ReadFails(Convert.FromHexString("dd80000000c0c0"), 0, (ref MessagePackReader r) => r.ReadArrayHeader());
-        Assert.Equal(
-            "Expected at most 2 element(s) for 0xDD (array 32) at offset 0, as 2 byte(s) remain and each takes 1 at least, "
-            + "but its header claims 2147483648.",
-            error.Message);
+        Assert.True(error is EndOfStreamException, $"array 32 claiming 2^31 elements in 2 bytes: {Describe(error)}.");
         error = ReadFails(Convert.FromHexString("c0de0002c0c0c0"), 1, (ref MessagePackReader r) => r.ReadMapHeader());
-        Assert.Equal(
-            "Expected at most 1 pair(s) for 0xDE (map 16) at offset 1, as 3 byte(s) remain and each takes 2 at least, "
-            + "but its header claims 2.",
-            error.Message);
+        Assert.True(error is EndOfStreamException, $"map 16 claiming 2 pairs in 3 bytes: {Describe(error)}.");
+        Assert.Contains("reaches past its end", MalformedInput.Describe(error), StringComparison.Ordinal);
     }
 
     [Fact]
-    public void ReadInt32_NilAtOffset3_MessageNamesExpectedCodeAndOffset()
+    public void ReadInt32_NilAtOffset3_MessageNamesCode()
     {
         var error = ReadFails(Convert.FromHexString("010203c0"), 3, (ref MessagePackReader r) => r.ReadInt32());
-        Assert.Equal("Expected an Int32 at offset 3 but found 0xC0 (nil).", error.Message);
-        Assert.Equal(3, error.Offset);
+        Assert.True(error is MessagePackSerializationException, $"nil read as an Int32: {Describe(error)}.");
+        Assert.Contains("192 (nil)", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void ReadInt32_UInt32AboveMax_ThrowsNamingValueAndWidth()
+    public void ReadInt32_UInt32AboveMax_ThrowsOverflow()
     {
         var error = ReadFails(Convert.FromHexString("ceffffffff"), 0, (ref MessagePackReader r) => r.ReadInt32());
-        Assert.Equal("Expected an Int32 at offset 0 but found 0xCE (uint 32) holding 4294967295, which does not fit.", error.Message);
+        Assert.True(error is OverflowException, $"uint 32 4294967295 read as an Int32: {Describe(error)}.");
         error = ReadFails(Convert.FromHexString("ff"), 0, (ref MessagePackReader r) => r.ReadUInt64());
-        Assert.Equal("Expected a UInt64 at offset 0 but found 0xFF (negative fixint) holding -1, which does not fit.", error.Message);
+        Assert.True(error is OverflowException, $"negative fixint -1 read as a UInt64: {Describe(error)}.");
+        Assert.Contains("does not fit", MalformedInput.Describe(error), StringComparison.Ordinal);
     }
 
     [Theory]
     [MemberData(nameof(ReservedAndExtCodes))]
     public void Read_ReservedOrExtCode_ThrowsNamingIt(byte code)
     {
-        // The code followed by enough bytes for any ext header and payload, so only the code can be at fault.
+        // The code followed by enough bytes for any ext header and payload, so only the code can be at fault. The
+        // library names the format ("ext 8", "(never used)"); HiveMind's reads name the byte and the offset too.
         var bytes = new byte[40];
         bytes[0] = code;
         var note = code == 0xC1 ? "never used" : "ext";
-        foreach (var (name, read) in Readers.Where(r => r.Name != "PeekCode" && r.Name != "TryReadNil"))
+        foreach (var (name, read) in Readers.Where(r => !r.Name.StartsWith("Next", StringComparison.Ordinal) && r.Name != "TryReadNil"))
         {
             var outcome = Outcome(bytes, read);
-            Assert.True(outcome is MessagePackFormatException, $"0x{code:X2} read by {name}: {Describe(outcome)}.");
-            Assert.Contains($"0x{code:X2}", outcome.Message, StringComparison.Ordinal);
+            Assert.True(IsMalformed(outcome), $"0x{code:X2} read by {name}: {Describe(outcome)}.");
             Assert.Contains(note, outcome.Message, StringComparison.Ordinal);
-            Assert.Contains("offset 0", outcome.Message, StringComparison.Ordinal);
+            if (name is "generic" or "SkipValue" or "ReadText" or "ReadStringUtf8" or "ReadBinary")
+            {
+                Assert.Contains($"0x{code:X2}", outcome.Message, StringComparison.Ordinal);
+                Assert.Contains("offset 0", outcome.Message, StringComparison.Ordinal);
+            }
         }
     }
 
@@ -198,9 +206,43 @@ public sealed class MessagePackHostileInputTests
         foreach (var (name, read) in Readers)
         {
             var outcome = Outcome([], read);
-            Assert.True(outcome is MessagePackFormatException, $"empty input read by {name}: {Describe(outcome)}.");
-            Assert.Contains("end of the input", outcome.Message, StringComparison.Ordinal);
+            Assert.True(outcome is EndOfStreamException, $"empty input read by {name}: {Describe(outcome)}.");
         }
+    }
+
+    [Fact]
+    public void LibraryRawReads_Length2GiB_ThrowArgumentOutOfRange()
+    {
+        // Why src/ reads through MessagePackReading (and src/BannedSymbols.txt bans these there): the library's own reads of a
+        // 32-bit length of 2^31 or more throw ArgumentOutOfRangeException, which is not one of its documented input errors.
+        // Should a later version fix this, the ban may go.
+        var bin = Convert.FromHexString("c6ffffffff0102");
+        var str = Convert.FromHexString("dbffffffff0102");
+        var outcomes = new (string Name, Exception? Outcome)[]
+        {
+            ("ReadBytes", Outcome(bin, (ref MessagePackReader r) => r.ReadBytes())),
+            ("ReadString", Outcome(str, (ref MessagePackReader r) => r.ReadString())),
+            ("Skip of a bin", Outcome(bin, (ref MessagePackReader r) => r.Skip())),
+            ("Skip of a str", Outcome(str, (ref MessagePackReader r) => r.Skip())),
+        };
+        foreach (var (name, outcome) in outcomes)
+        {
+            Assert.True(outcome is ArgumentOutOfRangeException, $"MessagePack-CSharp's {name} over a 4 GB length: {Describe(outcome)}.");
+        }
+
+        Assert.True(Outcome(bin, (ref MessagePackReader r) => r.ReadBinary()) is EndOfStreamException, "ReadBinary over a bin 32 of 4 GB did not throw EndOfStreamException.");
+        Assert.True(Outcome(str, (ref MessagePackReader r) => r.ReadText()) is EndOfStreamException, "ReadText over a str 32 of 4 GB did not throw EndOfStreamException.");
+        Assert.True(Outcome(bin, (ref MessagePackReader r) => r.SkipValue()) is EndOfStreamException, "SkipValue over a bin 32 of 4 GB did not throw EndOfStreamException.");
+    }
+
+    [Fact]
+    public void SkipValue_Array32Of2Pow32Minus1_ThrowsWhereLibrarySkipTakesItForEmpty()
+    {
+        var bytes = Convert.FromHexString("ddffffffffc0c0");
+        var library = Outcome(bytes, (ref MessagePackReader r) => r.Skip());
+        Assert.True(library is null, $"the library's Skip over an array 32 of 2^32-1 elements in 2 bytes threw ({Describe(library)}): it now refuses such a header too.");
+        var outcome = Outcome(bytes, (ref MessagePackReader r) => r.SkipValue());
+        Assert.True(outcome is EndOfStreamException, $"SkipValue over an array 32 of 2^32-1 elements in 2 bytes: {Describe(outcome)}.");
     }
 
     [Theory]
@@ -208,17 +250,18 @@ public sealed class MessagePackHostileInputTests
     [InlineData("a2c0af", "an overlong encoding")]
     [InlineData("a3eda080", "an encoded surrogate")]
     [InlineData("a1ff", "the byte 0xFF")]
-    public void ReadString_InvalidUtf8_ThrowsAndStaysAtValue(string hex, string what)
+    public void ReadText_InvalidUtf8_Throws(string hex, string what)
     {
+        // The library's ReadString would turn these into U+FFFD; ReadText refuses them, as the hand-written codec did.
         var bytes = Convert.FromHexString(hex);
-        var error = ReadFails(bytes, 0, (ref MessagePackReader r) => r.ReadString());
+        var error = ReadFails(bytes, 0, (ref MessagePackReader r) => r.ReadText());
         Assert.True(error.Message.Contains("UTF-8", StringComparison.Ordinal), $"str with {what}: message '{error.Message}'.");
         var reader = new MessagePackReader(bytes);
         Assert.True(reader.ReadStringUtf8().Length == bytes.Length - 1, $"str with {what}: ReadStringUtf8 did not return the raw bytes.");
     }
 
     [Fact]
-    public void Read_RandomBytes_DecodeOrThrowFormatExceptionOnly()
+    public void Read_RandomBytes_DecodeOrThrowMalformedInputOnly()
     {
         var random = new Random(20261121);
         var bytes = new byte[48];
@@ -232,12 +275,12 @@ public sealed class MessagePackHostileInputTests
                 input[0] = (byte)random.Next(0xC4, 0xE0);
             }
 
-            AssertDecodesOrThrowsFormat(input.ToArray(), $"random input #{trial}");
+            AssertDecodesOrThrowsMalformed(input.ToArray(), $"random input #{trial}");
         }
     }
 
     [Fact]
-    public void Read_MutatedValidEncodings_DecodeOrThrowFormatExceptionOnly()
+    public void Read_MutatedValidEncodings_DecodeOrThrowMalformedInputOnly()
     {
         var random = new Random(7);
         var values = Generators.UpTo(Generators.Value(3, pythonSafeMaps: false), 8);
@@ -257,71 +300,74 @@ public sealed class MessagePackHostileInputTests
             }
 
             var length = random.Next(2) == 0 ? bytes.Length : random.Next(bytes.Length);
-            AssertDecodesOrThrowsFormat(bytes[..length], $"mutated encoding #{trial++}");
+            AssertDecodesOrThrowsMalformed(bytes[..length], $"mutated encoding #{trial++}");
         }
     }
 
     [Fact]
-    public void Skip_NestingAtDefaultLimit_Succeeds()
+    public void SkipValue_NestingAtDefaultLimit_Succeeds()
     {
-        var bytes = Nested(MessagePackReader.DefaultMaxDepth);
+        var bytes = Nested(MessagePackReading.DefaultMaxDepth);
         var reader = new MessagePackReader(bytes);
-        reader.Skip();
-        Assert.True(reader.End, $"Skip over {MessagePackReader.DefaultMaxDepth} nested arrays stopped at offset {reader.Position} of {bytes.Length}.");
+        reader.SkipValue();
+        Assert.True(reader.End, $"SkipValue over {MessagePackReading.DefaultMaxDepth} nested arrays stopped at offset {reader.Consumed} of {bytes.Length}.");
     }
 
     [Fact]
-    public void Skip_NestingBeyondDefaultLimit_ThrowsNamingDepth()
+    public void SkipValue_NestingBeyondDefaultLimit_ThrowsNamingDepth()
     {
-        var bytes = Nested(MessagePackReader.DefaultMaxDepth + 1);
-        var error = ReadFails(bytes, 0, (ref MessagePackReader r) => r.Skip());
+        var bytes = Nested(MessagePackReading.DefaultMaxDepth + 1);
+        var error = ReadFails(bytes, 0, (ref MessagePackReader r) => r.SkipValue());
         Assert.Contains("at most 64 nested", error.Message, StringComparison.Ordinal);
-        Assert.Contains($"offset {MessagePackReader.DefaultMaxDepth}", error.Message, StringComparison.Ordinal);
-        Assert.Equal(MessagePackReader.DefaultMaxDepth, error.Offset);
+        Assert.Contains($"offset {MessagePackReading.DefaultMaxDepth} ", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]
     [InlineData(0)]
     [InlineData(1)]
     [InlineData(5)]
-    public void Skip_ExplicitMaxDepth_AllowsExactlyThatManyLevels(int maxDepth)
+    public void SkipValue_ExplicitMaxDepth_AllowsExactlyThatManyLevels(int maxDepth)
     {
         var within = new MessagePackReader(Nested(maxDepth));
-        within.Skip(maxDepth);
-        Assert.True(within.End, $"Skip({maxDepth}) over {maxDepth} nested level(s) stopped at offset {within.Position}.");
-        var error = ReadFails(Nested(maxDepth + 1), 0, (ref MessagePackReader r) => r.Skip(maxDepth));
-        Assert.Equal(maxDepth, error.Offset);
-        Assert.Throws<ArgumentOutOfRangeException>(() => new MessagePackReader([0xC0]).Skip(-1));
+        within.SkipValue(maxDepth);
+        Assert.True(within.End, $"SkipValue({maxDepth}) over {maxDepth} nested level(s) stopped at offset {within.Consumed}.");
+        var error = ReadFails(Nested(maxDepth + 1), 0, (ref MessagePackReader r) => r.SkipValue(maxDepth));
+        Assert.Contains($"offset {maxDepth} ", error.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+        {
+            var reader = new MessagePackReader(new byte[] { 0xC0 });
+            reader.SkipValue(-1);
+        });
     }
 
     [Fact]
-    public void Skip_MillionLevelsWithUnboundedDepth_ThrowsFormatExceptionNotStackOverflow()
+    public void SkipValue_MillionLevelsWithUnboundedDepth_ThrowsMalformedInputNotStackOverflow()
     {
         var bytes = Nested(1_000_000);
-        var outcome = Outcome(bytes, (ref MessagePackReader r) => r.Skip(int.MaxValue));
-        Assert.True(outcome is MessagePackFormatException, $"Skip(int.MaxValue) over a million nested arrays: {Describe(outcome)}.");
+        var outcome = Outcome(bytes, (ref MessagePackReader r) => r.SkipValue(int.MaxValue));
+        Assert.True(IsMalformed(outcome), $"SkipValue(int.MaxValue) over a million nested arrays: {Describe(outcome)}.");
         Assert.Contains("stack", outcome.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Skip_MapNestedInArrays_CountsMapsAsLevels()
+    public void SkipValue_MapNestedInArrays_CountsMapsAsLevels()
     {
         // [ { nil: [ nil ] } ] is three levels.
         var bytes = Convert.FromHexString("9181c091c0");
         var reader = new MessagePackReader(bytes);
-        reader.Skip(3);
-        Assert.True(reader.End, $"Skip(3) over three levels stopped at offset {reader.Position}.");
-        var error = ReadFails(bytes, 0, (ref MessagePackReader r) => r.Skip(2));
-        Assert.Equal(3, error.Offset);
+        reader.SkipValue(3);
+        Assert.True(reader.End, $"SkipValue(3) over three levels stopped at offset {reader.Consumed}.");
+        var error = ReadFails(bytes, 0, (ref MessagePackReader r) => r.SkipValue(2));
+        Assert.Contains("offset 3 ", error.Message, StringComparison.Ordinal);
     }
 
-    private static void AssertDecodesOrThrowsFormat(byte[] input, string what)
+    private static void AssertDecodesOrThrowsMalformed(byte[] input, string what)
     {
         foreach (var (name, read) in Readers)
         {
-            var outcome = Outcome(input, read, untilEnd: name is "generic" or "Skip");
+            var outcome = Outcome(input, read, untilEnd: name is "generic" or "SkipValue");
             Assert.True(
-                outcome is null or MessagePackFormatException,
+                outcome is null || IsMalformed(outcome),
                 $"{what} ({MsgValue.Hex(input)}) read by {name}: {Describe(outcome)}.");
         }
     }
@@ -372,35 +418,36 @@ public sealed class MessagePackHostileInputTests
         }
     }
 
-    private static MessagePackFormatException ReadFails(byte[] input, int skipBytes, ReadAction read)
+    private static Exception ReadFails(byte[] input, int skipBytes, ReadAction read)
     {
         var outcome = Outcome(input[skipBytes..], read);
-        Assert.True(outcome is MessagePackFormatException, $"{MsgValue.Hex(input)} from offset {skipBytes}: {Describe(outcome)}.");
-        var error = (MessagePackFormatException)outcome;
+        Assert.True(IsMalformed(outcome), $"{MsgValue.Hex(input)} from offset {skipBytes}: {Describe(outcome)}.");
         if (skipBytes == 0)
         {
-            return error;
+            return outcome!;
         }
 
         // Read again in place, so that the offsets in the message are those of the whole input.
         var reader = new MessagePackReader(input);
-        while (reader.Position < skipBytes)
+        while (reader.Consumed < skipBytes)
         {
-            reader.Skip();
+            reader.SkipValue();
         }
 
         try
         {
             read(ref reader);
         }
-        catch (MessagePackFormatException inPlace)
+        catch (Exception inPlace) when (MalformedInput.Is(inPlace))
         {
             return inPlace;
         }
 
         Assert.Fail($"{MsgValue.Hex(input)} at offset {skipBytes} read in place did not throw.");
-        return error;
+        return outcome!;
     }
+
+    private static bool IsMalformed([NotNullWhen(true)] Exception? outcome) => outcome is not null && MalformedInput.Is(outcome);
 
     private static string Describe(Exception? outcome) => outcome switch
     {

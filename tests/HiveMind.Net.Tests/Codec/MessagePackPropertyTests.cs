@@ -3,6 +3,7 @@ using System.Text;
 using FsCheck;
 using FsCheck.Fluent;
 using HiveMind.Net.Codec;
+using MessagePack;
 
 namespace HiveMind.Net.Tests.Codec;
 
@@ -21,7 +22,7 @@ public sealed class MessagePackPropertyTests
             Assert.True(bytes.Length == size, $"{value} encoded in {bytes.Length} byte(s) ({MsgValue.Hex(bytes)}), the smallest width is {size}.");
             var reader = new MessagePackReader(bytes);
             var read = reader.ReadInt64();
-            Assert.True(read == value && reader.End, $"{value} in {size} byte(s) read back as {read}, ending at offset {reader.Position}.");
+            Assert.True(read == value && reader.End, $"{value} in {size} byte(s) read back as {read}, ending at offset {reader.Consumed}.");
         }, maxTest: 2000);
     }
 
@@ -35,7 +36,7 @@ public sealed class MessagePackPropertyTests
             Assert.True(bytes.Length == size, $"{value} encoded in {bytes.Length} byte(s) ({MsgValue.Hex(bytes)}), the smallest width is {size}.");
             var reader = new MessagePackReader(bytes);
             var read = reader.ReadUInt64();
-            Assert.True(read == value && reader.End, $"{value} in {size} byte(s) read back as {read}, ending at offset {reader.Position}.");
+            Assert.True(read == value && reader.End, $"{value} in {size} byte(s) read back as {read}, ending at offset {reader.Consumed}.");
         }, maxTest: 2000);
     }
 
@@ -62,12 +63,12 @@ public sealed class MessagePackPropertyTests
         PropertyCheck.Holds(generator, text =>
         {
             var utf8 = Encoding.UTF8.GetBytes(text);
-            var bytes = MsgValue.Encode((ref MessagePackWriter w) => w.WriteString(text));
+            var bytes = MsgValue.Encode((ref MessagePackWriter w) => w.Write(text));
             Assert.True(
                 bytes.Length == HeaderSize(utf8.Length, hasFixFormat: true) + utf8.Length,
                 $"str of {utf8.Length} UTF-8 byte(s) encoded in {bytes.Length} byte(s).");
             var reader = new MessagePackReader(bytes);
-            Assert.True(text == reader.ReadString() && reader.End, $"str of {utf8.Length} UTF-8 byte(s) did not read back whole.");
+            Assert.True(text == reader.ReadText() && reader.End, $"str of {utf8.Length} UTF-8 byte(s) did not read back whole.");
         }, maxTest: 300);
     }
 
@@ -80,12 +81,12 @@ public sealed class MessagePackPropertyTests
             select Generators.Bytes(length, seed);
         PropertyCheck.Holds(generator, payload =>
         {
-            var bytes = MsgValue.Encode((ref MessagePackWriter w) => w.WriteBinary(payload));
+            var bytes = MsgValue.Encode((ref MessagePackWriter w) => w.Write(payload));
             Assert.True(
                 bytes.Length == HeaderSize(payload.Length, hasFixFormat: false) + payload.Length,
                 $"bin of {payload.Length} byte(s) encoded in {bytes.Length} byte(s).");
             var reader = new MessagePackReader(bytes);
-            Assert.True(reader.ReadBinary().SequenceEqual(payload) && reader.End, $"bin of {payload.Length} byte(s) did not read back whole.");
+            Assert.True(reader.ReadBinary().Span.SequenceEqual(payload) && reader.End, $"bin of {payload.Length} byte(s) did not read back whole.");
         }, maxTest: 300);
     }
 
@@ -106,16 +107,16 @@ public sealed class MessagePackPropertyTests
                 $"{c.values.Count} value(s) written in spans of {c.chunk} byte(s) differ from the contiguous output.");
             MsgValue.AssertSame(c.values, MsgValue.ReadAll(bytes), $"{c.values.Count} random value(s) read back");
 
-            // Skip must stop where reading the same value stops.
+            // SkipValue must stop where reading the same value stops.
             var reading = new MessagePackReader(bytes);
             var skipping = new MessagePackReader(bytes);
             foreach (var value in c.values)
             {
                 MsgValue.Read(ref reading);
-                skipping.Skip();
+                skipping.SkipValue();
                 Assert.True(
-                    reading.Position == skipping.Position,
-                    $"Skip over {value.Label} stopped at offset {skipping.Position}, reading stopped at {reading.Position}.");
+                    reading.Consumed == skipping.Consumed,
+                    $"SkipValue over {value.Label} stopped at offset {skipping.Consumed}, reading stopped at {reading.Consumed}.");
             }
         }, maxTest: 500);
     }

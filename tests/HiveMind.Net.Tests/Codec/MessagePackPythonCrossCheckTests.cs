@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using FsCheck.Fluent;
 using HiveMind.Net.Codec;
+using MessagePack;
 
 namespace HiveMind.Net.Tests.Codec;
 
@@ -144,7 +145,7 @@ public sealed class MessagePackPythonCrossCheckTests
         {
             var reader = new MessagePackReader(frames[i]);
             var decoded = MsgValue.Read(ref reader);
-            Assert.True(reader.End, $"frame {i} ({values[i].Label}): HiveMind stopped at offset {reader.Position} of python's {frames[i].Length} byte(s).");
+            Assert.True(reader.End, $"frame {i} ({values[i].Label}): HiveMind stopped at offset {reader.Consumed} of python's {frames[i].Length} byte(s).");
             MsgValue.AssertSame([values[i]], [decoded], $"HiveMind reading python's frame {i}");
         }
     }

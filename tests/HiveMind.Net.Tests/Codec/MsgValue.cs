@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Text;
 using HiveMind.Net.Codec;
+using MessagePack;
 
 namespace HiveMind.Net.Tests.Codec;
 
@@ -21,8 +22,9 @@ internal enum MsgKind
 }
 
 /// <summary>
-/// A MessagePack value as the tests model it: written through the writer, read back through the reader's public
-/// API, and described in the same line format as the python cross-check prints.
+/// A MessagePack value as the tests model it: written through MessagePack-CSharp's writer, read back through its
+/// reader and HiveMind's strict reads (<see cref="MessagePackReading"/>), and described in the same line format as the
+/// python cross-check prints.
 /// </summary>
 internal sealed class MsgValue
 {
@@ -120,10 +122,13 @@ internal sealed class MsgValue
 
     public byte[] Encode() => Encode([this]);
 
-    /// <summary>Reads any value, choosing the reader method from <see cref="MessagePackReader.PeekType"/>.</summary>
+    /// <summary>
+    /// Reads any value, choosing the reader method from <see cref="MessagePackReader.NextMessagePackType"/>; ext types and
+    /// 0xC1, which HiveMind never reads, throw as <see cref="MessagePackReading.SkipValue"/> refuses them.
+    /// </summary>
     public static MsgValue Read(ref MessagePackReader reader)
     {
-        switch (reader.PeekType())
+        switch (reader.NextMessagePackType)
         {
             case MessagePackType.Nil:
                 reader.ReadNil();
@@ -132,13 +137,21 @@ internal sealed class MsgValue
                 return Of(reader.ReadBoolean());
             case MessagePackType.Integer:
                 // Only uint 64 holds values above long.MaxValue.
-                return reader.PeekCode() == 0xCF ? Of(reader.ReadUInt64()) : Of(reader.ReadInt64());
+                return reader.NextCode == MessagePackCode.UInt64 ? Of(reader.ReadUInt64()) : Of(reader.ReadInt64());
             case MessagePackType.Float:
                 return Of(reader.ReadDouble());
             case MessagePackType.String:
                 return StrUtf8(reader.ReadStringUtf8().ToArray());
             case MessagePackType.Binary:
                 return Bin(reader.ReadBinary().ToArray());
+            case MessagePackType.Map:
+                var pairs = new MsgValue[reader.ReadMapHeader() * 2];
+                for (var i = 0; i < pairs.Length; i++)
+                {
+                    pairs[i] = Read(ref reader);
+                }
+
+                return Map(pairs);
             case MessagePackType.Array:
                 var elements = new MsgValue[reader.ReadArrayHeader()];
                 for (var i = 0; i < elements.Length; i++)
@@ -148,17 +161,12 @@ internal sealed class MsgValue
 
                 return Array(elements);
             default:
-                var pairs = new MsgValue[reader.ReadMapHeader() * 2];
-                for (var i = 0; i < pairs.Length; i++)
-                {
-                    pairs[i] = Read(ref reader);
-                }
-
-                return Map(pairs);
+                reader.SkipValue();
+                throw new InvalidOperationException($"SkipValue took the value at offset {reader.Consumed}, which is of no type HiveMind reads.");
         }
     }
 
-    public static List<MsgValue> ReadAll(ReadOnlySpan<byte> bytes)
+    public static List<MsgValue> ReadAll(ReadOnlyMemory<byte> bytes)
     {
         var reader = new MessagePackReader(bytes);
         var values = new List<MsgValue>();
@@ -190,13 +198,13 @@ internal sealed class MsgValue
                 writer.Write(Float);
                 break;
             case MsgKind.String when Text is not null:
-                writer.WriteString(Text);
+                writer.Write(Text);
                 break;
             case MsgKind.String:
-                writer.WriteStringUtf8(Bytes);
+                writer.WriteString(Bytes);
                 break;
             case MsgKind.Binary:
-                writer.WriteBinary(Bytes);
+                writer.Write(Bytes.AsSpan());
                 break;
             case MsgKind.Array:
                 writer.WriteArrayHeader(Items.Length);

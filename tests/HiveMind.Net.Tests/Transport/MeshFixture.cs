@@ -3,6 +3,7 @@ using System.Net;
 using System.Security.Cryptography;
 using HiveMind.Net.Codec;
 using HiveMind.Net.Transport;
+using MessagePack;
 
 namespace HiveMind.Net.Tests.Transport;
 
@@ -39,15 +40,15 @@ internal sealed class TestConsumer : IFrameConsumer
                 break;
             case Echo:
                 var payload = body.ReadBinary().ToArray();
-                node.Reply(peer, requestId, payload, static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p));
+                node.Reply(peer, requestId, payload, static (ref MessagePackWriter w, byte[] p) => w.Write(p));
                 break;
             case Fetch:
                 // A small request for a large reply, as a diff request is: the body is the reply's size.
                 var size = body.ReadInt32();
-                node.Reply(peer, requestId, size, static (ref MessagePackWriter w, int n) => w.WriteBinary(new byte[n]), size);
+                node.Reply(peer, requestId, size, static (ref MessagePackWriter w, int n) => w.Write(new byte[n]), size);
                 break;
             default:
-                body.Skip();
+                body.SkipValue();
                 lock (_gate)
                 {
                     SilentCount++;
@@ -80,6 +81,17 @@ internal sealed class TestConsumer : IFrameConsumer
 }
 
 /// <summary>A mesh of nodes in this process over loopback; disposes them all.</summary>
+/// <summary>Reads of reply bodies the tests make often.</summary>
+internal static class ReplyBodies
+{
+    /// <summary>The bin that is the whole body of <paramref name="reply"/> (an echo, a fetch).</summary>
+    public static ReadOnlyMemory<byte> BinaryBody(this Reply reply)
+    {
+        var reader = reply.Reader();
+        return reader.ReadBinary();
+    }
+}
+
 internal sealed class LocalMesh : IDisposable
 {
     public LocalMesh(int drones, MeshOptions? options = null)

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using HiveMind.Net.Transport;
+using MessagePack;
 
 namespace HiveMind.Net.Tests.Transport;
 
@@ -23,7 +24,7 @@ public sealed class MeshJoinTests
         }
 
         // A frame each way between the newcomer and a drone other than drone 0.
-        first.Send(2, TestConsumer.Numbered, 7L, static (ref HiveMind.Net.Codec.MessagePackWriter w, long v) => w.Write(v));
+        first.Send(2, TestConsumer.Numbered, 7L, static (ref MessagePackWriter w, long v) => w.Write(v));
         mesh.Consumers[2].WaitFor(1, Wait, "drone 2 hearing from newcomer 3");
         Assert.True(mesh.Consumers[2].Received.TryPeek(out var frame) && frame == (3, 7L), $"drone 2 got {frame}, expected (3, 7) from newcomer 3");
 
@@ -63,12 +64,12 @@ public sealed class MeshJoinTests
     public void Reply_FromAnotherDrone_DoesNotCompleteTheRequest()
     {
         using var mesh = new LocalMesh(3);
-        var request = mesh.Nodes[1].RequestAsync(2, TestConsumer.Silent, 0, static (ref HiveMind.Net.Codec.MessagePackWriter w, int _) => w.WriteNil(), TimeSpan.FromMinutes(1));
+        var request = mesh.Nodes[1].RequestAsync(2, TestConsumer.Silent, 0, static (ref MessagePackWriter w, int _) => w.WriteNil(), TimeSpan.FromMinutes(1));
 
         // Drone 0, gone wrong, answers drone 1's request 1 (ids count from 1), which went to drone 2.
         mesh.Nodes[0].ReplyError(1, 1, "forged");
-        mesh.Nodes[0].Reply(1, 1, 0, static (ref HiveMind.Net.Codec.MessagePackWriter w, int _) => w.WriteNil());
-        mesh.Nodes[0].Send(1, TestConsumer.Numbered, 1L, static (ref HiveMind.Net.Codec.MessagePackWriter w, long v) => w.Write(v));
+        mesh.Nodes[0].Reply(1, 1, 0, static (ref MessagePackWriter w, int _) => w.WriteNil());
+        mesh.Nodes[0].Send(1, TestConsumer.Numbered, 1L, static (ref MessagePackWriter w, long v) => w.Write(v));
         mesh.Consumers[1].WaitFor(1, Wait, "drone 1 hearing drone 0's frame after its forged replies");
         Assert.False(request.IsCompleted, $"drone 1's request to drone 2 ended with a reply from drone 0: {request.Status}");
         Assert.Equal(1, mesh.Nodes[1].PendingRequests);

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using HiveMind.Net.Codec;
 using HiveMind.Net.Transport;
+using MessagePack;
 
 namespace HiveMind.Net.Tests.Transport;
 
@@ -148,9 +149,9 @@ public sealed class MeshNodeTests
             {
                 var payload = new byte[rng.Next(0, 5000)];
                 rng.NextBytes(payload);
-                var reply = node.Request(peer, TestConsumer.Echo, payload, static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p), Wait);
-                var echoed = reply.Reader().ReadBinary();
-                if (!echoed.SequenceEqual(payload))
+                var reply = node.Request(peer, TestConsumer.Echo, payload, static (ref MessagePackWriter w, byte[] p) => w.Write(p), Wait);
+                var echoed = reply.BinaryBody();
+                if (!echoed.Span.SequenceEqual(payload))
                 {
                     failures.Enqueue($"drone {node.Id} request {i} to drone {peer}: {payload.Length} bytes sent, {echoed.Length} came back different");
                 }
@@ -192,7 +193,7 @@ public sealed class MeshNodeTests
             {
                 try
                 {
-                    var length = replies[i].GetAwaiter().GetResult().Reader().ReadBinary().Length;
+                    var length = replies[i].GetAwaiter().GetResult().BinaryBody().Length;
                     results.Enqueue(length == Size ? "ok" : $"drone {node.Id} reply {i}: {length} bytes, expected {Size}");
                 }
                 catch (MeshException error)
@@ -284,8 +285,8 @@ public sealed class MeshNodeTests
         }
 
         // The mesh still works, and what the strangers cost is given back.
-        var reply = mesh.Nodes[1].Request(0, TestConsumer.Echo, new byte[] { 1, 2, 3 }, static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p), Wait);
-        Assert.Equal(3, reply.Reader().ReadBinary().Length);
+        var reply = mesh.Nodes[1].Request(0, TestConsumer.Echo, new byte[] { 1, 2, 3 }, static (ref MessagePackWriter w, byte[] p) => w.Write(p), Wait);
+        Assert.Equal(3, reply.BinaryBody().Length);
         var handlesAfter = OpenHandles();
         var memoryAfter = GC.GetTotalMemory(forceFullCollection: true);
         Assert.True(handlesAfter - handlesBefore < 20, $"open handles went from {handlesBefore} to {handlesAfter} after 2000 hostile connections");
@@ -404,8 +405,8 @@ public sealed class MeshNodeTests
         }
 
         Assert.Equal([1], mesh.Nodes[0].ConnectedPeers);
-        var reply = mesh.Nodes[1].Request(0, TestConsumer.Echo, new byte[] { 9 }, static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p), Wait);
-        Assert.Equal(9, reply.Reader().ReadBinary()[0]);
+        var reply = mesh.Nodes[1].Request(0, TestConsumer.Echo, new byte[] { 9 }, static (ref MessagePackWriter w, byte[] p) => w.Write(p), Wait);
+        Assert.Equal(9, reply.BinaryBody().Span[0]);
         var handlesAfter = OpenHandles();
         Assert.True(handlesAfter - handlesBefore < 20, $"open handles went from {handlesBefore} to {handlesAfter} after 300 bad authenticated links");
     }
@@ -450,7 +451,7 @@ public sealed class MeshNodeTests
         {
             for (var i = 0; i < Frames; i++)
             {
-                node.Send(1 - node.Id, TestConsumer.Silent, payload, static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p));
+                node.Send(1 - node.Id, TestConsumer.Silent, payload, static (ref MessagePackWriter w, byte[] p) => w.Write(p));
             }
         })).ToList();
         senders.ForEach(t => t.Start());
@@ -591,7 +592,7 @@ public sealed class MeshNodeTests
             {
                 for (var i = 0; i < Frames; i++)
                 {
-                    mesh.Nodes[0].Send(peer, TestConsumer.Silent, payload, static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p));
+                    mesh.Nodes[0].Send(peer, TestConsumer.Silent, payload, static (ref MessagePackWriter w, byte[] p) => w.Write(p));
                     Interlocked.Increment(ref sent);
                 }
             }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using HiveMind.Net.Transport;
+using MessagePack;
 
 namespace HiveMind.Net.Tests.Transport;
 
@@ -49,7 +50,7 @@ public sealed class OutsiderTests
             Assert.True(nodes.Sum(n => n.RejectedConnections) > 0, "no outsider connection was dropped");
 
             // And the formed mesh carries frames while the outsider keeps at it.
-            nodes[3].Send(1, TestConsumer.Numbered, 42L, static (ref HiveMind.Net.Codec.MessagePackWriter w, long v) => w.Write(v));
+            nodes[3].Send(1, TestConsumer.Numbered, 42L, static (ref MessagePackWriter w, long v) => w.Write(v));
             consumers[1].WaitFor(1, Wait, "drone 1 hearing from drone 3 beside the outsider's connections");
         }
         finally

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using HiveMind.Net.Codec;
 using HiveMind.Net.Transport;
 using HiveMind.Testing;
+using MessagePack;
 
 namespace HiveMind.Net.Tests.Transport;
 
@@ -57,7 +58,7 @@ public sealed class TamperingRelayTests
             a.Send(1, TestConsumer.Numbered, i, static (ref MessagePackWriter w, long v) => w.Write(v));
             if (i % 4 == 0)
             {
-                echoes.Add(b.RequestAsync(0, TestConsumer.Echo, BitConverter.GetBytes(i), static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p), Wait));
+                echoes.Add(b.RequestAsync(0, TestConsumer.Echo, BitConverter.GetBytes(i), static (ref MessagePackWriter w, byte[] p) => w.Write(p), Wait));
             }
         }
 
@@ -65,7 +66,7 @@ public sealed class TamperingRelayTests
         consumers[1].WaitFor(Frames, Wait, $"drone 1 taking drone 0's {Frames} frames through a relay that did {tamper}");
         for (var i = 0; i < echoes.Count; i++)
         {
-            var echo = (await echoes[i]).Reader().ReadBinary().ToArray();
+            var echo = (await echoes[i]).BinaryBody().ToArray();
             Assert.True(BitConverter.ToInt64(echo) == i * 4, $"echo {i} came back as {BitConverter.ToInt64(echo)} after the relay did {tamper}");
         }
 
@@ -120,8 +121,8 @@ public sealed class TamperingRelayTests
                 node.Send(peer, TestConsumer.Numbered, i, static (ref MessagePackWriter w, long v) => w.Write(v));
                 if (i % 10 == 0)
                 {
-                    var reply = node.Request(peer, TestConsumer.Echo, payload, static (ref MessagePackWriter w, byte[] p) => w.WriteBinary(p), Wait);
-                    Assert.Equal(payload.Length, reply.Reader().ReadBinary().Length);
+                    var reply = node.Request(peer, TestConsumer.Echo, payload, static (ref MessagePackWriter w, byte[] p) => w.Write(p), Wait);
+                    Assert.Equal(payload.Length, reply.BinaryBody().Length);
                 }
             }
         })).ToList();

@@ -1,4 +1,4 @@
-namespace HiveMind.Net.Codec;
+namespace HiveMind.Benchmarks.HandwrittenCodec;
 
 /// <summary>The MessagePack type family of the next value, as <see cref="MessagePackReader.PeekType"/> reports it.</summary>
 public enum MessagePackType

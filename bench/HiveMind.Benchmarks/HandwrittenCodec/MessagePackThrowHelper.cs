@@ -1,6 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 
-namespace HiveMind.Net.Codec;
+namespace HiveMind.Benchmarks.HandwrittenCodec;
 
 /// <summary>Builds the codec's error messages out of line, so the read and write paths that call these stay small.</summary>
 internal static class MessagePackThrowHelper

@@ -4,7 +4,10 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Unicode;
 
-namespace HiveMind.Net.Codec;
+namespace HiveMind.Benchmarks.HandwrittenCodec;
+
+// The codec HiveMind.Net carried before it took MessagePack-CSharp, unchanged but for its namespace: CodecBenchmarks
+// measures it as the baseline of the library in the same run. Nothing outside bench/ uses it.
 
 /// <summary>Writes MessagePack values into an <see cref="IBufferWriter{T}"/>, each in its smallest encoding.</summary>
 /// <remarks>

@@ -1,4 +1,4 @@
-namespace HiveMind.Net.Codec;
+namespace HiveMind.Benchmarks.HandwrittenCodec;
 
 /// <summary>Thrown when MessagePack input is malformed, truncated, hostile, or holds another type than the one asked for.</summary>
 public sealed class MessagePackFormatException : FormatException

@@ -1,4 +1,4 @@
-namespace HiveMind.Net.Codec;
+namespace HiveMind.Benchmarks.HandwrittenCodec;
 
 /// <summary>Format bytes and range limits from the MessagePack specification.</summary>
 internal static class MessagePackCode

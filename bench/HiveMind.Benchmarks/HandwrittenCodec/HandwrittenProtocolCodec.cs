@@ -1,0 +1,692 @@
+using HiveMind.Consistency;
+using HiveMind.Net.Transport;
+
+namespace HiveMind.Benchmarks.HandwrittenCodec;
+
+// ProtocolCodec as it was over the hand-written codec (its commit 8d41b67), for CodecBenchmarks' baseline: the same
+// messages, fields and checks, written and read with HandwrittenCodec's writer and reader.
+
+/// <summary>
+/// The protocol engine's messages as mesh frames: one application kind per message type, the body a
+/// MessagePack array of its fields. Decoding checks shapes and values; a bad frame throws, which closes the link.
+/// </summary>
+public static class HandwrittenProtocolCodec
+{
+    // How an interval record's VT travels (see WriteRecords).
+    private const int ChangedEntries = 0;
+    private const int AllEntries = 1;
+
+    // The most memory the interval records of one message may take once read: the largest frame a run takes (1 GiB).
+    private const long MaxDecodedRecordBytes = 1L << 30;
+
+    public const byte LockRequestKind = MessageKind.FirstApplicationKind;
+    public const byte ForwardedLockRequestKind = MessageKind.FirstApplicationKind + 1;
+    public const byte LockGrantKind = MessageKind.FirstApplicationKind + 2;
+    public const byte BarrierArrivalKind = MessageKind.FirstApplicationKind + 3;
+    public const byte BarrierReleaseKind = MessageKind.FirstApplicationKind + 4;
+    public const byte DiffRequestKind = MessageKind.FirstApplicationKind + 5;
+    public const byte DiffReplyKind = MessageKind.FirstApplicationKind + 6;
+    public const byte PageRequestKind = MessageKind.FirstApplicationKind + 7;
+    public const byte PageReplyKind = MessageKind.FirstApplicationKind + 8;
+
+    // Membership and lock recovery (PROTOCOL.md, "Failures and churn").
+    public const byte SuspicionKind = MessageKind.FirstApplicationKind + 20;
+    public const byte ViewChangeKind = MessageKind.FirstApplicationKind + 21;
+    public const byte LockReportKind = MessageKind.FirstApplicationKind + 22;
+    public const byte LockResetKind = MessageKind.FirstApplicationKind + 23;
+    public const byte JoinRequestKind = MessageKind.FirstApplicationKind + 24;
+    public const byte JoinWelcomeKind = MessageKind.FirstApplicationKind + 25;
+
+    /// <summary>Name of a frame kind, protocol or mesh, for statistics and logs.</summary>
+    public static string Name(byte kind) => kind switch
+    {
+        LockRequestKind => "LockRequest",
+        ForwardedLockRequestKind => "ForwardedLockRequest",
+        LockGrantKind => "LockGrant",
+        BarrierArrivalKind => "BarrierArrival",
+        BarrierReleaseKind => "BarrierRelease",
+        DiffRequestKind => "DiffRequest",
+        DiffReplyKind => "DiffReply",
+        PageRequestKind => "PageRequest",
+        PageReplyKind => "PageReply",
+        SuspicionKind => "Suspicion",
+        ViewChangeKind => "ViewChange",
+        LockReportKind => "LockReport",
+        LockResetKind => "LockReset",
+        JoinRequestKind => "JoinRequest",
+        JoinWelcomeKind => "JoinWelcome",
+        _ => MessageKind.Name(kind),
+    };
+
+    /// <summary>True for the kinds this codec reads.</summary>
+    public static bool IsProtocolKind(byte kind) => kind is (>= LockRequestKind and <= PageReplyKind) or (>= SuspicionKind and <= JoinWelcomeKind);
+
+    /// <summary>True for the kinds that only come as replies to requests.</summary>
+    public static bool IsReplyKind(byte kind) => kind is DiffReplyKind or PageReplyKind;
+
+    /// <summary>The kind of the reply that a request of this message type gets.</summary>
+    public static byte ReplyKindOf(ProtocolMessage request) => request switch
+    {
+        DiffRequest => DiffReplyKind,
+        PageRequest => PageReplyKind,
+        _ => throw new ArgumentException($"{request.GetType().Name} takes no reply", nameof(request)),
+    };
+
+    /// <summary>The frame kind of a message.</summary>
+    public static byte KindOf(ProtocolMessage message) => message switch
+    {
+        LockRequest => LockRequestKind,
+        ForwardedLockRequest => ForwardedLockRequestKind,
+        LockGrant => LockGrantKind,
+        BarrierArrival => BarrierArrivalKind,
+        BarrierRelease => BarrierReleaseKind,
+        DiffRequest => DiffRequestKind,
+        DiffReply => DiffReplyKind,
+        PageRequest => PageRequestKind,
+        PageReply => PageReplyKind,
+        Suspicion => SuspicionKind,
+        ViewChange => ViewChangeKind,
+        LockReport => LockReportKind,
+        LockReset => LockResetKind,
+        JoinRequest => JoinRequestKind,
+        JoinWelcome => JoinWelcomeKind,
+        _ => throw new ArgumentException($"no frame kind for {message.GetType().Name}", nameof(message)),
+    };
+
+    /// <summary>About how many bytes a message's body takes: its diffs' or page's bytes, plus a little per item.</summary>
+    public static int SizeHint(ProtocolMessage message) => message switch
+    {
+        DiffReply m => m.Pages.Sum(p => 16 + p.Diffs.Sum(d => 16 + d.Bytes.Length)),
+        PageReply m => m.Bytes.Length + (8 * m.Applied.Length) + 16,
+        JoinWelcome m => m.Holders.Sum(h => 12 + (4 * h.Holders.Length)) + (8 * m.Timestamp.Length) + 64,
+        _ => 0,
+    };
+
+    /// <summary>Writes a message's fields as one MessagePack array.</summary>
+    public static void Write(ref MessagePackWriter writer, ProtocolMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        switch (message)
+        {
+            case LockRequest m:
+                WriteLockRequest(ref writer, m);
+                break;
+            case ForwardedLockRequest m:
+                writer.WriteArrayHeader(2);
+                WriteLockRequest(ref writer, m.Request);
+                writer.Write(m.View);
+                break;
+            case LockGrant m:
+                WriteLockGrant(ref writer, m);
+                break;
+            case Suspicion m:
+                writer.WriteArrayHeader(4);
+                writer.Write(m.Suspect);
+                writer.Write(m.Reporter);
+                writer.WriteString(m.Reason);
+                writer.Write(m.Silent);
+                break;
+            case ViewChange m:
+                writer.WriteArrayHeader(2);
+                writer.Write(m.View);
+                WriteInts(ref writer, m.Live);
+                break;
+            case LockReport m:
+                writer.WriteArrayHeader(5);
+                writer.Write(m.View);
+                writer.Write(m.Drone);
+                WriteInts(ref writer, m.Timestamp);
+                WriteRecords(ref writer, m.Intervals, m.Timestamp);
+                writer.WriteArrayHeader(m.Locks.Length);
+                foreach (var l in m.Locks)
+                {
+                    writer.WriteArrayHeader(6);
+                    writer.Write(l.Lock);
+                    writer.Write(l.HasToken);
+                    writer.Write(l.Held);
+                    writer.Write(l.Waiting);
+                    writer.Write(l.Sequence);
+                    writer.Write(l.Ticket);
+                }
+
+                break;
+            case LockReset m:
+                writer.WriteArrayHeader(2);
+                writer.Write(m.View);
+                writer.WriteArrayHeader(m.Locks.Length);
+                foreach (var a in m.Locks)
+                {
+                    WriteAssignment(ref writer, a);
+                }
+
+                break;
+            case JoinRequest m:
+                writer.WriteArrayHeader(1);
+                writer.Write(m.Drone);
+                break;
+            case JoinWelcome m:
+                writer.WriteArrayHeader(10);
+                writer.Write(m.View);
+                WriteInts(ref writer, m.Live);
+                WriteInts(ref writer, m.Removed);
+                writer.Write(m.Barrier);
+                WriteInts(ref writer, m.Timestamp);
+                writer.WriteArrayHeader(m.Holders.Length);
+                foreach (var (first, count, holders) in m.Holders)
+                {
+                    writer.WriteArrayHeader(3);
+                    writer.Write(first);
+                    writer.Write(count);
+                    WriteInts(ref writer, holders);
+                }
+
+                writer.Write(m.Started);
+                writer.Write(m.PageSize);
+                writer.Write(m.HeapSize);
+                writer.WriteArrayHeader(m.Extra.Length);
+                foreach (var value in m.Extra)
+                {
+                    writer.Write(value);
+                }
+
+                break;
+            case BarrierArrival m:
+                writer.WriteArrayHeader(5);
+                writer.Write(m.Barrier);
+                writer.Write(m.Drone);
+                WriteInts(ref writer, m.Timestamp);
+                WriteRecords(ref writer, m.Intervals, m.Timestamp);
+                writer.Write(m.WantsCollection);
+                break;
+            case BarrierRelease m:
+                writer.WriteArrayHeader(4);
+                writer.Write(m.Barrier);
+                WriteInts(ref writer, m.Timestamp);
+                WriteRecords(ref writer, m.Intervals, m.Timestamp);
+                writer.Write(m.Collect);
+                break;
+            case PageRequest m:
+                writer.WriteArrayHeader(1);
+                writer.Write(m.Page);
+                break;
+            case PageReply m:
+                writer.WriteArrayHeader(3);
+                writer.Write(m.Page);
+                writer.WriteBinary(m.Bytes);
+                WriteInts(ref writer, m.Applied);
+                break;
+            case DiffRequest m:
+                writer.WriteArrayHeader(m.Pages.Length);
+                foreach (var (page, intervals) in m.Pages)
+                {
+                    writer.WriteArrayHeader(2);
+                    writer.Write(page);
+                    WriteInts(ref writer, intervals);
+                }
+
+                break;
+            case DiffReply m:
+                writer.WriteArrayHeader(m.Pages.Length);
+                foreach (var page in m.Pages)
+                {
+                    writer.WriteArrayHeader(2);
+                    writer.Write(page.Page);
+                    writer.WriteArrayHeader(page.Diffs.Length);
+                    foreach (var diff in page.Diffs)
+                    {
+                        writer.WriteArrayHeader(3);
+                        writer.Write(diff.First);
+                        writer.Write(diff.Last);
+                        writer.WriteBinary(diff.Bytes.Span);
+                    }
+                }
+
+                break;
+            default:
+                throw new ArgumentException($"cannot encode {message.GetType().Name}", nameof(message));
+        }
+    }
+
+    /// <summary>
+    /// Reads the message of <paramref name="kind"/> from a body this drone owns: the diffs of a
+    /// <see cref="DiffReply"/> are slices of <paramref name="body"/>, not copies.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The body does not describe a valid message.</exception>
+    public static ProtocolMessage Read(byte kind, ReadOnlyMemory<byte> body, int drones)
+    {
+        var reader = new MessagePackReader(body.Span);
+        return kind == DiffReplyKind ? ReadDiffReply(ref reader, body) : Read(kind, ref reader, drones);
+    }
+
+    /// <summary>Reads the message of <paramref name="kind"/> for a run of <paramref name="drones"/> drones.</summary>
+    /// <exception cref="InvalidDataException">The body does not describe a valid message.</exception>
+    public static ProtocolMessage Read(byte kind, ref MessagePackReader reader, int drones)
+    {
+        switch (kind)
+        {
+            case LockRequestKind:
+                return ReadLockRequest(ref reader, drones);
+            case ForwardedLockRequestKind:
+                Fields(ref reader, 2, "ForwardedLockRequest");
+                return new ForwardedLockRequest(ReadLockRequest(ref reader, drones), NonNegative(reader.ReadInt32(), "view"));
+            case LockGrantKind:
+                return ReadLockGrant(ref reader, drones);
+            case SuspicionKind:
+                Fields(ref reader, 4, "Suspicion");
+                return new Suspicion(Drone(reader.ReadInt32(), drones), Drone(reader.ReadInt32(), drones), reader.ReadString(), reader.ReadBoolean());
+            case ViewChangeKind:
+                Fields(ref reader, 2, "ViewChange");
+                var view = NonNegative(reader.ReadInt32(), "view");
+                var live = ReadInts(ref reader, "live drone");
+                foreach (var drone in live)
+                {
+                    Drone(drone, drones);
+                }
+
+                return new ViewChange(view, live);
+            case LockReportKind:
+                return ReadLockReport(ref reader, drones);
+            case LockResetKind:
+                Fields(ref reader, 2, "LockReset");
+                var resetView = NonNegative(reader.ReadInt32(), "view");
+                var assignments = new LockAssignment[reader.ReadArrayHeader()];
+                for (var i = 0; i < assignments.Length; i++)
+                {
+                    assignments[i] = ReadAssignment(ref reader, drones);
+                }
+
+                return new LockReset(resetView, assignments);
+            case JoinRequestKind:
+                Fields(ref reader, 1, "JoinRequest");
+                return new JoinRequest(Drone(reader.ReadInt32(), drones));
+            case JoinWelcomeKind:
+                return ReadJoinWelcome(ref reader, drones);
+            case BarrierArrivalKind:
+                {
+                    Fields(ref reader, 5, "BarrierArrival");
+                    var (barrier, drone, timestamp) = (reader.ReadInt32(), Drone(reader.ReadInt32(), drones), ReadTimestamp(ref reader, drones));
+                    return new BarrierArrival(barrier, drone, timestamp, ReadRecords(ref reader, drones, timestamp), reader.ReadBoolean());
+                }
+
+            case BarrierReleaseKind:
+                {
+                    Fields(ref reader, 4, "BarrierRelease");
+                    var (barrier, timestamp) = (reader.ReadInt32(), ReadTimestamp(ref reader, drones));
+                    return new BarrierRelease(barrier, timestamp, ReadRecords(ref reader, drones, timestamp), reader.ReadBoolean());
+                }
+
+            case PageRequestKind:
+                Fields(ref reader, 1, "PageRequest");
+                return new PageRequest(NonNegative(reader.ReadInt32(), "page"));
+            case PageReplyKind:
+                Fields(ref reader, 3, "PageReply");
+                return new PageReply(NonNegative(reader.ReadInt32(), "page"), reader.ReadBinary().ToArray(), ReadTimestamp(ref reader, drones));
+            case DiffRequestKind:
+                var asked = new PageIntervals[reader.ReadArrayHeader()];
+                for (var i = 0; i < asked.Length; i++)
+                {
+                    Fields(ref reader, 2, "DiffRequest page");
+                    asked[i] = new PageIntervals(NonNegative(reader.ReadInt32(), "page"), ReadInts(ref reader, "intervals"));
+                }
+
+                return new DiffRequest(asked);
+            case DiffReplyKind:
+                return ReadDiffReply(ref reader, null);
+            default:
+                throw new InvalidDataException($"kind {kind} is not a protocol message");
+        }
+    }
+
+    /// <summary>A diff reply; its diffs are slices of <paramref name="body"/> (the reader's buffer) when given, else copies.</summary>
+    private static DiffReply ReadDiffReply(ref MessagePackReader reader, ReadOnlyMemory<byte>? body)
+    {
+        var pages = new PageDiffs[reader.ReadArrayHeader()];
+        for (var i = 0; i < pages.Length; i++)
+        {
+            Fields(ref reader, 2, "DiffReply page");
+            var page = NonNegative(reader.ReadInt32(), "page");
+            var diffs = new CoveredDiff[reader.ReadArrayHeader()];
+            for (var k = 0; k < diffs.Length; k++)
+            {
+                Fields(ref reader, 3, "diff");
+                var first = NonNegative(reader.ReadInt32(), "interval");
+                var last = NonNegative(reader.ReadInt32(), "interval");
+                var bytes = reader.ReadBinary();
+                diffs[k] = new CoveredDiff(first, last, body is { } owned ? owned.Slice(reader.Position - bytes.Length, bytes.Length) : bytes.ToArray());
+            }
+
+            pages[i] = new PageDiffs(page, diffs);
+        }
+
+        return new DiffReply(pages);
+    }
+
+    private static JoinWelcome ReadJoinWelcome(ref MessagePackReader reader, int drones)
+    {
+        Fields(ref reader, 10, "JoinWelcome");
+        var view = NonNegative(reader.ReadInt32(), "view");
+        var live = Drones(ReadInts(ref reader, "live drone"), drones);
+        var removed = Drones(ReadInts(ref reader, "removed drone"), drones);
+        var barrier = NonNegative(reader.ReadInt32(), "barrier");
+        var timestamp = ReadTimestamp(ref reader, drones);
+        var holders = new PageHolders[reader.ReadArrayHeader()];
+        for (var i = 0; i < holders.Length; i++)
+        {
+            Fields(ref reader, 3, "page holders");
+            holders[i] = new PageHolders(NonNegative(reader.ReadInt32(), "page"), NonNegative(reader.ReadInt32(), "page count"), Drones(ReadInts(ref reader, "holder"), drones));
+        }
+
+        var started = Drone(reader.ReadInt32() - 1, drones) + 1;
+        var pageSize = NonNegative(reader.ReadInt32(), "page size");
+        var heapSize = reader.ReadInt64();
+        if (heapSize < 0)
+        {
+            throw new InvalidDataException($"heap size {heapSize} is negative");
+        }
+
+        var extra = new long[reader.ReadArrayHeader()];
+        for (var i = 0; i < extra.Length; i++)
+        {
+            extra[i] = reader.ReadInt64();
+        }
+
+        return new JoinWelcome(view, live, removed, barrier, timestamp, holders, started, pageSize, heapSize, extra);
+    }
+
+    private static int[] Drones(int[] ids, int drones)
+    {
+        foreach (var id in ids)
+        {
+            Drone(id, drones);
+        }
+
+        return ids;
+    }
+
+    private static void WriteLockRequest(ref MessagePackWriter writer, LockRequest m)
+    {
+        writer.WriteArrayHeader(6);
+        writer.Write(m.Lock);
+        writer.Write(m.Requester);
+        writer.Write(m.Sequence);
+        WriteInts(ref writer, m.Timestamp);
+        writer.Write(m.View);
+        writer.Write(m.Ticket);
+    }
+
+    private static LockRequest ReadLockRequest(ref MessagePackReader reader, int drones)
+    {
+        Fields(ref reader, 6, "LockRequest");
+        return new LockRequest(
+            NonNegative(reader.ReadInt32(), "lock"), Drone(reader.ReadInt32(), drones), reader.ReadInt64(), ReadTimestamp(ref reader, drones), NonNegative(reader.ReadInt32(), "view"), reader.ReadUInt64());
+    }
+
+    private static void WriteLockGrant(ref MessagePackWriter writer, LockGrant m)
+    {
+        writer.WriteArrayHeader(6);
+        writer.Write(m.Lock);
+        writer.Write(m.Sequence);
+        WriteInts(ref writer, m.Timestamp);
+        WriteRecords(ref writer, m.Intervals, m.Timestamp);
+        writer.Write(m.View);
+        writer.Write(m.Ticket);
+    }
+
+    private static LockGrant ReadLockGrant(ref MessagePackReader reader, int drones)
+    {
+        Fields(ref reader, 6, "LockGrant");
+        var (lockId, sequence, timestamp) = (NonNegative(reader.ReadInt32(), "lock"), reader.ReadInt64(), ReadTimestamp(ref reader, drones));
+        return new LockGrant(lockId, sequence, timestamp, ReadRecords(ref reader, drones, timestamp), NonNegative(reader.ReadInt32(), "view"), reader.ReadUInt64());
+    }
+
+    private static LockReport ReadLockReport(ref MessagePackReader reader, int drones)
+    {
+        Fields(ref reader, 5, "LockReport");
+        var view = NonNegative(reader.ReadInt32(), "view");
+        var drone = Drone(reader.ReadInt32(), drones);
+        var timestamp = ReadTimestamp(ref reader, drones);
+        var records = ReadRecords(ref reader, drones, timestamp);
+        var locks = new LockSnapshot[reader.ReadArrayHeader()];
+        for (var i = 0; i < locks.Length; i++)
+        {
+            Fields(ref reader, 6, "lock snapshot");
+            locks[i] = new LockSnapshot(NonNegative(reader.ReadInt32(), "lock"), reader.ReadBoolean(), reader.ReadBoolean(), reader.ReadBoolean(), reader.ReadInt64(), reader.ReadUInt64());
+        }
+
+        return new LockReport(view, drone, timestamp, records, locks);
+    }
+
+    private static void WriteAssignment(ref MessagePackWriter writer, LockAssignment a)
+    {
+        writer.WriteArrayHeader(7);
+        writer.Write(a.Lock);
+        writer.Write(a.Token);
+        if (a.Next is null)
+        {
+            writer.WriteNil();
+        }
+        else
+        {
+            WriteLockRequest(ref writer, a.Next);
+        }
+
+        writer.Write(a.LastRequester);
+        WriteInts(ref writer, a.SeenDrones);
+        writer.WriteArrayHeader(a.SeenSequences.Length);
+        foreach (var sequence in a.SeenSequences)
+        {
+            writer.Write(sequence);
+        }
+
+        if (a.Grant is null)
+        {
+            writer.WriteNil();
+        }
+        else
+        {
+            WriteLockGrant(ref writer, a.Grant);
+        }
+    }
+
+    private static LockAssignment ReadAssignment(ref MessagePackReader reader, int drones)
+    {
+        Fields(ref reader, 7, "lock assignment");
+        var lockId = NonNegative(reader.ReadInt32(), "lock");
+        var token = reader.ReadBoolean();
+        var next = reader.TryReadNil() ? null : ReadLockRequest(ref reader, drones);
+        var last = Drone(reader.ReadInt32(), drones);
+        var seenDrones = ReadInts(ref reader, "drone");
+        foreach (var drone in seenDrones)
+        {
+            Drone(drone, drones);
+        }
+
+        var seenSequences = new long[reader.ReadArrayHeader()];
+        for (var i = 0; i < seenSequences.Length; i++)
+        {
+            seenSequences[i] = reader.ReadInt64();
+        }
+
+        if (seenSequences.Length != seenDrones.Length)
+        {
+            throw new InvalidDataException($"lock assignment of lock {lockId}: {seenDrones.Length} drones but {seenSequences.Length} sequences");
+        }
+
+        var grant = reader.TryReadNil() ? null : ReadLockGrant(ref reader, drones);
+        return new LockAssignment(lockId, token, next, last, seenDrones, seenSequences, grant);
+    }
+
+    private static void WriteInts(ref MessagePackWriter writer, ReadOnlySpan<int> values)
+    {
+        writer.WriteArrayHeader(values.Length);
+        foreach (var value in values)
+        {
+            writer.Write(value);
+        }
+    }
+
+    private static int[] ReadInts(ref MessagePackReader reader, string what)
+    {
+        var values = new int[reader.ReadArrayHeader()];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = NonNegative(reader.ReadInt32(), what);
+        }
+
+        return values;
+    }
+
+    private static int[] ReadTimestamp(ref MessagePackReader reader, int drones)
+    {
+        var vt = ReadInts(ref reader, "VT entry");
+        return vt.Length == drones ? vt : throw new InvalidDataException($"VT of {vt.Length} entries in a run of {drones} drones");
+    }
+
+    /// <summary>
+    /// Interval records, each VT as the entries that differ from the VT before it (the message's own VT for the first
+    /// record, the previous record's for the others) as index/value pairs after a 0, or, when more than half the entries
+    /// differ, all of them after a 1. Records that travel together are mostly an entry or two apart (a drone's next
+    /// interval, the next drone's interval after the same barrier), so a record costs a few bytes whatever the run's size.
+    /// </summary>
+    private static void WriteRecords(ref MessagePackWriter writer, IntervalRecord[] records, ReadOnlySpan<int> start)
+    {
+        writer.WriteArrayHeader(records.Length);
+        var previous = start.ToArray();
+        foreach (var record in records)
+        {
+            var vt = record.Timestamp.Entries;
+            if (vt.Length != previous.Length)
+            {
+                throw new ArgumentException($"{record} has a VT of {vt.Length} entries in a message whose VT has {previous.Length}.", nameof(records));
+            }
+
+            var changed = 0;
+            for (var d = 0; d < vt.Length; d++)
+            {
+                changed += vt[d] != previous[d] ? 1 : 0;
+            }
+
+            writer.WriteArrayHeader(4);
+            writer.Write(record.Drone);
+            writer.Write(record.Index);
+            if (2 * changed <= vt.Length)
+            {
+                writer.WriteArrayHeader(1 + (2 * changed));
+                writer.Write(ChangedEntries);
+                for (var d = 0; d < vt.Length; d++)
+                {
+                    if (vt[d] != previous[d])
+                    {
+                        writer.Write(d);
+                        writer.Write(vt[d]);
+                    }
+                }
+            }
+            else
+            {
+                writer.WriteArrayHeader(1 + vt.Length);
+                writer.Write(AllEntries);
+                foreach (var entry in vt)
+                {
+                    writer.Write(entry);
+                }
+            }
+
+            WriteInts(ref writer, record.Pages);
+            vt.CopyTo(previous);
+        }
+    }
+
+    private static IntervalRecord[] ReadRecords(ref MessagePackReader reader, int drones, int[] start)
+    {
+        // A record costs a few bytes here and a VT of the run's size in memory: a message may not make its receiver keep
+        // more than MaxDecodedRecordBytes of records (as much as the largest frame the mesh takes at all).
+        var body = reader.Remaining;
+        var count = reader.ReadArrayHeader();
+        var decoded = count * (64L + (4L * drones));
+        if (decoded > MaxDecodedRecordBytes)
+        {
+            throw new InvalidDataException(
+                $"{count} interval records in {body} bytes would take {decoded} bytes in a run of {drones} drone slots, over the limit of {MaxDecodedRecordBytes}");
+        }
+
+        var records = new IntervalRecord[count];
+        var vt = start.ToArray();
+        var (lastDrone, lastIndex) = (-1, 0);
+        for (var i = 0; i < records.Length; i++)
+        {
+            Fields(ref reader, 4, "interval record");
+            var drone = Drone(reader.ReadInt32(), drones);
+            var index = reader.ReadInt32();
+
+            // Records travel in (drone, interval) order, each once: a message cannot name one twice.
+            if (drone < lastDrone || (drone == lastDrone && index <= lastIndex))
+            {
+                throw new InvalidDataException($"interval record {index} of drone {drone} after interval {lastIndex} of drone {lastDrone}: records go in drone and interval order, each once");
+            }
+
+            (lastDrone, lastIndex) = (drone, index);
+            ReadRecordTimestamp(ref reader, drones, vt);
+            var pages = ReadInts(ref reader, "page");
+            try
+            {
+                records[i] = new IntervalRecord(drone, index, new VectorTimestamp(vt), pages);
+            }
+            catch (ArgumentException error)
+            {
+                throw new InvalidDataException($"bad interval record: {error.Message}", error);
+            }
+        }
+
+        return records;
+    }
+
+    /// <summary>Turns <paramref name="vt"/> (the VT before) into the record's, as <see cref="WriteRecords"/> wrote it.</summary>
+    private static void ReadRecordTimestamp(ref MessagePackReader reader, int drones, int[] vt)
+    {
+        var count = reader.ReadArrayHeader();
+        var form = count > 0 ? reader.ReadInt32() : throw new InvalidDataException("interval record's VT is empty: no form, no entries");
+        if (form == AllEntries && count == 1 + drones)
+        {
+            for (var d = 0; d < drones; d++)
+            {
+                vt[d] = NonNegative(reader.ReadInt32(), "VT entry");
+            }
+
+            return;
+        }
+
+        if (form != ChangedEntries || count % 2 != 1 || count > 1 + (2 * drones))
+        {
+            throw new InvalidDataException($"interval record's VT: form {form} with {count - 1} numbers is neither index/value pairs nor the {drones} entries of the run");
+        }
+
+        var last = -1;
+        for (var p = 0; p < count / 2; p++)
+        {
+            var entry = Drone(reader.ReadInt32(), drones);
+            if (entry <= last)
+            {
+                throw new InvalidDataException($"interval record's VT changes name drone {entry} after drone {last}");
+            }
+
+            vt[entry] = NonNegative(reader.ReadInt32(), "VT entry");
+            last = entry;
+        }
+    }
+
+    private static void Fields(ref MessagePackReader reader, int count, string what)
+    {
+        var actual = reader.ReadArrayHeader();
+        if (actual != count)
+        {
+            throw new InvalidDataException($"{what} has {actual} fields, expected {count}");
+        }
+    }
+
+    private static int Drone(int id, int drones) =>
+        (uint)id < (uint)drones ? id : throw new InvalidDataException($"drone id {id} outside a run of {drones} drones");
+
+    private static int NonNegative(int value, string what) =>
+        value >= 0 ? value : throw new InvalidDataException($"{what} {value} is negative");
+}
