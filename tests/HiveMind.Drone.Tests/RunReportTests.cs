@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using HiveMind.Consistency;
 using HiveMind.Net.Codec;
 using HiveMind.Wire;
+using MessagePack;
 
 namespace HiveMind.DroneTests;
 
@@ -47,6 +48,20 @@ public sealed class RunReportTests : IDisposable
             _ => new RunReport([.. Enumerable.Range(0, 257).Select(i => ($"n{i}", (long)i))], [], 0, []),
         };
         var error = Assert.Throws<InvalidDataException>(() => RoundTrip(report, drones: 3));
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0x94, 0xC1 }, "malformed RunReport")]
+    [InlineData(new byte[] { 0x94, 0x90, 0x90, 0x00, 0xDD, 0x00, 0x10, 0x00, 0x00 }, "malformed RunReport")]
+    [InlineData(new byte[] { 0x94, 0x91, 0x92, 0xA0, 0x01, 0x90, 0x00, 0x90 }, "RunReport name of 0 characters")]
+    public void Report_ThatIsNotOne_IsRefusedAsInvalidData(byte[] body, string expected)
+    {
+        var error = Assert.Throws<InvalidDataException>(() =>
+        {
+            var reader = new MessagePackReader(body);
+            RunReport.Read(ref reader, 3);
+        });
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
 
@@ -199,7 +214,7 @@ public sealed class RunReportTests : IDisposable
         var writer = new MessagePackWriter(output);
         RunReport.Write(ref writer, report);
         writer.Flush();
-        var reader = new MessagePackReader(output.WrittenMemory.Span);
+        var reader = new MessagePackReader(output.WrittenMemory);
         return RunReport.Read(ref reader, drones);
     }
 }

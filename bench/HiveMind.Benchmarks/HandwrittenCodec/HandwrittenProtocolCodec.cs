@@ -10,7 +10,7 @@ namespace HiveMind.Benchmarks.HandwrittenCodec;
 /// The protocol engine's messages as mesh frames: one application kind per message type, the body a
 /// MessagePack array of its fields. Decoding checks shapes and values; a bad frame throws, which closes the link.
 /// </summary>
-public static class HandwrittenProtocolCodec
+internal static class HandwrittenProtocolCodec
 {
     // How an interval record's VT travels (see WriteRecords).
     private const int ChangedEntries = 0;

@@ -1,5 +1,6 @@
 using HiveMind.Consistency;
 using HiveMind.Net.Codec;
+using MessagePack;
 
 namespace HiveMind.Wire;
 
@@ -34,7 +35,7 @@ internal sealed record RunReport(
         foreach (var (name, value) in report.Counters)
         {
             writer.WriteArrayHeader(2);
-            writer.WriteString(name);
+            writer.Write(name);
             writer.Write(value);
         }
 
@@ -42,7 +43,7 @@ internal sealed record RunReport(
         foreach (var (kind, messages, bytes) in report.SentByKind)
         {
             writer.WriteArrayHeader(3);
-            writer.WriteString(kind);
+            writer.Write(kind);
             writer.Write(messages);
             writer.Write(bytes);
         }
@@ -67,19 +68,31 @@ internal sealed record RunReport(
     /// <exception cref="InvalidDataException">The body is not a report.</exception>
     public static RunReport Read(ref MessagePackReader reader, int drones)
     {
+        try
+        {
+            return ReadFields(ref reader, drones);
+        }
+        catch (Exception error) when (MalformedInput.Is(error))
+        {
+            throw MalformedInput.Wrap(error, "RunReport");
+        }
+    }
+
+    private static RunReport ReadFields(ref MessagePackReader reader, int drones)
+    {
         Fields(ref reader, 4, "RunReport");
         var counters = new (string, long)[Count(reader.ReadArrayHeader(), MaxNames, "statistics")];
         for (var i = 0; i < counters.Length; i++)
         {
             Fields(ref reader, 2, "RunReport statistic");
-            counters[i] = (Name(reader.ReadString()), reader.ReadInt64());
+            counters[i] = (Name(reader.ReadText()), reader.ReadInt64());
         }
 
         var sent = new (string, long, long)[Count(reader.ReadArrayHeader(), MaxNames, "message kinds")];
         for (var i = 0; i < sent.Length; i++)
         {
             Fields(ref reader, 3, "RunReport message kind");
-            sent[i] = (Name(reader.ReadString()), reader.ReadInt64(), reader.ReadInt64());
+            sent[i] = (Name(reader.ReadText()), reader.ReadInt64(), reader.ReadInt64());
         }
 
         var dropped = reader.ReadInt64();
