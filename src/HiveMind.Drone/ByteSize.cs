@@ -3,7 +3,7 @@ using System.Globalization;
 namespace HiveMind;
 
 /// <summary>Parses byte counts such as <c>4096</c>, <c>64KiB</c>, <c>16MiB</c>, <c>1GiB</c> (also KB/MB/GB and K/M/G, all binary).</summary>
-public static class ByteSize
+internal static class ByteSize
 {
     private static readonly (string Suffix, long Factor)[] Suffixes =
     [

@@ -215,7 +215,7 @@ public class DroneOptions
     }
 
     /// <summary>The mesh settings these options describe; the frame limit follows from the page size and the GC threshold.</summary>
-    public MeshOptions ToMeshOptions(byte[] clusterKey) => new()
+    internal MeshOptions ToMeshOptions(byte[] clusterKey) => new()
     {
         ClusterKey = clusterKey,
         MaxDrones = MaxDrones,

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace HiveMind;
 
 /// <summary>Parses durations such as <c>90s</c>, <c>1500ms</c>, <c>5m</c>, <c>2h</c> (a bare number is seconds), or <c>none</c>.</summary>
-public static class Duration
+internal static class Duration
 {
     private static readonly (string Suffix, double Seconds)[] Suffixes = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)];
 

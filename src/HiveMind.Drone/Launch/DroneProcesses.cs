@@ -183,7 +183,7 @@ internal sealed class DroneProcesses : IDisposable
 /// <param name="ProcessId">The local process drone 0 started for it.</param>
 /// <param name="ExitCode">Its exit code, or null while it still runs.</param>
 /// <param name="LastErrorLines">The last lines it wrote to its error output.</param>
-public sealed record DroneExit(int Drone, string Host, int ProcessId, int? ExitCode, IReadOnlyList<string> LastErrorLines)
+internal sealed record DroneExit(int Drone, string Host, int ProcessId, int? ExitCode, IReadOnlyList<string> LastErrorLines)
 {
     /// <summary>"exited with code 1", "was killed by signal 9 (SIGKILL)" or "is still running".</summary>
     public string Ending => ExitCode switch

@@ -14,7 +14,7 @@ namespace HiveMind.Net.Codec;
 /// that does not fit the type read. HiveMind's own decoders throw <see cref="InvalidDataException"/> for a
 /// well-formed value that breaks the protocol. Anything else is a bug, not bad input.
 /// </remarks>
-public static class MalformedInput
+internal static class MalformedInput
 {
     /// <summary>True when <paramref name="error"/> says the input was bad, not that the code reading it failed.</summary>
     public static bool Is(Exception error) =>

@@ -23,7 +23,7 @@ namespace HiveMind.Net.Codec;
 /// the network through these and the library's typed reads (integers, Booleans, headers), never through the
 /// length-trusting ones (the build bans them outside this file: BannedSymbols.txt).
 /// </remarks>
-public static class MessagePackReading
+internal static class MessagePackReading
 {
     /// <summary>Nesting that <see cref="SkipValue"/> allows by default; HiveMind frames are far shallower.</summary>
     public const int DefaultMaxDepth = 64;

@@ -8,7 +8,7 @@ namespace HiveMind.Net.Transport;
 /// <see cref="IBufferWriter{T}"/> by the codec, sealed (prefix written) before it is queued, and returned to
 /// the pool once it is written (a link keeps a copy of what the peer has not yet acknowledged).
 /// </summary>
-public sealed class FrameBuffer : IBufferWriter<byte>
+internal sealed class FrameBuffer : IBufferWriter<byte>
 {
     /// <summary>Bytes of the length prefix (big-endian, counting the bytes after it).</summary>
     public const int PrefixBytes = 4;

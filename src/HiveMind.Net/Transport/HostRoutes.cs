@@ -4,7 +4,7 @@ using System.Net.Sockets;
 namespace HiveMind.Net.Transport;
 
 /// <summary>This host's addresses as the routing table sees them: which address a node listening everywhere gives out.</summary>
-public static class HostRoutes
+internal static class HostRoutes
 {
     /// <summary>Whether <paramref name="address"/> is the "every interface" address (0.0.0.0 or ::), which nobody can connect to.</summary>
     public static bool IsUnspecified(IPAddress address)

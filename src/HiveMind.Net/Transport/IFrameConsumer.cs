@@ -7,7 +7,7 @@ namespace HiveMind.Net.Transport;
 /// The layer above the mesh: it receives complete frames of its own kinds and answers requests. The
 /// transport knows frames, not the protocol, so this seam is also how the protocol is tested without sockets.
 /// </summary>
-public interface IFrameConsumer
+internal interface IFrameConsumer
 {
     /// <summary>True for the application kinds the consumer handles; any other kind closes the link.</summary>
     bool IsKnownKind(byte kind);

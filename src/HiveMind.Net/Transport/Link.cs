@@ -40,7 +40,7 @@ namespace HiveMind.Net.Transport;
 /// while a connection that was just replaced still finishes its last frame.
 /// </para>
 /// </remarks>
-public sealed class Link
+internal sealed class Link
 {
     private const int BatchBytes = 64 << 10;
 

@@ -5,7 +5,7 @@ namespace HiveMind.Net.Transport;
 /// whichever thread holds the link's socket for writing; received: the receive loop); readers see values that are at
 /// most a frame behind.
 /// </summary>
-public sealed class LinkCounters
+internal sealed class LinkCounters
 {
     private long _longestSilence;
 

@@ -10,14 +10,14 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace HiveMind.Net.Transport;
 
 /// <summary>Writes the body of a frame: exactly one MessagePack value (usually an array).</summary>
-public delegate void BodyWriter<TState>(ref MessagePackWriter writer, TState state);
+internal delegate void BodyWriter<TState>(ref MessagePackWriter writer, TState state);
 
 /// <summary>
 /// One drone's end of the mesh: a listener, one authenticated link per peer, request/response with
 /// correlation ids, heartbeats and the failure detector, and (on drone 0) the registry that hands out the
 /// peer table so that the drones connect to each other with exactly one link per pair.
 /// </summary>
-public sealed partial class MeshNode : IDisposable
+internal sealed partial class MeshNode : IDisposable
 {
 
     private readonly IFrameConsumer _consumer;

@@ -16,7 +16,7 @@ public enum FrameProtection
 }
 
 /// <summary>Settings of a mesh node. Defaults live here and nowhere else.</summary>
-public sealed record MeshOptions
+internal sealed record MeshOptions
 {
     /// <summary>The secret every drone of the run holds; the handshake proves knowledge of it. At least 16 bytes.</summary>
     public required byte[] ClusterKey { get; init; }

@@ -4,7 +4,7 @@ namespace HiveMind.Net.Transport;
 /// Message kinds the mesh itself uses. Kinds from <see cref="FirstApplicationKind"/> up belong to the layer
 /// above, which says which of them it knows (<see cref="IFrameConsumer.IsKnownKind"/>).
 /// </summary>
-public static class MessageKind
+internal static class MessageKind
 {
     /// <summary>Handshake, connector to acceptor: [version, drone id, nonce].</summary>
     public const byte Hello = 1;

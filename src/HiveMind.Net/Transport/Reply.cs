@@ -3,7 +3,7 @@ using MessagePack;
 namespace HiveMind.Net.Transport;
 
 /// <summary>The reply to a request: its body, copied out of the receive buffer so it outlives the frame.</summary>
-public sealed class Reply(int peer, byte kind, byte[] body)
+internal sealed class Reply(int peer, byte kind, byte[] body)
 {
     /// <summary>The drone that answered.</summary>
     public int Peer { get; } = peer;
