@@ -678,14 +678,15 @@ public sealed partial class Drone : IDisposable
     }
 
     /// <summary>
-    /// On drone 0 after <see cref="Exit"/>: every drone of the run with its statistics, null for one whose report did not
-    /// come (it failed, or left first); on any other drone, its own alone.
+    /// On drone 0 after <see cref="Exit"/>: every drone of the run (those it started with, and those that joined, failed
+    /// or not) with its statistics, null for one whose report did not come (it failed, or left first); on any other
+    /// drone, its own alone.
     /// </summary>
     public IReadOnlyList<(int Drone, DroneStatistics? Stats)> RunStatistics =>
         Id != 0 || _node is null
             ? [(Id, Statistics)]
             : [.. Enumerable.Range(0, MaxDrones)
-                .Where(d => d == 0 || d < Count || _reports.ContainsKey(d))
+                .Where(d => d == 0 || d < Count || _reports.ContainsKey(d) || View.Live.Contains(d) || View.Removed.Contains(d))
                 .Select(d => (d, d == 0 ? Statistics : _reports.TryGetValue(d, out var report) ? DroneStatistics.From(report.Counters, report.SentByKind) : null))];
 
     /// <summary>Drone 0's <c>--stats-json</c> and <c>--trace</c> files; a file that cannot be written is logged, never fatal.</summary>
