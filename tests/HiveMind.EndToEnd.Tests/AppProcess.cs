@@ -50,14 +50,23 @@ internal static class AppProcess
         Run(StartInfo(netns, app, args), new Dictionary<string, string>(), app, timeout, args);
 
     private static (int ExitCode, string Output, string Error) Run(
-        ProcessStartInfo start, IReadOnlyDictionary<string, string> environment, string app, TimeSpan timeout, string[] args)
+        ProcessStartInfo start, IReadOnlyDictionary<string, string> environment, string app, TimeSpan timeout, string[] args) =>
+        RunToEnd(start, environment, $"{app} {string.Join(' ', args)}", timeout, () => string.Empty);
+
+    /// <summary>
+    /// Runs <paramref name="start"/> with <paramref name="environment"/> added to its end; returns its exit code, output and
+    /// error. One that outlives <paramref name="timeout"/> is killed, and the test fails naming <paramref name="command"/>
+    /// with its output so far and <paramref name="context"/>'s text.
+    /// </summary>
+    internal static (int ExitCode, string Output, string Error) RunToEnd(
+        ProcessStartInfo start, IReadOnlyDictionary<string, string> environment, string command, TimeSpan timeout, Func<string> context)
     {
         foreach (var (name, value) in environment)
         {
             start.Environment[name] = value;
         }
 
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {app}");
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {command}");
         var output = new StringBuilder();
         var error = new StringBuilder();
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
@@ -68,10 +77,16 @@ internal static class AppProcess
         {
             process.Kill(entireProcessTree: true);
             process.WaitForExit();
-            Assert.Fail($"{app} {string.Join(' ', args)} did not exit within {timeout.TotalSeconds} s; output so far:\n{output}\n{error}");
+            Assert.Fail($"{command} did not exit within {timeout.TotalSeconds} s; output so far:\n{output}\n{error}\n{context()}");
         }
 
         process.WaitForExit(); // drains the asynchronous readers
-        return (process.ExitCode, output.ToString(), error.ToString());
+        lock (output)
+        {
+            lock (error)
+            {
+                return (process.ExitCode, output.ToString(), error.ToString());
+            }
+        }
     }
 }

@@ -21,15 +21,18 @@ internal sealed class LiveProcess : IDisposable
 
     /// <summary>Starts the app with <paramref name="environment"/> added to its environment (and its drones', which inherit it).</summary>
     public LiveProcess(string app, string? netns, IReadOnlyDictionary<string, string> environment, params string[] args)
+        : this(WithEnvironment(AppProcess.StartInfo(netns, app, args), environment), $"{app} {string.Join(' ', args)}")
     {
-        var start = AppProcess.StartInfo(netns, app, args);
-        foreach (var (name, value) in environment)
-        {
-            start.Environment[name] = value;
-        }
+    }
 
-        Command = $"{app} {string.Join(' ', args)}";
-        _process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {app}");
+    /// <summary>Starts <paramref name="start"/> (a server a test runs, say), its output redirected and followed.</summary>
+    public LiveProcess(ProcessStartInfo start, string command)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        start.RedirectStandardOutput = start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        Command = command;
+        _process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {command}");
         _process.OutputDataReceived += (_, e) => Add(e.Data);
         _process.ErrorDataReceived += (_, e) => Add(e.Data);
         _process.BeginOutputReadLine();
@@ -39,6 +42,9 @@ internal sealed class LiveProcess : IDisposable
     public string Command { get; }
 
     public int Id => _process.Id;
+
+    /// <summary>Whether the process has ended.</summary>
+    public bool HasExited => _process.HasExited;
 
     /// <summary>Everything the process (and the drones it started) printed so far.</summary>
     public string Output
@@ -121,6 +127,16 @@ internal sealed class LiveProcess : IDisposable
         }
 
         _process.Dispose();
+    }
+
+    private static ProcessStartInfo WithEnvironment(ProcessStartInfo start, IReadOnlyDictionary<string, string> environment)
+    {
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
+        return start;
     }
 
     private void Add(string? line)

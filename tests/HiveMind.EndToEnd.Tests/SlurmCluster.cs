@@ -14,7 +14,7 @@ public sealed class SlurmCluster : IDisposable
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
 
     private readonly NetworkNamespaces _host = new(1);
-    private readonly List<Daemon> _daemons = [];
+    private readonly List<LiveProcess> _daemons = [];
     private readonly string _config;
 
     public SlurmCluster()
@@ -87,7 +87,7 @@ public sealed class SlurmCluster : IDisposable
     public string Namespace => _host.Name(0);
 
     /// <summary>What the daemons logged so far, for failure messages.</summary>
-    public string Logs => string.Join('\n', _daemons.Select(d => $"--- {d.Name}{(d.HasExited ? " (exited)" : string.Empty)}:\n{d.Log}"))
+    public string Logs => string.Join('\n', _daemons.Select(d => $"--- {d.Command}{(d.HasExited ? " (exited)" : string.Empty)}:\n{d.Output}"))
         + string.Concat(Directory.GetFiles(Path.Combine(Folder, "log")).Select(f => $"\n--- {Path.GetFileName(f)}:\n{string.Join('\n', File.ReadLines(f).TakeLast(30))}"));
 
     /// <summary>Runs <c>srun</c> with <paramref name="args"/> on the cluster; returns its exit code and output once it ends.</summary>
@@ -119,7 +119,9 @@ public sealed class SlurmCluster : IDisposable
     private (int ExitCode, string Output) Command(string program, TimeSpan timeout, string[] args) =>
         ToolProcess.Run(Namespace, program, new Dictionary<string, string> { ["SLURM_CONF"] = _config }, timeout, () => $"Slurm's logs:\n{Logs}", args);
 
-    private void Start(string program, params string[] args) => _daemons.Add(new Daemon(Namespace, program, args));
+    // A daemon in the foreground, in the cluster's namespace; disposing it kills it and whatever it started.
+    private void Start(string program, params string[] args) =>
+        _daemons.Add(new LiveProcess(ToolProcess.StartInfo(Namespace, program, args), Path.GetFileName(program)));
 
     private void WaitFor(Func<bool> condition, string what)
     {

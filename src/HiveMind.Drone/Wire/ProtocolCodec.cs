@@ -702,7 +702,8 @@ internal static class ProtocolCodec
         }
     }
 
-    private static void Fields(ref MessagePackReader reader, int count, string what)
+    /// <summary>Reads an array header that must hold <paramref name="count"/> fields; throws <see cref="InvalidDataException"/> naming <paramref name="what"/> otherwise.</summary>
+    internal static void Fields(ref MessagePackReader reader, int count, string what)
     {
         var actual = reader.ReadArrayHeader();
         if (actual != count)

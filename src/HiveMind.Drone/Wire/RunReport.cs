@@ -80,18 +80,18 @@ internal sealed record RunReport(
 
     private static RunReport ReadFields(ref MessagePackReader reader, int drones)
     {
-        Fields(ref reader, 4, "RunReport");
+        ProtocolCodec.Fields(ref reader, 4, "RunReport");
         var counters = new (string, long)[Count(reader.ReadArrayHeader(), MaxNames, "statistics")];
         for (var i = 0; i < counters.Length; i++)
         {
-            Fields(ref reader, 2, "RunReport statistic");
+            ProtocolCodec.Fields(ref reader, 2, "RunReport statistic");
             counters[i] = (Name(reader.ReadText()), reader.ReadInt64());
         }
 
         var sent = new (string, long, long)[Count(reader.ReadArrayHeader(), MaxNames, "message kinds")];
         for (var i = 0; i < sent.Length; i++)
         {
-            Fields(ref reader, 3, "RunReport message kind");
+            ProtocolCodec.Fields(ref reader, 3, "RunReport message kind");
             sent[i] = (Name(reader.ReadText()), reader.ReadInt64(), reader.ReadInt64());
         }
 
@@ -105,7 +105,7 @@ internal sealed record RunReport(
         var trace = new TraceEvent[events];
         for (var i = 0; i < trace.Length; i++)
         {
-            Fields(ref reader, 4, "RunReport trace event");
+            ProtocolCodec.Fields(ref reader, 4, "RunReport trace event");
             var kind = reader.ReadByte();
             if (!Enum.IsDefined((TraceEventKind)kind))
             {
@@ -135,13 +135,4 @@ internal sealed record RunReport(
 
     private static int Count(int count, int most, string what) =>
         count <= most ? count : throw new InvalidDataException($"RunReport holds {count} {what}, at most {most}");
-
-    private static void Fields(ref MessagePackReader reader, int count, string what)
-    {
-        var actual = reader.ReadArrayHeader();
-        if (actual != count)
-        {
-            throw new InvalidDataException($"{what} has {actual} fields, expected {count}");
-        }
-    }
 }
