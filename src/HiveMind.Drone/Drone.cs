@@ -723,15 +723,16 @@ public sealed partial class Drone : IDisposable
     }
 
     /// <summary>The trace a drone keeps for <c>--trace</c>: as many events as its report may carry in a frame.</summary>
-    private static ProtocolTrace? NewTrace(DroneOptions options, int slots)
+    internal static ProtocolTrace? NewTrace(DroneOptions options, int slots)
     {
         if (options.Trace is null)
         {
             return null;
         }
 
+        // As many as half a frame holds (at their largest encoding), and no more than drone 0 takes in a report.
         var frame = DroneOptions.FrameLimit(options.PageSize, ByteSize.Parse(options.GcThreshold, "--gc-threshold"));
-        return new ProtocolTrace((int)Math.Clamp(frame / 2 / (16L + (5L * slots)), 1000, 1_000_000));
+        return new ProtocolTrace((int)Math.Min(Math.Max(frame / 2 / (16L + (5L * slots)), 1000), RunReport.MaxTraceEventsFor(slots)));
     }
 
     /// <summary>Ends the drone: without <see cref="Exit"/> first, it leaves the run at once (the others take it for failed).</summary>

@@ -337,9 +337,9 @@ public class DroneOptions
         }
 
         _ = ListenIp;
-        if (AdvertiseIp is { } advertise && HostRoutes.IsUnspecified(advertise))
+        if (AdvertiseIp is { } advertise && !HostRoutes.IsConnectable(advertise))
         {
-            throw new OptionsException($"--advertise-address: {AdvertiseAddress} is every interface, which nobody can connect to; give an address the other drones reach this one at.");
+            throw new OptionsException($"--advertise-address: {AdvertiseAddress} is not one host's address (every interface, a multicast group or broadcast), which nobody can connect to; give an address the other drones reach this one at.");
         }
 
         if (Join is not null)

@@ -52,6 +52,18 @@ public sealed class RunReportTests : IDisposable
     }
 
     [Theory]
+    [InlineData("64MiB", 4)]
+    [InlineData("512MiB", 64)]
+    [InlineData("512MiB", 256)]
+    public void Trace_KeepsNoMoreEventsThanDroneZeroTakesInAReport(string gcThreshold, int slots)
+    {
+        // A drone whose trace filled up must not send a report drone 0 refuses (its link would close at the run's end).
+        var trace = Drone.NewTrace(new DroneOptions { GcThreshold = gcThreshold, Trace = "run.shiviz" }, slots)!;
+        Assert.True(trace.Capacity <= RunReport.MaxTraceEventsFor(slots),
+            $"--gc-threshold {gcThreshold}, {slots} slots: a trace keeps {trace.Capacity} events, drone 0 takes {RunReport.MaxTraceEventsFor(slots)}");
+    }
+
+    [Theory]
     [InlineData(new byte[] { 0x94, 0xC1 }, "malformed RunReport")]
     [InlineData(new byte[] { 0x94, 0x90, 0x90, 0x00, 0xDD, 0x00, 0x10, 0x00, 0x00 }, "malformed RunReport")]
     [InlineData(new byte[] { 0x94, 0x91, 0x92, 0xA0, 0x01, 0x90, 0x00, 0x90 }, "RunReport name of 0 characters")]

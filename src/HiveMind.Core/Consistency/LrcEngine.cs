@@ -192,9 +192,9 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         activity?.SetTag(HiveMindTelemetry.DroneTag, Self).SetTag("hivemind.lock", lockId);
         CloseInterval(TraceEventKind.AcquireAsked, lockId);
         LetLockRequestsIn(lockId);
-        LockRequest request;
+        LockRequest? request = null; // none when this drone holds the token
         LockState state;
-        int manager;
+        var manager = Self;
         lock (_gate)
         {
             WaitForLockRecovery();
@@ -208,15 +208,22 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             {
                 state.Held = true;
                 Statistics.LockAcquiresLocal++;
-                Acquired(lockId, started, remote: false);
-                return;
             }
+            else
+            {
+                state.Grant = null;
+                state.Waiting = true;
+                state.Ticket = NewTicket();
+                request = new LockRequest(lockId, Self, ++state.Sequence, _vt.Entries.ToArray(), _lockView, state.Ticket);
+                manager = ManagerOf(lockId);
+            }
+        }
 
-            state.Grant = null;
-            state.Waiting = true;
-            state.Ticket = NewTicket();
-            request = new LockRequest(lockId, Self, ++state.Sequence, _vt.Entries.ToArray(), _lockView, state.Ticket);
-            manager = ManagerOf(lockId);
+        if (request is null)
+        {
+            // Counted outside the gate: a measurement's listener runs on this thread and may do anything.
+            Acquired(lockId, started, remote: false);
+            return;
         }
 
         SendIfReachable(manager, request); // a manager that failed: the lock recovery re-issues the request

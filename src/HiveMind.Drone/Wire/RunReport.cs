@@ -27,6 +27,9 @@ internal sealed record RunReport(
     private const int MaxTraceEvents = 1_000_000;
     private const long MaxTraceBytes = 256L << 20;
 
+    /// <summary>The most trace events a report of a run of <paramref name="slots"/> drone slots may carry: a drone keeps no more.</summary>
+    public static int MaxTraceEventsFor(int slots) => (int)Math.Min(MaxTraceEvents, MaxTraceBytes / (32 + (4L * slots)));
+
     /// <summary>Writes the report.</summary>
     public static void Write(ref MessagePackWriter writer, RunReport report)
     {
@@ -96,10 +99,10 @@ internal sealed record RunReport(
         }
 
         var dropped = reader.ReadInt64();
-        var events = Count(reader.ReadArrayHeader(), MaxTraceEvents, "trace events");
-        if ((long)events * (32 + (4L * drones)) > MaxTraceBytes)
+        var events = reader.ReadArrayHeader();
+        if (events > MaxTraceEventsFor(drones))
         {
-            throw new InvalidDataException($"RunReport's {events} trace events of {drones} VT entries would take more than {MaxTraceBytes >> 20} MiB");
+            throw new InvalidDataException($"RunReport holds {events} trace events of {drones} VT entries, at most {MaxTraceEventsFor(drones)} ({MaxTraceBytes >> 20} MiB)");
         }
 
         var trace = new TraceEvent[events];

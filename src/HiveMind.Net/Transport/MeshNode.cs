@@ -664,8 +664,21 @@ internal sealed partial class MeshNode : IDisposable
         var body = reader.Sequence.Slice(start, reader.Position).ToArray();
         if (kind == MessageKind.ErrorResponse)
         {
-            var errorReader = new MessagePackReader(body);
-            var error = errorReader.ReadText();
+            // The request is out of the table already, so a closing link no longer fails it: an error reply that does
+            // not decode fails the request here, then closes the link (its peer's fault) as any bad frame does.
+            string error;
+            try
+            {
+                var errorReader = new MessagePackReader(body);
+                error = errorReader.ReadText();
+            }
+            catch (Exception malformed) when (MalformedInput.Is(malformed))
+            {
+                pending.Completion.TrySetException(new MeshException(
+                    $"drone {pending.Peer} answered {MessageKind.Name(pending.Kind)} from drone {Id} with a malformed error reply: {MalformedInput.Describe(malformed)}", malformed));
+                throw;
+            }
+
             pending.Completion.TrySetException(new MeshException(
                 $"drone {pending.Peer} failed {MessageKind.Name(pending.Kind)} from drone {Id}: {error}"));
             return;

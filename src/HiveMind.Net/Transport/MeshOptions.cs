@@ -129,9 +129,9 @@ internal sealed record MeshOptions
             throw new ArgumentOutOfRangeException(nameof(RegistryRefusedFor), RegistryRefusedFor, "RegistryRefusedFor must not be negative.");
         }
 
-        if (AdvertiseAddress is { } advertise && HostRoutes.IsUnspecified(advertise))
+        if (AdvertiseAddress is { } advertise && !HostRoutes.IsConnectable(advertise))
         {
-            throw new ArgumentOutOfRangeException(nameof(AdvertiseAddress), advertise, "AdvertiseAddress must be an address others can connect to, not 0.0.0.0 or ::.");
+            throw new ArgumentOutOfRangeException(nameof(AdvertiseAddress), advertise, "AdvertiseAddress must be an address others can connect to, not 0.0.0.0, ::, a multicast group or broadcast.");
         }
     }
 }

@@ -105,7 +105,8 @@ public sealed class MeshNodeTests
     public void Options_AdvertisingEveryInterface_AreRefused()
     {
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => new MeshNode(1, LocalMesh.NewOptions() with { AdvertiseAddress = IPAddress.Any }, new TestConsumer()));
-        Assert.Contains("AdvertiseAddress must be an address others can connect to, not 0.0.0.0 or ::", error.Message, StringComparison.Ordinal);
+        Assert.Contains("AdvertiseAddress must be an address others can connect to, not 0.0.0.0, ::, a multicast group or broadcast", error.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MeshNode(1, LocalMesh.NewOptions() with { AdvertiseAddress = IPAddress.Parse("239.1.2.3") }, new TestConsumer()));
     }
 
     [Fact]
