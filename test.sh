@@ -36,4 +36,15 @@ dotnet build HiveMind.sln -c Release --no-restore
 dotnet publish apps/QuickSort -c Release -r linux-x64 --self-contained false -p:PublishSingleFile=true -o artifacts/single-file --nologo -v quiet
 echo "test.sh: checking formatting (dotnet format --verify-no-changes)"
 dotnet format HiveMind.sln --verify-no-changes --no-restore
-dotnet test HiveMind.sln -c Release --no-build --logger "console;verbosity=normal" "$@"
+# The whole output is kept; when a test fails, its name and message are printed again at the end, so the last
+# lines of a long run (all CI shows) say what failed even when another test assembly finished after it.
+mkdir -p artifacts
+set +e
+dotnet test HiveMind.sln -c Release --no-build --logger "console;verbosity=normal" "$@" 2>&1 | tee artifacts/test-output.txt
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  echo "test.sh: dotnet test exited with $status; what failed (whole output in artifacts/test-output.txt):"
+  grep -E -A 12 '^\s*Failed [A-Za-z]|^\s*\[xUnit\.net [0-9:.]+\] .*\[FAIL\]|error [A-Z]+[0-9]+:|Test host process crashed|aborted' artifacts/test-output.txt | head -300
+fi
+exit "$status"
