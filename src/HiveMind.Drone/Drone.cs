@@ -594,6 +594,20 @@ public sealed partial class Drone : IDisposable
         _engine.Acquire(lockId);
     }
 
+    /// <summary>
+    /// Acquires lock <paramref name="lockId"/> if no other drone holds it or asks for it, without waiting for it: true when
+    /// this drone now holds it (with the consistency of <see cref="LockAcquire"/>), false when it is held or asked for
+    /// (by this drone too). Answering takes a round trip through the lock's manager unless this drone holds the lock's
+    /// token. A refused attempt leaves this drone in the lock's queue: when the lock reaches it, it passes it on to the
+    /// next drone that asked, or keeps it for its own next acquire.
+    /// </summary>
+    public bool LockTryAcquire(int lockId)
+    {
+        CheckRunning();
+        CheckLock(lockId);
+        return _engine.TryAcquire(lockId);
+    }
+
     /// <summary>Releases lock <paramref name="lockId"/>, which this drone must hold.</summary>
     public void LockRelease(int lockId)
     {
@@ -809,6 +823,7 @@ public sealed partial class Drone : IDisposable
         Statistics.DiffBytesApplied = s.DiffBytesApplied;
         Statistics.LockAcquiresLocal = s.LockAcquiresLocal;
         Statistics.LockAcquiresRemote = s.LockAcquiresRemote;
+        Statistics.LockAttemptsBusy = s.LockAttemptsBusy;
         Statistics.LockWaitTicks = s.LockWaitTicks;
         Statistics.Barriers = s.Barriers;
         Statistics.RuntimeBarriers = s.RuntimeBarriers;

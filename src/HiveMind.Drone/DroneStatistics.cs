@@ -43,6 +43,9 @@ public sealed class DroneStatistics
     /// <summary>Lock acquires that asked another drone for the lock.</summary>
     public long LockAcquiresRemote { get; internal set; }
 
+    /// <summary>Lock attempts (<see cref="Drone.LockTryAcquire"/>) that found the lock held or asked for.</summary>
+    public long LockAttemptsBusy { get; internal set; }
+
     /// <summary>Time spent in lock acquires, in <see cref="Stopwatch"/> ticks (<see cref="LockWait"/>).</summary>
     public long LockWaitTicks { get; internal set; }
 
@@ -117,6 +120,7 @@ public sealed class DroneStatistics
         ("writeFaultNs", s => Nanoseconds(s.WriteFaultTicks), (s, v) => s.WriteFaultTicks = Ticks(v)),
         ("lockAcquiresLocal", s => s.LockAcquiresLocal, (s, v) => s.LockAcquiresLocal = v),
         ("lockAcquiresRemote", s => s.LockAcquiresRemote, (s, v) => s.LockAcquiresRemote = v),
+        ("lockAttemptsBusy", s => s.LockAttemptsBusy, (s, v) => s.LockAttemptsBusy = v),
         ("lockWaitNs", s => Nanoseconds(s.LockWaitTicks), (s, v) => s.LockWaitTicks = Ticks(v)),
         ("barriers", s => s.Barriers, (s, v) => s.Barriers = v),
         ("runtimeBarriers", s => s.RuntimeBarriers, (s, v) => s.RuntimeBarriers = v),

@@ -233,6 +233,9 @@ public static class Tmk
     /// <summary>Acquires a lock (Tmk_lock_acquire).</summary>
     public static void LockAcquire(int lockId) => Drone.LockAcquire(lockId);
 
+    /// <summary>Acquires a lock if no other drone holds it or asks for it, without waiting (Drone.LockTryAcquire).</summary>
+    public static bool LockTryAcquire(int lockId) => Drone.LockTryAcquire(lockId);
+
     /// <summary>Releases a lock (Tmk_lock_release).</summary>
     public static void LockRelease(int lockId) => Drone.LockRelease(lockId);
 

@@ -31,6 +31,41 @@ public sealed class DroneInProcessTests
         Assert.True(seen.Distinct().Count() == 1 && seen[0] > 0, $"drones got addresses {string.Join(", ", seen)}");
     }
 
+    /// <summary>
+    /// Lock attempts over the mesh: a drone that finds the lock held counts a refusal and acquires instead; the counter
+    /// loses no increment, and refused attempts show in the drone's statistics.
+    /// </summary>
+    [Fact]
+    public void LockTryAcquire_ThreeDronesOnOneCounter_LoseNoIncrement_AndCountRefusals()
+    {
+        const int Rounds = 400;
+        using var cluster = new DroneCluster(3);
+        var refused = new int[3];
+        var totals = new int[3];
+        cluster.Run(id =>
+        {
+            var drone = cluster[id];
+            var address = drone.Distribute(id == 0 ? drone.Malloc(64) : -1);
+            for (var round = 0; round < Rounds; round++)
+            {
+                if (!drone.LockTryAcquire(3))
+                {
+                    refused[id]++;
+                    drone.LockAcquire(3);
+                }
+
+                drone.Heap.Write(address, drone.Heap.Read<int>(address) + 1);
+                drone.LockRelease(3);
+            }
+
+            drone.Barrier(0);
+            totals[id] = drone.Heap.Read<int>(address);
+            var counted = drone.Exit().LockAttemptsBusy;
+            Assert.True(counted == refused[id], $"drone {id} counts {counted} refused attempts, but saw {refused[id]}");
+        });
+        Assert.True(totals.All(t => t == 3 * Rounds), $"drones read the counter as {string.Join(", ", totals)} after 3 drones added {Rounds} each under lock 3 (refused attempts: {string.Join(", ", refused)}), not {3 * Rounds}");
+    }
+
     /// <summary>The heap's geometry is the program's to know, and an id past the run's locks or barriers names the option that gives more.</summary>
     [Fact]
     public void PageSizeAndIdLimits_AreTheProgramsToKnow()

@@ -71,13 +71,14 @@ public sealed class ProtocolCodecTests
 
     private static Dictionary<string, ProtocolMessage> Samples()
     {
-        var request = new LockRequest(5, 1, 3, [1, 2, 3], 2);
+        var request = new LockRequest(5, 1, 3, [1, 2, 3], 2, 0xfedcba9876543210, Try: true);
         var grant = new LockGrant(5, 3, [4, 2, 3], [Sample], 2);
         return new()
         {
             ["LockRequest"] = request,
             ["ForwardedLockRequest"] = new ForwardedLockRequest(request, 2),
             ["LockGrant"] = grant,
+            ["LockBusy"] = new LockBusy(5, 3, 2, 0xfedcba9876543210),
             ["BarrierArrival"] = new BarrierArrival(1, 2, [0, 1, 4], [Sample], true),
             ["BarrierRelease"] = new BarrierRelease(1, [0, 1, 4], [Sample], false),
             ["DiffRequest"] = new DiffRequest([new PageIntervals(9, [1, 4]), new PageIntervals(12, [2])]),

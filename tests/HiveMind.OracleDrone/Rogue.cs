@@ -378,7 +378,7 @@ internal static class Rogue
                 w.Write(1L);
                 WriteInts(ref w, t.Vt);
                 w.Write(0);
-            }), "LockRequest has 5 fields, expected 6");
+            }), "LockRequest has 5 fields, expected 7");
             yield return new Closing("barrier-arrival-with-a-string-barrier", ProtocolCodec.BarrierArrivalKind, t => Encode((ref MessagePackWriter w) =>
             {
                 w.WriteArrayHeader(5);
@@ -538,6 +538,7 @@ internal static class Rogue
             ProtocolCodec.LockRequestKind => t => Encode(new LockRequest(0, t.Self, 1, t.Vt)),
             ProtocolCodec.ForwardedLockRequestKind => t => Encode(new ForwardedLockRequest(new LockRequest(0, t.Self, 1, t.Vt))),
             ProtocolCodec.LockGrantKind => t => Encode(new LockGrant(0, 1, t.Vt, [])),
+            ProtocolCodec.LockBusyKind => _ => Encode(new LockBusy(0, 1, 0, 12345)),
             ProtocolCodec.BarrierArrivalKind => t => Encode(new BarrierArrival(0, t.Self, t.Vt, [], false)),
             ProtocolCodec.BarrierReleaseKind => t => Encode(new BarrierRelease(0, t.Vt, [], false)),
             ProtocolCodec.SuspicionKind => t => Encode(new Suspicion(t.Victim, t.Self, "asked")),

@@ -562,11 +562,12 @@ internal sealed partial class LrcEngine
 
                 if (assignment.Grant is { } grant)
                 {
-                    // A token lost with a failed drone, granted anew to this waiting drone.
-                    state.HasToken = true;
-                    state.Held = true;
-                    state.Waiting = false;
-                    state.Grant = grant;
+                    // A token lost with a failed drone, granted anew to this waiting drone (or, for an attempt answered
+                    // busy, left free here and passed on to the request queued behind it).
+                    if (AcceptGrant(state, grant) is { } relay)
+                    {
+                        grants.Add(relay);
+                    }
                 }
                 else
                 {
@@ -575,9 +576,13 @@ internal sealed partial class LrcEngine
 
                 if (state.HasToken && !state.Held && state.Next is { } next)
                 {
-                    state.Next = null;
-                    state.HasToken = false;
-                    grants.Add((next.Requester, GrantFor(next)));
+                    grants.Add((next.Requester, HandOff(state, next)));
+                }
+
+                if (state.Waiting && state.Trying && !state.Abandoned)
+                {
+                    // An attempt caught by the recovery is queued in the rebuilt lock without its mark: answer it busy.
+                    state.Abandoned = true;
                 }
             }
 

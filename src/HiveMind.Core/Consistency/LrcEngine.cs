@@ -192,7 +192,9 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         activity?.SetTag(HiveMindTelemetry.DroneTag, Self).SetTag("hivemind.lock", lockId);
         CloseInterval(TraceEventKind.AcquireAsked, lockId);
         LetLockRequestsIn(lockId);
-        LockRequest? request = null; // none when this drone holds the token
+        LockRequest? request = null; // none when this drone holds the token or takes over its queued attempt
+        var adopted = false;
+        int[]? pending = null;
         LockState state;
         var manager = Self;
         lock (_gate)
@@ -207,26 +209,42 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             if (state.HasToken)
             {
                 state.Held = true;
+                pending = state.Pending;
+                state.Pending = null;
                 Statistics.LockAcquiresLocal++;
+            }
+            else if (state.Waiting && state.Abandoned)
+            {
+                // An attempt of this drone that was answered busy is still queued: this acquire waits for its grant
+                // (a second request would be granted too, and the first grant, for an older sequence, dropped with the token).
+                state.Abandoned = false;
+                state.Trying = false;
+                adopted = true;
             }
             else
             {
-                state.Grant = null;
-                state.Waiting = true;
-                state.Ticket = NewTicket();
-                request = new LockRequest(lockId, Self, ++state.Sequence, _vt.Entries.ToArray(), _lockView, state.Ticket);
+                request = NewRequest(lockId, state, attempt: false);
                 manager = ManagerOf(lockId);
             }
         }
 
-        if (request is null)
+        if (request is null && !adopted)
         {
+            if (pending is not null)
+            {
+                Incorporate(pending, []); // the grant of an abandoned attempt, whose records are stored
+            }
+
             // Counted outside the gate: a measurement's listener runs on this thread and may do anything.
             Acquired(lockId, started, remote: false);
             return;
         }
 
-        SendIfReachable(manager, request); // a manager that failed: the lock recovery re-issues the request
+        if (request is not null)
+        {
+            SendIfReachable(manager, request); // a manager that failed: the lock recovery re-issues the request
+        }
+
         LockGrant grant;
         lock (_gate)
         {
@@ -238,6 +256,101 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         Incorporate(grant.Timestamp, grant.Intervals);
         Statistics.LockAcquiresRemote++;
         Acquired(lockId, started, remote: true);
+    }
+
+    /// <summary>
+    /// Acquires <paramref name="lockId"/> if no other drone holds it or asks for it: true, with the consistency of
+    /// <see cref="Acquire"/>; false at once when this drone holds it or already asks for it, and otherwise after one round
+    /// trip through the lock's manager and the drone it forwards to. A refused attempt stays queued (the lock's queue
+    /// cannot be undone): when the lock comes, this drone passes it on to whoever asked next, or keeps it free for its
+    /// next acquire.
+    /// </summary>
+    public bool TryAcquire(int lockId)
+    {
+        CheckLock(lockId);
+        var started = Stopwatch.GetTimestamp();
+        LockRequest? request = null;
+        int[]? pending = null;
+        LockState state;
+        var manager = Self;
+        lock (_gate)
+        {
+            WaitForLockRecovery();
+            state = LockOf(lockId);
+            if (state.Held || state.Waiting)
+            {
+                Statistics.LockAttemptsBusy++;
+                return false;
+            }
+        }
+
+        CloseInterval(TraceEventKind.AcquireAsked, lockId);
+        lock (_gate)
+        {
+            WaitForLockRecovery();
+            if (state.Held || state.Waiting)
+            {
+                Statistics.LockAttemptsBusy++;
+                return false; // another thread of this drone came first
+            }
+
+            if (state.HasToken)
+            {
+                state.Held = true;
+                pending = state.Pending;
+                state.Pending = null;
+                Statistics.LockAcquiresLocal++;
+            }
+            else
+            {
+                request = NewRequest(lockId, state, attempt: true);
+                manager = ManagerOf(lockId);
+            }
+        }
+
+        if (request is null)
+        {
+            if (pending is not null)
+            {
+                Incorporate(pending, []);
+            }
+
+            Acquired(lockId, started, remote: false);
+            return true;
+        }
+
+        SendIfReachable(manager, request);
+        LockGrant grant;
+        lock (_gate)
+        {
+            // Refused: answered busy, and perhaps its token came since (it is free here now, or passed on already).
+            WaitLocked(() => state.Grant is not null || state.Abandoned || !state.Waiting, $"attempt at lock {lockId} was neither granted nor refused");
+            if (state.Grant is null)
+            {
+                Statistics.LockAttemptsBusy++;
+                return false;
+            }
+
+            state.Trying = false;
+            grant = state.Grant;
+            state.Grant = null;
+        }
+
+        Incorporate(grant.Timestamp, grant.Intervals);
+        Statistics.LockAcquiresRemote++;
+        Acquired(lockId, started, remote: true);
+        return true;
+    }
+
+    /// <summary>A new request of this drone for <paramref name="lockId"/>. Caller holds <see cref="_gate"/>.</summary>
+    private LockRequest NewRequest(int lockId, LockState state, bool attempt)
+    {
+        state.Grant = null;
+        state.Waiting = true;
+        state.Trying = attempt;
+        state.Abandoned = false;
+        state.Ticket = NewTicket();
+        return new LockRequest(lockId, Self, ++state.Sequence, _vt.Entries.ToArray(), _lockView, state.Ticket, attempt);
     }
 
     private void Acquired(int lockId, long started, bool remote)
@@ -299,9 +412,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             state.Held = false;
             if (state.Next is { } next)
             {
-                state.Next = null;
-                state.HasToken = false;
-                handOff = (next.Requester, GrantFor(next));
+                handOff = (next.Requester, HandOff(state, next));
             }
         }
 
@@ -1246,8 +1357,56 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         }
     }
 
-    private LockGrant GrantFor(LockRequest request) =>
-        new(request.Lock, request.Sequence, _vt.Entries.ToArray(), RecordsNotCoveredBy(request.Timestamp), _lockView, request.Ticket);
+    /// <summary>
+    /// Gives the token to <paramref name="request"/>: the grant carries every record this drone knows that the request's VT
+    /// does not cover, and those of a grant that came for an abandoned attempt (<see cref="LockState.Pending"/>), which this
+    /// drone passes on without taking them in. Caller holds <see cref="_gate"/>.
+    /// </summary>
+    private LockGrant HandOff(LockState state, LockRequest request)
+    {
+        var known = _vt;
+        if (state.Pending is { } pending)
+        {
+            known = new VectorTimestamp(_vt.Entries.ToArray());
+            known.Merge(new VectorTimestamp(pending));
+        }
+
+        state.Next = null;
+        state.HasToken = false;
+        state.Pending = null;
+        return new(request.Lock, request.Sequence, known.Entries.ToArray(), RecordsBetween(request.Timestamp, known), _lockView, request.Ticket);
+    }
+
+    /// <summary>
+    /// Takes a grant of this drone's latest request: to the waiting acquire, or, for an attempt answered busy that nobody
+    /// took over, as a free token whose records are stored (not taken in: the application thread does that as it acquires)
+    /// and which goes on at once to a request queued behind it. Returns that hand-off. Caller holds <see cref="_gate"/>.
+    /// </summary>
+    private (int Drone, LockGrant Grant)? AcceptGrant(LockState state, LockGrant grant)
+    {
+        state.HasToken = true;
+        state.Waiting = false;
+        if (!state.Abandoned)
+        {
+            state.Held = true;
+            state.Grant = grant;
+            Monitor.PulseAll(_gate);
+            return null;
+        }
+
+        state.Abandoned = false;
+        state.Trying = false;
+        foreach (var record in grant.Intervals)
+        {
+            if (record.Index > _vt[record.Drone])
+            {
+                _store.Store(record);
+            }
+        }
+
+        state.Pending = grant.Timestamp;
+        return state.Next is { } next ? (next.Requester, HandOff(state, next)) : null;
+    }
 
     private static ulong NewTicket() => BitConverter.ToUInt64(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
 
@@ -1340,6 +1499,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
                 OnLockReset(reset);
                 return;
             case LockGrant grant:
+                (int Drone, LockGrant Grant)? relay;
                 lock (_gate)
                 {
                     if (!IsCurrentLockMessage(from, grant, grant.View))
@@ -1359,10 +1519,35 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
                         throw new InvalidDataException($"Drone {Self}: drone {from} granted lock {grant.Lock} without the ticket of its request.");
                     }
 
-                    state.HasToken = true;
-                    state.Held = true;
-                    state.Waiting = false;
-                    state.Grant = grant;
+                    relay = AcceptGrant(state, grant);
+                }
+
+                if (relay is { } r)
+                {
+                    SendIfReachable(r.Drone, r.Grant);
+                }
+
+                return;
+            case LockBusy busy:
+                lock (_gate)
+                {
+                    if (!IsCurrentLockMessage(from, busy, busy.View))
+                    {
+                        return;
+                    }
+
+                    var state = LockOf(busy.Lock);
+                    if (!state.Waiting || !state.Trying || state.Abandoned || state.Grant is not null || busy.Sequence != state.Sequence)
+                    {
+                        return; // late: the attempt was granted, or another request followed it
+                    }
+
+                    if (busy.Ticket != state.Ticket)
+                    {
+                        throw new InvalidDataException($"Drone {Self}: drone {from} refused an attempt at lock {busy.Lock} without the ticket of its request.");
+                    }
+
+                    state.Abandoned = true;
                     Monitor.PulseAll(_gate);
                 }
 
@@ -1396,7 +1581,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         BarrierArrival m => m.Drone == from,
         JoinRequest m => m.Drone == from && Self == BarrierManager,
         ViewChange or LockReset or BarrierRelease or JoinWelcome => from == BarrierManager,
-        ForwardedLockRequest or LockGrant => true,
+        ForwardedLockRequest or LockGrant or LockBusy => true,
         _ => false,
     };
 
@@ -1522,6 +1707,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     private void OnForwarded(int from, ProtocolMessage message, LockRequest request, int view)
     {
         LockGrant? grant = null;
+        LockBusy? busy = null;
         lock (_gate)
         {
             if (!IsCurrentLockMessage(from, message, view))
@@ -1538,18 +1724,25 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             var state = LockOf(request.Lock);
             if (state.HasToken && !state.Held)
             {
-                state.HasToken = false;
-                grant = GrantFor(request);
+                grant = HandOff(state, request);
             }
             else
             {
                 state.Next = request;
+                if (request.Try)
+                {
+                    busy = new LockBusy(request.Lock, request.Sequence, view, request.Ticket);
+                }
             }
         }
 
         if (grant is not null)
         {
             SendIfReachable(request.Requester, grant);
+        }
+        else if (busy is not null)
+        {
+            SendIfReachable(request.Requester, busy);
         }
     }
 
@@ -1857,6 +2050,21 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
 
         /// <summary>The ticket of this drone's latest request (see <see cref="LockRequest.Ticket"/>).</summary>
         public ulong Ticket { get; set; }
+
+        /// <summary>This drone's latest request is an attempt (<see cref="LockRequest.Try"/>) whose caller waits for its answer.</summary>
+        public bool Trying { get; set; }
+
+        /// <summary>
+        /// The attempt was answered busy: its request stays queued, and nobody here waits for its grant. The grant, when it
+        /// comes, leaves the token free here (<see cref="Pending"/>) unless an acquire of this drone took the request over.
+        /// </summary>
+        public bool Abandoned { get; set; }
+
+        /// <summary>
+        /// The VT of a grant that came for an abandoned attempt, whose records are stored but not taken in: an acquire here
+        /// takes them in, a hand-off passes them on (see <see cref="HandOff"/>).
+        /// </summary>
+        public int[]? Pending { get; set; }
 
         /// <summary>On the manager: the latest request sequence seen from each requester.</summary>
         public Dictionary<int, long> Seen { get; } = [];

@@ -11,7 +11,16 @@ internal abstract record ProtocolMessage;
 /// messages of an older lock view are dropped, those of a newer one wait until the recipient has recovered too.
 /// <paramref name="Ticket"/> is a random number of this request: only the drones the request passes through see it,
 /// and the requester takes only a grant that carries it, so no other member can grant a lock it was not asked for.
-internal sealed record LockRequest(int Lock, int Requester, long Sequence, int[] Timestamp, int View = 0, ulong Ticket = 0) : ProtocolMessage;
+/// <paramref name="Try"/> marks an attempt that must not wait: a drone that cannot grant it at once (the lock is held or
+/// asked for there) answers <see cref="LockBusy"/> and queues it as usual; the requester then passes the token on when it comes.
+internal sealed record LockRequest(int Lock, int Requester, long Sequence, int[] Timestamp, int View = 0, ulong Ticket = 0, bool Try = false) : ProtocolMessage;
+
+/// <summary>
+/// Answer to an attempt (<see cref="LockRequest.Try"/>) from the drone it was forwarded to, which cannot grant it now: the
+/// lock is held or asked for there. The request stays queued; its grant comes later and its requester passes it on.
+/// <paramref name="View"/> is the sender's lock view, <paramref name="Ticket"/> the request's.
+/// </summary>
+internal sealed record LockBusy(int Lock, long Sequence, int View, ulong Ticket) : ProtocolMessage;
 
 /// <summary>A <see cref="LockRequest"/> forwarded by the lock's manager to the previous last requester.</summary>
 /// <paramref name="View"/> is the manager's lock view when it forwarded.

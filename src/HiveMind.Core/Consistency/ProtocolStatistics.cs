@@ -33,6 +33,9 @@ internal sealed class ProtocolStatistics
 
     public long LockAcquiresLocal { get; internal set; }
 
+    /// <summary>Lock attempts (<see cref="LrcEngine.TryAcquire"/>) answered busy.</summary>
+    public long LockAttemptsBusy { get; internal set; }
+
     public long LockAcquiresRemote { get; internal set; }
 
     public long LockWaitTicks { get; internal set; }

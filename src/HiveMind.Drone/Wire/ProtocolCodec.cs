@@ -30,6 +30,9 @@ internal static class ProtocolCodec
     public const byte PageRequestKind = MessageKind.FirstApplicationKind + 7;
     public const byte PageReplyKind = MessageKind.FirstApplicationKind + 8;
 
+    /// <summary>A lock attempt's refusal (<see cref="LockBusy"/>).</summary>
+    public const byte LockBusyKind = MessageKind.FirstApplicationKind + 11;
+
     // Membership and lock recovery (PROTOCOL.md, "Failures and churn").
     public const byte SuspicionKind = MessageKind.FirstApplicationKind + 20;
     public const byte ViewChangeKind = MessageKind.FirstApplicationKind + 21;
@@ -53,6 +56,7 @@ internal static class ProtocolCodec
         DiffReplyKind => "DiffReply",
         PageRequestKind => "PageRequest",
         PageReplyKind => "PageReply",
+        LockBusyKind => "LockBusy",
         SuspicionKind => "Suspicion",
         ViewChangeKind => "ViewChange",
         LockReportKind => "LockReport",
@@ -64,7 +68,7 @@ internal static class ProtocolCodec
     };
 
     /// <summary>True for the kinds this codec reads.</summary>
-    public static bool IsProtocolKind(byte kind) => kind is (>= LockRequestKind and <= PageReplyKind) or (>= SuspicionKind and <= JoinWelcomeKind);
+    public static bool IsProtocolKind(byte kind) => kind is (>= LockRequestKind and <= PageReplyKind) or LockBusyKind or (>= SuspicionKind and <= JoinWelcomeKind);
 
     /// <summary>True for the kinds that only come as replies to requests.</summary>
     public static bool IsReplyKind(byte kind) => kind is DiffReplyKind or PageReplyKind;
@@ -89,6 +93,7 @@ internal static class ProtocolCodec
         DiffReply => DiffReplyKind,
         PageRequest => PageRequestKind,
         PageReply => PageReplyKind,
+        LockBusy => LockBusyKind,
         Suspicion => SuspicionKind,
         ViewChange => ViewChangeKind,
         LockReport => LockReportKind,
@@ -123,6 +128,13 @@ internal static class ProtocolCodec
                 break;
             case LockGrant m:
                 WriteLockGrant(ref writer, m);
+                break;
+            case LockBusy m:
+                writer.WriteArrayHeader(4);
+                writer.Write(m.Lock);
+                writer.Write(m.Sequence);
+                writer.Write(m.View);
+                writer.Write(m.Ticket);
                 break;
             case Suspicion m:
                 writer.WriteArrayHeader(4);
@@ -298,6 +310,9 @@ internal static class ProtocolCodec
                 return new ForwardedLockRequest(ReadLockRequest(ref reader, drones), NonNegative(reader.ReadInt32(), "view"));
             case LockGrantKind:
                 return ReadLockGrant(ref reader, drones);
+            case LockBusyKind:
+                Fields(ref reader, 4, "LockBusy");
+                return new LockBusy(NonNegative(reader.ReadInt32(), "lock"), reader.ReadInt64(), NonNegative(reader.ReadInt32(), "view"), reader.ReadUInt64());
             case SuspicionKind:
                 Fields(ref reader, 4, "Suspicion");
                 return new Suspicion(Drone(reader.ReadInt32(), drones), Drone(reader.ReadInt32(), drones), reader.ReadText(), reader.ReadBoolean());
@@ -432,20 +447,21 @@ internal static class ProtocolCodec
 
     private static void WriteLockRequest(ref MessagePackWriter writer, LockRequest m)
     {
-        writer.WriteArrayHeader(6);
+        writer.WriteArrayHeader(7);
         writer.Write(m.Lock);
         writer.Write(m.Requester);
         writer.Write(m.Sequence);
         WriteInts(ref writer, m.Timestamp);
         writer.Write(m.View);
         writer.Write(m.Ticket);
+        writer.Write(m.Try);
     }
 
     private static LockRequest ReadLockRequest(ref MessagePackReader reader, int drones)
     {
-        Fields(ref reader, 6, "LockRequest");
+        Fields(ref reader, 7, "LockRequest");
         return new LockRequest(
-            NonNegative(reader.ReadInt32(), "lock"), Drone(reader.ReadInt32(), drones), reader.ReadInt64(), ReadTimestamp(ref reader, drones), NonNegative(reader.ReadInt32(), "view"), reader.ReadUInt64());
+            NonNegative(reader.ReadInt32(), "lock"), Drone(reader.ReadInt32(), drones), reader.ReadInt64(), ReadTimestamp(ref reader, drones), NonNegative(reader.ReadInt32(), "view"), reader.ReadUInt64(), reader.ReadBoolean());
     }
 
     private static void WriteLockGrant(ref MessagePackWriter writer, LockGrant m)

@@ -17,8 +17,11 @@ namespace HiveMind.Net.Transport;
 /// </summary>
 internal static class Handshake
 {
-    /// <summary>The wire's version: 2 since interval records carry their VTs as changes (version 1 peers are refused at the handshake).</summary>
-    public const int Version = 2;
+    /// <summary>
+    /// The wire's version (older peers are refused at the handshake): 2 since interval records carry their VTs as changes,
+    /// 3 since lock requests may be attempts (answered <c>LockBusy</c>) and drones ask drone 0 to allocate.
+    /// </summary>
+    public const int Version = 3;
 
     /// <summary>The id a newcomer claims before drone 0 has given it one (drones that join a running run).</summary>
     public const int Newcomer = -1;

@@ -75,6 +75,31 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
     /// </summary>
     public Func<int, int, ProtocolMessage, TimeSpan>? Delay { get; set; }
 
+    /// <summary>Messages of each type each drone has handled (its engine returned), counted after handling.</summary>
+    public ConcurrentDictionary<(int Drone, string Type), long> Handled { get; } = new();
+
+    /// <summary>Waits until <paramref name="drone"/> has handled <paramref name="count"/> messages of type <typeparamref name="T"/>.</summary>
+    public void WaitHandled<T>(int drone, long count, TimeSpan? timeout = null)
+    {
+        var limit = timeout ?? TimeSpan.FromSeconds(30);
+        lock (_handledGate)
+        {
+            var until = DateTime.UtcNow + limit;
+            while (Handled.GetValueOrDefault((drone, typeof(T).Name)) < count)
+            {
+                var left = until - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero)
+                {
+                    Assert.Fail($"drone {drone} handled {Handled.GetValueOrDefault((drone, typeof(T).Name))} {typeof(T).Name}(s) within {limit.TotalSeconds} s, not {count}");
+                }
+
+                Monitor.Wait(_handledGate, left);
+            }
+        }
+    }
+
+    private readonly object _handledGate = new();
+
     /// <summary>Messages sent to <paramref name="drone"/> of type <typeparamref name="T"/> so far (frozen or not).</summary>
     public long SentTo<T>(int drone) => Sent.GetValueOrDefault((drone, typeof(T).Name));
 
@@ -215,6 +240,12 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
                 {
                     cluster._errors.Enqueue($"drone {self} handling {message.GetType().Name} from drone {from}: {error.Message}");
                     reply?.TrySetException(error);
+                }
+
+                cluster.Handled.AddOrUpdate((self, message.GetType().Name), 1, (_, n) => n + 1);
+                lock (cluster._handledGate)
+                {
+                    Monitor.PulseAll(cluster._handledGate);
                 }
             }
         }
