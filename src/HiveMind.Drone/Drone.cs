@@ -583,7 +583,7 @@ public sealed partial class Drone : IDisposable
     private long _distributedBlock;
 
     /// <summary>A typed view of shared memory.</summary>
-    public SharedArray<T> Array<T>(long address, int count)
+    public SharedArray<T> Array<T>(long address, long count)
         where T : unmanaged => new(Heap, address, count);
 
     /// <summary>Acquires lock <paramref name="lockId"/>. Locks are not reentrant.</summary>

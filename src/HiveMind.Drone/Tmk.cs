@@ -227,7 +227,7 @@ public static class Tmk
         where T : unmanaged => Drone.Heap.Write(address, value);
 
     /// <summary>A typed view of shared memory.</summary>
-    public static SharedArray<T> Array<T>(long address, int count)
+    public static SharedArray<T> Array<T>(long address, long count)
         where T : unmanaged => Drone.Array<T>(address, count);
 
     /// <summary>Acquires a lock (Tmk_lock_acquire).</summary>

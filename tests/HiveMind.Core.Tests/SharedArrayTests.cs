@@ -48,6 +48,33 @@ public sealed class SharedArrayTests
         Assert.Equal(PageAccess.ReadWrite, heap.GetAccess(1));
     }
 
+    /// <summary>A view of more elements than an int counts: long indices, long slices, and a Count that says to use LongCount.</summary>
+    [Fact]
+    public void View_OfMoreThanIntMaxValueElements_IsIndexedWithLongs()
+    {
+        using var heap = new SharedHeap(new HeapOptions { PageSize = 4096, HeapSize = 8L << 30 });
+        const long Elements = 3L << 30; // 6 GiB of shorts
+        var xs = new SharedArray<short>(heap, 4096, Elements);
+        const long Far = (1L << 31) + 12345;
+        xs[Far] = 4242;
+        xs[Elements - 1] = -7;
+        Assert.True(xs[Far] == 4242, $"element {Far} at 0x{xs.AddressOf(Far):X} reads {xs[Far]}, not 4242");
+        Assert.True(heap.Read<short>(4096 + (2 * Far)) == 4242, $"the heap at 0x{4096 + (2 * Far):X} does not hold element {Far}");
+        Assert.True(xs.AddressOf(Far) == 4096 + (2 * Far), $"element {Far} is at 0x{xs.AddressOf(Far):X}");
+        Assert.True(xs.LongCount == Elements, $"LongCount is {xs.LongCount}, not {Elements}");
+        var slice = xs.AsReadOnlySpan(Elements - 4, 4);
+        Assert.True(slice[3] == -7 && slice[0] == 0, $"the last 4 elements read [{string.Join(", ", slice.ToArray())}]");
+
+        var count = Assert.Throws<OverflowException>(() => xs.Count);
+        Assert.Contains("use LongCount", count.Message, StringComparison.Ordinal);
+        Assert.Throws<IndexOutOfRangeException>(() => xs[Elements]);
+        Assert.Throws<IndexOutOfRangeException>(() => xs[-1]);
+        Assert.Throws<IndexOutOfRangeException>(() => xs[int.MinValue] = 1);
+        Assert.Throws<ArgumentOutOfRangeException>(() => xs.AsSpan(Elements - 3, 4));
+        Assert.Throws<ArgumentOutOfRangeException>(() => xs.AsSpan(-1, 4));
+        Assert.Throws<SharedAddressException>(() => new SharedArray<short>(heap, 4096, 4L << 30));
+    }
+
     [Fact]
     public void BadUse_Throws()
     {

@@ -66,6 +66,31 @@ public sealed class DroneInProcessTests
         Assert.True(totals.All(t => t == 3 * Rounds), $"drones read the counter as {string.Join(", ", totals)} after 3 drones added {Rounds} each under lock 3 (refused attempts: {string.Join(", ", refused)}), not {3 * Rounds}");
     }
 
+    /// <summary>A view of more than int.MaxValue elements over a heap past 4 GiB: a write far out is seen by another drone.</summary>
+    [Fact]
+    public void Array_OfMoreThanIntMaxValueElements_WritesFarOutReachOtherDrones()
+    {
+        const long Elements = (1L << 31) + (1L << 20);
+        const long Far = Elements - 3;
+        using var cluster = new DroneCluster(2, new DroneOptions { HeapSize = "6GiB", Quiet = true });
+        var read = new long[2];
+        cluster.Run(id =>
+        {
+            var drone = cluster[id];
+            var address = drone.Distribute(id == 0 ? drone.Malloc(2 * Elements) : -1);
+            var xs = drone.Array<short>(address, Elements);
+            if (id == 1)
+            {
+                xs[Far] = 31_000;
+                xs[1L << 31] = 17;
+            }
+
+            drone.Barrier(0);
+            read[id] = (xs[Far] * 100_000L) + xs[1L << 31];
+        });
+        Assert.True(read.All(r => r == (31_000 * 100_000L) + 17), $"drones read {string.Join(", ", read)} for elements {Far} and {1L << 31} of a view of {Elements} shorts that drone 1 wrote");
+    }
+
     /// <summary>The heap's geometry is the program's to know, and an id past the run's locks or barriers names the option that gives more.</summary>
     [Fact]
     public void PageSizeAndIdLimits_AreTheProgramsToKnow()
