@@ -587,6 +587,7 @@ public sealed partial class Drone : IDisposable
         where T : unmanaged => new(Heap, address, count);
 
     /// <summary>Acquires lock <paramref name="lockId"/>. Locks are not reentrant.</summary>
+    /// <exception cref="InvalidOperationException">This drone holds the lock, or another of its threads waits for it.</exception>
     public void LockAcquire(int lockId)
     {
         CheckRunning();
@@ -599,7 +600,9 @@ public sealed partial class Drone : IDisposable
     /// this drone now holds it (with the consistency of <see cref="LockAcquire"/>), false when it is held or asked for
     /// (by this drone too). Answering takes a round trip through the lock's manager unless this drone holds the lock's
     /// token. A refused attempt leaves this drone in the lock's queue: when the lock reaches it, it passes it on to the
-    /// next drone that asked, or keeps it for its own next acquire.
+    /// next drone that asked, or keeps it for its own next acquire. An attempt may be refused although the lock comes
+    /// free at that moment (its holder released it while the refusal was on its way), and every attempt under way while
+    /// the run recovers from a failed drone is refused; an attempt never waits for the lock.
     /// </summary>
     public bool LockTryAcquire(int lockId)
     {

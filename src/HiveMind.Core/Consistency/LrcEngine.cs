@@ -213,13 +213,18 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
                 state.Pending = null;
                 Statistics.LockAcquiresLocal++;
             }
-            else if (state.Waiting && state.Abandoned)
+            else if (state.Waiting && !state.Abandoned)
+            {
+                throw new InvalidOperationException($"Drone {Self} acquires lock {lockId} while another of its threads waits for it: one thread of a drone asks for a lock at a time.");
+            }
+            else if (state.Waiting)
             {
                 // An attempt of this drone that was answered busy is still queued: this acquire waits for its grant
                 // (a second request would be granted too, and the first grant, for an older sequence, dropped with the token).
                 state.Abandoned = false;
                 state.Trying = false;
                 adopted = true;
+                Statistics.LockAttemptsTakenOver++;
             }
             else
             {
@@ -269,6 +274,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     {
         CheckLock(lockId);
         var started = Stopwatch.GetTimestamp();
+        LetLockRequestsIn(lockId);
         LockRequest? request = null;
         int[]? pending = null;
         LockState state;
@@ -324,7 +330,16 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         lock (_gate)
         {
             // Refused: answered busy, and perhaps its token came since (it is free here now, or passed on already).
-            WaitLocked(() => state.Grant is not null || state.Abandoned || !state.Waiting, $"attempt at lock {lockId} was neither granted nor refused");
+            try
+            {
+                WaitLocked(() => state.Grant is not null || state.Abandoned || !state.Waiting, $"attempt at lock {lockId} was neither granted nor refused");
+            }
+            catch (Exception) when (state.Waiting && state.Grant is null)
+            {
+                state.Abandoned = true; // nobody waits for its grant now: the token passes through when it comes
+                throw;
+            }
+
             if (state.Grant is null)
             {
                 Statistics.LockAttemptsBusy++;
@@ -340,6 +355,33 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         Statistics.LockAcquiresRemote++;
         Acquired(lockId, started, remote: true);
         return true;
+    }
+
+    /// <summary>
+    /// Takes in the records of every token that came for a refused attempt and waits here free (<see cref="LockState.Pending"/>),
+    /// before a barrier: what this drone arrives with then covers them, so no collection drops records that only such a
+    /// token knows (their writer may have failed since). The tokens stay pending until then: a hand-off meanwhile still
+    /// passes their records on.
+    /// </summary>
+    private void TakeInPendingGrants()
+    {
+        List<(LockState State, int[] Pending)> pending;
+        lock (_gate)
+        {
+            pending = [.. _locks.Values.Where(l => l.Pending is not null).Select(l => (l, l.Pending!))];
+        }
+
+        foreach (var (state, timestamp) in pending)
+        {
+            Incorporate(timestamp, []);
+            lock (_gate)
+            {
+                if (ReferenceEquals(state.Pending, timestamp))
+                {
+                    state.Pending = null;
+                }
+            }
+        }
     }
 
     /// <summary>A new request of this drone for <paramref name="lockId"/>. Caller holds <see cref="_gate"/>.</summary>
@@ -493,6 +535,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     {
         // The runtime's own barriers (the start, Distribute's, a collection's two) are not traced and force no interval.
         CloseInterval(barrierId >= 0 ? TraceEventKind.BarrierArrived : null, barrierId);
+        TakeInPendingGrants();
 
         BarrierArrival arrival;
         var held = ConsistencyBytes;
@@ -1371,10 +1414,27 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             known.Merge(new VectorTimestamp(pending));
         }
 
+        // A request queued by a refused attempt may be older than the last collection (its drone went on through the
+        // barrier): the records it lacks start after what the collection dropped, which every drone passed with it.
+        var from = request.Timestamp;
+        for (var drone = 0; drone < Drones; drone++)
+        {
+            if (from[drone] < _store.CollectedUpTo(drone))
+            {
+                from = [.. request.Timestamp];
+                for (var d = 0; d < Drones; d++)
+                {
+                    from[d] = Math.Max(from[d], _store.CollectedUpTo(d));
+                }
+
+                break;
+            }
+        }
+
         state.Next = null;
         state.HasToken = false;
         state.Pending = null;
-        return new(request.Lock, request.Sequence, known.Entries.ToArray(), RecordsBetween(request.Timestamp, known), _lockView, request.Ticket);
+        return new(request.Lock, request.Sequence, known.Entries.ToArray(), RecordsBetween(from, known), _lockView, request.Ticket);
     }
 
     /// <summary>

@@ -36,6 +36,9 @@ internal sealed class ProtocolStatistics
     /// <summary>Lock attempts (<see cref="LrcEngine.TryAcquire"/>) answered busy.</summary>
     public long LockAttemptsBusy { get; internal set; }
 
+    /// <summary>Acquires that took over the queued request of this drone's refused attempt instead of asking again.</summary>
+    public long LockAttemptsTakenOver { get; internal set; }
+
     public long LockAcquiresRemote { get; internal set; }
 
     public long LockWaitTicks { get; internal set; }
