@@ -115,7 +115,7 @@ public sealed partial class Drone : IDisposable
         }
 
         var waitLimit = options.WaitLimitSpan;
-        var network = new MeshNetwork(MaxDrones, waitLimit, loggers.CreateLogger("HiveMind.Wire"));
+        var network = new MeshNetwork(MaxDrones, waitLimit, loggers.CreateLogger("HiveMind.Wire")) { Allocator = Allocator };
         var mesh = options.ToMeshOptions(key);
         if (!joining)
         {
@@ -268,7 +268,10 @@ public sealed partial class Drone : IDisposable
     /// <summary>Pages of the shared heap (its size over the page size).</summary>
     public int PageCount => Heap.PageCount;
 
-    /// <summary>The allocator of the shared heap (used on drone 0).</summary>
+    /// <summary>
+    /// On drone 0, the allocator of the run's shared heap, which serves every drone's <see cref="Malloc"/> and
+    /// <see cref="Free"/>; on another drone, one of the same range that allocates nothing (its bookkeeping is drone 0's).
+    /// </summary>
     public SharedAllocator Allocator { get; }
 
     /// <summary>What this drone did so far.</summary>
@@ -476,30 +479,55 @@ public sealed partial class Drone : IDisposable
         }
     }
 
-    /// <summary>Allocates shared memory on drone 0; returns its global address. Other drones learn it through <see cref="Distribute(long)"/>.</summary>
+    /// <summary>
+    /// Allocates <paramref name="bytes"/> of shared memory at a multiple of <paramref name="alignment"/> (a power of two;
+    /// <see cref="PageSize"/> for data on pages of its own) and returns its global address (Tmk_malloc). Any drone may
+    /// call it: drone 0's allocator serves the run, and another drone's call is a request to drone 0 that waits for the
+    /// reply. The address means the same on every drone; others learn it through shared memory or
+    /// <see cref="Distribute(long)"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="bytes"/> is not positive, or <paramref name="alignment"/> not a positive power of two (checked on this drone).</exception>
+    /// <exception cref="SharedHeapExhaustedException">No free block holds the request; the message names it, the bytes free and the largest free block.</exception>
+    /// <exception cref="RunAbortedException">The run stopped for this drone (drone 0 failed, say) before or while it waited for drone 0.</exception>
+    /// <exception cref="DroneUnreachableException">Drone 0 cannot be reached.</exception>
     public long Malloc(long bytes, int alignment = SharedAllocator.Granule)
     {
         CheckRunning();
-        if (Id != 0)
+        if (Allocator.CheckMalloc(bytes, alignment) is { } refusal)
         {
-            throw new InvalidOperationException($"Drone {Id}: Malloc runs on drone 0; other drones get its addresses through Distribute.");
+            throw refusal.ToException();
         }
 
-        var address = Allocator.Malloc(bytes, alignment);
+        var address = Id == 0 || _network is null ? Allocator.Malloc(bytes, alignment) : _network.Allocate(bytes, alignment);
         Statistics.Mallocs++;
         return address;
     }
 
-    /// <summary>Frees shared memory allocated by <see cref="Malloc"/> (on drone 0).</summary>
+    /// <summary>
+    /// Frees the block of shared memory that starts at <paramref name="address"/> (Tmk_free), allocated by any drone's
+    /// <see cref="Malloc"/>. Any drone may call it; on a drone other than 0 it is a request to drone 0 that waits for the reply.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The block was freed already (double free).</exception>
+    /// <exception cref="ArgumentException">No block starts at the address (never allocated, or inside a block).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The address is outside the shared heap (checked on this drone).</exception>
+    /// <exception cref="RunAbortedException">The run stopped for this drone before or while it waited for drone 0.</exception>
+    /// <exception cref="DroneUnreachableException">Drone 0 cannot be reached.</exception>
     public void Free(long address)
     {
         CheckRunning();
-        if (Id != 0)
+        if (Allocator.CheckFree(address) is { } refusal)
         {
-            throw new InvalidOperationException($"Drone {Id}: Free runs on drone 0, which allocated the block.");
+            throw refusal.ToException();
         }
 
-        Allocator.Free(address);
+        if (Id == 0 || _network is null)
+        {
+            Allocator.Free(address);
+        }
+        else
+        {
+            _network.Free(address);
+        }
     }
 
     /// <summary>Every drone gets drone 0's <paramref name="value"/> (Tmk_distribute); a barrier for all drones.</summary>
@@ -870,6 +898,9 @@ public sealed partial class Drone : IDisposable
 
     /// <summary>This drone's protocol engine (for its statistics).</summary>
     internal LrcEngine Engine => _engine;
+
+    /// <summary>This drone's mesh node, or null in a run of one drone (for tests that speak to a drone as a peer would).</summary>
+    internal MeshNode? Mesh => _node;
 
     private void OnPeerFailed(int peer, string reason)
     {

@@ -70,7 +70,7 @@ public sealed class DroneStatistics
     /// <summary>Bytes of the frames sent.</summary>
     public long BytesSent { get; internal set; }
 
-    /// <summary>Allocations of shared memory made (on drone 0).</summary>
+    /// <summary>Allocations of shared memory this drone made with <see cref="Drone.Malloc"/> (on a drone other than 0, each a request to drone 0).</summary>
     public long Mallocs { get; internal set; }
 
     /// <summary>

@@ -199,13 +199,13 @@ public static class Tmk
     /// <summary>Pages of the shared heap.</summary>
     public static int PageCount => Drone.PageCount;
 
-    /// <summary>Allocates shared memory (Tmk_malloc); returns its global address.</summary>
+    /// <summary>Allocates shared memory (Tmk_malloc) from any drone; returns its global address (see <see cref="Drone.Malloc"/>).</summary>
     public static long Malloc(long bytes) => Drone.Malloc(bytes);
 
-    /// <summary>Allocates shared memory on drone 0 at a multiple of <paramref name="alignment"/> (a power of two; <see cref="PageSize"/> for data on pages of its own).</summary>
+    /// <summary>Allocates shared memory from any drone at a multiple of <paramref name="alignment"/> (a power of two; <see cref="PageSize"/> for data on pages of its own).</summary>
     public static long Malloc(long bytes, int alignment) => Drone.Malloc(bytes, alignment);
 
-    /// <summary>Frees shared memory (Tmk_free).</summary>
+    /// <summary>Frees shared memory (Tmk_free) that any drone allocated, from any drone (see <see cref="Drone.Free"/>).</summary>
     public static void Free(long address) => Drone.Free(address);
 
     /// <summary>Every drone gets drone 0's value (Tmk_distribute).</summary>

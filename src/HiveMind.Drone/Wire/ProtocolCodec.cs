@@ -30,6 +30,12 @@ internal static class ProtocolCodec
     public const byte PageRequestKind = MessageKind.FirstApplicationKind + 7;
     public const byte PageReplyKind = MessageKind.FirstApplicationKind + 8;
 
+    /// <summary>A drone's Malloc, a request to drone 0 (<see cref="AllocationCodec"/>): not a protocol message.</summary>
+    public const byte AllocateRequestKind = MessageKind.FirstApplicationKind + 9;
+
+    /// <summary>A drone's Free, a request to drone 0 (<see cref="AllocationCodec"/>): not a protocol message.</summary>
+    public const byte FreeRequestKind = MessageKind.FirstApplicationKind + 10;
+
     // Membership and lock recovery (PROTOCOL.md, "Failures and churn").
     public const byte SuspicionKind = MessageKind.FirstApplicationKind + 20;
     public const byte ViewChangeKind = MessageKind.FirstApplicationKind + 21;
@@ -53,6 +59,8 @@ internal static class ProtocolCodec
         DiffReplyKind => "DiffReply",
         PageRequestKind => "PageRequest",
         PageReplyKind => "PageReply",
+        AllocateRequestKind => "AllocateRequest",
+        FreeRequestKind => "FreeRequest",
         SuspicionKind => "Suspicion",
         ViewChangeKind => "ViewChange",
         LockReportKind => "LockReport",
