@@ -7,7 +7,7 @@ using MessagePack;
 
 namespace HiveMind.DroneTests;
 
-/// <summary>Malloc and Free from every drone: requests to drone 0's allocator.</summary>
+/// <summary>Malloc and Free from every drone (requests to drone 0's allocator), and the collective allocation every drone makes at once.</summary>
 public sealed class AllocationTests
 {
     private const int BlocksPerDrone = 12;
@@ -282,6 +282,138 @@ public sealed class AllocationTests
                 var error = Record.Exception(() => readIt(bytes));
                 Assert.True(error is null or InvalidDataException, $"{name} as {Convert.ToHexString(bytes)} (trial {trial}) threw {error?.GetType().Name}: {error?.Message}");
             }
+        }
+    }
+
+    /// <summary>Every drone allocates together: all get one address, and what one drone writes there the others read after a barrier.</summary>
+    [Fact]
+    public void Collective_ThreeDrones_GetOneAddress_AndSeeEachOthersWrites()
+    {
+        using var cluster = new DroneCluster(3);
+        var addresses = new long[3][];
+        cluster.Run(id =>
+        {
+            var drone = cluster[id];
+            var xs = drone.ArrayCollective<long>(1000);
+            var paged = drone.MallocCollective(5000, drone.PageSize);
+            var small = drone.MallocCollective(24);
+            addresses[id] = [xs.Address, paged, small];
+            if (id == 1)
+            {
+                for (var i = 0; i < xs.Count; i++)
+                {
+                    xs[i] = (i * 7L) + 1;
+                }
+            }
+
+            drone.Heap.Write(small + (8 * id), (long)id + 100);
+            drone.Barrier(0);
+            for (var i = 0; i < xs.Count; i++)
+            {
+                Assert.True(xs[i] == (i * 7L) + 1, $"drone {id} reads {xs[i]} at element {i} (0x{xs.AddressOf(i):X}) of the collective array, drone 1 wrote {(i * 7L) + 1}");
+            }
+
+            for (var writer = 0; writer < 3; writer++)
+            {
+                var value = drone.Heap.Read<long>(small + (8 * writer));
+                Assert.True(value == writer + 100, $"drone {id} reads {value} at 0x{small + (8 * writer):X}, where drone {writer} wrote {writer + 100}");
+            }
+        });
+
+        Assert.True(addresses.All(a => a.SequenceEqual(addresses[0])), $"drones got different addresses: {string.Join(" / ", addresses.Select(a => string.Join(",", a.Select(x => $"0x{x:X}"))))}");
+        Assert.True(addresses[0][1] % cluster[0].PageSize == 0, $"the page-aligned collective block is at 0x{addresses[0][1]:X}");
+        var live = cluster[0].Allocator.LiveBlocks().Select(b => b.Address).ToHashSet();
+        Assert.True(addresses[0].All(live.Contains), "a collective block is not a live block of drone 0's allocator");
+        Assert.True(cluster[0].Statistics.Mallocs >= 3 && cluster[1].Statistics.Mallocs == 0, $"Mallocs: drone 0 counts {cluster[0].Statistics.Mallocs}, drone 1 {cluster[1].Statistics.Mallocs}; the collective blocks are drone 0's");
+    }
+
+    /// <summary>
+    /// A drone that passes another size makes every drone throw an ArgumentException naming both; a collective allocation
+    /// the heap cannot hold makes every drone throw drone 0's exhaustion. None waits for ever, and the next one works.
+    /// </summary>
+    [Fact]
+    public void Collective_MismatchedSizesOrAFullHeap_ThrowOnEveryDrone()
+    {
+        using var cluster = new DroneCluster(3);
+        var mismatch = new Exception?[3];
+        var exhausted = new Exception?[3];
+        var after = new long[3];
+        cluster.Run(
+            id =>
+            {
+                var drone = cluster[id];
+                mismatch[id] = Record.Exception(() => drone.MallocCollective(id == 2 ? 200 : 100));
+                exhausted[id] = Record.Exception(() => drone.MallocCollective(drone.Heap.Size - 64));
+                after[id] = drone.MallocCollective(64);
+            },
+            TimeSpan.FromSeconds(60));
+
+        for (var id = 0; id < 3; id++)
+        {
+            Assert.True(
+                mismatch[id] is ArgumentException { ParamName: "bytes" } && mismatch[id]!.Message.Contains("drone 2 asked for 200 bytes", StringComparison.Ordinal) && mismatch[id]!.Message.Contains("drone 0 for 100 bytes", StringComparison.Ordinal),
+                $"drone {id}, sizes 100, 100 and 200: threw {mismatch[id]?.GetType().Name ?? "nothing"}: {mismatch[id]?.Message}");
+            Assert.True(
+                exhausted[id] is SharedHeapExhaustedException && exhausted[id]!.Message.Contains($"Malloc({cluster[0].Heap.Size - 64}, alignment 16) failed", StringComparison.Ordinal),
+                $"drone {id}, {cluster[0].Heap.Size - 64} bytes of a heap of {cluster[0].Heap.Size}: threw {exhausted[id]?.GetType().Name ?? "nothing"}: {exhausted[id]?.Message}");
+            Assert.Equal(exhausted[0]!.Message, exhausted[id]!.Message);
+        }
+
+        Assert.True(after.All(a => a == after[0] && a > 0), $"after the failures the drones got {string.Join(", ", after)}");
+        Assert.True(cluster[0].Allocator.SizeOf(after[0]) == 64, $"drone 0 holds no block of 64 bytes at 0x{after[0]:X}");
+    }
+
+    /// <summary>
+    /// A drone that joined the running run (after the first collective allocation) takes part in the next one with the
+    /// others, and its Malloc and Free are served like theirs.
+    /// </summary>
+    [Fact]
+    public void Collective_AndMalloc_OnADroneThatJoined_WorkAsOnTheOthers()
+    {
+        // The drones of this process are given the key; --key-file is only where a program's drone 0 would keep it.
+        var options = new DroneOptions { HeapSize = "1MiB", Quiet = true, MaxDronesInRun = 3, KeyFile = Path.Combine(Path.GetTempPath(), "hivemind-alloc-unused.key") };
+        using var cluster = new DroneCluster(2, options);
+        Drone? newcomer = null;
+        Exception? joinError = null;
+        var joiner = new Thread(() => joinError = Record.Exception(() => newcomer = Drone.Join(options, new DronePlacement(MeshNode.Newcomer, 0) { Registry = cluster.Registry, ClusterKey = cluster.Key })));
+        try
+        {
+            cluster.Run(id =>
+            {
+                var drone = cluster[id];
+                drone.MallocCollective(32);
+                if (id == 0)
+                {
+                    joiner.Start();
+                    Assert.True(drone.WaitForJoiners(1, TimeSpan.FromSeconds(30)), "drone 0 heard of no drone asking to join within 30 s");
+                }
+
+                drone.Barrier(0); // admits the newcomer
+            });
+            Assert.True(joiner.Join(TimeSpan.FromSeconds(30)), "the joining drone was not admitted within 30 s of barrier 0");
+            Assert.True(newcomer is { Id: 2 }, $"the joining drone failed or took id {newcomer?.Id}: {joinError?.Message}");
+
+            var drones = new[] { cluster[0], cluster[1], newcomer! };
+            var collective = new long[3];
+            var own = new long[3];
+            DroneThreads.Run(3, id =>
+            {
+                var drone = drones[id];
+                collective[id] = drone.MallocCollective(128);
+                own[id] = drone.Malloc(48);
+                drone.Heap.Write(collective[id] + (8 * id), id + 1L);
+                drone.Barrier(1);
+                var sum = Enumerable.Range(0, 3).Sum(d => drone.Heap.Read<long>(collective[id] + (8 * d)));
+                Assert.True(sum == 6, $"drone {id} sums {sum} over the three words the drones wrote at 0x{collective[id]:X}, expected 6");
+                drone.Free(own[id]);
+            });
+            Assert.True(collective.All(a => a == collective[0]), $"the drones got collective addresses {string.Join(", ", collective.Select(a => $"0x{a:X}"))}");
+            Assert.True(own.Distinct().Count() == 3, $"the drones' own blocks are {string.Join(", ", own.Select(a => $"0x{a:X}"))}");
+            DroneThreads.Run(3, id => drones[id].Exit());
+        }
+        finally
+        {
+            newcomer?.Dispose();
         }
     }
 
