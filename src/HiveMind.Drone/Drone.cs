@@ -1,8 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
+using System.Text.Unicode;
 using HiveMind.Allocation;
 using HiveMind.Consistency;
 using HiveMind.Launch;
@@ -27,6 +30,7 @@ public sealed partial class Drone : IDisposable
     private const int ExitBarrier = -2;
     private const int DistributeBarrier = -3;
     private const int LeaveBarrier = -4;
+    private const int CollectiveBarrier = -5;
 
     // Tmk.Distribute passes drone 0's value through two words of the first granule (which the allocator never
     // hands out), used in turn: a slot is written again only after a barrier that every reader of its previous
@@ -37,6 +41,11 @@ public sealed partial class Drone : IDisposable
     private readonly MeshNetwork? _network;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, RunReport> _reports = new();
     private int _distributions;
+
+    // MallocCollective's two ballots (used in turn, as the Distribute slots are), which drone 0 allocates at the first
+    // collective allocation (0 until then), and the collective allocations made so far.
+    private long _ballots;
+    private int _collectives;
     private readonly MeshNode? _node;
     private readonly IDroneLauncher? _launcher;
     private readonly int _locks;
@@ -115,7 +124,7 @@ public sealed partial class Drone : IDisposable
         }
 
         var waitLimit = options.WaitLimitSpan;
-        var network = new MeshNetwork(MaxDrones, waitLimit, loggers.CreateLogger("HiveMind.Wire"));
+        var network = new MeshNetwork(MaxDrones, waitLimit, loggers.CreateLogger("HiveMind.Wire")) { Allocator = Allocator };
         var mesh = options.ToMeshOptions(key);
         if (!joining)
         {
@@ -194,7 +203,7 @@ public sealed partial class Drone : IDisposable
         _node.PeerFailed += OnPeerFailed;
         _node.PeerSilent += OnPeerSilent;
         _engine.ViewChanged += OnViewChanged;
-        _engine.NewcomerState = () => [_distributions, ForNewcomers];
+        _engine.NewcomerState = () => [_distributions, ForNewcomers, _ballots, _collectives];
         placement.Listening?.Invoke(_node.ListenEndpoint);
         if (joining)
         {
@@ -268,7 +277,10 @@ public sealed partial class Drone : IDisposable
     /// <summary>Pages of the shared heap (its size over the page size).</summary>
     public int PageCount => Heap.PageCount;
 
-    /// <summary>The allocator of the shared heap (used on drone 0).</summary>
+    /// <summary>
+    /// On drone 0, the allocator of the run's shared heap, which serves every drone's <see cref="Malloc"/> and
+    /// <see cref="Free"/>; on another drone, one of the same range that allocates nothing (its bookkeeping is drone 0's).
+    /// </summary>
     public SharedAllocator Allocator { get; }
 
     /// <summary>What this drone did so far.</summary>
@@ -454,13 +466,14 @@ public sealed partial class Drone : IDisposable
             var welcome = _engine.JoinRun();
             Count = welcome.Started;
             JoinedAt = welcome.Barrier;
-            if (welcome.Extra.Length != 2)
+            if (welcome.Extra.Length != 4)
             {
-                throw new InvalidOperationException($"Drone {Id}: drone 0's welcome carries {welcome.Extra.Length} runtime values, not 2: is it another HiveMind version?");
+                throw new InvalidOperationException($"Drone {Id}: drone 0's welcome carries {welcome.Extra.Length} runtime values, not 4: is it another HiveMind version?");
             }
 
             _distributions = (int)welcome.Extra[0];
             ForNewcomers = welcome.Extra[1];
+            (_ballots, _collectives) = (welcome.Extra[2], (int)welcome.Extra[3]);
             LogJoined(_logger, Id, welcome.Barrier, welcome.View, string.Join(',', welcome.Live), Stopwatch.GetElapsedTime(asked).TotalMilliseconds);
         }
         catch (Exception error)
@@ -476,30 +489,196 @@ public sealed partial class Drone : IDisposable
         }
     }
 
-    /// <summary>Allocates shared memory on drone 0; returns its global address. Other drones learn it through <see cref="Distribute(long)"/>.</summary>
+    /// <summary>
+    /// Allocates <paramref name="bytes"/> of shared memory at a multiple of <paramref name="alignment"/> (a power of two;
+    /// <see cref="PageSize"/> for data on pages of its own) and returns its global address (Tmk_malloc). Any drone may
+    /// call it: drone 0's allocator serves the run, and another drone's call is a request to drone 0 that waits for the
+    /// reply. The address means the same on every drone; others learn it through shared memory or
+    /// <see cref="Distribute(long)"/>. Every drone calling it at once for the same block: <see cref="MallocCollective"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="bytes"/> is not positive, or <paramref name="alignment"/> not a positive power of two (checked on this drone).</exception>
+    /// <exception cref="SharedHeapExhaustedException">No free block holds the request; the message names it, the bytes free and the largest free block.</exception>
+    /// <exception cref="RunAbortedException">The run stopped for this drone (drone 0 failed, say) before or while it waited for drone 0.</exception>
+    /// <exception cref="DroneUnreachableException">Drone 0 cannot be reached.</exception>
     public long Malloc(long bytes, int alignment = SharedAllocator.Granule)
     {
         CheckRunning();
-        if (Id != 0)
+        if (Allocator.CheckMalloc(bytes, alignment) is { } refusal)
         {
-            throw new InvalidOperationException($"Drone {Id}: Malloc runs on drone 0; other drones get its addresses through Distribute.");
+            throw refusal.ToException();
         }
 
-        var address = Allocator.Malloc(bytes, alignment);
+        var address = Id == 0 || _network is null ? Allocator.Malloc(bytes, alignment) : _network.Allocate(bytes, alignment);
         Statistics.Mallocs++;
         return address;
     }
 
-    /// <summary>Frees shared memory allocated by <see cref="Malloc"/> (on drone 0).</summary>
+    /// <summary>
+    /// Frees the block of shared memory that starts at <paramref name="address"/> (Tmk_free), allocated by any drone's
+    /// <see cref="Malloc"/>. Any drone may call it; on a drone other than 0 it is a request to drone 0 that waits for the reply.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The block was freed already (double free).</exception>
+    /// <exception cref="ArgumentException">No block starts at the address (never allocated, or inside a block).</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The address is outside the shared heap (checked on this drone).</exception>
+    /// <exception cref="RunAbortedException">The run stopped for this drone before or while it waited for drone 0.</exception>
+    /// <exception cref="DroneUnreachableException">Drone 0 cannot be reached.</exception>
     public void Free(long address)
     {
         CheckRunning();
-        if (Id != 0)
+        if (Allocator.CheckFree(address) is { } refusal)
         {
-            throw new InvalidOperationException($"Drone {Id}: Free runs on drone 0, which allocated the block.");
+            throw refusal.ToException();
         }
 
-        Allocator.Free(address);
+        if (Id == 0 || _network is null)
+        {
+            Allocator.Free(address);
+        }
+        else
+        {
+            _network.Free(address);
+        }
+    }
+
+    /// <summary>
+    /// A collective allocation (as ArgoDSM's <c>conew_array</c>): every drone calls it with the same
+    /// <paramref name="bytes"/> and <paramref name="alignment"/>, drone 0 allocates one block, and every drone gets its
+    /// address. Like <see cref="Distribute(long)"/>, a barrier for all drones (two, in fact). Whatever goes wrong goes
+    /// wrong on every drone alike, so none is left waiting: each throws the same exception.
+    /// </summary>
+    /// <exception cref="ArgumentException">The drones passed different sizes or alignments; the message names both.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="bytes"/> is not positive, or <paramref name="alignment"/> not a positive power of two.</exception>
+    /// <exception cref="SharedHeapExhaustedException">No free block holds the request; the message names it, the bytes free and the largest free block.</exception>
+    public long MallocCollective(long bytes, int alignment = SharedAllocator.Granule)
+    {
+        CheckRunning();
+        if (MaxDrones == 1)
+        {
+            return Malloc(bytes, alignment);
+        }
+
+        if (_ballots == 0)
+        {
+            // The first one: drone 0 allocates the ballots (never freed) into which each drone writes what it asks for.
+            long ballots = 0;
+            if (Id == 0 && Allocator.TryMalloc(2 * BallotBytes, SharedAllocator.Granule, out var block) is null)
+            {
+                ballots = block;
+            }
+
+            _ballots = Distribute(ballots);
+            if (_ballots == 0)
+            {
+                throw new SharedHeapExhaustedException(
+                    $"MallocCollective({bytes}, alignment {alignment}) failed: the shared heap has no room for the {2 * BallotBytes} bytes a run's collective allocations need on drone 0.");
+            }
+        }
+
+        // Each drone's request goes into its entry of this call's ballot; drone 0 reads them all after a barrier, decides,
+        // and writes the outcome, which every drone reads after a second barrier. A ballot is written again only two calls
+        // later, after barriers that every reader of it has passed.
+        var tag = ++_collectives;
+        var ballot = _ballots + ((tag & 1) * BallotBytes);
+        Heap.Write(ballot + (Id * (long)BallotEntryBytes), new BallotEntry(bytes, alignment, tag));
+        _engine.Barrier(CollectiveBarrier);
+        var outcome = ballot + (MaxDrones * (long)BallotEntryBytes);
+        if (Id == 0)
+        {
+            WriteOutcome(outcome, DecideCollective(ballot, tag, bytes, alignment));
+        }
+
+        _engine.Barrier(CollectiveBarrier);
+        var (address, refusal) = ReadOutcome(outcome);
+        return refusal is null ? address : throw refusal.ToException();
+    }
+
+    /// <summary>
+    /// A collective allocation of <paramref name="count"/> elements of <typeparamref name="T"/> (see
+    /// <see cref="MallocCollective"/>): every drone calls it with the same count and gets a view of the same array,
+    /// aligned to the element's size when that is a power of two.
+    /// </summary>
+    /// <exception cref="ArgumentException">The drones passed different counts; the message names both sizes in bytes.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is not positive.</exception>
+    /// <exception cref="SharedHeapExhaustedException">No free block holds the array.</exception>
+    public SharedArray<T> ArrayCollective<T>(int count)
+        where T : unmanaged
+    {
+        var size = Unsafe.SizeOf<T>();
+        var alignment = BitOperations.IsPow2(size) && size <= PageSize ? Math.Max(size, SharedAllocator.Granule) : SharedAllocator.Granule;
+        return new SharedArray<T>(Heap, MallocCollective((long)count * size, alignment), count);
+    }
+
+    // A ballot: an entry per drone slot, then the outcome drone 0 writes, then the outcome's text.
+    private const int BallotEntryBytes = 16;
+    private const int OutcomeTextBytes = 1024;
+
+    private long BallotBytes => (MaxDrones * (long)BallotEntryBytes) + Unsafe.SizeOf<CollectiveOutcome>() + OutcomeTextBytes;
+
+    /// <summary>What a drone asks of a collective allocation, tagged with the call's number (never 0, so an entry never written is not taken for one).</summary>
+    private readonly record struct BallotEntry(long Bytes, int Alignment, int Tag);
+
+    /// <summary>The outcome of a collective allocation: the address, or a refusal whose message and parameter name follow as UTF-8 (a length of -1: no name).</summary>
+    private readonly record struct CollectiveOutcome(long Address, long ActualValue, int Kind, int HasActualValue, int MessageBytes, int NameBytes);
+
+    /// <summary>On drone 0: what every drone taking part asked for, the same or not, and drone 0's allocation if the same.</summary>
+    private (long Address, AllocationRefusal? Refusal) DecideCollective(long ballot, int tag, long bytes, int alignment)
+    {
+        foreach (var drone in View.Live.Where(d => d != Id))
+        {
+            var entry = Heap.Read<BallotEntry>(ballot + (drone * (long)BallotEntryBytes));
+            if (entry.Tag != tag)
+            {
+                continue; // not taking part in this call (it was not in the run at its first barrier)
+            }
+
+            if (entry.Bytes != bytes || entry.Alignment != alignment)
+            {
+                return (0, new AllocationRefusal(
+                    AllocationRefusalKind.Argument,
+                    $"MallocCollective: drone {drone} asked for {entry.Bytes} bytes at alignment {entry.Alignment} and drone {Id} for {bytes} bytes at alignment {alignment}; every drone passes the same size and alignment.",
+                    nameof(bytes)));
+            }
+        }
+
+        if (Allocator.TryMalloc(bytes, alignment, out var address) is { } refusal)
+        {
+            return (0, refusal);
+        }
+
+        Statistics.Mallocs++;
+        return (address, null);
+    }
+
+    private void WriteOutcome(long outcome, (long Address, AllocationRefusal? Refusal) decided)
+    {
+        var (messageBytes, nameBytes) = (0, -1);
+        if (decided.Refusal is { } refusal)
+        {
+            // Cut to fit, at a character's end.
+            var text = Heap.WriteSpan<byte>(outcome + Unsafe.SizeOf<CollectiveOutcome>(), OutcomeTextBytes);
+            Utf8.FromUtf16(refusal.Message, text, out _, out messageBytes);
+            if (refusal.ParamName is { } name)
+            {
+                Utf8.FromUtf16(name, text[messageBytes..], out _, out nameBytes);
+            }
+        }
+
+        Heap.Write(outcome, new CollectiveOutcome(
+            decided.Address, decided.Refusal?.ActualValue ?? 0, (int)(decided.Refusal?.Kind ?? 0), decided.Refusal?.ActualValue is null ? 0 : 1, messageBytes, nameBytes));
+    }
+
+    private (long Address, AllocationRefusal? Refusal) ReadOutcome(long outcome)
+    {
+        var read = Heap.Read<CollectiveOutcome>(outcome);
+        if (read.Kind == 0)
+        {
+            return (read.Address, null);
+        }
+
+        var text = Heap.ReadSpan<byte>(outcome + Unsafe.SizeOf<CollectiveOutcome>(), OutcomeTextBytes);
+        var message = System.Text.Encoding.UTF8.GetString(text[..read.MessageBytes]);
+        var name = read.NameBytes < 0 ? null : System.Text.Encoding.UTF8.GetString(text.Slice(read.MessageBytes, read.NameBytes));
+        return (0, new AllocationRefusal((AllocationRefusalKind)read.Kind, message, name, read.HasActualValue != 0 ? read.ActualValue : null));
     }
 
     /// <summary>Every drone gets drone 0's <paramref name="value"/> (Tmk_distribute); a barrier for all drones.</summary>
@@ -888,6 +1067,9 @@ public sealed partial class Drone : IDisposable
 
     /// <summary>This drone's protocol engine (for its statistics).</summary>
     internal LrcEngine Engine => _engine;
+
+    /// <summary>This drone's mesh node, or null in a run of one drone (for tests that speak to a drone as a peer would).</summary>
+    internal MeshNode? Mesh => _node;
 
     private void OnPeerFailed(int peer, string reason)
     {

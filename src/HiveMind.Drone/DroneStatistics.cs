@@ -52,7 +52,7 @@ public sealed class DroneStatistics
     /// <summary>The program's barriers (ids from 0).</summary>
     public long Barriers { get; internal set; }
 
-    /// <summary>The runtime's own barriers: the start, the one behind each <see cref="Drone.Distribute(long)"/>, and the exit.</summary>
+    /// <summary>The runtime's own barriers: the start, the one behind each <see cref="Drone.Distribute(long)"/>, the two of each <see cref="Drone.MallocCollective"/>, and the exit.</summary>
     public long RuntimeBarriers { get; internal set; }
 
     /// <summary>Time spent in the program's barriers, in <see cref="Stopwatch"/> ticks (<see cref="BarrierWait"/>).</summary>
@@ -73,7 +73,10 @@ public sealed class DroneStatistics
     /// <summary>Bytes of the frames sent.</summary>
     public long BytesSent { get; internal set; }
 
-    /// <summary>Allocations of shared memory made (on drone 0).</summary>
+    /// <summary>
+    /// Allocations of shared memory this drone made with <see cref="Drone.Malloc"/> (on a drone other than 0, each a request
+    /// to drone 0), and on drone 0 those of <see cref="Drone.MallocCollective"/> (one for all drones).
+    /// </summary>
     public long Mallocs { get; internal set; }
 
     /// <summary>

@@ -199,14 +199,27 @@ public static class Tmk
     /// <summary>Pages of the shared heap.</summary>
     public static int PageCount => Drone.PageCount;
 
-    /// <summary>Allocates shared memory (Tmk_malloc); returns its global address.</summary>
+    /// <summary>Allocates shared memory (Tmk_malloc) from any drone; returns its global address (see <see cref="Drone.Malloc"/>).</summary>
     public static long Malloc(long bytes) => Drone.Malloc(bytes);
 
-    /// <summary>Allocates shared memory on drone 0 at a multiple of <paramref name="alignment"/> (a power of two; <see cref="PageSize"/> for data on pages of its own).</summary>
+    /// <summary>Allocates shared memory from any drone at a multiple of <paramref name="alignment"/> (a power of two; <see cref="PageSize"/> for data on pages of its own).</summary>
     public static long Malloc(long bytes, int alignment) => Drone.Malloc(bytes, alignment);
 
-    /// <summary>Frees shared memory (Tmk_free).</summary>
+    /// <summary>Frees shared memory (Tmk_free) that any drone allocated, from any drone (see <see cref="Drone.Free"/>).</summary>
     public static void Free(long address) => Drone.Free(address);
+
+    /// <summary>
+    /// Every drone calls it with the same size and gets the address of one block drone 0 allocated (ArgoDSM's
+    /// <c>conew_array</c>); a barrier for all drones (see <see cref="Drone.MallocCollective"/>).
+    /// </summary>
+    public static long MallocCollective(long bytes) => Drone.MallocCollective(bytes);
+
+    /// <summary>As <see cref="MallocCollective(long)"/>, at a multiple of <paramref name="alignment"/> (a power of two; <see cref="PageSize"/> for data on pages of its own).</summary>
+    public static long MallocCollective(long bytes, int alignment) => Drone.MallocCollective(bytes, alignment);
+
+    /// <summary>Every drone calls it with the same count and gets a view of one shared array (see <see cref="Drone.ArrayCollective{T}"/>).</summary>
+    public static SharedArray<T> ArrayCollective<T>(int count)
+        where T : unmanaged => Drone.ArrayCollective<T>(count);
 
     /// <summary>Every drone gets drone 0's value (Tmk_distribute).</summary>
     public static long Distribute(long value) => Drone.Distribute(value);

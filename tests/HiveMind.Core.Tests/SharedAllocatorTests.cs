@@ -81,7 +81,7 @@ public sealed class SharedAllocatorTests
         var allocator = new SharedAllocator(0, 4096);
         allocator.Malloc(4000);
         var error = Assert.Throws<SharedHeapExhaustedException>(() => allocator.Malloc(200));
-        Assert.Contains("largest free block holds", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Malloc(200, alignment 16) failed: the shared heap has 4000 bytes allocated and 80 bytes free, and its largest free block holds 80 bytes.", error.Message, StringComparison.Ordinal);
         Assert.Throws<SharedHeapExhaustedException>(() => allocator.Malloc(HeapSize * 2));
     }
 

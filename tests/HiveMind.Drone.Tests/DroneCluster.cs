@@ -12,7 +12,7 @@ internal sealed class DroneCluster : ILrcCluster, IDisposable
     public DroneCluster(int count, DroneOptions? options = null)
     {
         options ??= new DroneOptions { HeapSize = "1MiB", Quiet = true };
-        var key = RandomNumberGenerator.GetBytes(32);
+        var key = Key = RandomNumberGenerator.GetBytes(32);
         var registry = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         _drones = new Drone[count];
         var errors = new ConcurrentQueue<string>();
@@ -33,7 +33,14 @@ internal sealed class DroneCluster : ILrcCluster, IDisposable
         threads.ForEach(t => t.Start());
         threads.ForEach(t => Assert.True(t.Join(TimeSpan.FromSeconds(60)), "a drone did not join within 60 s"));
         Assert.True(errors.IsEmpty, string.Join("; ", errors));
+        Registry = registry.Task.Result;
     }
+
+    /// <summary>The run's cluster key, for a drone that joins it.</summary>
+    public byte[] Key { get; }
+
+    /// <summary>Drone 0's mesh address (host:port), for a drone that joins the run.</summary>
+    public string Registry { get; }
 
     public int Drones => _drones.Length;
 

@@ -17,11 +17,12 @@ public sealed class HostileMemberTests : IDisposable
 {
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(60);
 
-    // Every message kind of the protocol (ProtocolCodec): the rogue must have sent each.
+    // Every message kind of the protocol (ProtocolCodec), and the allocation requests: the rogue must have sent each.
     private static readonly string[] Kinds =
     [
         "LockRequest", "ForwardedLockRequest", "LockGrant", "BarrierArrival", "BarrierRelease", "DiffRequest", "DiffReply",
         "PageRequest", "PageReply", "Suspicion", "ViewChange", "LockReport", "LockReset", "JoinRequest", "JoinWelcome",
+        "AllocateRequest", "FreeRequest",
     ];
 
     private readonly string _folder = Directory.CreateTempSubdirectory("hivemind-hostile-").FullName;

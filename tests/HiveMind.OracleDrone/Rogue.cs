@@ -95,8 +95,8 @@ internal static class Rogue
     /// </summary>
     private sealed record Refused(string Name, byte Kind, Func<Target, byte[]> Body, string? Reason, bool InOwnName = false, bool AtLimit = false);
 
-    /// <summary>A request the drone must answer with an error holding <paramref name="Reason"/>.</summary>
-    private sealed record Rejected(string Name, byte Kind, Func<Target, byte[]> Body, string Reason);
+    /// <summary>A request the drone must answer with an error holding <paramref name="Reason"/> (drone 0: <paramref name="ReasonAtDroneZero"/>, when given).</summary>
+    private sealed record Rejected(string Name, byte Kind, Func<Target, byte[]> Body, string Reason, string? ReasonAtDroneZero = null);
 
     private sealed class Attack(MeshOptions options, IPEndPoint registry, int drones, int pages)
     {
@@ -211,7 +211,7 @@ internal static class Rogue
                 foreach (var rejected in RejectedRequests())
                 {
                     Count(rejected.Name, rejected.Kind);
-                    var reason = rejected.Reason.Replace("{D}", drone.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+                    var reason = (drone == 0 ? rejected.ReasonAtDroneZero ?? rejected.Reason : rejected.Reason).Replace("{D}", drone.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
                     Expect(rejected.Name, $"drone {drone}: could not answer request ", $" of drone {identity.Id}: ", reason);
                     var reply = identity.Node.RequestAsync(drone, rejected.Kind, rejected.Body(target), static (ref MessagePackWriter w, byte[] b) => w.WriteRaw(b), Patience);
                     if (!Settles(reply, Patience + TimeSpan.FromSeconds(1)))
@@ -425,7 +425,8 @@ internal static class Rogue
             yield return new Closing("diff-reply-unasked", ProtocolCodec.DiffReplyKind, _ => Encode(new DiffReply([new PageDiffs(1 << 30, [new CoveredDiff(1, 1, new byte[16])])])), $"unexpected kind {ProtocolCodec.DiffReplyKind} from drone");
             yield return new Closing("page-reply-as-a-request", ProtocolCodec.PageReplyKind, t => Encode(new PageReply(1 << 30, new byte[4096], t.Vt)), $"unexpected kind {ProtocolCodec.PageReplyKind} from drone", Request: true);
             yield return new Closing("unknown-kind-200", 200, t => Encode(new PageRequest(0)), "unexpected kind 200 from drone");
-            yield return new Closing("unknown-kind-25", MessageKind.FirstApplicationKind + 9, t => Encode(new PageRequest(0)), $"unexpected kind {MessageKind.FirstApplicationKind + 9} from drone");
+            yield return new Closing("unknown-kind-43", MessageKind.FirstApplicationKind + 27, t => Encode(new PageRequest(0)), $"unexpected kind {MessageKind.FirstApplicationKind + 27} from drone");
+            yield return new Closing("allocate-request-one-way", ProtocolCodec.AllocateRequestKind, _ => Encode((ref MessagePackWriter w) => AllocationCodec.Write(ref w, new AllocateRequest(64, 16))), "sent AllocateRequest one-way, but it is a request");
             yield return new Closing("peer-table-from-a-member", MessageKind.PeerTable, t => Encode((ref MessagePackWriter w) =>
             {
                 w.WriteArrayHeader(1);
@@ -525,6 +526,25 @@ internal static class Rogue
             yield return new Rejected("page-request-for-page-2^30", ProtocolCodec.PageRequestKind, _ => Encode(new PageRequest(1 << 30)), "asked for page 1073741824, outside the heap");
             yield return new Rejected("diff-request-for-page-2^30", ProtocolCodec.DiffRequestKind, _ => Encode(new DiffRequest([new PageIntervals(1 << 30, [1])])), "asked for diffs of 1 page(s)");
             yield return new Rejected("diff-request-for-65-pages", ProtocolCodec.DiffRequestKind, _ => Encode(new DiffRequest([.. Enumerable.Range(0, LrcEngine.MaxPagesPerDiffRequest + 1).Select(p => new PageIntervals(p, [1]))])), $"asked for diffs of {LrcEngine.MaxPagesPerDiffRequest + 1} page(s)");
+
+            // Allocation requests: malformed ones refused by every drone, well-formed ones by drone 0 (the rogue is not in the
+            // run) and by the others (only drone 0 allocates).
+            yield return new Rejected("allocate-request-of-a-string", ProtocolCodec.AllocateRequestKind, _ => Encode((ref MessagePackWriter w) =>
+            {
+                w.WriteArrayHeader(2);
+                w.Write("all of it");
+                w.Write(16);
+            }), "malformed AllocateRequest body");
+            yield return new Rejected("allocate-request-of-2^62-bytes", ProtocolCodec.AllocateRequestKind, _ => Encode((ref MessagePackWriter w) => AllocationCodec.Write(ref w, new AllocateRequest(1L << 62, 16))), "AllocateRequest of 4611686018427387904 bytes");
+            yield return new Rejected("free-request-of-2-fields", ProtocolCodec.FreeRequestKind, _ => Encode((ref MessagePackWriter w) =>
+            {
+                w.WriteArrayHeader(2);
+                w.Write(64L);
+                w.Write(64L);
+            }), "FreeRequest has 2 fields, expected 1");
+            yield return new Rejected("allocate-request-of-a-drone-outside-the-run", ProtocolCodec.AllocateRequestKind, _ => Encode((ref MessagePackWriter w) => AllocationCodec.Write(ref w, new AllocateRequest(64, 16))), "drone {D} is not the run's allocator (drone 0 is)", "is not in the run");
+            yield return new Rejected("free-request-of-a-drone-outside-the-run", ProtocolCodec.FreeRequestKind, _ => Encode((ref MessagePackWriter w) => AllocationCodec.Write(ref w, new FreeRequest(64))), "drone {D} is not the run's allocator (drone 0 is)", "is not in the run");
+
             foreach (var kind in ProtocolKinds().Where(k => !ProtocolCodec.IsReplyKind(k) && k is not (ProtocolCodec.PageRequestKind or ProtocolCodec.DiffRequestKind)))
             {
                 var message = OneWay(kind);

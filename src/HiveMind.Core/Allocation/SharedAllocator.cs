@@ -52,6 +52,9 @@ public sealed class SharedAllocator
         }
     }
 
+    /// <summary>The end of the range of global addresses it manages (exclusive).</summary>
+    internal long End => _end;
+
     /// <summary>Bytes handed out and not yet freed.</summary>
     public long AllocatedBytes
     {
@@ -110,23 +113,58 @@ public sealed class SharedAllocator
     /// Allocates <paramref name="bytes"/> bytes aligned to <paramref name="alignment"/> (a power of two;
     /// at least <see cref="Granule"/>) and returns its global address.
     /// </summary>
-    /// <exception cref="SharedHeapExhaustedException">No free block can hold the request.</exception>
-    public long Malloc(long bytes, int alignment = Granule)
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="bytes"/> is not positive, or <paramref name="alignment"/> not a positive power of two.</exception>
+    /// <exception cref="SharedHeapExhaustedException">No free block can hold the request; the message names the request, the bytes free and the largest free block.</exception>
+    public long Malloc(long bytes, int alignment = Granule) =>
+        TryMalloc(bytes, alignment, out var address) is { } refusal ? throw refusal.ToException() : address;
+
+    /// <summary>Frees the block that starts at <paramref name="address"/>, merging it with free neighbours.</summary>
+    /// <exception cref="InvalidOperationException">The block was already freed (double free).</exception>
+    /// <exception cref="ArgumentException">The address is not the start of a live block.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The address is outside the allocator's range.</exception>
+    public void Free(long address)
+    {
+        if (TryFree(address) is { } refusal)
+        {
+            throw refusal.ToException();
+        }
+    }
+
+    /// <summary>
+    /// What <see cref="Malloc"/> refuses without looking at the free blocks (a size that is not positive or larger than
+    /// the whole range, an alignment that is not a positive power of two), or null: what a drone checks before it asks
+    /// drone 0.
+    /// </summary>
+    internal AllocationRefusal? CheckMalloc(long bytes, int alignment)
     {
         if (bytes <= 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(bytes), bytes, "Malloc needs a positive byte count.");
+            return new(AllocationRefusalKind.ArgumentOutOfRange, "Malloc needs a positive byte count.", nameof(bytes), bytes);
         }
 
         if (alignment <= 0 || !BitOperations.IsPow2(alignment))
         {
-            throw new ArgumentOutOfRangeException(nameof(alignment), alignment, "Alignment must be a positive power of two.");
+            return new(AllocationRefusalKind.ArgumentOutOfRange, "Alignment must be a positive power of two.", nameof(alignment), alignment);
         }
 
-        if (bytes > _end - _start)
+        return bytes > _end - _start
+            ? new(AllocationRefusalKind.Exhausted, $"Malloc({bytes}) asks for more than the whole shared heap range of {_end - _start} bytes.")
+            : null;
+    }
+
+    /// <summary>What <see cref="Free"/> refuses without looking at the blocks (an address outside the range), or null.</summary>
+    internal AllocationRefusal? CheckFree(long address) =>
+        address < _start || address >= _end
+            ? new(AllocationRefusalKind.ArgumentOutOfRange, $"Free(0x{address:X}): the address is outside the shared heap range [0x{_start:X}, 0x{_end:X}).", nameof(address))
+            : null;
+
+    /// <summary>As <see cref="Malloc"/>, with a refusal returned instead of thrown (null when <paramref name="address"/> is the block's).</summary>
+    internal AllocationRefusal? TryMalloc(long bytes, int alignment, out long address)
+    {
+        address = 0;
+        if (CheckMalloc(bytes, alignment) is { } refusal)
         {
-            throw new SharedHeapExhaustedException(
-                $"Malloc({bytes}) asks for more than the whole shared heap range of {_end - _start} bytes.");
+            return refusal;
         }
 
         alignment = Math.Max(alignment, Granule);
@@ -136,8 +174,8 @@ public sealed class SharedAllocator
             // Best fit: the smallest free block that holds the request once aligned.
             foreach (var (freeSize, freeAddress) in _freeBySize.GetViewBetween((size, long.MinValue), (long.MaxValue, long.MaxValue)))
             {
-                var address = AlignUp(freeAddress, alignment);
-                var padding = address - freeAddress;
+                var start = AlignUp(freeAddress, alignment);
+                var padding = start - freeAddress;
                 if (padding + size > freeSize)
                 {
                     continue;
@@ -152,43 +190,49 @@ public sealed class SharedAllocator
                 var rest = freeSize - padding - size;
                 if (rest > 0)
                 {
-                    AddFree(address + size, rest);
+                    AddFree(start + size, rest);
                 }
 
-                _live.Add(address, size);
-                _freed.Remove(address);
+                _live.Add(start, size);
+                _freed.Remove(start);
                 _allocatedBytes += size;
-                return address;
+                address = start;
+                return null;
+            }
+
+            long free = 0;
+            foreach (var (freeSize, _) in _freeBySize)
+            {
+                free += freeSize;
             }
 
             var largest = _freeBySize.Count == 0 ? 0 : _freeBySize.Max.Size;
-            throw new SharedHeapExhaustedException(
-                $"Malloc({bytes}, alignment {alignment}) failed: the shared heap has {_allocatedBytes} bytes allocated " +
+            return new(
+                AllocationRefusalKind.Exhausted,
+                $"Malloc({bytes}, alignment {alignment}) failed: the shared heap has {_allocatedBytes} bytes allocated and {free} bytes free, " +
                 $"and its largest free block holds {largest} bytes.");
         }
     }
 
-    /// <summary>Frees the block that starts at <paramref name="address"/>, merging it with free neighbours.</summary>
-    /// <exception cref="InvalidOperationException">The block was already freed (double free).</exception>
-    /// <exception cref="ArgumentException">The address is not the start of a live block.</exception>
-    public void Free(long address)
+    /// <summary>As <see cref="Free"/>, with a refusal returned instead of thrown (null when the block was freed).</summary>
+    internal AllocationRefusal? TryFree(long address)
     {
+        if (CheckFree(address) is { } refusal)
+        {
+            return refusal;
+        }
+
         lock (_gate)
         {
-            if (address < _start || address >= _end)
-            {
-                throw new ArgumentOutOfRangeException(
-                    nameof(address), $"Free(0x{address:X}): the address is outside the shared heap range [0x{_start:X}, 0x{_end:X}).");
-            }
-
             if (!_live.Remove(address, out var size))
             {
                 if (_freed.Contains(address) && IsFree(address))
                 {
-                    throw new InvalidOperationException($"Free(0x{address:X}): double free; the block at that address was already freed.");
+                    return new(AllocationRefusalKind.InvalidOperation, $"Free(0x{address:X}): double free; the block at that address was already freed.");
                 }
 
-                throw new ArgumentException(
+                return new(
+                    AllocationRefusalKind.Argument,
                     IsFree(address)
                         ? $"Free(0x{address:X}): no block was allocated at that address."
                         : $"Free(0x{address:X}): the address points inside an allocated block, not at its start.",
@@ -214,6 +258,7 @@ public sealed class SharedAllocator
             }
 
             AddFree(start, end - start);
+            return null;
         }
     }
 

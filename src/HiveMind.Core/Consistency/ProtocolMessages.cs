@@ -123,7 +123,7 @@ internal sealed record JoinRequest(int Drone) : ProtocolMessage;
 /// barrier <paramref name="Barrier"/> the run has just passed; <paramref name="Timestamp"/>, the VT every drone has
 /// now; for each page written so far, the drones that hold it whole (<paramref name="Holders"/>, runs of pages with the same holders), from which the
 /// newcomer fetches it on first access; the run's size at its start (<paramref name="Started"/>), page and heap
-/// size; and <paramref name="Extra"/>, runtime state above the engine (the Distribute slot in use).
+/// size; and <paramref name="Extra"/>, runtime state above the engine (the Distribute slot in use, the value for newcomers, the collective allocations' ballots and count).
 /// </summary>
 internal sealed record JoinWelcome(
     int View, int[] Live, int[] Removed, int Barrier, int[] Timestamp, PageHolders[] Holders, int Started, int PageSize, long HeapSize, long[] Extra)

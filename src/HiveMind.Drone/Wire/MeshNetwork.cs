@@ -1,3 +1,4 @@
+using HiveMind.Allocation;
 using HiveMind.Consistency;
 using HiveMind.Net.Transport;
 using MessagePack;
@@ -10,7 +11,8 @@ namespace HiveMind.Wire;
 /// The protocol engine's "other drones" over the mesh: messages become frames through <see cref="ProtocolCodec"/>;
 /// incoming frames are decoded on the link's receive thread. One-way messages go to the engine there (it never waits
 /// on the network there: what it sends is queued); requests are answered by the link's send side as it drains, so a
-/// drone makes replies only as fast as their asker reads them.
+/// drone makes replies only as fast as their asker reads them. A drone's Malloc and Free are requests to drone 0, whose
+/// allocator serves them (<see cref="AllocationCodec"/>).
 /// </summary>
 internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
 {
@@ -144,7 +146,62 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
 
     public bool IsLinked(int drone) => Node.GetLink(drone) is not null;
 
-    public bool IsKnownKind(byte kind) => (ProtocolCodec.IsProtocolKind(kind) && !ProtocolCodec.IsReplyKind(kind)) || kind == ProtocolCodec.RunReportKind;
+    public bool IsKnownKind(byte kind) =>
+        (ProtocolCodec.IsProtocolKind(kind) && !ProtocolCodec.IsReplyKind(kind))
+        || kind is ProtocolCodec.RunReportKind or ProtocolCodec.AllocateRequestKind or ProtocolCodec.FreeRequestKind;
+
+    /// <summary>
+    /// The allocator of this drone: on drone 0 the run's, which serves the other drones' Malloc and Free; on every drone,
+    /// its range (the heap) bounds what a request may ask and what a reply may give.
+    /// </summary>
+    internal SharedAllocator? Allocator { get; set; }
+
+    /// <summary>Asks drone 0 for a block (a Malloc on this drone, whose arguments the caller checked); returns its address.</summary>
+    /// <exception cref="SharedHeapExhaustedException">Drone 0's allocator has no free block that holds it.</exception>
+    /// <exception cref="InvalidDataException">Drone 0's reply is not one.</exception>
+    internal long Allocate(long bytes, int alignment)
+    {
+        var request = new AllocateRequest(bytes, alignment);
+        var reply = AskAllocator(ProtocolCodec.AllocateRequestKind, request, static (ref MessagePackWriter w, AllocateRequest r) => AllocationCodec.Write(ref w, r));
+        var answer = AllocationCodec.ReadReply(reply.Body, request, HeapSize);
+        return answer.Refusal is { } refusal ? throw refusal.ToException() : answer.Address;
+    }
+
+    /// <summary>Asks drone 0 to free the block at <paramref name="address"/> (a Free on this drone, whose argument the caller checked).</summary>
+    /// <exception cref="InvalidOperationException">The block was freed already.</exception>
+    /// <exception cref="ArgumentException">No block starts at the address.</exception>
+    /// <exception cref="InvalidDataException">Drone 0's reply is not one.</exception>
+    internal void Free(long address)
+    {
+        var request = new FreeRequest(address);
+        var reply = AskAllocator(ProtocolCodec.FreeRequestKind, request, static (ref MessagePackWriter w, FreeRequest r) => AllocationCodec.Write(ref w, r));
+        if (AllocationCodec.ReadReply(reply.Body, request).Refusal is { } refusal)
+        {
+            throw refusal.ToException();
+        }
+    }
+
+    private Reply AskAllocator<TState>(byte kind, TState request, BodyWriter<TState> body)
+    {
+        if (Link.OnMeshThread)
+        {
+            throw new InvalidOperationException($"drone {Node.Id}: a mesh thread may not wait for drone 0's reply to its {ProtocolCodec.Name(kind)}.");
+        }
+
+        Task<Reply> task;
+        try
+        {
+            task = Node.RequestAsync(0, kind, request, body, Timeout.InfiniteTimeSpan);
+        }
+        catch (MeshException error)
+        {
+            task = Task.FromException<Reply>(error);
+        }
+
+        return WaitFor(0, ProtocolCodec.Name(kind), task);
+    }
+
+    private long HeapSize => (Allocator ?? throw new InvalidOperationException("The mesh network has no allocator.")).End;
 
     /// <summary>On drone 0: raised on the receive thread with each drone's report of its run as it leaves.</summary>
     internal event Action<int, RunReport>? ReportArrived;
@@ -165,6 +222,12 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
     public void OnFrame(MeshNode node, int peer, byte kind, ulong requestId, ref MessagePackReader body)
     {
         ArgumentNullException.ThrowIfNull(node);
+
+        if (kind is ProtocolCodec.AllocateRequestKind or ProtocolCodec.FreeRequestKind)
+        {
+            OnAllocationRequest(node, peer, kind, requestId, ref body);
+            return;
+        }
 
         if (kind == ProtocolCodec.RunReportKind)
         {
@@ -197,6 +260,62 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
         }
     }
 
+    /// <summary>
+    /// A Malloc or Free of <paramref name="peer"/>: drone 0 serves it with its allocator when the link's send side gets to
+    /// it (a request whose reply cannot go out is never carried out). A request that does not decode, one to a drone
+    /// other than 0 and one of a drone outside the run are refused with an error reply that says why (and logged), and
+    /// the link stays up; the allocator's own refusals (a full heap, a double free) are replies the asker throws.
+    /// </summary>
+    private void OnAllocationRequest(MeshNode node, int peer, byte kind, ulong requestId, ref MessagePackReader body)
+    {
+        var name = ProtocolCodec.Name(kind);
+        if (requestId == 0)
+        {
+            // As any frame that may not come: the peer's fault, and the exception closes its link.
+            throw new InvalidDataException($"drone {peer} sent {name} one-way, but it is a request");
+        }
+
+        var allocator = Allocator;
+        object? request = null;
+        string? refused = null;
+        try
+        {
+            var heapSize = allocator?.End ?? long.MaxValue;
+            request = kind == ProtocolCodec.AllocateRequestKind
+                ? AllocationCodec.ReadAllocateRequest(ref body, heapSize)
+                : AllocationCodec.ReadFreeRequest(ref body, heapSize);
+        }
+        catch (InvalidDataException error)
+        {
+            refused = $"{error.Message}; the {name} of drone {peer} is refused";
+        }
+
+        if (refused is null && (node.Id != 0 || allocator is null))
+        {
+            refused = $"drone {node.Id} is not the run's allocator (drone 0 is); the {name} of drone {peer} is refused";
+        }
+        else if (refused is null && (_engine is not { } engine || !engine.View.Contains(peer)))
+        {
+            refused = $"drone {peer} is not in the run (view {_engine?.View.Number}); its {name} is refused";
+        }
+
+        node.Serve(peer, requestId, () =>
+        {
+            if (refused is not null)
+            {
+                throw new InvalidDataException(refused); // logged, and answered with an error reply
+            }
+
+            var reply = request switch
+            {
+                AllocateRequest a => allocator!.TryMalloc(a.Bytes, a.Alignment, out var address) is { } refusal ? new AllocationReply(0, refusal) : new AllocationReply(address, null),
+                FreeRequest f => new AllocationReply(f.Address, allocator!.TryFree(f.Address)),
+                _ => throw new InvalidOperationException($"no allocation request of kind {kind}"),
+            };
+            return MeshNode.BuildReply(requestId, reply, static (ref MessagePackWriter w, AllocationReply r) => AllocationCodec.Write(ref w, r));
+        });
+    }
+
     /// <summary>Answers a request when the link's send side gets to it; one that must wait (its asker is not yet admitted here) is served again when the engine can.</summary>
     private void Serve(MeshNode node, int peer, ulong requestId, ProtocolMessage request) =>
         node.Serve(peer, requestId, () =>
@@ -207,12 +326,14 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
                 : MeshNode.BuildReply(requestId, reply, static (ref MessagePackWriter w, ProtocolMessage m) => ProtocolCodec.Write(ref w, m), ProtocolCodec.SizeHint(reply));
         });
 
-    private ProtocolMessage Await((int Drone, ProtocolMessage Request) request, Task<Reply> task)
+    private ProtocolMessage Await((int Drone, ProtocolMessage Request) request, Task<Reply> task) =>
+        ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(request.Request), WaitFor(request.Drone, request.Request.GetType().Name, task).Body, _drones);
+
+    /// <summary>The reply to a request of <paramref name="what"/> to <paramref name="drone"/>: awaited as long as the link is open (or the wait limit), unless the run stops for this drone meanwhile.</summary>
+    private Reply WaitFor(int drone, string what, Task<Reply> task)
     {
-        Reply reply;
         try
         {
-            // As long as the link is open (or the wait limit), unless the run stops for this drone meanwhile.
             var deadline = _waitLimit == Timeout.InfiniteTimeSpan ? DateTime.MaxValue : DateTime.UtcNow + _waitLimit;
             while (!task.Wait(AbortCheck))
             {
@@ -224,22 +345,20 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
                 if (DateTime.UtcNow >= deadline)
                 {
                     throw new TimeoutException(
-                        $"drone {Node.Id}: no reply from drone {request.Drone} to {request.Request.GetType().Name} within {_waitLimit.TotalSeconds:0.###} s (--wait-limit)");
+                        $"drone {Node.Id}: no reply from drone {drone} to {what} within {_waitLimit.TotalSeconds:0.###} s (--wait-limit)");
                 }
             }
 
-            reply = task.GetAwaiter().GetResult();
+            return task.GetAwaiter().GetResult();
         }
         catch (AggregateException error) when (error.InnerException is MeshException inner)
         {
-            throw Node.GetLink(request.Drone) is null ? Unreachable(request.Drone, inner) : inner;
+            throw Node.GetLink(drone) is null ? Unreachable(drone, inner) : inner;
         }
-        catch (MeshException error) when (Node.GetLink(request.Drone) is null)
+        catch (MeshException error) when (Node.GetLink(drone) is null)
         {
-            throw Unreachable(request.Drone, error);
+            throw Unreachable(drone, error);
         }
-
-        return ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(request.Request), reply.Body, _drones);
     }
 
     /// <summary>About how many bytes the reply to <paramref name="request"/> holds, for the window: a page, or a diff reply at most the engine's reply budget.</summary>

@@ -30,6 +30,12 @@ internal static class ProtocolCodec
     public const byte PageRequestKind = MessageKind.FirstApplicationKind + 7;
     public const byte PageReplyKind = MessageKind.FirstApplicationKind + 8;
 
+    /// <summary>A drone's Malloc, a request to drone 0 (<see cref="AllocationCodec"/>): not a protocol message.</summary>
+    public const byte AllocateRequestKind = MessageKind.FirstApplicationKind + 9;
+
+    /// <summary>A drone's Free, a request to drone 0 (<see cref="AllocationCodec"/>): not a protocol message.</summary>
+    public const byte FreeRequestKind = MessageKind.FirstApplicationKind + 10;
+
     /// <summary>A lock attempt's refusal (<see cref="LockBusy"/>).</summary>
     public const byte LockBusyKind = MessageKind.FirstApplicationKind + 11;
 
@@ -56,6 +62,8 @@ internal static class ProtocolCodec
         DiffReplyKind => "DiffReply",
         PageRequestKind => "PageRequest",
         PageReplyKind => "PageReply",
+        AllocateRequestKind => "AllocateRequest",
+        FreeRequestKind => "FreeRequest",
         LockBusyKind => "LockBusy",
         SuspicionKind => "Suspicion",
         ViewChangeKind => "ViewChange",
