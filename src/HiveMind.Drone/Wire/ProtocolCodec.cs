@@ -30,6 +30,9 @@ internal static class ProtocolCodec
     public const byte PageRequestKind = MessageKind.FirstApplicationKind + 7;
     public const byte PageReplyKind = MessageKind.FirstApplicationKind + 8;
 
+    /// <summary>A <see cref="ConditionWake"/> from a signalling drone to a waiting one: not the engine's, read by <see cref="ConditionWake.Read"/>.</summary>
+    public const byte ConditionWakeKind = MessageKind.FirstApplicationKind + 12;
+
     // Membership and lock recovery (PROTOCOL.md, "Failures and churn").
     public const byte SuspicionKind = MessageKind.FirstApplicationKind + 20;
     public const byte ViewChangeKind = MessageKind.FirstApplicationKind + 21;
@@ -60,6 +63,7 @@ internal static class ProtocolCodec
         JoinRequestKind => "JoinRequest",
         JoinWelcomeKind => "JoinWelcome",
         RunReportKind => "RunReport",
+        ConditionWakeKind => "ConditionWake",
         _ => MessageKind.Name(kind),
     };
 
