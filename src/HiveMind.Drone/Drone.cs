@@ -98,7 +98,23 @@ public sealed partial class Drone : IDisposable
             throw new OptionsException($"--heap-size {options.HeapSize}: {error.Message}", error);
         }
 
-        Allocator = new SharedAllocator(0, Heap.Size);
+        // The condition queues take the top of the heap, below its end, on every drone alike; the program's blocks are
+        // allocated below them. A drone that joins learns the run's slots (and takes drone 0's --conditions) as it is admitted.
+        _conditions = options.Conditions;
+        var queues = joining ? 0 : ConditionQueueBytes(_conditions, MaxDrones);
+        if (queues > Heap.Size / 2)
+        {
+            Heap.Dispose();
+            throw new OptionsException(
+                $"--conditions {_conditions}: the condition queues take {queues} bytes of shared heap ({ConditionWaitersFor(MaxDrones)} waiters each for {MaxDrones} drone slot(s)), more than half of --heap-size {options.HeapSize}; give a larger --heap-size or a smaller --conditions.");
+        }
+
+        if (!joining)
+        {
+            PlaceConditionQueues(_conditions, MaxDrones);
+        }
+
+        Allocator = new SharedAllocator(0, Heap.Size - queues);
         var threshold = ByteSize.Parse(options.GcThreshold, "--gc-threshold");
         if (MaxDrones == 1)
         {
@@ -183,7 +199,9 @@ public sealed partial class Drone : IDisposable
 
         network.Attach(_node, _engine);
         _network = network;
+        network.Conditions = _conditions;
         network.ReportArrived += (peer, report) => _reports[peer] = report;
+        network.ConditionWakeArrived += OnConditionWake;
         _engine.Fault = FaultInjection.StallFor(Id);
         _engine.Trace = NewTrace(options, MaxDrones);
         _engine.StopsOnRemoval = !options.RecoversFromFailures;
@@ -194,7 +212,7 @@ public sealed partial class Drone : IDisposable
         _node.PeerFailed += OnPeerFailed;
         _node.PeerSilent += OnPeerSilent;
         _engine.ViewChanged += OnViewChanged;
-        _engine.NewcomerState = () => [_distributions, ForNewcomers];
+        _engine.NewcomerState = () => [_distributions, ForNewcomers, _conditions];
         placement.Listening?.Invoke(_node.ListenEndpoint);
         if (joining)
         {
@@ -454,13 +472,18 @@ public sealed partial class Drone : IDisposable
             var welcome = _engine.JoinRun();
             Count = welcome.Started;
             JoinedAt = welcome.Barrier;
-            if (welcome.Extra.Length != 2)
+            if (welcome.Extra.Length != 3 || welcome.Extra[2] is < 0 or > DroneOptions.MaxConditions)
             {
-                throw new InvalidOperationException($"Drone {Id}: drone 0's welcome carries {welcome.Extra.Length} runtime values, not 2: is it another HiveMind version?");
+                throw new InvalidOperationException($"Drone {Id}: drone 0's welcome carries runtime values [{string.Join(", ", welcome.Extra)}], not the 3 of this version: is it another HiveMind version?");
             }
 
             _distributions = (int)welcome.Extra[0];
             ForNewcomers = welcome.Extra[1];
+
+            // The run's conditions are drone 0's: their queues lie where drone 0 reserved them.
+            _conditions = (int)welcome.Extra[2];
+            PlaceConditionQueues(_conditions, MaxDrones);
+            _network!.Conditions = _conditions;
             LogJoined(_logger, Id, welcome.Barrier, welcome.View, string.Join(',', welcome.Live), Stopwatch.GetElapsedTime(asked).TotalMilliseconds);
         }
         catch (Exception error)
@@ -586,12 +609,16 @@ public sealed partial class Drone : IDisposable
     public SharedArray<T> Array<T>(long address, int count)
         where T : unmanaged => new(Heap, address, count);
 
-    /// <summary>Acquires lock <paramref name="lockId"/>. Locks are not reentrant.</summary>
+    /// <summary>
+    /// Acquires lock <paramref name="lockId"/>. Locks are not reentrant: a thread that holds it (or is acquiring it) throws;
+    /// a thread whose drone holds it on another thread waits for that thread to release it, as a drone waits for another.
+    /// </summary>
     public void LockAcquire(int lockId)
     {
         CheckRunning();
         CheckLock(lockId);
-        _engine.Acquire(lockId);
+        TakeLock(lockId, condId: null);
+        AcquireTaken(lockId);
     }
 
     /// <summary>Releases lock <paramref name="lockId"/>, which this drone must hold.</summary>
@@ -600,6 +627,7 @@ public sealed partial class Drone : IDisposable
         CheckRunning();
         CheckLock(lockId);
         _engine.Release(lockId);
+        GiveLockBack(lockId);
     }
 
     /// <summary>Waits until every drone reaches barrier <paramref name="barrierId"/>.</summary>
@@ -664,6 +692,7 @@ public sealed partial class Drone : IDisposable
             }
 
             _exited = true;
+            WakeAllWaiters();
             DroneTelemetry.Remove(this);
             if (Id == 0)
             {
@@ -739,6 +768,7 @@ public sealed partial class Drone : IDisposable
     public void Dispose()
     {
         Volatile.Write(ref _disposed, true);
+        WakeAllWaiters();
         DroneTelemetry.Remove(this);
         _backstop?.Dispose();
         if (!_exited)
@@ -782,7 +812,7 @@ public sealed partial class Drone : IDisposable
 
             for (var kind = 0; kind < 256; kind++)
             {
-                if (ProtocolCodec.IsProtocolKind((byte)kind))
+                if (ProtocolCodec.IsProtocolKind((byte)kind) || kind == ProtocolCodec.ConditionWakeKind)
                 {
                     traffic.MessagesIn += counters.ReceivedMessages((byte)kind);
                     traffic.BytesIn += counters.ReceivedBytes((byte)kind);
@@ -870,6 +900,9 @@ public sealed partial class Drone : IDisposable
 
     /// <summary>This drone's protocol engine (for its statistics).</summary>
     internal LrcEngine Engine => _engine;
+
+    /// <summary>This drone's mesh node, null in a run of one (for tests that send frames of their own).</summary>
+    internal MeshNode? Mesh => _node;
 
     private void OnPeerFailed(int peer, string reason)
     {
@@ -1057,6 +1090,7 @@ public sealed partial class Drone : IDisposable
         LogRunStopped(_logger, Id, exitCode, reason);
         _node?.Leave(); // links that close from now on are the run ending, not news
         _engine.Abort(reason);
+        WakeAllWaiters();
         if (_exitOnPeerFailure && _endProcess is { } endProcess)
         {
             // Time for the report (drone 0 waits up to 2 s in all for the processes it names) and the program's own end.
