@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Security.Cryptography;
 using HiveMind.Consistency;
+using HiveMind.Net.Transport;
 using HiveMind.Wire;
 using MessagePack;
 
@@ -120,7 +122,8 @@ public sealed class ConditionTests
         const int toWaiters = 0; // conditions
         const int toSignaller = 1;
         using var cluster = new DroneCluster(3);
-        var seen = new ConcurrentQueue<string>();
+        var seen = new ConcurrentQueue<(int Drone, long Phase, long Payload)>();
+        long returnsSeen = -1;
         cluster.Run(id =>
         {
             var drone = cluster[id];
@@ -139,7 +142,7 @@ public sealed class ConditionTests
                 shared[payload] = 222;
                 drone.LockCondBroadcast(Lock, toWaiters);
                 AwaitCount(drone, shared, acks, 3, toSignaller);
-                Assert.True(shared[returns] == 3, $"drone 0: the waiters' LockCondWait returned {shared[returns]} times in all; a signal wakes one and a broadcast two, 3");
+                returnsSeen = shared[returns];
                 drone.LockRelease(Lock);
             }
             else
@@ -162,9 +165,7 @@ public sealed class ConditionTests
                         shared[grants]--;
                     }
 
-                    seen.Enqueue($"drone {id} phase {shared[phase]} payload {shared[payload]}");
-                    var expected = shared[phase] == 1 ? 111 : 222;
-                    Assert.True(shared[payload] == expected, $"drone {id}: woken in phase {shared[phase]}, read payload {shared[payload]} at 0x{shared.AddressOf(payload):X}, expected {expected} written before the signal");
+                    seen.Enqueue((id, shared[phase], shared[payload]));
                     shared[acks]++;
                     drone.LockCondSignal(Lock, toSignaller);
                     round = (int)shared[phase] + 1;
@@ -176,9 +177,10 @@ public sealed class ConditionTests
             drone.Barrier(0);
         }, Limit);
 
-        var events = seen.ToArray();
-        Assert.True(events.Length == 3 && events.Count(e => e.Contains("phase 1 payload 111", StringComparison.Ordinal)) == 1,
-            $"expected one waiter woken by the signal and both by the broadcast, got: {string.Join("; ", events)}");
+        var events = string.Join("; ", seen.Select(e => $"drone {e.Drone} woken in phase {e.Phase} read payload {e.Payload}"));
+        Assert.True(returnsSeen == 3, $"the waiters' LockCondWait returned {returnsSeen} times in all, not 3 (one for the signal, two for the broadcast): {events}");
+        Assert.True(seen.Count(e => e.Phase == 1) == 1 && seen.Count(e => e.Phase == 2) == 2, $"expected one waiter woken by the signal and both by the broadcast: {events}");
+        Assert.True(seen.All(e => e.Payload == e.Phase * 111), $"a woken waiter did not see the payload drone 0 wrote before it signalled (111 in phase 1, 222 in phase 2): {events}");
     }
 
     /// <summary>Waits on <paramref name="condition"/> until the long at <paramref name="index"/> reaches <paramref name="count"/>.</summary>
@@ -242,7 +244,12 @@ public sealed class ConditionTests
             drone.LockCondWait(0, 2);
         }
 
-        var full = Assert.Throws<InvalidOperationException>(() => drone.LockCondWait(0, 1));
+        // The seventeenth wait, on a thread of its own so that a wait that is not refused fails the test instead of hanging it.
+        Exception? refused = null;
+        var seventeenth = new Thread(() => refused = Record.Exception(() => drone.LockCondWait(0, 1)));
+        seventeenth.Start();
+        Assert.True(seventeenth.Join(TimeSpan.FromSeconds(10)), "drone 0: a seventeenth wait on condition 1 (16 waiting, the most) was not refused within 10 s");
+        var full = Assert.IsType<InvalidOperationException>(refused);
         Assert.Contains("Drone 0: condition 1 already has 16 waiters, the most one condition holds", full.Message, StringComparison.Ordinal);
         drone.LockAcquire(1);
         var otherLock = Assert.Throws<InvalidOperationException>(() => drone.LockCondSignal(1, 1));
@@ -324,6 +331,92 @@ public sealed class ConditionTests
             waiter.Dispose();
         }
     }
+
+    /// <summary>
+    /// A drone that joins a running run takes drone 0's --conditions (8) over its own (64), so its condition queues lie
+    /// where the others' do: it waits for drone 0's signal and signals drone 0's wait, and a condition past 7 is refused.
+    /// </summary>
+    [Fact]
+    public void Joiner_TakesTheRunsConditions_WaitsAndSignalsWithTheOthers()
+    {
+        var key = RandomNumberGenerator.GetBytes(32);
+        var run = new DroneOptions { HeapSize = "1MiB", Quiet = true, MaxDronesInRun = 3, KeyFile = "unused.key", Conditions = 8 };
+        var registry = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var drones = new Drone?[3];
+        long seen = 0;
+        using var offered = new ManualResetEventSlim();
+        try
+        {
+            DroneThreads.Run(3, id =>
+            {
+                var drone = drones[id] = id switch
+                {
+                    0 => Drone.Join(run, new DronePlacement(0, 2) { ClusterKey = key, Listening = endpoint => registry.SetResult(endpoint.ToString()) }),
+                    1 => Drone.Join(run, new DronePlacement(1, 2) { ClusterKey = key, Registry = Registry(registry) }),
+                    _ => offered.Wait(Limit) ? Drone.Join(
+                        new DroneOptions { HeapSize = "1MiB", Quiet = true, Join = Registry(registry), KeyFile = "unused.key", Conditions = 64 },
+                        new DronePlacement(MeshNode.Newcomer, 0) { ClusterKey = key, Registry = Registry(registry) })
+                        : throw new TimeoutException($"drone 0 did not offer its shared block to newcomers within {Limit.TotalSeconds} s"),
+                };
+                if (id == 0)
+                {
+                    // The joiner asks only once the block is offered, and is admitted at the next barrier, which it passes.
+                    drone.ForNewcomers = drone.Malloc(4096, 4096);
+                    offered.Set();
+                    Assert.True(drone.WaitForJoiners(1, Limit), $"drone 0: no drone asked to join within {Limit.TotalSeconds} s");
+                }
+
+                if (id != 2)
+                {
+                    drone.Barrier(0); // admits the joiner, whose Join returns once it has passed it
+                }
+
+                var shared = drone.Array<long>(drone.ForNewcomers, 4);
+                if (id == 0)
+                {
+                    drone.LockAcquire(Lock);
+                    while (shared[0] == 0)
+                    {
+                        drone.LockCondWait(Lock, 1);
+                    }
+
+                    shared[1] = 77;
+                    drone.LockCondSignal(Lock, 7);
+                    drone.LockRelease(Lock);
+                }
+                else if (id == 2)
+                {
+                    var error = Assert.Throws<ArgumentOutOfRangeException>(() => drone.LockCondWait(Lock, 8));
+                    Assert.Contains("condition ids are 0 .. 7 (--conditions 8;", error.Message, StringComparison.Ordinal);
+                    drone.LockAcquire(Lock);
+                    shared[0] = 1;
+                    drone.LockCondSignal(Lock, 1);
+                    while (shared[1] == 0)
+                    {
+                        drone.LockCondWait(Lock, 7);
+                    }
+
+                    seen = shared[1];
+                    drone.LockRelease(Lock);
+                }
+
+                drone.Barrier(1);
+                drone.Exit();
+            }, Limit);
+        }
+        finally
+        {
+            foreach (var drone in drones)
+            {
+                drone?.Dispose();
+            }
+        }
+
+        Assert.True(seen == 77, $"the joiner (drone 2) read {seen} after drone 0's signal, not the 77 drone 0 wrote before it");
+    }
+
+    private static string Registry(TaskCompletionSource<string> registry) =>
+        registry.Task.Wait(Limit) ? registry.Task.Result : throw new TimeoutException($"drone 0 did not listen within {Limit.TotalSeconds} s");
 
     /// <summary>
     /// A wake whose ticket no thread waits with (its wait ended) is ignored and the link stays up; a wake of a condition
