@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using HiveMind.Allocation;
 using HiveMind.Consistency;
 using HiveMind.Net.Transport;
 using HiveMind.Wire;
@@ -269,6 +270,41 @@ public sealed class ConditionTests
             drone.LockAcquire(0);
             drone.LockAcquire(0);
         }).Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// --conditions is parsed and checked against its limit; the queues take the top of the heap (Malloc hands out only
+    /// what lies below them), a heap they would take half of is refused naming both options, and a run of none has none.
+    /// </summary>
+    [Fact]
+    public void ConditionsOption_LimitsHeapShareAndNone()
+    {
+        Assert.Equal(8, Tmk.ParseOptions<DroneOptions>(["--conditions", "8"]).Conditions);
+        Assert.Equal(DroneOptions.DefaultConditions, new DroneOptions().Conditions);
+        foreach (var conditions in new[] { -1, DroneOptions.MaxConditions + 1 })
+        {
+            var error = Assert.Throws<OptionsException>(() => new DroneOptions { Conditions = conditions }.Validate());
+            Assert.Equal($"--conditions: must be 0 to 4096, not {conditions}.", error.Message);
+        }
+
+        var tooSmall = Assert.Throws<OptionsException>(() => Drone.Start(new DroneOptions { HeapSize = "64KiB", Conditions = 4096, Quiet = true }));
+        Assert.Contains("--conditions 4096: the condition queues take 1114112 bytes of shared heap (16 waiters each for 1 drone slot(s)), more than half of --heap-size 64KiB", tooSmall.Message, StringComparison.Ordinal);
+
+        using (var drone = Drone.Start(new DroneOptions { HeapSize = "1MiB", Quiet = true }))
+        {
+            var queues = Drone.ConditionQueueBytes(DroneOptions.DefaultConditions, 1);
+            Assert.True(drone.Allocator.FreeBytes <= drone.Heap.Size - queues,
+                $"drone 0: the allocator has {drone.Allocator.FreeBytes} bytes free in a heap of {drone.Heap.Size}, of which the condition queues take the top {queues}");
+            var top = drone.Malloc(drone.Allocator.FreeBytes);
+            Assert.True(top + drone.Allocator.AllocatedBytes <= drone.Heap.Size - queues,
+                $"drone 0: the heap's last block [0x{top:X}, +{drone.Allocator.AllocatedBytes}) reaches into the condition queues at 0x{drone.Heap.Size - queues:X}");
+        }
+
+        using var none = Drone.Start(new DroneOptions { HeapSize = "1MiB", Conditions = 0, Quiet = true });
+        Assert.Equal(none.Heap.Size - SharedAllocator.Granule, none.Allocator.FreeBytes);
+        none.LockAcquire(0);
+        var noConditions = Assert.Throws<ArgumentOutOfRangeException>(() => none.LockCondSignal(0, 0));
+        Assert.Contains("Drone 0: the run has no conditions (--conditions 0; give up to 4096)", noConditions.Message, StringComparison.Ordinal);
     }
 
     /// <summary>A drone's thread waiting on a condition when the drone is disposed ends with an exception that says so.</summary>
