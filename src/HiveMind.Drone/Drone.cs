@@ -107,7 +107,23 @@ public sealed partial class Drone : IDisposable
             throw new OptionsException($"--heap-size {options.HeapSize}: {error.Message}", error);
         }
 
-        Allocator = new SharedAllocator(0, Heap.Size);
+        // The condition queues take the top of the heap, below its end, on every drone alike; the program's blocks are
+        // allocated below them. A drone that joins learns the run's slots (and takes drone 0's --conditions) as it is admitted.
+        _conditions = options.Conditions;
+        var queues = joining ? 0 : ConditionQueueBytes(_conditions, MaxDrones);
+        if (queues > Heap.Size / 2)
+        {
+            Heap.Dispose();
+            throw new OptionsException(
+                $"--conditions {_conditions}: the condition queues take {queues} bytes of shared heap ({ConditionWaitersFor(MaxDrones)} waiters each for {MaxDrones} drone slot(s)), more than half of --heap-size {options.HeapSize}; give a larger --heap-size or a smaller --conditions.");
+        }
+
+        if (!joining)
+        {
+            PlaceConditionQueues(_conditions, MaxDrones);
+        }
+
+        Allocator = new SharedAllocator(0, Heap.Size - queues);
         var threshold = ByteSize.Parse(options.GcThreshold, "--gc-threshold");
         if (MaxDrones == 1)
         {
@@ -192,7 +208,9 @@ public sealed partial class Drone : IDisposable
 
         network.Attach(_node, _engine);
         _network = network;
+        network.Conditions = _conditions;
         network.ReportArrived += (peer, report) => _reports[peer] = report;
+        network.ConditionWakeArrived += OnConditionWake;
         _engine.Fault = FaultInjection.StallFor(Id);
         _engine.Trace = NewTrace(options, MaxDrones);
         _engine.StopsOnRemoval = !options.RecoversFromFailures;
@@ -203,7 +221,7 @@ public sealed partial class Drone : IDisposable
         _node.PeerFailed += OnPeerFailed;
         _node.PeerSilent += OnPeerSilent;
         _engine.ViewChanged += OnViewChanged;
-        _engine.NewcomerState = () => [_distributions, ForNewcomers, _ballots, _collectives];
+        _engine.NewcomerState = () => [_distributions, ForNewcomers, _ballots, _collectives, _conditions];
         placement.Listening?.Invoke(_node.ListenEndpoint);
         if (joining)
         {
@@ -466,14 +484,19 @@ public sealed partial class Drone : IDisposable
             var welcome = _engine.JoinRun();
             Count = welcome.Started;
             JoinedAt = welcome.Barrier;
-            if (welcome.Extra.Length != 4)
+            if (welcome.Extra.Length != 5 || welcome.Extra[4] is < 0 or > DroneOptions.MaxConditions)
             {
-                throw new InvalidOperationException($"Drone {Id}: drone 0's welcome carries {welcome.Extra.Length} runtime values, not 4: is it another HiveMind version?");
+                throw new InvalidOperationException($"Drone {Id}: drone 0's welcome carries runtime values [{string.Join(", ", welcome.Extra)}], not the 5 of this version: is it another HiveMind version?");
             }
 
             _distributions = (int)welcome.Extra[0];
             ForNewcomers = welcome.Extra[1];
             (_ballots, _collectives) = (welcome.Extra[2], (int)welcome.Extra[3]);
+
+            // The run's conditions are drone 0's: their queues lie where drone 0 reserved them.
+            _conditions = (int)welcome.Extra[4];
+            PlaceConditionQueues(_conditions, MaxDrones);
+            _network!.Conditions = _conditions;
             LogJoined(_logger, Id, welcome.Barrier, welcome.View, string.Join(',', welcome.Live), Stopwatch.GetElapsedTime(asked).TotalMilliseconds);
         }
         catch (Exception error)
@@ -765,13 +788,16 @@ public sealed partial class Drone : IDisposable
     public SharedArray<T> Array<T>(long address, long count)
         where T : unmanaged => new(Heap, address, count);
 
-    /// <summary>Acquires lock <paramref name="lockId"/>. Locks are not reentrant.</summary>
-    /// <exception cref="InvalidOperationException">This drone holds the lock, or another of its threads waits for it.</exception>
+    /// <summary>
+    /// Acquires lock <paramref name="lockId"/>. Locks are not reentrant: a thread that holds it (or is acquiring it) throws;
+    /// a thread whose drone holds it on another thread waits for that thread to release it, as a drone waits for another.
+    /// </summary>
     public void LockAcquire(int lockId)
     {
         CheckRunning();
         CheckLock(lockId);
-        _engine.Acquire(lockId);
+        TakeLock(lockId, condId: null);
+        AcquireTaken(lockId);
     }
 
     /// <summary>
@@ -787,7 +813,36 @@ public sealed partial class Drone : IDisposable
     {
         CheckRunning();
         CheckLock(lockId);
-        return _engine.TryAcquire(lockId);
+        var thread = Environment.CurrentManagedThreadId;
+        lock (_conditionGate)
+        {
+            if (!_locksTaken.TryAdd(lockId, (thread, false)))
+            {
+                return false; // a thread of this drone holds it or acquires it
+            }
+        }
+
+        var acquired = false;
+        try
+        {
+            acquired = _engine.TryAcquire(lockId);
+        }
+        finally
+        {
+            if (acquired)
+            {
+                lock (_conditionGate)
+                {
+                    _locksTaken[lockId] = (thread, true);
+                }
+            }
+            else
+            {
+                GiveLockBack(lockId);
+            }
+        }
+
+        return acquired;
     }
 
     /// <summary>Releases lock <paramref name="lockId"/>, which this drone must hold.</summary>
@@ -796,6 +851,7 @@ public sealed partial class Drone : IDisposable
         CheckRunning();
         CheckLock(lockId);
         _engine.Release(lockId);
+        GiveLockBack(lockId);
     }
 
     /// <summary>Waits until every drone reaches barrier <paramref name="barrierId"/>.</summary>
@@ -860,6 +916,7 @@ public sealed partial class Drone : IDisposable
             }
 
             _exited = true;
+            WakeAllWaiters();
             DroneTelemetry.Remove(this);
             if (Id == 0)
             {
@@ -935,6 +992,7 @@ public sealed partial class Drone : IDisposable
     public void Dispose()
     {
         Volatile.Write(ref _disposed, true);
+        WakeAllWaiters();
         DroneTelemetry.Remove(this);
         _backstop?.Dispose();
         if (!_exited)
@@ -978,7 +1036,7 @@ public sealed partial class Drone : IDisposable
 
             for (var kind = 0; kind < 256; kind++)
             {
-                if (ProtocolCodec.IsProtocolKind((byte)kind))
+                if (ProtocolCodec.IsProtocolKind((byte)kind) || kind == ProtocolCodec.ConditionWakeKind)
                 {
                     traffic.MessagesIn += counters.ReceivedMessages((byte)kind);
                     traffic.BytesIn += counters.ReceivedBytes((byte)kind);
@@ -1257,6 +1315,7 @@ public sealed partial class Drone : IDisposable
         LogRunStopped(_logger, Id, exitCode, reason);
         _node?.Leave(); // links that close from now on are the run ending, not news
         _engine.Abort(reason);
+        WakeAllWaiters();
         if (_exitOnPeerFailure && _endProcess is { } endProcess)
         {
             // Time for the report (drone 0 waits up to 2 s in all for the processes it names) and the program's own end.

@@ -20,6 +20,12 @@ public class DroneOptions
     /// <summary>Default number of barriers.</summary>
     public const int DefaultBarriers = 64;
 
+    /// <summary>Default number of condition variables (<see cref="Drone.LockCondWait"/>).</summary>
+    public const int DefaultConditions = 64;
+
+    /// <summary>Most condition variables a run may have.</summary>
+    public const int MaxConditions = 4096;
+
     /// <summary>Largest run.</summary>
     public const int MaxDrones = 256;
 
@@ -42,6 +48,10 @@ public class DroneOptions
     /// <summary>--barriers: Number of barriers (ids 0 .. barriers-1).</summary>
     [Option("barriers", Default = DefaultBarriers, HelpText = "Number of barriers (ids 0 .. barriers-1).")]
     public int Barriers { get; set; } = DefaultBarriers;
+
+    /// <summary>--conditions: Number of condition variables (ids 0 .. conditions-1), 0 to 4096; their waiter queues take the top of the shared heap (16 bytes per waiter, 4 waiters per drone slot and 16 at least per condition).</summary>
+    [Option("conditions", Default = DefaultConditions, HelpText = "Number of condition variables (ids 0 .. conditions-1), 0 to 4096; their waiter queues take the top of the shared heap (16 bytes per waiter, 4 waiters per drone slot and 16 at least per condition).")]
+    public int Conditions { get; set; } = DefaultConditions;
 
     /// <summary>--gc-threshold: Consistency data (interval records, write notices, diffs, twins) one drone may hold before the next barrier collects it; suffixes KiB, MiB, GiB.</summary>
     [Option("gc-threshold", Default = "64MiB", HelpText = "Consistency data (interval records, write notices, diffs, twins) one drone may hold before the next barrier collects it; suffixes KiB, MiB, GiB.")]
@@ -281,6 +291,11 @@ public class DroneOptions
         if (Barriers < 1)
         {
             throw new OptionsException($"--barriers: must be at least 1, not {Barriers}.");
+        }
+
+        if (Conditions is < 0 or > MaxConditions)
+        {
+            throw new OptionsException($"--conditions: must be 0 to {MaxConditions}, not {Conditions}.");
         }
 
         if (HeartbeatMs < 1)

@@ -252,6 +252,18 @@ public static class Tmk
     /// <summary>Releases a lock (Tmk_lock_release).</summary>
     public static void LockRelease(int lockId) => Drone.LockRelease(lockId);
 
+    /// <summary>
+    /// Gives up a lock this drone holds, waits for a signal or broadcast on the condition, and acquires the lock again
+    /// (Tmk_lock_cond_wait). A wait may return before its predicate holds: loop on it (see <see cref="Drone.LockCondWait"/>).
+    /// </summary>
+    public static void LockCondWait(int lockId, int condId) => Drone.LockCondWait(lockId, condId);
+
+    /// <summary>Wakes one thread waiting on the condition, holding its lock (Tmk_lock_cond_signal).</summary>
+    public static void LockCondSignal(int lockId, int condId) => Drone.LockCondSignal(lockId, condId);
+
+    /// <summary>Wakes every thread waiting on the condition, holding its lock (Tmk_lock_cond_broadcast).</summary>
+    public static void LockCondBroadcast(int lockId, int condId) => Drone.LockCondBroadcast(lockId, condId);
+
     /// <summary>Waits for every drone at a barrier (Tmk_barrier).</summary>
     public static void Barrier(int barrierId) => Drone.Barrier(barrierId);
 

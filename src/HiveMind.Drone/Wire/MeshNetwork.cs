@@ -148,7 +148,7 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
 
     public bool IsKnownKind(byte kind) =>
         (ProtocolCodec.IsProtocolKind(kind) && !ProtocolCodec.IsReplyKind(kind))
-        || kind is ProtocolCodec.RunReportKind or ProtocolCodec.AllocateRequestKind or ProtocolCodec.FreeRequestKind;
+        || kind is ProtocolCodec.RunReportKind or ProtocolCodec.AllocateRequestKind or ProtocolCodec.FreeRequestKind or ProtocolCodec.ConditionWakeKind;
 
     /// <summary>
     /// The allocator of this drone: on drone 0 the run's, which serves the other drones' Malloc and Free; on every drone,
@@ -203,6 +203,28 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
 
     private long HeapSize => (Allocator ?? throw new InvalidOperationException("The mesh network has no allocator.")).End;
 
+
+    /// <summary>The run's condition ids are 0 .. this - 1: a wake naming another is malformed.</summary>
+    internal int Conditions { get; set; }
+
+    /// <summary>Raised on the receive thread with each <see cref="ConditionWake"/> a peer sends (the handler must not throw or wait).</summary>
+    internal event Action<int, ConditionWake>? ConditionWakeArrived;
+
+    /// <summary>Sends a wake to a drone one of whose threads waits on a condition (lone and on the waiter's critical path: written at once when the link is idle).</summary>
+    /// <exception cref="DroneUnreachableException">The drone has no link.</exception>
+    /// <exception cref="MeshException">The link did not take the frame.</exception>
+    internal void SendConditionWake(int drone, ConditionWake wake)
+    {
+        try
+        {
+            Node.Send(drone, ProtocolCodec.ConditionWakeKind, wake, static (ref MessagePackWriter w, ConditionWake m) => ConditionWake.Write(ref w, m), inline: true);
+        }
+        catch (MeshException error) when (Node.GetLink(drone) is null)
+        {
+            throw Unreachable(drone, error);
+        }
+    }
+
     /// <summary>On drone 0: raised on the receive thread with each drone's report of its run as it leaves.</summary>
     internal event Action<int, RunReport>? ReportArrived;
 
@@ -238,6 +260,27 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
             }
 
             ReportArrived?.Invoke(peer, RunReport.Read(ref body, _drones));
+            return;
+        }
+
+        if (kind == ProtocolCodec.ConditionWakeKind)
+        {
+            // One-way; a wake that does not decode (or names no condition of the run) is the peer's fault and closes its link.
+            if (requestId != 0)
+            {
+                throw new InvalidDataException($"drone {peer} sent a ConditionWake as a request");
+            }
+
+            var wake = ConditionWake.Read(ref body, Conditions);
+            try
+            {
+                ConditionWakeArrived?.Invoke(peer, wake);
+            }
+            catch (Exception error) when (error is not OutOfMemoryException)
+            {
+                LogHandlerFailed(_logger, node.Id, nameof(ConditionWake), peer, error.Message);
+            }
+
             return;
         }
 

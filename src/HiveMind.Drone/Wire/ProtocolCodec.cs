@@ -39,6 +39,9 @@ internal static class ProtocolCodec
     /// <summary>A lock attempt's refusal (<see cref="LockBusy"/>).</summary>
     public const byte LockBusyKind = MessageKind.FirstApplicationKind + 11;
 
+    /// <summary>A <see cref="ConditionWake"/> from a signalling drone to a waiting one: not the engine's, read by <see cref="ConditionWake.Read"/>.</summary>
+    public const byte ConditionWakeKind = MessageKind.FirstApplicationKind + 12;
+
     // Membership and lock recovery (PROTOCOL.md, "Failures and churn").
     public const byte SuspicionKind = MessageKind.FirstApplicationKind + 20;
     public const byte ViewChangeKind = MessageKind.FirstApplicationKind + 21;
@@ -72,6 +75,7 @@ internal static class ProtocolCodec
         JoinRequestKind => "JoinRequest",
         JoinWelcomeKind => "JoinWelcome",
         RunReportKind => "RunReport",
+        ConditionWakeKind => "ConditionWake",
         _ => MessageKind.Name(kind),
     };
 
