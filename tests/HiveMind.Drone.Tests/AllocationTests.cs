@@ -343,7 +343,7 @@ public sealed class AllocationTests
             {
                 var drone = cluster[id];
                 mismatch[id] = Record.Exception(() => drone.MallocCollective(id == 2 ? 200 : 100));
-                exhausted[id] = Record.Exception(() => drone.MallocCollective(drone.Heap.Size - 64));
+                exhausted[id] = Record.Exception(() => drone.MallocCollective(drone.Allocator.End - 64)); // the allocator's range ends below the condition queues
                 after[id] = drone.MallocCollective(64);
             },
             TimeSpan.FromSeconds(60));
@@ -354,8 +354,8 @@ public sealed class AllocationTests
                 mismatch[id] is ArgumentException { ParamName: "bytes" } && mismatch[id]!.Message.Contains("drone 2 asked for 200 bytes", StringComparison.Ordinal) && mismatch[id]!.Message.Contains("drone 0 for 100 bytes", StringComparison.Ordinal),
                 $"drone {id}, sizes 100, 100 and 200: threw {mismatch[id]?.GetType().Name ?? "nothing"}: {mismatch[id]?.Message}");
             Assert.True(
-                exhausted[id] is SharedHeapExhaustedException && exhausted[id]!.Message.Contains($"Malloc({cluster[0].Heap.Size - 64}, alignment 16) failed", StringComparison.Ordinal),
-                $"drone {id}, {cluster[0].Heap.Size - 64} bytes of a heap of {cluster[0].Heap.Size}: threw {exhausted[id]?.GetType().Name ?? "nothing"}: {exhausted[id]?.Message}");
+                exhausted[id] is SharedHeapExhaustedException && exhausted[id]!.Message.Contains($"Malloc({cluster[0].Allocator.End - 64}, alignment 16) failed", StringComparison.Ordinal),
+                $"drone {id}, {cluster[0].Allocator.End - 64} bytes of an allocator range of {cluster[0].Allocator.End}: threw {exhausted[id]?.GetType().Name ?? "nothing"}: {exhausted[id]?.Message}");
             Assert.Equal(exhausted[0]!.Message, exhausted[id]!.Message);
         }
 

@@ -60,6 +60,49 @@ public sealed class DroneInProcessTests
         Assert.True(totals.All(t => t == 3 * Rounds), $"drones read the counter as {string.Join(", ", totals)} after 3 drones added {Rounds} each under lock 3 (refused attempts: {string.Join(", ", refused)}), not {3 * Rounds}");
     }
 
+    /// <summary>
+    /// An attempt from one thread of a drone while another of its threads holds the lock is refused; once released, granted,
+    /// and the lock is then held by that thread as an acquire would hold it (a condition of it may be signalled).
+    /// </summary>
+    [Fact]
+    public void LockTryAcquire_WhileAnotherThreadOfTheDroneHoldsTheLock_IsRefused_ThenGranted()
+    {
+        using var cluster = new DroneCluster(2);
+        var answers = new List<bool>();
+        cluster.Run(id =>
+        {
+            if (id != 1)
+            {
+                return;
+            }
+
+            var drone = cluster[1];
+            drone.LockAcquire(4);
+            var other = new Thread(() => answers.Add(drone.LockTryAcquire(4)));
+            other.Start();
+            Assert.True(other.Join(TimeSpan.FromSeconds(30)), "drone 1's second thread did not answer its attempt at lock 4 within 30 s");
+            drone.LockRelease(4);
+            Exception? failure = null;
+            var again = new Thread(() =>
+            {
+                try
+                {
+                    answers.Add(drone.LockTryAcquire(4));
+                    drone.LockCondSignal(4, 0); // held through the attempt, as through an acquire
+                    drone.LockRelease(4);
+                }
+                catch (Exception error)
+                {
+                    failure = error;
+                }
+            });
+            again.Start();
+            Assert.True(again.Join(TimeSpan.FromSeconds(30)), "drone 1's third thread did not answer its attempt at lock 4 within 30 s");
+            Assert.True(failure is null, $"drone 1's third thread, after its attempt at lock 4 was granted: {failure}");
+        });
+        Assert.True(answers.SequenceEqual([false, true]), $"drone 1's attempts at lock 4 from other threads (held by its first thread, then released) answered [{string.Join(", ", answers)}], not [False, True]");
+    }
+
     /// <summary>A view of more than int.MaxValue elements over a heap past 4 GiB: a write far out is seen by another drone.</summary>
     [Fact]
     public void Array_OfMoreThanIntMaxValueElements_WritesFarOutReachOtherDrones()
