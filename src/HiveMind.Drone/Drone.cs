@@ -299,7 +299,7 @@ public sealed partial class Drone : IDisposable
     /// On drone 0, the allocator of the run's shared heap, which serves every drone's <see cref="Malloc"/> and
     /// <see cref="Free"/>; on another drone, one of the same range that allocates nothing (its bookkeeping is drone 0's).
     /// </summary>
-    public SharedAllocator Allocator { get; }
+    public SharedAllocator Allocator { get; private set; }
 
     /// <summary>What this drone did so far.</summary>
     public DroneStatistics Statistics { get; } = new();
@@ -497,6 +497,11 @@ public sealed partial class Drone : IDisposable
             _conditions = (int)welcome.Extra[4];
             PlaceConditionQueues(_conditions, MaxDrones);
             _network!.Conditions = _conditions;
+
+            // The allocator's range is drone 0's, which ends below those queues: what this drone checks before it asks
+            // drone 0, and what bounds drone 0's replies.
+            Allocator = new SharedAllocator(0, Heap.Size - ConditionQueueBytes(_conditions, MaxDrones));
+            _network.Allocator = Allocator;
             LogJoined(_logger, Id, welcome.Barrier, welcome.View, string.Join(',', welcome.Live), Stopwatch.GetElapsedTime(asked).TotalMilliseconds);
         }
         catch (Exception error)
@@ -523,6 +528,7 @@ public sealed partial class Drone : IDisposable
     /// <exception cref="SharedHeapExhaustedException">No free block holds the request; the message names it, the bytes free and the largest free block.</exception>
     /// <exception cref="RunAbortedException">The run stopped for this drone (drone 0 failed, say) before or while it waited for drone 0.</exception>
     /// <exception cref="DroneUnreachableException">Drone 0 cannot be reached.</exception>
+    /// <exception cref="InvalidOperationException">Drone 0 would not serve this drone (removed from the run, say).</exception>
     public long Malloc(long bytes, int alignment = SharedAllocator.Granule)
     {
         CheckRunning();
@@ -587,6 +593,7 @@ public sealed partial class Drone : IDisposable
             if (Id == 0 && Allocator.TryMalloc(2 * BallotBytes, SharedAllocator.Granule, out var block) is null)
             {
                 ballots = block;
+                Allocator.Pin(block);
             }
 
             _ballots = Distribute(ballots);
@@ -628,6 +635,7 @@ public sealed partial class Drone : IDisposable
     {
         var size = Unsafe.SizeOf<T>();
         var alignment = BitOperations.IsPow2(size) && size <= PageSize ? Math.Max(size, SharedAllocator.Granule) : SharedAllocator.Granule;
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         return new SharedArray<T>(Heap, MallocCollective((long)count * size, alignment), count);
     }
 
@@ -651,7 +659,11 @@ public sealed partial class Drone : IDisposable
             var entry = Heap.Read<BallotEntry>(ballot + (drone * (long)BallotEntryBytes));
             if (entry.Tag != tag)
             {
-                continue; // not taking part in this call (it was not in the run at its first barrier)
+                // Every live drone takes part (drones join only at the program's barriers, and a newcomer is told the
+                // count): one whose entry is of another call is out of step, as when it caught an error of an earlier call.
+                return (0, new AllocationRefusal(
+                    AllocationRefusalKind.InvalidOperation,
+                    $"MallocCollective: drone {drone} is at collective allocation {entry.Tag} and drone {Id} at {tag}; every drone makes the same collective allocations in the same order."));
             }
 
             if (entry.Bytes != bytes || entry.Alignment != alignment)
@@ -752,20 +764,36 @@ public sealed partial class Drone : IDisposable
         // Drone 0 writes the bytes, after their length, into a block of its own and passes the block's address as a
         // distributed value; the block of the distribution before is freed once this one's barrier shows every drone
         // has read it.
+        // The block is the runtime's (pinned: no Free of the program's hands it out while drones may still read it). A heap
+        // with no room for it makes every drone throw, not drone 0 alone while the others wait at the barrier.
         long block = 0;
+        SharedHeapExhaustedException? full = null;
         if (Id == 0)
         {
-            block = Malloc(sizeof(long) + Math.Max(buffer.Length, 1));
-            Heap.Write(block, (long)buffer.Length);
-            buffer.CopyTo(Heap.WriteSpan<byte>(block + sizeof(long), buffer.Length));
+            if (Allocator.TryMalloc(sizeof(long) + Math.Max(buffer.Length, 1), SharedAllocator.Granule, out block) is { } refusal)
+            {
+                full = (SharedHeapExhaustedException)refusal.ToException();
+            }
+            else
+            {
+                Allocator.Pin(block);
+                Statistics.Mallocs++;
+                Heap.Write(block, (long)buffer.Length);
+                buffer.CopyTo(Heap.WriteSpan<byte>(block + sizeof(long), buffer.Length));
+            }
         }
 
         var address = Distribute(block);
+        if (address == 0)
+        {
+            throw full ?? new SharedHeapExhaustedException($"Drone {Id}: Distribute of {buffer.Length} bytes failed: drone 0's shared heap has no room for them.");
+        }
+
         if (Id == 0)
         {
             if (_distributedBlock != 0)
             {
-                Free(_distributedBlock);
+                Allocator.FreePinned(_distributedBlock);
             }
 
             _distributedBlock = address;

@@ -367,6 +367,71 @@ public sealed class AllocationTests
     /// A drone that joined the running run (after the first collective allocation) takes part in the next one with the
     /// others, and its Malloc and Free are served like theirs.
     /// </summary>
+    /// <summary>
+    /// The runtime's own blocks (the collective ballots, a distribution's bytes) are pinned: a program's Free of one is
+    /// refused on any drone, so a stray free cannot hand it out again while the runtime writes it.
+    /// </summary>
+    [Fact]
+    public void Free_OfTheRuntimesOwnBlocks_IsRefusedOnEveryDrone()
+    {
+        using var cluster = new DroneCluster(2);
+        var refusals = new Exception?[2, 2];
+        cluster.Run(id =>
+        {
+            var drone = cluster[id];
+            var block = drone.MallocCollective(64);
+            Span<byte> bytes = stackalloc byte[100];
+            bytes.Fill((byte)(id == 0 ? 7 : 0));
+            drone.Distribute(bytes);
+            var runtime = id == 0 ? cluster[0].Allocator.LiveBlocks().Where(b => b.Address != block).Select(b => b.Address).ToArray() : [];
+            var found = (drone.Distribute(runtime.Length == 2 ? runtime[0] : 0), drone.Distribute(runtime.Length == 2 ? runtime[1] : 0)); // a long's distribution takes no block
+            drone.Barrier(0);
+            if (id == 1)
+            {
+                refusals[0, 0] = Record.Exception(() => drone.Free(found.Item1));
+                refusals[0, 1] = Record.Exception(() => drone.Free(found.Item2));
+            }
+            else
+            {
+                refusals[1, 0] = Record.Exception(() => drone.Free(found.Item1));
+                refusals[1, 1] = Record.Exception(() => drone.Free(found.Item2));
+            }
+
+            drone.Barrier(0);
+        });
+
+        foreach (var refusal in refusals)
+        {
+            Assert.True(
+                refusal is ArgumentException && refusal.Message.Contains("the runtime's own", StringComparison.Ordinal),
+                $"a Free of a runtime block (the ballots or the distribution's bytes) threw {refusal?.GetType().Name ?? "nothing"}: {refusal?.Message}");
+        }
+    }
+
+    /// <summary>A distribution of bytes drone 0's heap has no room for makes every drone throw; none waits at the barrier.</summary>
+    [Fact]
+    public void DistributeBytes_WithNoRoomOnDroneZero_ThrowsOnEveryDrone()
+    {
+        using var cluster = new DroneCluster(2);
+        var errors = new Exception?[2];
+        cluster.Run(
+            id =>
+            {
+                var drone = cluster[id];
+                if (id == 0)
+                {
+                    drone.Malloc(drone.Allocator.FreeBytes - 64); // leaves less than the bytes need
+                }
+
+                var buffer = new byte[4096];
+                errors[id] = Record.Exception(() => drone.Distribute(buffer.AsSpan()));
+            },
+            TimeSpan.FromSeconds(60));
+        Assert.True(
+            errors.All(e => e is SharedHeapExhaustedException),
+            $"a Distribute of 4096 bytes with a full heap on drone 0 threw [{string.Join("; ", errors.Select(e => $"{e?.GetType().Name}: {e?.Message}"))}]");
+    }
+
     [Fact]
     public void Collective_AndMalloc_OnADroneThatJoined_WorkAsOnTheOthers()
     {
@@ -409,6 +474,13 @@ public sealed class AllocationTests
             });
             Assert.True(collective.All(a => a == collective[0]), $"the drones got collective addresses {string.Join(", ", collective.Select(a => $"0x{a:X}"))}");
             Assert.True(own.Distinct().Count() == 3, $"the drones' own blocks are {string.Join(", ", own.Select(a => $"0x{a:X}"))}");
+
+            // The newcomer's allocator range is drone 0's (it ends below the condition queues at the top of the heap): a
+            // request past it is refused as on the others, before any message.
+            var end = cluster[0].Allocator.End;
+            Assert.True(newcomer!.Allocator.End == end, $"the newcomer's allocator range ends at 0x{newcomer.Allocator.End:X}, drone 0's at 0x{end:X}");
+            var past = Record.Exception(() => newcomer.Malloc(end + 16));
+            Assert.True(past is SharedHeapExhaustedException, $"the newcomer's Malloc({end + 16}) past drone 0's range of {end} bytes threw {past?.GetType().Name}: {past?.Message}");
             DroneThreads.Run(3, id => drones[id].Exit());
         }
         finally

@@ -32,6 +32,9 @@ public sealed class SharedAllocator
     // Addresses that were block starts when last freed: tells a double free from a foreign address.
     private readonly HashSet<long> _freed = [];
 
+    // Live blocks the runtime uses itself, which the program may not free.
+    private readonly HashSet<long> _pinned = [];
+
     private long _allocatedBytes;
 
     /// <summary>An allocator for the global addresses [<paramref name="start"/>, <paramref name="end"/>).</summary>
@@ -214,6 +217,35 @@ public sealed class SharedAllocator
         }
     }
 
+    /// <summary>
+    /// Marks the live block at <paramref name="address"/> as the runtime's own (the collective allocations' ballots, a
+    /// distribution's bytes): the program's <see cref="Free"/> of it is refused, so a stray free can never hand it out again
+    /// while the runtime still writes it. <see cref="FreePinned"/> frees it.
+    /// </summary>
+    internal void Pin(long address)
+    {
+        lock (_gate)
+        {
+            if (!_live.ContainsKey(address))
+            {
+                throw new ArgumentException($"Pin(0x{address:X}): no live block starts there.", nameof(address));
+            }
+
+            _pinned.Add(address);
+        }
+    }
+
+    /// <summary>Frees a block the runtime pinned (<see cref="Pin"/>).</summary>
+    internal void FreePinned(long address)
+    {
+        lock (_gate)
+        {
+            _pinned.Remove(address);
+        }
+
+        Free(address);
+    }
+
     /// <summary>As <see cref="Free"/>, with a refusal returned instead of thrown (null when the block was freed).</summary>
     internal AllocationRefusal? TryFree(long address)
     {
@@ -224,6 +256,14 @@ public sealed class SharedAllocator
 
         lock (_gate)
         {
+            if (_pinned.Contains(address))
+            {
+                return new(
+                    AllocationRefusalKind.Argument,
+                    $"Free(0x{address:X}): the block at that address is the runtime's own (a distribution's bytes or the collective allocations' ballots), not one the program allocated.",
+                    nameof(address));
+            }
+
             if (!_live.Remove(address, out var size))
             {
                 if (_freed.Contains(address) && IsFree(address))

@@ -198,7 +198,17 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
             task = Task.FromException<Reply>(error);
         }
 
-        return WaitFor(0, ProtocolCodec.Name(kind), task);
+        try
+        {
+            // Not bounded by --wait-limit: a request that timed out here would still be carried out on drone 0 (a block
+            // leaked, or freed behind the caller's back). It ends when drone 0 answers, leaves, or the run stops.
+            return WaitFor(0, ProtocolCodec.Name(kind), task, limited: false);
+        }
+        catch (MeshException error) when (Node.GetLink(0) is not null)
+        {
+            // Drone 0 answered with an error of the mesh's, not a refusal of its allocator's: it would not serve this drone.
+            throw new InvalidOperationException($"Drone {Node.Id}: drone 0 did not serve its {ProtocolCodec.Name(kind)}: {error.Message}", error);
+        }
     }
 
     private long HeapSize => (Allocator ?? throw new InvalidOperationException("The mesh network has no allocator.")).End;
@@ -372,12 +382,12 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
     private ProtocolMessage Await((int Drone, ProtocolMessage Request) request, Task<Reply> task) =>
         ProtocolCodec.Read(ProtocolCodec.ReplyKindOf(request.Request), WaitFor(request.Drone, request.Request.GetType().Name, task).Body, _drones);
 
-    /// <summary>The reply to a request of <paramref name="what"/> to <paramref name="drone"/>: awaited as long as the link is open (or the wait limit), unless the run stops for this drone meanwhile.</summary>
-    private Reply WaitFor(int drone, string what, Task<Reply> task)
+    /// <summary>The reply to a request of <paramref name="what"/> to <paramref name="drone"/>: awaited as long as the link is open (or, <paramref name="limited"/>, the wait limit), unless the run stops for this drone meanwhile.</summary>
+    private Reply WaitFor(int drone, string what, Task<Reply> task, bool limited = true)
     {
         try
         {
-            var deadline = _waitLimit == Timeout.InfiniteTimeSpan ? DateTime.MaxValue : DateTime.UtcNow + _waitLimit;
+            var deadline = _waitLimit == Timeout.InfiniteTimeSpan || !limited ? DateTime.MaxValue : DateTime.UtcNow + _waitLimit;
             while (!task.Wait(AbortCheck))
             {
                 if (Engine.AbortReason is { } reason)
