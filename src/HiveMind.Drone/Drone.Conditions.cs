@@ -83,6 +83,51 @@ public sealed partial class Drone
 
         TakeLock(lockId, condId);
         AcquireTaken(lockId);
+
+        // Woken without a signal taking its entry (a wake for all when a drone left the run): the entry goes now, or a
+        // later signal would spend itself on a waiter that is no longer there.
+        RemoveEntry(lockId, condId, ticket);
+    }
+
+    /// <summary>Takes this drone's <paramref name="ticket"/> out of the condition's queue if it is still there (holding the lock).</summary>
+    private void RemoveEntry(int lockId, int condId, ulong ticket)
+    {
+        var queue = QueueOf(condId);
+        var (_, head, count) = ReadQueue(lockId, condId, queue);
+        long EntryAt(int i) => queue + QueueHeaderBytes + ((long)((head + i) % _conditionWaiters) * QueueEntryBytes);
+        for (var i = 0; i < count; i++)
+        {
+            if (Heap.Read<ulong>(EntryAt(i)) != ticket || Heap.Read<int>(EntryAt(i) + sizeof(ulong)) != Id)
+            {
+                continue;
+            }
+
+            for (var j = i + 1; j < count; j++)
+            {
+                Heap.Write(EntryAt(j - 1), Heap.Read<ulong>(EntryAt(j)));
+                Heap.Write(EntryAt(j - 1) + sizeof(ulong), Heap.Read<int>(EntryAt(j) + sizeof(ulong)));
+            }
+
+            Heap.Write(queue + (2 * sizeof(int)), count - 1);
+            return;
+        }
+    }
+
+    /// <summary>
+    /// Wakes every thread of this drone that waits on a condition (each finds its predicate again): after a drone left the
+    /// run, a signal may have been spent on a waiter of that drone, and Mesa semantics let a wait return without one.
+    /// </summary>
+    private void WakeWaitersSpuriously()
+    {
+        lock (_conditionGate)
+        {
+            foreach (var waiter in _waiters.Values)
+            {
+                waiter.Woken = true;
+            }
+
+            Monitor.PulseAll(_conditionGate);
+        }
     }
 
     /// <summary>
@@ -103,9 +148,15 @@ public sealed partial class Drone
     /// <exception cref="ArgumentOutOfRangeException">The lock or condition id is out of range (--locks, --conditions).</exception>
     public void LockCondBroadcast(int lockId, int condId) => Signal(lockId, condId, all: true);
 
-    /// <summary>Bytes of shared heap the queues of <paramref name="conditions"/> conditions take in a run of <paramref name="slots"/> drone slots.</summary>
-    internal static long ConditionQueueBytes(int conditions, int slots) =>
-        conditions * (QueueHeaderBytes + (QueueEntryBytes * (long)ConditionWaitersFor(slots)));
+    /// <summary>
+    /// Bytes of shared heap the queues of <paramref name="conditions"/> conditions take in a run of <paramref name="slots"/>
+    /// drone slots: whole pages of <paramref name="pageSize"/> bytes, so that no program block shares a page with them.
+    /// </summary>
+    internal static long ConditionQueueBytes(int conditions, int slots, int pageSize)
+    {
+        var bytes = conditions * (QueueHeaderBytes + (QueueEntryBytes * (long)ConditionWaitersFor(slots)));
+        return (bytes + pageSize - 1) / pageSize * pageSize;
+    }
 
     /// <summary>The most threads that wait on one condition at once in a run of <paramref name="slots"/> drone slots.</summary>
     internal static int ConditionWaitersFor(int slots) => Math.Max(MinConditionWaiters, ConditionWaitersPerSlot * slots);
@@ -114,7 +165,7 @@ public sealed partial class Drone
     private void PlaceConditionQueues(int conditions, int slots)
     {
         _conditionWaiters = ConditionWaitersFor(slots);
-        _conditionQueues = Heap.Size - ConditionQueueBytes(conditions, slots);
+        _conditionQueues = Heap.Size - ConditionQueueBytes(conditions, slots, Heap.PageSize);
     }
 
     private long QueueOf(int condId) => _conditionQueues + (condId * (QueueHeaderBytes + ((long)QueueEntryBytes * _conditionWaiters)));
@@ -227,6 +278,12 @@ public sealed partial class Drone
     /// <summary>A peer's wake, on a network thread: a ticket no thread here waits with (its waiter is gone) is ignored.</summary>
     private void OnConditionWake(int peer, ConditionWake wake)
     {
+        if (!View.Contains(peer))
+        {
+            LogWakeFromOutsider(_logger, Id, peer, wake.Condition);
+            return;
+        }
+
         if (!WakeHere(wake.Condition, wake.Ticket))
         {
             LogStaleWake(_logger, Id, peer, wake.Condition, wake.Ticket);
@@ -333,9 +390,10 @@ public sealed partial class Drone
 
         lock (_conditionGate)
         {
-            if (!_locksTaken.TryGetValue(lockId, out var taker) || !taker.Held)
+            if (!_locksTaken.TryGetValue(lockId, out var taker) || !taker.Held || taker.Thread != Environment.CurrentManagedThreadId)
             {
-                throw new InvalidOperationException($"Drone {Id} {what} condition {condId} of lock {lockId}, which it does not hold: a condition is waited on and signalled holding its lock.");
+                throw new InvalidOperationException(
+                    $"Drone {Id} {what} condition {condId} of lock {lockId}, which {(taker.Held ? "another of its threads holds" : "it does not hold")}: a condition is waited on and signalled by the thread that holds its lock.");
             }
         }
     }
@@ -369,6 +427,9 @@ public sealed partial class Drone
 
         public bool Woken { get; set; }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "drone {DroneId}: drone {Peer}, not a member of the run's view, sent a wake of condition {Condition}; refused")]
+    private static partial void LogWakeFromOutsider(ILogger logger, int droneId, int peer, int condition);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "drone {DroneId}: drone {Peer} woke ticket {Ticket} of condition {Condition}, which no thread here waits with (its wait ended); ignored")]
     private static partial void LogStaleWake(ILogger logger, int droneId, int peer, int condition, ulong ticket);

@@ -110,7 +110,7 @@ public sealed partial class Drone : IDisposable
         // The condition queues take the top of the heap, below its end, on every drone alike; the program's blocks are
         // allocated below them. A drone that joins learns the run's slots (and takes drone 0's --conditions) as it is admitted.
         _conditions = options.Conditions;
-        var queues = joining ? 0 : ConditionQueueBytes(_conditions, MaxDrones);
+        var queues = joining ? 0 : ConditionQueueBytes(_conditions, MaxDrones, Heap.PageSize);
         if (queues > Heap.Size / 2)
         {
             Heap.Dispose();
@@ -500,7 +500,7 @@ public sealed partial class Drone : IDisposable
 
             // The allocator's range is drone 0's, which ends below those queues: what this drone checks before it asks
             // drone 0, and what bounds drone 0's replies.
-            Allocator = new SharedAllocator(0, Heap.Size - ConditionQueueBytes(_conditions, MaxDrones));
+            Allocator = new SharedAllocator(0, Heap.Size - ConditionQueueBytes(_conditions, MaxDrones, Heap.PageSize));
             _network.Allocator = Allocator;
             LogJoined(_logger, Id, welcome.Barrier, welcome.View, string.Join(',', welcome.Live), Stopwatch.GetElapsedTime(asked).TotalMilliseconds);
         }
@@ -878,6 +878,14 @@ public sealed partial class Drone : IDisposable
     {
         CheckRunning();
         CheckLock(lockId);
+        lock (_conditionGate)
+        {
+            if (_locksTaken.TryGetValue(lockId, out var taker) && taker.Held && taker.Thread != Environment.CurrentManagedThreadId)
+            {
+                throw new InvalidOperationException($"Drone {Id} releases lock {lockId} on a thread that does not hold it: the thread that acquired a lock releases it.");
+            }
+        }
+
         _engine.Release(lockId);
         GiveLockBack(lockId);
     }
@@ -1227,6 +1235,11 @@ public sealed partial class Drone : IDisposable
             var first = order.Count > 0 ? order[0] : newlyRemoved[0];
             _failedDrones = Id == 0 ? [.. order] : newlyRemoved;
             Fail($"drone {first} failed and the program does not recover from failures", DroneExitCodes.DroneFailed);
+        }
+
+        if (newlyRemoved.Length > 0)
+        {
+            WakeWaitersSpuriously(); // a signal may have gone to a waiter of a drone that left
         }
 
         foreach (var removed in newlyRemoved)

@@ -202,7 +202,7 @@ public sealed class ConditionTests
     public void BadUse_Throws_NamingDroneLockConditionAndLimit()
     {
         using var drone = Drone.Start(new DroneOptions { HeapSize = "1MiB", Locks = 8, Conditions = 8, Quiet = true });
-        Assert.Equal("Drone 0 waits on condition 2 of lock 1, which it does not hold: a condition is waited on and signalled holding its lock.",
+        Assert.Equal("Drone 0 waits on condition 2 of lock 1, which it does not hold: a condition is waited on and signalled by the thread that holds its lock.",
             Assert.Throws<InvalidOperationException>(() => drone.LockCondWait(1, 2)).Message);
         Assert.Contains("Drone 0 signals condition 2 of lock 1, which it does not hold", Assert.Throws<InvalidOperationException>(() => drone.LockCondSignal(1, 2)).Message, StringComparison.Ordinal);
         Assert.Contains("Drone 0 broadcasts on condition 2 of lock 1, which it does not hold", Assert.Throws<InvalidOperationException>(() => drone.LockCondBroadcast(1, 2)).Message, StringComparison.Ordinal);
@@ -245,13 +245,34 @@ public sealed class ConditionTests
             drone.LockCondWait(0, 2);
         }
 
-        // The seventeenth wait, on a thread of its own so that a wait that is not refused fails the test instead of hanging it.
+        // A thread that does not hold the lock (this one does) may not wait on its condition, nor release it.
+        Exception? notHeld = null;
+        Exception? notHeldRelease = null;
+        var other = new Thread(() =>
+        {
+            notHeld = Record.Exception(() => drone.LockCondWait(0, 1));
+            notHeldRelease = Record.Exception(() => drone.LockRelease(0));
+        });
+        other.Start();
+        Assert.True(other.Join(TimeSpan.FromSeconds(10)), "drone 0: a wait on condition 1 from a thread that does not hold lock 0 was not refused within 10 s");
+        Assert.Contains("which another of its threads holds", Assert.IsType<InvalidOperationException>(notHeld).Message, StringComparison.Ordinal);
+        Assert.Contains("on a thread that does not hold it", Assert.IsType<InvalidOperationException>(notHeldRelease).Message, StringComparison.Ordinal);
+
+        // The seventeenth wait, on a thread of its own (holding the lock) so that a wait that is not refused fails the test
+        // instead of hanging it.
+        drone.LockRelease(0);
         Exception? refused = null;
-        var seventeenth = new Thread(() => refused = Record.Exception(() => drone.LockCondWait(0, 1)));
+        var seventeenth = new Thread(() =>
+        {
+            drone.LockAcquire(0);
+            refused = Record.Exception(() => drone.LockCondWait(0, 1));
+            drone.LockRelease(0);
+        });
         seventeenth.Start();
         Assert.True(seventeenth.Join(TimeSpan.FromSeconds(10)), "drone 0: a seventeenth wait on condition 1 (16 waiting, the most) was not refused within 10 s");
         var full = Assert.IsType<InvalidOperationException>(refused);
         Assert.Contains("Drone 0: condition 1 already has 16 waiters, the most one condition holds", full.Message, StringComparison.Ordinal);
+        drone.LockAcquire(0);
         drone.LockAcquire(1);
         var otherLock = Assert.Throws<InvalidOperationException>(() => drone.LockCondSignal(1, 1));
         Assert.Contains("Drone 0: condition 1 belongs to lock 0 (the lock of its first wait), not lock 1", otherLock.Message, StringComparison.Ordinal);
@@ -292,7 +313,7 @@ public sealed class ConditionTests
 
         using (var drone = Drone.Start(new DroneOptions { HeapSize = "1MiB", Quiet = true }))
         {
-            var queues = Drone.ConditionQueueBytes(DroneOptions.DefaultConditions, 1);
+            var queues = Drone.ConditionQueueBytes(DroneOptions.DefaultConditions, 1, drone.Heap.PageSize);
             Assert.True(drone.Allocator.FreeBytes <= drone.Heap.Size - queues,
                 $"drone 0: the allocator has {drone.Allocator.FreeBytes} bytes free in a heap of {drone.Heap.Size}, of which the condition queues take the top {queues}");
             var top = drone.Malloc(drone.Allocator.FreeBytes);
