@@ -63,7 +63,7 @@ public static class IntegerSortApp
         if (drone.Id == 0)
         {
             var result = ranks.AsReadOnlySpan();
-            var mismatch = result.CommonPrefixLength(expected.Ranks);
+            var mismatch = result.ToReadOnlySpan().CommonPrefixLength(expected.Ranks);
             exitCode = mismatch == count ? 0 : 1;
             AppReport.Write(
                 "integer sort",

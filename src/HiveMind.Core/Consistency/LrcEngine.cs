@@ -95,6 +95,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         MaxReplyBytes = DefaultReplyBytes(heap.PageSize);
         InitializeMembership(started ?? drones);
         heap.FaultHandler = this;
+        heap.DroneId = self;
     }
 
     public int Self { get; }
@@ -187,6 +188,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     public void Acquire(int lockId)
     {
         CheckLock(lockId);
+        _heap.BeginSynchronization(SpanSynchronizationKind.Acquire, lockId);
         var started = Stopwatch.GetTimestamp();
         using var activity = HiveMindTelemetry.Source.StartActivity("hivemind.acquire");
         activity?.SetTag(HiveMindTelemetry.DroneTag, Self).SetTag("hivemind.lock", lockId);
@@ -268,6 +270,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     public bool TryAcquire(int lockId)
     {
         CheckLock(lockId);
+        _heap.BeginSynchronization(SpanSynchronizationKind.Attempt, lockId); // granted or not: a span's validity does not depend on the answer
         var started = Stopwatch.GetTimestamp();
         LockRequest? request = null;
         int[]? pending = null;
@@ -392,6 +395,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     public void Release(int lockId)
     {
         CheckLock(lockId);
+        _heap.BeginSynchronization(SpanSynchronizationKind.Release, lockId);
         lock (_gate)
         {
             WaitForLockRecovery();
@@ -428,6 +432,12 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     /// </summary>
     public void Barrier(int barrierId)
     {
+        if (barrierId >= 0)
+        {
+            // The runtime's own barriers (negative ids) are named by their callers (a Distribute, Exit).
+            _heap.BeginSynchronization(SpanSynchronizationKind.Barrier, barrierId);
+        }
+
         var started = Stopwatch.GetTimestamp();
         using var activity = barrierId >= 0 ? HiveMindTelemetry.Source.StartActivity("hivemind.barrier") : null;
         activity?.SetTag(HiveMindTelemetry.DroneTag, Self).SetTag("hivemind.barrier", barrierId);
