@@ -506,6 +506,7 @@ public sealed partial class Drone : IDisposable
     public long Distribute(long value)
     {
         CheckRunning();
+        Heap.BeginSynchronization(SpanSynchronizationKind.Distribute); // alone too: spans behave as they would in a larger run
         if (MaxDrones == 1)
         {
             return value;
@@ -544,6 +545,7 @@ public sealed partial class Drone : IDisposable
         CheckRunning();
         if (MaxDrones == 1)
         {
+            Heap.BeginSynchronization(SpanSynchronizationKind.Distribute);
             return;
         }
 
@@ -637,6 +639,8 @@ public sealed partial class Drone : IDisposable
     {
         if (!_exited)
         {
+            Heap.BeginSynchronization(SpanSynchronizationKind.Exit);
+
             // A drone that fails before every drone is here is removed as ever; once all are, drones leave as
             // they please after one more barrier, and links closing are not failures.
             _engine.Barrier(ExitBarrier);
