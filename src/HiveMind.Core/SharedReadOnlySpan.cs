@@ -56,6 +56,7 @@ public readonly ref struct SharedReadOnlySpan<T>
     /// <summary>Element <paramref name="index"/>, by read-only reference.</summary>
     /// <exception cref="IndexOutOfRangeException"><paramref name="index"/> is outside [0, <see cref="Length"/>).</exception>
     /// <exception cref="InvalidOperationException">The span is checked and a synchronization began since it was made.</exception>
+    /// <exception cref="NullReferenceException">The span is a default one, which no heap handed out (it holds no element).</exception>
     public ref readonly T this[int index]
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

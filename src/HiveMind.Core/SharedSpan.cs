@@ -56,6 +56,7 @@ public readonly unsafe ref struct SharedSpan<T>
     /// <summary>Element <paramref name="index"/>, by reference.</summary>
     /// <exception cref="IndexOutOfRangeException"><paramref name="index"/> is outside [0, <see cref="Length"/>).</exception>
     /// <exception cref="InvalidOperationException">The span is checked and a synchronization began since it was made.</exception>
+    /// <exception cref="NullReferenceException">The span is a default one, which no heap handed out (it holds no element).</exception>
     public ref T this[int index]
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -162,6 +162,9 @@ public sealed class SharedSpanTests
         Assert.False(write.TryCopyTo(new int[Count - 1]), "TryCopyTo into a shorter array succeeded");
         Assert.True(heap.ReadSpan<int>(Address, 0).IsEmpty, "a span of no element is not empty");
         Assert.Equal($"SharedSpan<Int32>[{Count}] at 0x{Address:X}", write.ToString());
+        SharedSpan<int> none = default;
+        Span<int> raw = none;
+        Assert.True(none.IsEmpty && none.Length == 0 && none.Address == 0 && raw.IsEmpty, "a default span is not empty at address 0");
     }
 
     [Fact]
