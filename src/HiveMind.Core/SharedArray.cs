@@ -142,25 +142,25 @@ public readonly unsafe struct SharedArray<T>
         }
     }
 
-    /// <summary>Faults in elements [start, start + length) for reading; valid until the next synchronization.</summary>
-    public ReadOnlySpan<T> AsReadOnlySpan(long start, int length)
+    /// <summary>Faults in elements [start, start + length) for reading; valid until the next synchronization (see <see cref="SharedReadOnlySpan{T}"/>).</summary>
+    public SharedReadOnlySpan<T> AsReadOnlySpan(long start, int length)
     {
         CheckSlice(start, length);
         return _heap.ReadSpan<T>(Address + (start * sizeof(T)), length);
     }
 
-    /// <summary>Faults in elements [start, start + length) for writing; valid until the next synchronization.</summary>
-    public Span<T> AsSpan(long start, int length)
+    /// <summary>Faults in elements [start, start + length) for writing; valid until the next synchronization (see <see cref="SharedSpan{T}"/>).</summary>
+    public SharedSpan<T> AsSpan(long start, int length)
     {
         CheckSlice(start, length);
         return _heap.WriteSpan<T>(Address + (start * sizeof(T)), length);
     }
 
     /// <summary>The whole array for reading (at most <see cref="int.MaxValue"/> elements: <see cref="Count"/>).</summary>
-    public ReadOnlySpan<T> AsReadOnlySpan() => AsReadOnlySpan(0, Count);
+    public SharedReadOnlySpan<T> AsReadOnlySpan() => AsReadOnlySpan(0, Count);
 
     /// <summary>The whole array for writing (at most <see cref="int.MaxValue"/> elements: <see cref="Count"/>).</summary>
-    public Span<T> AsSpan() => AsSpan(0, Count);
+    public SharedSpan<T> AsSpan() => AsSpan(0, Count);
 
     private void CheckSlice(long start, int length)
     {

@@ -720,6 +720,7 @@ public sealed partial class Drone : IDisposable
     public long Distribute(long value)
     {
         CheckRunning();
+        Heap.BeginSynchronization(SpanSynchronizationKind.Distribute); // alone too: spans behave as they would in a larger run
         if (MaxDrones == 1)
         {
             return value;
@@ -758,6 +759,7 @@ public sealed partial class Drone : IDisposable
         CheckRunning();
         if (MaxDrones == 1)
         {
+            Heap.BeginSynchronization(SpanSynchronizationKind.Distribute);
             return;
         }
 
@@ -911,6 +913,8 @@ public sealed partial class Drone : IDisposable
     {
         if (!_exited)
         {
+            Heap.BeginSynchronization(SpanSynchronizationKind.Exit);
+
             // A drone that fails before every drone is here is removed as ever; once all are, drones leave as
             // they please after one more barrier, and links closing are not failures.
             _engine.Barrier(ExitBarrier);

@@ -72,6 +72,14 @@ public class DroneOptions
     [Option("quiet", Default = false, HelpText = "Print no statistics table at exit.")]
     public bool Quiet { get; set; }
 
+    /// <summary>
+    /// --check-spans: check every use of a span of shared memory against the synchronizations since it was made
+    /// (<see cref="HeapOptions.CheckSpans"/>). On by default when the program is a Debug build
+    /// (<see cref="HeapOptions.DefaultCheckSpans"/>); a program turns it off there by setting it false in code.
+    /// </summary>
+    [Option("check-spans", HelpText = "Check every use of a span of shared memory (SharedArray.AsSpan, AsReadOnlySpan, SharedHeap.ReadSpan, WriteSpan): a span used after this drone's next synchronization (a lock, a barrier, a Distribute) throws, naming its address and the synchronization. On by default when the program is a Debug build.")]
+    public bool CheckSpans { get; set; } = HeapOptions.DefaultCheckSpans;
+
     /// <summary>--stats-json: File drone 0 writes the run's statistics to at exit, as JSON: each drone's counts (times in nanoseconds) and messages by kind, and the total.</summary>
     [Option("stats-json", HelpText = "File drone 0 writes the run's statistics to at exit, as JSON: each drone's counts (times in nanoseconds) and messages by kind, and the total.")]
     public string? StatsJson { get; set; }
@@ -256,7 +264,7 @@ public class DroneOptions
     /// <summary>The heap shape these options describe; throws <see cref="OptionsException"/> naming the bad option.</summary>
     public HeapOptions ToHeapOptions()
     {
-        var heap = new HeapOptions { PageSize = PageSize, HeapSize = ByteSize.Parse(HeapSize, "--heap-size") };
+        var heap = new HeapOptions { PageSize = PageSize, HeapSize = ByteSize.Parse(HeapSize, "--heap-size"), CheckSpans = CheckSpans };
         try
         {
             heap.Validate();

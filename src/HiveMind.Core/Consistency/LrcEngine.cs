@@ -95,6 +95,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         MaxReplyBytes = DefaultReplyBytes(heap.PageSize);
         InitializeMembership(started ?? drones);
         heap.FaultHandler = this;
+        heap.DroneId = self;
     }
 
     public int Self { get; }
@@ -187,6 +188,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     public void Acquire(int lockId)
     {
         CheckLock(lockId);
+        _heap.BeginSynchronization(SpanSynchronizationKind.Acquire, lockId);
         var started = Stopwatch.GetTimestamp();
         using var activity = HiveMindTelemetry.Source.StartActivity("hivemind.acquire");
         activity?.SetTag(HiveMindTelemetry.DroneTag, Self).SetTag("hivemind.lock", lockId);
@@ -273,6 +275,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     public bool TryAcquire(int lockId)
     {
         CheckLock(lockId);
+        _heap.BeginSynchronization(SpanSynchronizationKind.Attempt, lockId); // granted or not: a span's validity does not depend on the answer
         var started = Stopwatch.GetTimestamp();
         LetLockRequestsIn(lockId);
         LockRequest? request = null;
@@ -434,6 +437,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     public void Release(int lockId)
     {
         CheckLock(lockId);
+        _heap.BeginSynchronization(SpanSynchronizationKind.Release, lockId);
         lock (_gate)
         {
             WaitForLockRecovery();
@@ -470,6 +474,12 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     /// </summary>
     public void Barrier(int barrierId)
     {
+        if (barrierId >= 0)
+        {
+            // The runtime's own barriers (negative ids) are named by their callers (a Distribute, Exit).
+            _heap.BeginSynchronization(SpanSynchronizationKind.Barrier, barrierId);
+        }
+
         var started = Stopwatch.GetTimestamp();
         using var activity = barrierId >= 0 ? HiveMindTelemetry.Source.StartActivity("hivemind.barrier") : null;
         activity?.SetTag(HiveMindTelemetry.DroneTag, Self).SetTag("hivemind.barrier", barrierId);

@@ -1,8 +1,13 @@
+using System.Diagnostics;
 using System.Numerics;
+using System.Reflection;
 
 namespace HiveMind.Memory;
 
-/// <summary>Shape of the shared heap: page size and total size. Every drone of a run uses the same values.</summary>
+/// <summary>
+/// Shape of the shared heap: page size and total size, which every drone of a run shares; and whether this drone checks
+/// the spans it hands out.
+/// </summary>
 public sealed record HeapOptions
 {
     /// <summary>Default page size, as in TreadMarks.</summary>
@@ -28,6 +33,29 @@ public sealed record HeapOptions
 
     /// <summary>Bytes of shared heap: a positive multiple of <see cref="PageSize"/>.</summary>
     public long HeapSize { get; init; } = DefaultHeapSize;
+
+    /// <summary>
+    /// Whether each use of a span the heap hands out (<see cref="SharedSpan{T}"/>, <see cref="SharedReadOnlySpan{T}"/>)
+    /// checks that no synchronization came since it was made: a stale use throws, naming the span and the
+    /// synchronization. Off, the check still runs but always passes. Default: <see cref="DefaultCheckSpans"/>. A drone's
+    /// own setting: drones of one run may differ.
+    /// </summary>
+    public bool CheckSpans { get; init; } = DefaultCheckSpans;
+
+    /// <summary>
+    /// The default of <see cref="CheckSpans"/>: on when the process's entry assembly is a Debug build
+    /// (<see cref="ChecksSpansFor"/> of <see cref="Assembly.GetEntryAssembly"/>), so a program run from a Debug build
+    /// checks its spans without asking.
+    /// </summary>
+    public static bool DefaultCheckSpans { get; } = ChecksSpansFor(Assembly.GetEntryAssembly());
+
+    /// <summary>
+    /// Whether spans are checked by default for a program whose entry assembly is <paramref name="program"/>: true when it
+    /// was compiled without optimization (a Debug build: its <see cref="DebuggableAttribute"/> disables the JIT
+    /// optimizer), false for an optimized build or none (null: no managed entry assembly).
+    /// </summary>
+    public static bool ChecksSpansFor(Assembly? program) =>
+        program?.GetCustomAttribute<DebuggableAttribute>() is { IsJITOptimizerDisabled: true };
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the field and the problem if the shape is unusable.</summary>
     public void Validate()

@@ -17,10 +17,14 @@ namespace HiveMind.Memory;
 /// compare (so a value never straddles an unchecked granule) and one load and compare of the state byte,
 /// then the access. Anything else goes to a NoInlining slow path
 /// that validates, runs the <see cref="IFaultHandler"/> for each page the access covers, and retries.
+/// Spans (<see cref="ReadSpan{T}"/>, <see cref="WriteSpan{T}"/>) are valid until the drone's next synchronization
+/// operation. The heap counts synchronizations in an epoch that each span remembers; with <see cref="ChecksSpans"/> each
+/// synchronization begins by moving it, and a span used after that throws. Without, the epoch stays put and the check
+/// always passes.
 /// SAFETY: <see cref="BasePointer"/> is valid until <see cref="Dispose"/>; the state table as long as this object
-/// (Dispose leaves it all NoAccess, so every access after it takes the slow path, which throws). Spans handed out
-/// stay valid until Dispose too, but their contents are only coherent until the drone's next synchronization
-/// operation.
+/// (Dispose leaves it all NoAccess, so every access after it takes the slow path, which throws). Dispose moves the span
+/// epoch whether spans are checked or not, so a span of a disposed heap throws instead of touching freed memory (a raw
+/// span taken from one does not).
 /// </remarks>
 public sealed unsafe class SharedHeap : IDisposable
 {
@@ -36,6 +40,10 @@ public sealed unsafe class SharedHeap : IDisposable
     private readonly TwinPool _twins;
     private static readonly Lock RegistryGate = new();
     private static SharedHeap[] _live = [];
+    // The synchronizations that moved the span epoch lately, each at [its epoch % length]: what a stale span's message names.
+    private readonly SpanSynchronization[] _synchronizations = new SpanSynchronization[16];
+    private readonly bool _checkSpans;
+    private int _spanEpoch;
     private IFaultHandler _faultHandler;
     private long _readFaults;
     private long _writeFaults;
@@ -70,6 +78,7 @@ public sealed unsafe class SharedHeap : IDisposable
         _entries = new PageEntry?[PageCount];
         _twins = new TwinPool(_pageSize);
         _faultHandler = faultHandler ?? new LocalFaultHandler();
+        _checkSpans = options.CheckSpans;
         Register(this);
     }
 
@@ -110,6 +119,18 @@ public sealed unsafe class SharedHeap : IDisposable
 
     /// <summary>Faults taken by writes (the app thread's count).</summary>
     public long WriteFaults => Interlocked.Read(ref _writeFaults);
+
+    /// <summary>
+    /// Whether each use of a span this heap hands out checks that no synchronization began since the span was made
+    /// (<see cref="HeapOptions.CheckSpans"/>).
+    /// </summary>
+    public bool ChecksSpans => _checkSpans;
+
+    /// <summary>The drone whose heap this is, named in the messages of stale spans; null when no protocol engine keeps it.</summary>
+    public int? DroneId { get; internal set; }
+
+    /// <summary>The span epoch: synchronizations begun since the heap was made while spans are checked (and its disposal).</summary>
+    internal int SpanEpoch => _spanEpoch;
 
     /// <summary>The handler that the slow path calls. The protocol engine installs its own.</summary>
     public IFaultHandler FaultHandler
@@ -157,26 +178,81 @@ public sealed unsafe class SharedHeap : IDisposable
 
     /// <summary>
     /// Faults in every page of <c>[address, address + count * sizeof(T))</c> for reading and returns a span
-    /// over it, valid until the drone's next synchronization operation.
+    /// over it, valid until the drone's next synchronization operation (checked when <see cref="ChecksSpans"/>).
     /// </summary>
-    public ReadOnlySpan<T> ReadSpan<T>(long address, int count)
+    public SharedReadOnlySpan<T> ReadSpan<T>(long address, int count)
         where T : unmanaged
     {
         var bytes = CheckRange<T>(address, count);
         EnsureRange(address, bytes, write: false);
-        return new ReadOnlySpan<T>(_base + address, count);
+        return new SharedReadOnlySpan<T>(new ReadOnlySpan<T>(_base + address, count), this, _spanEpoch);
     }
 
     /// <summary>
     /// Faults in every page of <c>[address, address + count * sizeof(T))</c> for writing and returns a span
-    /// over it, valid until the drone's next synchronization operation.
+    /// over it, valid until the drone's next synchronization operation (checked when <see cref="ChecksSpans"/>).
     /// </summary>
-    public Span<T> WriteSpan<T>(long address, int count)
+    public SharedSpan<T> WriteSpan<T>(long address, int count)
         where T : unmanaged
     {
         var bytes = CheckRange<T>(address, count);
         EnsureRange(address, bytes, write: true);
-        return new Span<T>(_base + address, count);
+        return new SharedSpan<T>(new Span<T>(_base + address, count), this, _spanEpoch);
+    }
+
+    // ---------------------------------------------------------------- span epoch
+
+    /// <summary>
+    /// Ends the validity of every span handed out so far, when spans are checked: the synchronizing thread calls this as
+    /// <paramref name="kind"/> (of lock or barrier <paramref name="id"/>) begins, before the synchronization may change
+    /// what the spans cover.
+    /// </summary>
+    internal void BeginSynchronization(SpanSynchronizationKind kind, int id = 0)
+    {
+        if (_checkSpans)
+        {
+            EndSpans(kind, id);
+        }
+    }
+
+    private void EndSpans(SpanSynchronizationKind kind, int id)
+    {
+        var epoch = _spanEpoch + 1;
+        _synchronizations[epoch & (_synchronizations.Length - 1)] = new SpanSynchronization(epoch, kind, id);
+        Volatile.Write(ref _spanEpoch, epoch);
+    }
+
+    /// <summary>The error of a span of <paramref name="length"/> elements at <paramref name="address"/>, made in <paramref name="epoch"/>, used in a later one.</summary>
+    internal InvalidOperationException StaleSpan(long address, int length, int elementSize, string elementType, int epoch)
+    {
+        var drone = DroneId is { } id ? $"Drone {id}: a" : "A";
+        var now = _spanEpoch;
+        var since = now - epoch > 1 ? $" ({now - epoch} synchronizations since, the last {Describe(now)})" : "";
+        return new InvalidOperationException(
+            $"{drone} span of {length} {elementType} element(s) ({(long)length * elementSize} bytes) at global address 0x{address:X} " +
+            $"is used after {Describe(epoch + 1)} ended its validity{since}: a span of shared memory is valid until the " +
+            "drone's next synchronization; take the span again after synchronizing.");
+    }
+
+    private string Describe(int epoch)
+    {
+        var synchronization = _synchronizations[epoch & (_synchronizations.Length - 1)];
+        if (synchronization.Epoch != epoch)
+        {
+            return "an earlier synchronization";
+        }
+
+        var id = synchronization.Id;
+        return synchronization.Kind switch
+        {
+            SpanSynchronizationKind.Acquire => $"the acquire of lock {id}",
+            SpanSynchronizationKind.Attempt => $"the attempt at lock {id}",
+            SpanSynchronizationKind.Release => $"the release of lock {id}",
+            SpanSynchronizationKind.Barrier => $"barrier {id}",
+            SpanSynchronizationKind.Distribute => "a Distribute",
+            SpanSynchronizationKind.Exit => "the drone's Exit",
+            _ => "the heap's disposal (the drone ended)",
+        };
     }
 
     // ---------------------------------------------------------------- slow path
@@ -451,8 +527,10 @@ public sealed unsafe class SharedHeap : IDisposable
             return;
         }
 
-        // Every state NoAccess first: views that still hold this heap fault, and the slow path finds it disposed.
+        // Every state NoAccess first: views that still hold this heap fault, and the slow path finds it disposed. Spans
+        // fail their check, checked or not.
         new Span<byte>(_states, (int)(_size >> StateGranuleShift)).Fill((byte)PageAccess.NoAccess);
+        EndSpans(SpanSynchronizationKind.Disposal, 0);
         Unregister(this);
         _twins.Dispose();
         _memory.Dispose();
