@@ -581,6 +581,7 @@ public sealed partial class Drone : IDisposable
     public long MallocCollective(long bytes, int alignment = SharedAllocator.Granule)
     {
         CheckRunning();
+        Heap.BeginSynchronization(SpanSynchronizationKind.CollectiveAllocation); // alone too, as Distribute
         if (MaxDrones == 1)
         {
             return Malloc(bytes, alignment);

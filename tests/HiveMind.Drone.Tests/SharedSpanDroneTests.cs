@@ -54,6 +54,10 @@ public sealed class SharedSpanDroneTests
 
             ExpectStale(drone, attempted, mine.AddressOf(3), $"the attempt at lock {4 + id}");
 
+            var collective = mine.AsReadOnlySpan(5, 1);
+            drone.MallocCollective(64);
+            ExpectStale(drone, collective, mine.AddressOf(5), "a collective allocation");
+
             var last = mine.AsSpan(4, 1);
             drone.Exit();
             ExpectStale(drone, last, mine.AddressOf(4), "the drone's Exit");

@@ -251,6 +251,7 @@ public sealed unsafe class SharedHeap : IDisposable
             SpanSynchronizationKind.Barrier => $"barrier {id}",
             SpanSynchronizationKind.Distribute => "a Distribute",
             SpanSynchronizationKind.Exit => "the drone's Exit",
+            SpanSynchronizationKind.CollectiveAllocation => "a collective allocation",
             _ => "the heap's disposal (the drone ended)",
         };
     }

@@ -21,6 +21,9 @@ internal enum SpanSynchronizationKind : byte
     /// <summary>The drone's Exit.</summary>
     Exit,
 
+    /// <summary>A collective allocation (barriers of the runtime's own).</summary>
+    CollectiveAllocation,
+
     /// <summary>The heap's disposal: its memory is gone.</summary>
     Disposal,
 }
