@@ -758,6 +758,16 @@ public sealed partial class Drone : IDisposable
     private void DistributeBytes(Span<byte> buffer)
     {
         CheckRunning();
+
+        // The bytes are written after the barrier, which may have made those pages read-only or invalid: a write there
+        // would be in no interval's write notices, and lost.
+        if (Heap.AddressOf(buffer) is { } inHeap)
+        {
+            throw new ArgumentException(
+                $"Drone {Id}: Distribute's buffer lies in the shared heap (global address 0x{inHeap:X}); it takes private memory (an array, stackalloc): copy shared data through one.",
+                nameof(buffer));
+        }
+
         if (MaxDrones == 1)
         {
             Heap.BeginSynchronization(SpanSynchronizationKind.Distribute);
@@ -849,7 +859,9 @@ public sealed partial class Drone : IDisposable
         {
             if (!_locksTaken.TryAdd(lockId, (thread, false)))
             {
-                return false; // a thread of this drone holds it or acquires it
+                // A thread of this drone holds it or acquires it. Spans end as at any attempt, granted or not.
+                Heap.BeginSynchronization(SpanSynchronizationKind.Attempt, lockId);
+                return false;
             }
         }
 

@@ -269,16 +269,35 @@ public sealed class ClusterLaunchTests : IDisposable
             var path = Path.Combine(_folder, $"race{trial}.key");
             using var start = new Barrier(2);
             var keys = new byte[2][];
+            var errors = new Exception?[2];
             var racers = Enumerable.Range(0, 2).Select(k => new Thread(() =>
             {
                 start.SignalAndWait();
-                keys[k] = ClusterKeyFile.LoadOrCreate(path);
+                errors[k] = Record.Exception(() => keys[k] = ClusterKeyFile.LoadOrCreate(path));
             })).ToList();
             racers.ForEach(t => t.Start());
             racers.ForEach(t => Assert.True(t.Join(KeyWait), $"trial {trial}: a racer did not finish"));
+            Assert.True(errors.All(e => e is null), $"trial {trial}: a racer failed: {string.Join("; ", errors.Select(e => e?.Message))}");
             var inFile = ClusterKeyFile.Load(path);
             Assert.True(keys[0].SequenceEqual(inFile) && keys[1].SequenceEqual(inFile), $"trial {trial}: the two drones 0 hold different keys, or not the file's");
         }
+    }
+
+    /// <summary>
+    /// A drone 0 that finds the key file just created and still empty (another drone 0 won the race to create it and is
+    /// writing it) waits for its line instead of refusing an empty key: the race CI once caught, as a 0-byte key.
+    /// </summary>
+    [Fact]
+    public void KeyFile_JustCreatedAndEmpty_DroneZeroWaitsForItsLine()
+    {
+        var path = Path.Combine(_folder, "fresh.key");
+        using (File.Create(path))
+        {
+        }
+
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var error = Assert.Throws<OptionsException>(() => ClusterKeyFile.LoadOrCreate(path));
+        Assert.Contains($"--key-file {path}: holds no whole key line after 5 s", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

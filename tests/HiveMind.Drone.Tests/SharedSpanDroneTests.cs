@@ -64,6 +64,39 @@ public sealed class SharedSpanDroneTests
         });
     }
 
+    /// <summary>
+    /// An attempt that another thread of the drone makes fail (it holds the lock) ends spans as any attempt does; and
+    /// Distribute refuses a buffer in the shared heap, which it would write after its barrier, untracked.
+    /// </summary>
+    [Fact]
+    public void AttemptRefusedByTheDronesOwnThread_EndsSpans_AndDistributeRefusesASharedBuffer()
+    {
+        using var cluster = new DroneCluster(2, new DroneOptions { HeapSize = "1MiB", Quiet = true, CheckSpans = true });
+        var errors = new Exception?[2];
+        cluster.Run(id =>
+        {
+            var drone = cluster[id];
+            var address = drone.Distribute(id == 0 ? drone.Malloc(2 * Words * sizeof(int), 4096) : -1);
+            var mine = drone.Array<int>(address + (id * Words * sizeof(int)), Words);
+            drone.LockAcquire(6 + id);
+            var span = mine.AsReadOnlySpan(0, 4);
+            var attempted = true;
+            var other = new Thread(() => attempted = drone.LockTryAcquire(6 + id));
+            other.Start();
+            Assert.True(other.Join(TimeSpan.FromSeconds(30)), $"drone {id}: an attempt at lock {6 + id} from a second thread did not answer within 30 s");
+            Assert.False(attempted, $"drone {id}: an attempt at lock {6 + id}, held by another thread of the drone, was granted");
+            ExpectStale(drone, span, mine.Address, $"the attempt at lock {6 + id}");
+            drone.LockRelease(6 + id);
+
+            var shared = drone.Array<byte>(address, 64);
+            errors[id] = Record.Exception(() => drone.Distribute(shared.AsSpan(0, 64)));
+            drone.Barrier(2);
+        });
+        Assert.True(
+            errors.All(e => e is ArgumentException && e.Message.Contains("lies in the shared heap", StringComparison.Ordinal)),
+            $"Distribute of a buffer in the shared heap threw [{string.Join("; ", errors.Select(e => $"{e?.GetType().Name}: {e?.Message}"))}]");
+    }
+
     [Fact]
     public void Spans_Unchecked_NeverThrow_AndTheEpochStaysPut()
     {

@@ -202,6 +202,21 @@ public sealed unsafe class SharedHeap : IDisposable
 
     // ---------------------------------------------------------------- span epoch
 
+    /// <summary>The global address where <paramref name="bytes"/> start, when they start inside this heap; else null.</summary>
+    internal long? AddressOf(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.IsEmpty)
+        {
+            return null;
+        }
+
+        fixed (byte* start = bytes)
+        {
+            var offset = start - _base;
+            return offset >= 0 && offset < _size ? offset : null;
+        }
+    }
+
     /// <summary>
     /// Ends the validity of every span handed out so far, when spans are checked: the synchronizing thread calls this as
     /// <paramref name="kind"/> (of lock or barrier <paramref name="id"/>) begins, before the synchronization may change
@@ -217,9 +232,13 @@ public sealed unsafe class SharedHeap : IDisposable
 
     private void EndSpans(SpanSynchronizationKind kind, int id)
     {
-        var epoch = _spanEpoch + 1;
-        _synchronizations[epoch & (_synchronizations.Length - 1)] = new SpanSynchronization(epoch, kind, id);
-        Volatile.Write(ref _spanEpoch, epoch);
+        // Atomic: threads of a drone may synchronize at once (each on its own lock), and neither may undo the other's step.
+        // The ring entry is written after the step it names (a message made meanwhile may say "an earlier synchronization").
+        var epoch = Interlocked.Increment(ref _spanEpoch);
+        lock (_synchronizations)
+        {
+            _synchronizations[epoch & (_synchronizations.Length - 1)] = new SpanSynchronization(epoch, kind, id);
+        }
     }
 
     /// <summary>The error of a span of <paramref name="length"/> elements at <paramref name="address"/>, made in <paramref name="epoch"/>, used in a later one.</summary>
@@ -236,7 +255,12 @@ public sealed unsafe class SharedHeap : IDisposable
 
     private string Describe(int epoch)
     {
-        var synchronization = _synchronizations[epoch & (_synchronizations.Length - 1)];
+        SpanSynchronization synchronization;
+        lock (_synchronizations)
+        {
+            synchronization = _synchronizations[epoch & (_synchronizations.Length - 1)];
+        }
+
         if (synchronization.Epoch != epoch)
         {
             return "an earlier synchronization";
@@ -252,7 +276,8 @@ public sealed unsafe class SharedHeap : IDisposable
             SpanSynchronizationKind.Distribute => "a Distribute",
             SpanSynchronizationKind.Exit => "the drone's Exit",
             SpanSynchronizationKind.CollectiveAllocation => "a collective allocation",
-            _ => "the heap's disposal (the drone ended)",
+            SpanSynchronizationKind.Disposal => "the heap's disposal (the drone ended)",
+            _ => "a synchronization",
         };
     }
 

@@ -24,7 +24,20 @@ internal static class ClusterKeyFile
         ArgumentNullException.ThrowIfNull(path);
         if (File.Exists(path) || IsLink(path))
         {
-            return Load(path);
+            try
+            {
+                return Load(path, complete: true);
+            }
+            catch (IncompleteKeyException) when (DateTime.UtcNow - File.GetLastWriteTimeUtc(path) < RaceWait)
+            {
+                // Just created, and empty or without its line's end: another drone 0 that won the race to create it is
+                // writing it this moment (a half-written line would decode to a wrong key).
+                return WaitAndLoad(path, RaceWait);
+            }
+            catch (IncompleteKeyException)
+            {
+                return Load(path); // a key file made beforehand whose line has no end
+            }
         }
 
         // Created exclusively at its own name: of two drones 0 that race (two job steps sharing a key file), one creates
