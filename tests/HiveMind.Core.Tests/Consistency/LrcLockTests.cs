@@ -74,23 +74,7 @@ public sealed class LrcLockAttemptTests
     public void Attempt_WhileAnotherDroneHoldsTheLock_IsRefused_AndTheLockGoesOnWithTheHoldersWrites()
     {
         using var cluster = new InMemoryCluster(3);
-        var attempt = true;
-        cluster.Run(id =>
-        {
-            if (id == 0)
-            {
-                cluster.Engines[0].Acquire(Lock);
-                cluster.Heaps[0].Write(X, 42);
-            }
-        });
-        cluster.Run(id =>
-        {
-            if (id == 1)
-            {
-                attempt = cluster.Engines[1].TryAcquire(Lock);
-            }
-        });
-        Assert.False(attempt, "drone 1's attempt at lock 0 was granted while drone 0 held it");
+        HoldAndRefuse(cluster, holder: 0);
 
         // Drone 2 asks next: its request is queued behind drone 1's refused attempt, so the token reaches drone 2 through
         // drone 1, which never takes in drone 0's records and must pass them on.
@@ -129,23 +113,7 @@ public sealed class LrcLockAttemptTests
     public void RefusedAttempt_WhoseTokenCameLater_IsTakenInByTheDronesNextAcquire()
     {
         using var cluster = new InMemoryCluster(3);
-        var attempt = true;
-        cluster.Run(id =>
-        {
-            if (id == 0)
-            {
-                cluster.Engines[0].Acquire(Lock);
-                cluster.Heaps[0].Write(X, 42);
-            }
-        });
-        cluster.Run(id =>
-        {
-            if (id == 1)
-            {
-                attempt = cluster.Engines[1].TryAcquire(Lock);
-            }
-        });
-        Assert.False(attempt, "drone 1's attempt at lock 0 was granted while drone 0 held it");
+        HoldAndRefuse(cluster, holder: 0);
 
         // Drone 0 releases: the token goes to drone 1, queued by its attempt, and stays there free.
         cluster.Run(id =>
@@ -176,23 +144,7 @@ public sealed class LrcLockAttemptTests
     public void Acquire_AfterARefusedAttempt_WaitsForThatAttemptsGrant_AndSeesTheHoldersWrites()
     {
         using var cluster = new InMemoryCluster(3);
-        cluster.Run(id =>
-        {
-            if (id == 0)
-            {
-                cluster.Engines[0].Acquire(Lock);
-                cluster.Heaps[0].Write(X, 42);
-            }
-        });
-        var attempt = true;
-        cluster.Run(id =>
-        {
-            if (id == 1)
-            {
-                attempt = cluster.Engines[1].TryAcquire(Lock);
-            }
-        });
-        Assert.False(attempt, "drone 1's attempt at lock 0 was granted while drone 0 held it");
+        HoldAndRefuse(cluster, holder: 0);
 
         var read = 0;
         cluster.Run(
@@ -227,23 +179,7 @@ public sealed class LrcLockAttemptTests
     public void RefusedAttempt_QueuedAcrossACollection_GetsTheLockAfterIt()
     {
         using var cluster = new InMemoryCluster(3, collectionThreshold: 1);
-        cluster.Run(id =>
-        {
-            if (id == 0)
-            {
-                cluster.Engines[0].Acquire(Lock);
-                cluster.Heaps[0].Write(X, 42);
-            }
-        });
-        var attempt = true;
-        cluster.Run(id =>
-        {
-            if (id == 1)
-            {
-                attempt = cluster.Engines[1].TryAcquire(Lock);
-            }
-        });
-        Assert.False(attempt, "drone 1's attempt at lock 0 was granted while drone 0 held it");
+        HoldAndRefuse(cluster, holder: 0);
 
         // Every drone meets at a barrier that collects (drone 0 still holds lock 0), then drone 0 releases to drone 1's
         // queued attempt, and drone 1 acquires.
@@ -278,23 +214,7 @@ public sealed class LrcLockAttemptTests
     public void TokenOfARefusedAttempt_FromADroneThatFailed_SurvivesTheNextCollection()
     {
         using var cluster = new InMemoryCluster(3, collectionThreshold: 1);
-        cluster.Run(id =>
-        {
-            if (id == 2)
-            {
-                cluster.Engines[2].Acquire(Lock);
-                cluster.Heaps[2].Write(X, 42);
-            }
-        });
-        var attempt = true;
-        cluster.Run(id =>
-        {
-            if (id == 1)
-            {
-                attempt = cluster.Engines[1].TryAcquire(Lock);
-            }
-        });
-        Assert.False(attempt, "drone 1's attempt at lock 0 was granted while drone 2 held it");
+        HoldAndRefuse(cluster, holder: 2);
         cluster.Run(id =>
         {
             if (id == 2)
@@ -384,5 +304,27 @@ public sealed class LrcLockAttemptTests
         }
 
         Assert.True(refused.Sum() > 0, $"no attempt at lock 0 was refused in {expected} rounds: the test did not exercise refusals");
+    }
+
+    /// <summary>Drone <paramref name="holder"/> acquires lock 0 and writes 42 at X; drone 1's attempt at it is then refused (and stays queued).</summary>
+    private static void HoldAndRefuse(InMemoryCluster cluster, int holder)
+    {
+        cluster.Run(id =>
+        {
+            if (id == holder)
+            {
+                cluster.Engines[holder].Acquire(Lock);
+                cluster.Heaps[holder].Write(X, 42);
+            }
+        });
+        var attempt = true;
+        cluster.Run(id =>
+        {
+            if (id == 1)
+            {
+                attempt = cluster.Engines[1].TryAcquire(Lock);
+            }
+        });
+        Assert.False(attempt, $"drone 1's attempt at lock 0 was granted while drone {holder} held it");
     }
 }
