@@ -5,9 +5,9 @@ using HiveMind.Memory;
 namespace HiveMind;
 
 /// <summary>
-/// A typed view of <see cref="LongCount"/> elements of <typeparamref name="T"/> at a global address of the
-/// shared heap: <c>xs[i]</c>, <c>xs.AsSpan(i, n)</c>, <c>xs.AsReadOnlySpan(i, n)</c>. A view may hold more than
-/// <see cref="int.MaxValue"/> elements (index it with a <see cref="long"/>); a span over it holds at most that many.
+/// A typed view of <see cref="Count"/> elements of <typeparamref name="T"/> at a global address of the
+/// shared heap: <c>xs[i]</c>, <c>xs.AsSpan(i, n)</c>, <c>xs.AsReadOnlySpan(i, n)</c>. A view of more than
+/// <see cref="int.MaxValue"/> elements is a <see cref="SharedLargeArray{T}"/>.
 /// </summary>
 /// <remarks>
 /// A struct that holds a pointer to element 0 and a state-table pointer biased so that it is indexed by the
@@ -27,14 +27,14 @@ public readonly unsafe struct SharedArray<T>
     private readonly SharedHeap _heap;
     private readonly byte* _elements;
     private readonly byte* _biasedStates;
-    private readonly long _count;
+    private readonly int _count;
 
     /// <summary>A view of <paramref name="count"/> elements at <paramref name="address"/> of <paramref name="heap"/>.</summary>
-    public SharedArray(SharedHeap heap, long address, long count)
+    public SharedArray(SharedHeap heap, long address, int count)
     {
         ArgumentNullException.ThrowIfNull(heap);
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        if (address < 0 || address > heap.Size || count > (heap.Size - address) / sizeof(T))
+        if (address < 0 || address > heap.Size || (long)count * sizeof(T) > heap.Size - address)
         {
             throw new SharedAddressException(
                 $"SharedArray<{typeof(T).Name}> of {count} element(s) at global address 0x{address:X} " +
@@ -55,14 +55,8 @@ public readonly unsafe struct SharedArray<T>
         _count = count;
     }
 
-    /// <summary>Number of elements, when it fits an <see cref="int"/> (else see <see cref="LongCount"/>).</summary>
-    /// <exception cref="OverflowException">The view holds more than <see cref="int.MaxValue"/> elements.</exception>
-    public int Count => _count <= int.MaxValue
-        ? (int)_count
-        : throw new OverflowException($"SharedArray<{typeof(T).Name}> at global address 0x{Address:X} holds {_count} elements, more than an int counts: use LongCount.");
-
     /// <summary>Number of elements.</summary>
-    public long LongCount => _count;
+    public int Count => _count;
 
     /// <summary>Global address of element 0.</summary>
     public long Address => _elements - _heap.BasePointer;
@@ -71,41 +65,30 @@ public readonly unsafe struct SharedArray<T>
     public SharedHeap Heap => _heap;
 
     /// <summary>Global address of element <paramref name="index"/>.</summary>
-    public long AddressOf(long index)
+    public long AddressOf(int index)
     {
-        if ((ulong)index > (ulong)_count)
+        if ((uint)index > (uint)_count)
         {
             ThrowHelper.IndexOutOfRange(index, _count);
         }
 
-        return Address + (index * sizeof(T));
+        return Address + ((long)index * sizeof(T));
     }
 
     /// <summary>Element <paramref name="index"/>: reads and writes go through the fast path.</summary>
     public T this[int index]
     {
-        // An int index is sign-extended, so a negative one fails the one unsigned comparison however long the view is.
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => this[(long)index];
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        set => this[(long)index] = value;
-    }
-
-    /// <summary>Element <paramref name="index"/> of a view of any length: reads and writes go through the fast path.</summary>
-    public T this[long index]
-    {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get
         {
-            if ((ulong)index >= (ulong)_count)
+            if ((uint)index >= (uint)_count)
             {
                 ThrowHelper.IndexOutOfRange(index, _count);
             }
 
             if (!BitOperations.IsPow2(sizeof(T)) || sizeof(T) > HeapOptions.MinPageSize)
             {
-                return _heap.Read<T>(Address + (index * sizeof(T)));
+                return _heap.Read<T>(Address + ((long)index * sizeof(T)));
             }
 
             var element = _elements + ((nint)index * sizeof(T));
@@ -120,14 +103,14 @@ public readonly unsafe struct SharedArray<T>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         set
         {
-            if ((ulong)index >= (ulong)_count)
+            if ((uint)index >= (uint)_count)
             {
                 ThrowHelper.IndexOutOfRange(index, _count);
             }
 
             if (!BitOperations.IsPow2(sizeof(T)) || sizeof(T) > HeapOptions.MinPageSize)
             {
-                _heap.Write(Address + (index * sizeof(T)), value);
+                _heap.Write(Address + ((long)index * sizeof(T)), value);
                 return;
             }
 
@@ -143,31 +126,31 @@ public readonly unsafe struct SharedArray<T>
     }
 
     /// <summary>Faults in elements [start, start + length) for reading; valid until the next synchronization (see <see cref="SharedReadOnlySpan{T}"/>).</summary>
-    public SharedReadOnlySpan<T> AsReadOnlySpan(long start, int length)
+    public SharedReadOnlySpan<T> AsReadOnlySpan(int start, int length)
     {
         CheckSlice(start, length);
-        return _heap.ReadSpan<T>(Address + (start * sizeof(T)), length);
+        return _heap.ReadSpan<T>(Address + ((long)start * sizeof(T)), length);
     }
 
     /// <summary>Faults in elements [start, start + length) for writing; valid until the next synchronization (see <see cref="SharedSpan{T}"/>).</summary>
-    public SharedSpan<T> AsSpan(long start, int length)
+    public SharedSpan<T> AsSpan(int start, int length)
     {
         CheckSlice(start, length);
-        return _heap.WriteSpan<T>(Address + (start * sizeof(T)), length);
+        return _heap.WriteSpan<T>(Address + ((long)start * sizeof(T)), length);
     }
 
-    /// <summary>The whole array for reading (at most <see cref="int.MaxValue"/> elements: <see cref="Count"/>).</summary>
-    public SharedReadOnlySpan<T> AsReadOnlySpan() => AsReadOnlySpan(0, Count);
+    /// <summary>The whole array for reading.</summary>
+    public SharedReadOnlySpan<T> AsReadOnlySpan() => AsReadOnlySpan(0, _count);
 
-    /// <summary>The whole array for writing (at most <see cref="int.MaxValue"/> elements: <see cref="Count"/>).</summary>
-    public SharedSpan<T> AsSpan() => AsSpan(0, Count);
+    /// <summary>The whole array for writing.</summary>
+    public SharedSpan<T> AsSpan() => AsSpan(0, _count);
 
-    private void CheckSlice(long start, int length)
+    private void CheckSlice(int start, int length)
     {
-        if (start < 0 || length < 0 || start > _count - length)
+        if ((ulong)(uint)start + (uint)length > (uint)_count)
         {
             throw new ArgumentOutOfRangeException(
-                nameof(length), $"Slice [{start}, {start + length}) is outside the shared array of {_count} element(s).");
+                nameof(length), $"Slice [{start}, {(long)start + length}) is outside the shared array of {_count} element(s).");
         }
     }
 

@@ -5,7 +5,7 @@ using HiveMind.Memory;
 namespace HiveMind;
 
 /// <summary>
-/// A read-only span of shared memory (<see cref="SharedHeap.ReadSpan{T}"/>, <see cref="SharedArray{T}.AsReadOnlySpan(long, int)"/>),
+/// A read-only span of shared memory (<see cref="SharedHeap.ReadSpan{T}"/>, <see cref="SharedArray{T}.AsReadOnlySpan(int, int)"/>),
 /// valid until the drone's next synchronization operation (a lock acquire, attempt or release, a barrier, a Distribute,
 /// Exit): its contents are coherent only until then, and a synchronization may invalidate its pages.
 /// </summary>

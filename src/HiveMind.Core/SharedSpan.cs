@@ -6,7 +6,7 @@ using HiveMind.Memory;
 namespace HiveMind;
 
 /// <summary>
-/// A writable span of shared memory (<see cref="SharedHeap.WriteSpan{T}"/>, <see cref="SharedArray{T}.AsSpan(long, int)"/>),
+/// A writable span of shared memory (<see cref="SharedHeap.WriteSpan{T}"/>, <see cref="SharedArray{T}.AsSpan(int, int)"/>),
 /// valid until the drone's next synchronization operation (a lock acquire, attempt or release, a barrier, a Distribute,
 /// Exit): its contents are coherent only until then, and a synchronization may take its pages' write access away.
 /// </summary>

@@ -826,7 +826,11 @@ public sealed partial class Drone : IDisposable
     private long _distributedBlock;
 
     /// <summary>A typed view of shared memory.</summary>
-    public SharedArray<T> Array<T>(long address, long count)
+    public SharedArray<T> Array<T>(long address, int count)
+        where T : unmanaged => new(Heap, address, count);
+
+    /// <summary>A typed view of shared memory whose element count may pass <see cref="int.MaxValue"/>.</summary>
+    public SharedLargeArray<T> LargeArray<T>(long address, long count)
         where T : unmanaged => new(Heap, address, count);
 
     /// <summary>

@@ -240,8 +240,12 @@ public static class Tmk
         where T : unmanaged => Drone.Heap.Write(address, value);
 
     /// <summary>A typed view of shared memory.</summary>
-    public static SharedArray<T> Array<T>(long address, long count)
+    public static SharedArray<T> Array<T>(long address, int count)
         where T : unmanaged => Drone.Array<T>(address, count);
+
+    /// <summary>A typed view of shared memory whose element count may pass int.MaxValue (indexed with a long).</summary>
+    public static SharedLargeArray<T> LargeArray<T>(long address, long count)
+        where T : unmanaged => Drone.LargeArray<T>(address, count);
 
     /// <summary>Acquires a lock (Tmk_lock_acquire).</summary>
     public static void LockAcquire(int lockId) => Drone.LockAcquire(lockId);

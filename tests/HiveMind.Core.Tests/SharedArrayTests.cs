@@ -48,31 +48,32 @@ public sealed class SharedArrayTests
         Assert.Equal(PageAccess.ReadWrite, heap.GetAccess(1));
     }
 
-    /// <summary>A view of more elements than an int counts: long indices, long slices, and a Count that says to use LongCount.</summary>
+    /// <summary>A view of more elements than an int counts: long indices, long slice starts, and fast windows over parts of it.</summary>
     [Fact]
-    public void View_OfMoreThanIntMaxValueElements_IsIndexedWithLongs()
+    public void LargeView_OfMoreThanIntMaxValueElements_IsIndexedWithLongs()
     {
         using var heap = new SharedHeap(new HeapOptions { PageSize = 4096, HeapSize = 8L << 30 });
         const long Elements = 3L << 30; // 6 GiB of shorts
-        var xs = new SharedArray<short>(heap, 4096, Elements);
+        var xs = new SharedLargeArray<short>(heap, 4096, Elements);
         const long Far = (1L << 31) + 12345;
         xs[Far] = 4242;
         xs[Elements - 1] = -7;
         Assert.True(xs[Far] == 4242, $"element {Far} at 0x{xs.AddressOf(Far):X} reads {xs[Far]}, not 4242");
         Assert.True(heap.Read<short>(4096 + (2 * Far)) == 4242, $"the heap at 0x{4096 + (2 * Far):X} does not hold element {Far}");
         Assert.True(xs.AddressOf(Far) == 4096 + (2 * Far), $"element {Far} is at 0x{xs.AddressOf(Far):X}");
-        Assert.True(xs.LongCount == Elements, $"LongCount is {xs.LongCount}, not {Elements}");
+        Assert.True(xs.Count == Elements, $"Count is {xs.Count}, not {Elements}");
         var slice = xs.AsReadOnlySpan(Elements - 4, 4);
         Assert.True(slice[3] == -7 && slice[0] == 0, $"the last 4 elements read [{string.Join(", ", slice.ToArray())}]");
+        var window = xs.Window(Far - 1, 3);
+        Assert.True(window[1] == 4242 && window.Address == xs.AddressOf(Far - 1), $"a window from element {Far - 1} reads {window[1]} at its element 1, at 0x{window.Address:X}");
 
-        var count = Assert.Throws<OverflowException>(() => xs.Count);
-        Assert.Contains("use LongCount", count.Message, StringComparison.Ordinal);
         Assert.Throws<IndexOutOfRangeException>(() => xs[Elements]);
         Assert.Throws<IndexOutOfRangeException>(() => xs[-1]);
-        Assert.Throws<IndexOutOfRangeException>(() => xs[int.MinValue] = 1);
+        Assert.Throws<IndexOutOfRangeException>(() => xs[long.MinValue] = 1);
         Assert.Throws<ArgumentOutOfRangeException>(() => xs.AsSpan(Elements - 3, 4));
         Assert.Throws<ArgumentOutOfRangeException>(() => xs.AsSpan(-1, 4));
-        Assert.Throws<SharedAddressException>(() => new SharedArray<short>(heap, 4096, 4L << 30));
+        Assert.Throws<ArgumentOutOfRangeException>(() => xs.Window(Elements - 1, 2));
+        Assert.Throws<SharedAddressException>(() => new SharedLargeArray<short>(heap, 4096, 4L << 30));
     }
 
     [Fact]

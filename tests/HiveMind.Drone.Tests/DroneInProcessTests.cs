@@ -115,7 +115,7 @@ public sealed class DroneInProcessTests
         {
             var drone = cluster[id];
             var address = drone.Distribute(id == 0 ? drone.Malloc(2 * Elements) : -1);
-            var xs = drone.Array<short>(address, Elements);
+            var xs = drone.LargeArray<short>(address, Elements);
             if (id == 1)
             {
                 xs[Far] = 31_000;
