@@ -213,7 +213,6 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
 
     private long HeapSize => (Allocator ?? throw new InvalidOperationException("The mesh network has no allocator.")).End;
 
-
     /// <summary>The run's condition ids are 0 .. this - 1: a wake naming another is malformed.</summary>
     internal int Conditions { get; set; }
 
