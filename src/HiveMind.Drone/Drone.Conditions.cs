@@ -335,15 +335,25 @@ public sealed partial class Drone
         }
     }
 
-    /// <summary>Acquires <paramref name="lockId"/> from the engine for the thread that took it (<see cref="TakeLock"/>); gives it back if that fails.</summary>
-    private void AcquireTaken(int lockId)
+    /// <summary>
+    /// Acquires <paramref name="lockId"/> from the engine for the thread that took it (<see cref="TakeLock"/>), or only
+    /// attempts it (<paramref name="attempt"/>); gives it back to the drone's other threads if not acquired.
+    /// </summary>
+    private bool AcquireTaken(int lockId, bool attempt = false)
     {
         var acquired = false;
         try
         {
             CheckRunning();
-            _engine.Acquire(lockId);
-            acquired = true;
+            if (attempt)
+            {
+                acquired = _engine.TryAcquire(lockId);
+            }
+            else
+            {
+                _engine.Acquire(lockId);
+                acquired = true;
+            }
         }
         finally
         {
@@ -359,6 +369,8 @@ public sealed partial class Drone
                 GiveLockBack(lockId);
             }
         }
+
+        return acquired;
     }
 
     /// <summary>The lock is no longer this drone's (released, or not acquired): a thread of the drone waiting for it may take it.</summary>

@@ -869,27 +869,7 @@ public sealed partial class Drone : IDisposable
             }
         }
 
-        var acquired = false;
-        try
-        {
-            acquired = _engine.TryAcquire(lockId);
-        }
-        finally
-        {
-            if (acquired)
-            {
-                lock (_conditionGate)
-                {
-                    _locksTaken[lockId] = (thread, true);
-                }
-            }
-            else
-            {
-                GiveLockBack(lockId);
-            }
-        }
-
-        return acquired;
+        return AcquireTaken(lockId, attempt: true);
     }
 
     /// <summary>Releases lock <paramref name="lockId"/>, which this drone must hold.</summary>

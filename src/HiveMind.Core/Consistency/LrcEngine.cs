@@ -210,10 +210,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
 
             if (state.HasToken)
             {
-                state.Held = true;
-                pending = state.Pending;
-                state.Pending = null;
-                Statistics.LockAcquiresLocal++;
+                pending = TakeToken(state);
             }
             else if (state.Waiting && !state.Abandoned)
             {
@@ -237,13 +234,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
 
         if (request is null && !adopted)
         {
-            if (pending is not null)
-            {
-                Incorporate(pending, []); // the grant of an abandoned attempt, whose records are stored
-            }
-
-            // Counted outside the gate: a measurement's listener runs on this thread and may do anything.
-            Acquired(lockId, started, remote: false);
+            AcquiredHere(lockId, pending, started);
             return;
         }
 
@@ -260,6 +251,34 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             state.Grant = null;
         }
 
+        AcquiredByGrant(lockId, grant, started);
+    }
+
+    /// <summary>Takes the token this drone holds free: the lock is held; returns the VT of a pending grant to take in. Caller holds <see cref="_gate"/>.</summary>
+    private int[]? TakeToken(LockState state)
+    {
+        state.Held = true;
+        var pending = state.Pending;
+        state.Pending = null;
+        Statistics.LockAcquiresLocal++;
+        return pending;
+    }
+
+    /// <summary>The end of an acquire served by the token held here: the records of a grant that came for a refused attempt, if any, are taken in.</summary>
+    private void AcquiredHere(int lockId, int[]? pending, long started)
+    {
+        if (pending is not null)
+        {
+            Incorporate(pending, []); // its records are stored (AcceptGrant)
+        }
+
+        // Counted outside the gate: a measurement's listener runs on this thread and may do anything.
+        Acquired(lockId, started, remote: false);
+    }
+
+    /// <summary>The end of an acquire served by another drone's grant.</summary>
+    private void AcquiredByGrant(int lockId, LockGrant grant, long started)
+    {
         Incorporate(grant.Timestamp, grant.Intervals);
         Statistics.LockAcquiresRemote++;
         Acquired(lockId, started, remote: true);
@@ -305,10 +324,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
 
             if (state.HasToken)
             {
-                state.Held = true;
-                pending = state.Pending;
-                state.Pending = null;
-                Statistics.LockAcquiresLocal++;
+                pending = TakeToken(state);
             }
             else
             {
@@ -319,12 +335,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
 
         if (request is null)
         {
-            if (pending is not null)
-            {
-                Incorporate(pending, []);
-            }
-
-            Acquired(lockId, started, remote: false);
+            AcquiredHere(lockId, pending, started);
             return true;
         }
 
@@ -354,9 +365,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             state.Grant = null;
         }
 
-        Incorporate(grant.Timestamp, grant.Intervals);
-        Statistics.LockAcquiresRemote++;
-        Acquired(lockId, started, remote: true);
+        AcquiredByGrant(lockId, grant, started);
         return true;
     }
 
@@ -1431,13 +1440,8 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         {
             if (from[drone] < _store.CollectedUpTo(drone))
             {
-                from = [.. request.Timestamp];
-                for (var d = 0; d < Drones; d++)
-                {
-                    from[d] = Math.Max(from[d], _store.CollectedUpTo(d));
-                }
-
-                break;
+                from = from == request.Timestamp ? [.. request.Timestamp] : from;
+                from[drone] = _store.CollectedUpTo(drone);
             }
         }
 
