@@ -27,6 +27,9 @@ internal sealed partial class LrcEngine
     private bool[] _decidedLive = [];
     private readonly Dictionary<int, LockReport> _reports = [];
 
+    /// <summary>The lock view: the view of this drone's last lock recovery, in which its lock messages are sent. Caller holds <see cref="_gate"/>.</summary>
+    internal int LockView => _lockView;
+
     /// <summary>Raised (on a network thread) when this drone installs a new membership view.</summary>
     public event Action<MembershipView>? ViewChanged;
 
@@ -131,7 +134,7 @@ internal sealed partial class LrcEngine
     /// drones and of slots no drone has joined spread over the live drones (all drones compute the same one).
     /// Caller holds <see cref="_gate"/>.
     /// </summary>
-    private int ManagerOf(int lockId) => ManagerIn(lockId, _live);
+    internal int ManagerOf(int lockId) => ManagerIn(lockId, _live);
 
     private int ManagerIn(int lockId, bool[] live)
     {
@@ -168,7 +171,7 @@ internal sealed partial class LrcEngine
     /// Whether a lock message sent in lock view <paramref name="view"/> is for now: older ones are dropped (the
     /// recovery rebuilt what they carried), newer ones wait until this drone has recovered too. Caller holds <see cref="_gate"/>.
     /// </summary>
-    private bool IsCurrentLockMessage(int from, ProtocolMessage message, int view)
+    internal bool IsCurrentLockMessage(int from, ProtocolMessage message, int view)
     {
         if (view == _lockView && _lockView == _view)
         {
@@ -184,7 +187,7 @@ internal sealed partial class LrcEngine
     }
 
     /// <summary>Blocks the application thread while a lock recovery is under way. Caller holds <see cref="_gate"/>.</summary>
-    private void WaitForLockRecovery()
+    internal void WaitForLockRecovery()
     {
         if (_lockView != _view)
         {
@@ -463,7 +466,7 @@ internal sealed partial class LrcEngine
     /// The records between <paramref name="known"/> and <paramref name="target"/>, of the drones <paramref name="of"/>
     /// accepts (all by default). Caller holds <see cref="_gate"/>.
     /// </summary>
-    private IntervalRecord[] RecordsBetween(int[] known, VectorTimestamp target, Func<int, bool>? of = null)
+    internal IntervalRecord[] RecordsBetween(int[] known, VectorTimestamp target, Func<int, bool>? of = null)
     {
         var records = new List<IntervalRecord>();
         for (var drone = 0; drone < Drones; drone++)
@@ -522,7 +525,7 @@ internal sealed partial class LrcEngine
                 Self,
                 _vt.Entries.ToArray(),
                 RecordsNotCoveredBy(_managerKnows),
-                _locks.Select(l => new LockSnapshot(l.Key, l.Value.HasToken, l.Value.Held, l.Value.Waiting, l.Value.Sequence, l.Value.Ticket)).ToArray());
+                _locks.Snapshots());
             Monitor.PulseAll(_gate);
         }
 
@@ -549,43 +552,7 @@ internal sealed partial class LrcEngine
 
             // From here on this drone's lock messages belong to the new lock view (grants made below included).
             _lockView = reset.View;
-            foreach (var assignment in reset.Locks)
-            {
-                var state = LockOf(assignment.Lock);
-                state.Next = assignment.Next;
-                state.LastRequester = assignment.LastRequester;
-                state.Seen.Clear();
-                for (var i = 0; i < assignment.SeenDrones.Length; i++)
-                {
-                    state.Seen[assignment.SeenDrones[i]] = assignment.SeenSequences[i];
-                }
-
-                if (assignment.Grant is { } grant)
-                {
-                    // A token lost with a failed drone, granted anew to this waiting drone (or, for an attempt answered
-                    // busy, left free here and passed on to the request queued behind it).
-                    if (AcceptGrant(state, grant) is { } relay)
-                    {
-                        grants.Add(relay);
-                    }
-                }
-                else
-                {
-                    state.HasToken = assignment.Token;
-                }
-
-                if (state.HasToken && !state.Held && state.Next is { } next)
-                {
-                    grants.Add((next.Requester, HandOff(state, next)));
-                }
-
-                if (state.Waiting && state.Trying && !state.Abandoned)
-                {
-                    // An attempt caught by the recovery is queued in the rebuilt lock without its mark: answer it busy.
-                    state.Abandoned = true;
-                }
-            }
-
+            _locks.Reset(reset.Locks, grants);
             replay = _deferred.Where(d => d.View == _lockView).ToList();
             _deferred.RemoveAll(d => d.View <= _lockView);
             Monitor.PulseAll(_gate);
@@ -599,7 +566,7 @@ internal sealed partial class LrcEngine
     }
 
     /// <summary>Sends to a drone that may have failed: a message to a failed drone is moot, never an error.</summary>
-    private void SendIfReachable(int drone, ProtocolMessage message)
+    internal void SendIfReachable(int drone, ProtocolMessage message)
     {
         try
         {

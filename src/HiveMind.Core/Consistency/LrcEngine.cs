@@ -52,7 +52,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     // closing of an interval: a page's miss is made once, its twin before any thread writes it, and every written page
     // is in the interval's write notices. Held across a miss's network waits; never taken by the network's threads.
     private readonly object _faults = new();
-    private readonly Dictionary<int, LockState> _locks = [];
+    private readonly LockTable _locks;
     private readonly TimeSpan _waitLimit;
     private readonly long _collectionThreshold;
     private readonly HashSet<int> _modifiedSinceCollection = [];
@@ -60,9 +60,6 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     private string? _aborted;
     private long _maxReplyBytes;
     private long _diffBytes;
-    // Lock requests of other drones on their way into the gate, by lock id modulo the array's length (a shared slot only
-    // costs a short wait).
-    private readonly int[] _lockRequestsArriving = new int[64];
     private int[] _managerKnows;
     private BarrierRelease? _release;
     private readonly Dictionary<int, BarrierRound> _rounds = [];
@@ -92,6 +89,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         _vt = new VectorTimestamp(drones);
         _managerKnows = new int[drones];
         _store = new IntervalStore(drones, heap.PageCount);
+        _locks = new LockTable(this);
         MaxReplyBytes = DefaultReplyBytes(heap.PageSize);
         InitializeMembership(started ?? drones);
         heap.FaultHandler = this;
@@ -164,13 +162,25 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         }
     }
 
+    /// <summary>The monitor that guards the engine's tables and those of its components.</summary>
+    internal object Gate => _gate;
+
+    /// <summary>The heap this engine keeps consistent.</summary>
+    internal SharedHeap Heap => _heap;
+
+    /// <summary>This drone's VT. Guarded by <see cref="Gate"/>.</summary>
+    internal VectorTimestamp Vt => _vt;
+
+    /// <summary>This drone's interval records and write notices. Guarded by <see cref="Gate"/>.</summary>
+    internal IntervalStore Store => _store;
+
     // ------------------------------------------------------------------ synchronization (application thread)
 
     /// <summary>The trace of this drone's synchronizations and misses (<c>--trace</c>), or null when it is not traced; set before the run starts.</summary>
     public ProtocolTrace? Trace { get; set; }
 
     /// <summary>Records a traced event: <paramref name="closing"/> for an event that has just closed an interval.</summary>
-    private void Traced(TraceEventKind kind, int id, bool closing)
+    internal void Traced(TraceEventKind kind, int id, bool closing)
     {
         if (Trace is not { } trace)
         {
@@ -184,298 +194,18 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         }
     }
 
-    /// <summary>Acquires <paramref name="lockId"/>: free if this drone released it last and nobody asked since.</summary>
-    public void Acquire(int lockId)
-    {
-        CheckLock(lockId);
-        _heap.BeginSynchronization(SpanSynchronizationKind.Acquire, lockId);
-        var started = Stopwatch.GetTimestamp();
-        using var activity = HiveMindTelemetry.Source.StartActivity("hivemind.acquire");
-        activity?.SetTag(HiveMindTelemetry.DroneTag, Self).SetTag("hivemind.lock", lockId);
-        CloseInterval(TraceEventKind.AcquireAsked, lockId);
-        LetLockRequestsIn(lockId);
-        LockRequest? request = null; // none when this drone holds the token or takes over its queued attempt
-        var adopted = false;
-        int[]? pending = null;
-        LockState state;
-        var manager = Self;
-        lock (_gate)
-        {
-            WaitForLockRecovery();
-            state = LockOf(lockId);
-            if (state.Held)
-            {
-                throw new InvalidOperationException($"Drone {Self} acquires lock {lockId}, which it already holds: locks are not reentrant.");
-            }
-
-            if (state.HasToken)
-            {
-                pending = TakeToken(state);
-            }
-            else if (state.Waiting && !state.Abandoned)
-            {
-                throw new InvalidOperationException($"Drone {Self} acquires lock {lockId} while another of its threads waits for it: one thread of a drone asks for a lock at a time.");
-            }
-            else if (state.Waiting)
-            {
-                // An attempt of this drone that was answered busy is still queued: this acquire waits for its grant
-                // (a second request would be granted too, and the first grant, for an older sequence, dropped with the token).
-                state.Abandoned = false;
-                state.Trying = false;
-                adopted = true;
-                Statistics.LockAttemptsTakenOver++;
-            }
-            else
-            {
-                request = NewRequest(lockId, state, attempt: false);
-                manager = ManagerOf(lockId);
-            }
-        }
-
-        if (request is null && !adopted)
-        {
-            AcquiredHere(lockId, pending, started);
-            return;
-        }
-
-        if (request is not null)
-        {
-            SendIfReachable(manager, request); // a manager that failed: the lock recovery re-issues the request
-        }
-
-        LockGrant grant;
-        lock (_gate)
-        {
-            WaitLocked(() => state.Grant is not null, $"lock {lockId} was not granted");
-            grant = state.Grant!;
-            state.Grant = null;
-        }
-
-        AcquiredByGrant(lockId, grant, started);
-    }
-
-    /// <summary>Takes the token this drone holds free: the lock is held; returns the VT of a pending grant to take in. Caller holds <see cref="_gate"/>.</summary>
-    private int[]? TakeToken(LockState state)
-    {
-        state.Held = true;
-        var pending = state.Pending;
-        state.Pending = null;
-        Statistics.LockAcquiresLocal++;
-        return pending;
-    }
-
-    /// <summary>The end of an acquire served by the token held here: the records of a grant that came for a refused attempt, if any, are taken in.</summary>
-    private void AcquiredHere(int lockId, int[]? pending, long started)
-    {
-        if (pending is not null)
-        {
-            Incorporate(pending, []); // its records are stored (AcceptGrant)
-        }
-
-        // Counted outside the gate: a measurement's listener runs on this thread and may do anything.
-        Acquired(lockId, started, remote: false);
-    }
-
-    /// <summary>The end of an acquire served by another drone's grant.</summary>
-    private void AcquiredByGrant(int lockId, LockGrant grant, long started)
-    {
-        Incorporate(grant.Timestamp, grant.Intervals);
-        Statistics.LockAcquiresRemote++;
-        Acquired(lockId, started, remote: true);
-    }
+    /// <summary>Acquires <paramref name="lockId"/>: free if this drone released it last and nobody asked since (<see cref="LockTable.Acquire"/>).</summary>
+    public void Acquire(int lockId) => _locks.Acquire(lockId);
 
     /// <summary>
     /// Acquires <paramref name="lockId"/> if no other drone holds it or asks for it: true, with the consistency of
-    /// <see cref="Acquire"/>; false at once when this drone holds it or already asks for it, and otherwise after one round
-    /// trip through the lock's manager and the drone it forwards to. A refused attempt stays queued (the lock's queue
-    /// cannot be undone): when the lock comes, this drone passes it on to whoever asked next, or keeps it free for its
-    /// next acquire.
+    /// <see cref="Acquire"/>; false when this drone holds it or asks for it already, or when another drone does
+    /// (<see cref="LockTable.TryAcquire"/>).
     /// </summary>
-    public bool TryAcquire(int lockId)
-    {
-        CheckLock(lockId);
-        _heap.BeginSynchronization(SpanSynchronizationKind.Attempt, lockId); // granted or not: a span's validity does not depend on the answer
-        var started = Stopwatch.GetTimestamp();
-        LetLockRequestsIn(lockId);
-        LockRequest? request = null;
-        int[]? pending = null;
-        LockState state;
-        var manager = Self;
-        lock (_gate)
-        {
-            WaitForLockRecovery();
-            state = LockOf(lockId);
-            if (state.Held || state.Waiting)
-            {
-                Statistics.LockAttemptsBusy++;
-                return false;
-            }
-        }
+    public bool TryAcquire(int lockId) => _locks.TryAcquire(lockId);
 
-        CloseInterval(TraceEventKind.AcquireAsked, lockId);
-        lock (_gate)
-        {
-            WaitForLockRecovery();
-            if (state.Held || state.Waiting)
-            {
-                Statistics.LockAttemptsBusy++;
-                return false; // another thread of this drone came first
-            }
-
-            if (state.HasToken)
-            {
-                pending = TakeToken(state);
-            }
-            else
-            {
-                request = NewRequest(lockId, state, attempt: true);
-                manager = ManagerOf(lockId);
-            }
-        }
-
-        if (request is null)
-        {
-            AcquiredHere(lockId, pending, started);
-            return true;
-        }
-
-        SendIfReachable(manager, request);
-        LockGrant grant;
-        lock (_gate)
-        {
-            // Refused: answered busy, and perhaps its token came since (it is free here now, or passed on already).
-            try
-            {
-                WaitLocked(() => state.Grant is not null || state.Abandoned || !state.Waiting, $"attempt at lock {lockId} was neither granted nor refused");
-            }
-            catch (Exception) when (state.Waiting && state.Grant is null)
-            {
-                state.Abandoned = true; // nobody waits for its grant now: the token passes through when it comes
-                throw;
-            }
-
-            if (state.Grant is null)
-            {
-                Statistics.LockAttemptsBusy++;
-                return false;
-            }
-
-            state.Trying = false;
-            grant = state.Grant;
-            state.Grant = null;
-        }
-
-        AcquiredByGrant(lockId, grant, started);
-        return true;
-    }
-
-    /// <summary>
-    /// Takes in the records of every token that came for a refused attempt and waits here free (<see cref="LockState.Pending"/>),
-    /// before a barrier: what this drone arrives with then covers them, so no collection drops records that only such a
-    /// token knows (their writer may have failed since). The tokens stay pending until then: a hand-off meanwhile still
-    /// passes their records on.
-    /// </summary>
-    private void TakeInPendingGrants()
-    {
-        List<(LockState State, int[] Pending)> pending;
-        lock (_gate)
-        {
-            pending = [.. _locks.Values.Where(l => l.Pending is not null).Select(l => (l, l.Pending!))];
-        }
-
-        foreach (var (state, timestamp) in pending)
-        {
-            Incorporate(timestamp, []);
-            lock (_gate)
-            {
-                if (ReferenceEquals(state.Pending, timestamp))
-                {
-                    state.Pending = null;
-                }
-            }
-        }
-    }
-
-    /// <summary>A new request of this drone for <paramref name="lockId"/>. Caller holds <see cref="_gate"/>.</summary>
-    private LockRequest NewRequest(int lockId, LockState state, bool attempt)
-    {
-        state.Grant = null;
-        state.Waiting = true;
-        state.Trying = attempt;
-        state.Abandoned = false;
-        state.Ticket = NewTicket();
-        return new LockRequest(lockId, Self, ++state.Sequence, _vt.Entries.ToArray(), _lockView, state.Ticket, attempt);
-    }
-
-    private void Acquired(int lockId, long started, bool remote)
-    {
-        Traced(TraceEventKind.AcquireGranted, lockId, closing: false);
-        var ended = Stopwatch.GetTimestamp();
-        Statistics.LockWaitTicks += ended - started;
-        if (HiveMindTelemetry.LockWait.Enabled)
-        {
-            HiveMindTelemetry.LockWait.Record(
-                HiveMindTelemetry.Milliseconds(started, ended), new(HiveMindTelemetry.DroneTag, Self), new("hivemind.lock.remote", remote));
-        }
-    }
-
-    /// <summary>
-    /// Waits (a little, never blocking) while requests of other drones for this lock are on their way into the gate: a
-    /// drone that polls a lock in a tight loop hands it on at once instead of keeping the network thread out. Bounded, so that a
-    /// request whose handling takes long (its sender's admission, say) holds the application thread up by no more.
-    /// </summary>
-    private void LetLockRequestsIn(int lockId)
-    {
-        ref var arriving = ref _lockRequestsArriving[(uint)lockId % (uint)_lockRequestsArriving.Length];
-        if (Volatile.Read(ref arriving) == 0)
-        {
-            return;
-        }
-
-        var spin = default(SpinWait);
-        var until = Stopwatch.GetTimestamp() + (Stopwatch.Frequency / 500);
-        while (Volatile.Read(ref arriving) > 0 && Stopwatch.GetTimestamp() < until)
-        {
-            spin.SpinOnce(sleep1Threshold: -1);
-        }
-
-        Statistics.LockRequestsLetIn++;
-    }
-
-    /// <summary>Releases <paramref name="lockId"/>, which this drone must hold; grants it to a waiting requester.</summary>
-    public void Release(int lockId)
-    {
-        CheckLock(lockId);
-        _heap.BeginSynchronization(SpanSynchronizationKind.Release, lockId);
-        lock (_gate)
-        {
-            WaitForLockRecovery();
-            if (!LockOf(lockId).Held)
-            {
-                throw new InvalidOperationException($"Drone {Self} releases lock {lockId}, which it does not hold.");
-            }
-        }
-
-        CloseInterval(TraceEventKind.Release, lockId);
-        (int Drone, LockGrant Grant)? handOff = null;
-        lock (_gate)
-        {
-            // A view change may have come since the check: the hand-off must happen in the lock view the
-            // recovery rebuilt this lock in, or the old queue and the rebuilt one would both get the token.
-            WaitForLockRecovery();
-            var state = LockOf(lockId);
-            state.Held = false;
-            if (state.Next is { } next)
-            {
-                handOff = (next.Requester, HandOff(state, next));
-            }
-        }
-
-        if (handOff is { } h)
-        {
-            SendIfReachable(h.Drone, h.Grant);
-        }
-    }
+    /// <summary>Releases <paramref name="lockId"/>, which this drone must hold; grants it to a waiting requester (<see cref="LockTable.Release"/>).</summary>
+    public void Release(int lockId) => _locks.Release(lockId);
 
     /// <summary>
     /// Waits until every drone arrives at <paramref name="barrierId"/>, then sees all their writes. When some
@@ -554,7 +284,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     {
         // The runtime's own barriers (the start, Distribute's, a collection's two) are not traced and force no interval.
         CloseInterval(barrierId >= 0 ? TraceEventKind.BarrierArrived : null, barrierId);
-        TakeInPendingGrants();
+        _locks.TakeInPendingGrants();
 
         BarrierArrival arrival;
         var held = ConsistencyBytes;
@@ -1239,7 +969,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     /// after it, never between, so a drone's events are in interval order. A traced synchronization closes an interval
     /// even when nothing was written (while the trace has room), so that vector timestamps order synchronizations too.
     /// </summary>
-    private void CloseInterval(TraceEventKind? traced, int id)
+    internal void CloseInterval(TraceEventKind? traced, int id)
     {
         lock (_faults)
         {
@@ -1277,7 +1007,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     }
 
     /// <summary>Takes in what <paramref name="timestamp"/> knows: stores the records, notes their write notices, invalidates their pages.</summary>
-    private void Incorporate(int[] timestamp, IntervalRecord[] records)
+    internal void Incorporate(int[] timestamp, IntervalRecord[] records)
     {
         var invalid = new List<int>();
         lock (_gate)
@@ -1411,78 +1141,13 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     /// Waits on <see cref="_gate"/> (which the caller holds) until <paramref name="done"/> holds, at most the wait
     /// limit; then throws a <see cref="TimeoutException"/> saying that <paramref name="what"/>.
     /// </summary>
-    private void WaitLocked(Func<bool> done, string what)
+    internal void WaitLocked(Func<bool> done, string what)
     {
         if (!WaitUntil(done, _waitLimit))
         {
             throw new TimeoutException($"Drone {Self}: {what} within the wait limit of {_waitLimit.TotalSeconds:0.###} s (--wait-limit).");
         }
     }
-
-    /// <summary>
-    /// Gives the token to <paramref name="request"/>: the grant carries every record this drone knows that the request's VT
-    /// does not cover, and those of a grant that came for an abandoned attempt (<see cref="LockState.Pending"/>), which this
-    /// drone passes on without taking them in. Caller holds <see cref="_gate"/>.
-    /// </summary>
-    private LockGrant HandOff(LockState state, LockRequest request)
-    {
-        var known = _vt;
-        if (state.Pending is { } pending)
-        {
-            known = new VectorTimestamp(_vt.Entries.ToArray());
-            known.Merge(new VectorTimestamp(pending));
-        }
-
-        // A request queued by a refused attempt may be older than the last collection (its drone went on through the
-        // barrier): the records it lacks start after what the collection dropped, which every drone passed with it.
-        var from = request.Timestamp;
-        for (var drone = 0; drone < Drones; drone++)
-        {
-            if (from[drone] < _store.CollectedUpTo(drone))
-            {
-                from = from == request.Timestamp ? [.. request.Timestamp] : from;
-                from[drone] = _store.CollectedUpTo(drone);
-            }
-        }
-
-        state.Next = null;
-        state.HasToken = false;
-        state.Pending = null;
-        return new(request.Lock, request.Sequence, known.Entries.ToArray(), RecordsBetween(from, known), _lockView, request.Ticket);
-    }
-
-    /// <summary>
-    /// Takes a grant of this drone's latest request: to the waiting acquire, or, for an attempt answered busy that nobody
-    /// took over, as a free token whose records are stored (not taken in: the application thread does that as it acquires)
-    /// and which goes on at once to a request queued behind it. Returns that hand-off. Caller holds <see cref="_gate"/>.
-    /// </summary>
-    private (int Drone, LockGrant Grant)? AcceptGrant(LockState state, LockGrant grant)
-    {
-        state.HasToken = true;
-        state.Waiting = false;
-        if (!state.Abandoned)
-        {
-            state.Held = true;
-            state.Grant = grant;
-            Monitor.PulseAll(_gate);
-            return null;
-        }
-
-        state.Abandoned = false;
-        state.Trying = false;
-        foreach (var record in grant.Intervals)
-        {
-            if (record.Index > _vt[record.Drone])
-            {
-                _store.Store(record);
-            }
-        }
-
-        state.Pending = grant.Timestamp;
-        return state.Next is { } next ? (next.Requester, HandOff(state, next)) : null;
-    }
-
-    private static ulong NewTicket() => BitConverter.ToUInt64(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
 
     // ------------------------------------------------------------------ incoming (network threads)
 
@@ -1508,7 +1173,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             return;
         }
 
-        ref var arriving = ref _lockRequestsArriving[(uint)lockId % (uint)_lockRequestsArriving.Length];
+        ref var arriving = ref _locks.ArrivingRequests(lockId);
         Interlocked.Increment(ref arriving);
         try
         {
@@ -1555,10 +1220,10 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         switch (message)
         {
             case LockRequest request when request.Requester == from:
-                Manage(from, request);
+                _locks.Manage(from, request);
                 return;
             case ForwardedLockRequest forwarded:
-                OnForwarded(from, forwarded, forwarded.Request, forwarded.View);
+                _locks.OnForwarded(from, forwarded, forwarded.Request, forwarded.View);
                 return;
             case Suspicion suspicion when suspicion.Reporter == from:
                 OnSuspicion(suspicion);
@@ -1573,58 +1238,10 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
                 OnLockReset(reset);
                 return;
             case LockGrant grant:
-                (int Drone, LockGrant Grant)? relay;
-                lock (_gate)
-                {
-                    if (!IsCurrentLockMessage(from, grant, grant.View))
-                    {
-                        return;
-                    }
-
-                    var state = LockOf(grant.Lock);
-                    if (grant.Sequence != state.Sequence || state.Grant is not null || state.HasToken)
-                    {
-                        return; // a duplicate or a stale grant: never granted twice
-                    }
-
-                    if (grant.Ticket != state.Ticket)
-                    {
-                        // Only a drone the request passed through knows its ticket: a grant without it is refused.
-                        throw new InvalidDataException($"Drone {Self}: drone {from} granted lock {grant.Lock} without the ticket of its request.");
-                    }
-
-                    relay = AcceptGrant(state, grant);
-                }
-
-                if (relay is { } r)
-                {
-                    SendIfReachable(r.Drone, r.Grant);
-                }
-
+                _locks.OnGrant(from, grant);
                 return;
             case LockBusy busy:
-                lock (_gate)
-                {
-                    if (!IsCurrentLockMessage(from, busy, busy.View))
-                    {
-                        return;
-                    }
-
-                    var state = LockOf(busy.Lock);
-                    if (!state.Waiting || !state.Trying || state.Abandoned || state.Grant is not null || busy.Sequence != state.Sequence)
-                    {
-                        return; // late: the attempt was granted, or another request followed it
-                    }
-
-                    if (busy.Ticket != state.Ticket)
-                    {
-                        throw new InvalidDataException($"Drone {Self}: drone {from} refused an attempt at lock {busy.Lock} without the ticket of its request.");
-                    }
-
-                    state.Abandoned = true;
-                    Monitor.PulseAll(_gate);
-                }
-
+                _locks.OnBusy(from, busy);
                 return;
             case BarrierArrival arrival when arrival.Drone == from:
                 OnArrival(arrival);
@@ -1738,86 +1355,6 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             PageRequest page => throw new InvalidOperationException($"Drone {Self}: page {page.Page} is outside the heap of {_heap.PageCount} pages."),
             _ => throw new InvalidOperationException($"Drone {Self}: {request.GetType().Name} from drone {from} is not a request."),
         };
-    }
-
-    /// <summary>The manager's part: remember the requester as the last one and forward to the previous last.</summary>
-    private void Manage(int from, LockRequest request)
-    {
-        int previous;
-        int view;
-        lock (_gate)
-        {
-            if (!IsCurrentLockMessage(from, request, request.View))
-            {
-                return;
-            }
-
-            var state = LockOf(request.Lock);
-
-            // A duplicate or a late retry of a request already queued would be granted twice: drop it.
-            if (state.Seen.TryGetValue(request.Requester, out var seen) && request.Sequence <= seen)
-            {
-                return;
-            }
-
-            state.Seen[request.Requester] = request.Sequence;
-            previous = state.LastRequester;
-            state.LastRequester = request.Requester;
-            view = _lockView;
-        }
-
-        var forwarded = new ForwardedLockRequest(request, view);
-        if (previous == Self)
-        {
-            OnForwarded(Self, forwarded, request, view);
-        }
-        else
-        {
-            SendIfReachable(previous, forwarded);
-        }
-    }
-
-    /// <summary>The last requester's part: grant now if the lock is free here, else grant at release.</summary>
-    private void OnForwarded(int from, ProtocolMessage message, LockRequest request, int view)
-    {
-        LockGrant? grant = null;
-        LockBusy? busy = null;
-        lock (_gate)
-        {
-            if (!IsCurrentLockMessage(from, message, view))
-            {
-                return;
-            }
-
-            if (from != Self && from != ManagerOf(request.Lock))
-            {
-                // Only the lock's manager forwards requests.
-                throw new InvalidDataException($"Drone {Self}: drone {from} forwarded a request for lock {request.Lock}, whose manager is drone {ManagerOf(request.Lock)}.");
-            }
-
-            var state = LockOf(request.Lock);
-            if (state.HasToken && !state.Held)
-            {
-                grant = HandOff(state, request);
-            }
-            else
-            {
-                state.Next = request;
-                if (request.Try)
-                {
-                    busy = new LockBusy(request.Lock, request.Sequence, view, request.Ticket);
-                }
-            }
-        }
-
-        if (grant is not null)
-        {
-            SendIfReachable(request.Requester, grant);
-        }
-        else if (busy is not null)
-        {
-            SendIfReachable(request.Requester, busy);
-        }
     }
 
     private void OnArrival(BarrierArrival arrival)
@@ -2075,25 +1612,6 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         }
     }
 
-    private LockState LockOf(int lockId)
-    {
-        if (!_locks.TryGetValue(lockId, out var state))
-        {
-            var manager = ManagerOf(lockId);
-            _locks[lockId] = state = new LockState { LastRequester = manager, HasToken = manager == Self };
-        }
-
-        return state;
-    }
-
-    private static void CheckLock(int lockId)
-    {
-        if (lockId < 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(lockId), lockId, "Lock ids are not negative.");
-        }
-    }
-
     private static long Sum(VectorTimestamp vt)
     {
         long sum = 0;
@@ -2103,45 +1621,6 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         }
 
         return sum;
-    }
-
-    private sealed class LockState
-    {
-        public int LastRequester { get; set; }
-
-        public bool HasToken { get; set; }
-
-        public bool Held { get; set; }
-
-        public long Sequence { get; set; }
-
-        public LockRequest? Next { get; set; }
-
-        public LockGrant? Grant { get; set; }
-
-        /// <summary>This drone's request is out and its grant has not come.</summary>
-        public bool Waiting { get; set; }
-
-        /// <summary>The ticket of this drone's latest request (see <see cref="LockRequest.Ticket"/>).</summary>
-        public ulong Ticket { get; set; }
-
-        /// <summary>This drone's latest request is an attempt (<see cref="LockRequest.Try"/>) whose caller waits for its answer.</summary>
-        public bool Trying { get; set; }
-
-        /// <summary>
-        /// The attempt was answered busy: its request stays queued, and nobody here waits for its grant. The grant, when it
-        /// comes, leaves the token free here (<see cref="Pending"/>) unless an acquire of this drone took the request over.
-        /// </summary>
-        public bool Abandoned { get; set; }
-
-        /// <summary>
-        /// The VT of a grant that came for an abandoned attempt, whose records are stored but not taken in: an acquire here
-        /// takes them in, a hand-off passes them on (see <see cref="HandOff"/>).
-        /// </summary>
-        public int[]? Pending { get; set; }
-
-        /// <summary>On the manager: the latest request sequence seen from each requester.</summary>
-        public Dictionary<int, long> Seen { get; } = [];
     }
 
     private sealed class BarrierRound(int drones)
