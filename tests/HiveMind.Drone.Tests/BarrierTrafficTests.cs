@@ -131,9 +131,9 @@ public sealed class BarrierTrafficTests
                 ProtocolCodec.Write(ref writer, message);
                 writer.Flush();
                 var body = output.WrittenSpan.ToArray();
-                if (drone != self && (drone == LrcEngine.BarrierManager || self == LrcEngine.BarrierManager))
+                if (drone != self && (drone == LrcEngine.BarrierManagerDrone || self == LrcEngine.BarrierManagerDrone))
                 {
-                    var toManager = drone == LrcEngine.BarrierManager;
+                    var toManager = drone == LrcEngine.BarrierManagerDrone;
                     Interlocked.Increment(ref toManager ? ref run._messagesIn : ref run._messagesOut);
                     Interlocked.Add(ref toManager ? ref run._bytesIn : ref run._bytesOut, body.Length);
                 }

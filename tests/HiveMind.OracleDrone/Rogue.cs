@@ -181,7 +181,7 @@ internal static class Rogue
                     }
 
                     Count(refused.Name, refused.Kind);
-                    var reason = refused.InOwnName && drone == LrcEngine.BarrierManager
+                    var reason = refused.InOwnName && drone == LrcEngine.BarrierManagerDrone
                         ? $"Drone {drone}: drone {identity.Id} is not in the run and has not asked to join it; its {ProtocolCodec.Name(refused.Kind)} is refused."
                         : refused.Reason?.Replace("{D}", drone.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
                     if (reason is not null)

@@ -192,9 +192,9 @@ internal sealed partial class LrcEngine
     /// On drone 0, as an application barrier completes: whether newcomers wait, in which case this barrier becomes a
     /// garbage collection at whose end they are admitted. Caller holds <see cref="_gate"/>.
     /// </summary>
-    private bool StartAdmission(int barrier)
+    internal bool StartAdmission(int barrier)
     {
-        if (Self != BarrierManager || barrier < 0 || _newcomers.Count == 0 || _admitting is not null)
+        if (Self != BarrierManagerDrone || barrier < 0 || _newcomers.Count == 0 || _admitting is not null)
         {
             return false;
         }
@@ -209,7 +209,7 @@ internal sealed partial class LrcEngine
     /// On drone 0, as the last barrier of the admitting collection completes (every drone holds its pages whole and
     /// has dropped its records): decides the view with the newcomers in. Caller holds <see cref="_gate"/>.
     /// </summary>
-    private Admitted? Admit(VectorTimestamp all)
+    internal Admitted? Admit(VectorTimestamp all)
     {
         var admitting = _admitting;
         _admitting = null;
@@ -314,7 +314,7 @@ internal sealed partial class LrcEngine
     /// </summary>
     private void CheckMayAwaitAdmission(int from, ProtocolMessage message)
     {
-        if (Self == BarrierManager && !_decidedLive[from] && !_newcomers.Contains(from) && !(_admitting?.Contains(from) ?? false))
+        if (Self == BarrierManagerDrone && !_decidedLive[from] && !_newcomers.Contains(from) && !(_admitting?.Contains(from) ?? false))
         {
             throw new InvalidDataException(
                 $"Drone {Self}: drone {from} is not in the run and has not asked to join it; its {message.GetType().Name} is refused.");
@@ -358,5 +358,5 @@ internal sealed partial class LrcEngine
         _ => 256,
     };
 
-    private sealed record Admitted(ViewChange Change, int[] Members, List<(int Drone, JoinWelcome Welcome)> Welcomes);
+    internal sealed record Admitted(ViewChange Change, int[] Members, List<(int Drone, JoinWelcome Welcome)> Welcomes);
 }

@@ -86,7 +86,7 @@ internal sealed partial class LrcEngine
     /// </summary>
     public void Suspect(int drone, string reason, bool silent = false)
     {
-        if ((uint)drone >= (uint)Drones || drone == BarrierManager)
+        if ((uint)drone >= (uint)Drones || drone == BarrierManagerDrone)
         {
             return; // the barrier manager is assumed not to fail: its loss ends the run at the drone level
         }
@@ -107,7 +107,7 @@ internal sealed partial class LrcEngine
             }
         }
 
-        SendIfReachable(BarrierManager, new Suspicion(drone, Self, reason, silent)); // drone 0 gone: the drone ends anyway
+        SendIfReachable(BarrierManagerDrone, new Suspicion(drone, Self, reason, silent)); // drone 0 gone: the drone ends anyway
     }
 
     private void InitializeMembership(int started)
@@ -122,6 +122,9 @@ internal sealed partial class LrcEngine
         _joined = [.. _live];
         _startedCount = started;
     }
+
+    /// <summary>Whether the barrier manager's latest decided view holds <paramref name="drone"/>. Caller holds <see cref="_gate"/>.</summary>
+    internal bool IsDecidedLive(int drone) => _decidedLive[drone];
 
     private bool IsLive(int drone) => (uint)drone < (uint)_live.Length && _live[drone];
 
@@ -152,7 +155,7 @@ internal sealed partial class LrcEngine
 
         if (count == 0)
         {
-            return BarrierManager;
+            return BarrierManagerDrone;
         }
 
         var rank = lockId % count;
@@ -164,7 +167,7 @@ internal sealed partial class LrcEngine
             }
         }
 
-        return BarrierManager;
+        return BarrierManagerDrone;
     }
 
     /// <summary>
@@ -312,12 +315,12 @@ internal sealed partial class LrcEngine
         int[] audience;
         lock (_gate)
         {
-            if (Self == BarrierManager)
+            if (Self == BarrierManagerDrone)
             {
                 ForgetNewcomer(suspicion.Suspect); // failed before its admission: not admitted
             }
 
-            if (Self != BarrierManager || suspicion.Suspect == BarrierManager || !_decidedLive[suspicion.Suspect] || !_decidedLive[suspicion.Reporter])
+            if (Self != BarrierManagerDrone || suspicion.Suspect == BarrierManagerDrone || !_decidedLive[suspicion.Suspect] || !_decidedLive[suspicion.Reporter])
             {
                 return;
             }
@@ -356,7 +359,7 @@ internal sealed partial class LrcEngine
         {
             // This drone installs the view and releases what the removal completes even if telling another drone failed.
             _network.Send(Self, change);
-            CompleteBarrierRounds();
+            _barriers.CompleteBarrierRounds();
         }
     }
 
@@ -365,7 +368,7 @@ internal sealed partial class LrcEngine
         List<(int Drone, LockReset Reset)>? resets = null;
         lock (_gate)
         {
-            if (Self != BarrierManager || report.View != _decidedView || !_decidedLive[report.Drone])
+            if (Self != BarrierManagerDrone || report.View != _decidedView || !_decidedLive[report.Drone])
             {
                 return;
             }
@@ -389,7 +392,7 @@ internal sealed partial class LrcEngine
         finally
         {
             // A barrier round that waited for records of a drone removed while it was under way may complete now.
-            CompleteBarrierRounds();
+            _barriers.CompleteBarrierRounds();
         }
     }
 
@@ -531,7 +534,7 @@ internal sealed partial class LrcEngine
 
         if (view.Contains(Self))
         {
-            SendIfReachable(BarrierManager, report);
+            SendIfReachable(BarrierManagerDrone, report);
         }
 
         // Held-back messages and requests first: a subscriber that throws must not leave them waiting for another view.
@@ -583,7 +586,7 @@ internal sealed partial class LrcEngine
     /// limit, say); the first such failure is rethrown after all were tried, so that one bad message never leaves the
     /// other drones without theirs.
     /// </summary>
-    private void SendEach(IEnumerable<(int Drone, ProtocolMessage Message)> messages) =>
+    internal void SendEach(IEnumerable<(int Drone, ProtocolMessage Message)> messages) =>
         EachThenRethrow(messages, m => SendIfReachable(m.Drone, m.Message));
 
     /// <summary>Runs <paramref name="action"/> on every item even when it throws for one; the first failure is rethrown after.</summary>

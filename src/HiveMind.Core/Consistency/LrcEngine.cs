@@ -24,14 +24,14 @@ namespace HiveMind.Consistency;
 internal sealed partial class LrcEngine : IRangeFaultHandler
 {
     /// <summary>The drone that manages barriers.</summary>
-    public const int BarrierManager = 0;
+    public const int BarrierManagerDrone = 0;
 
     /// <summary>Default garbage-collection threshold: consistency data of one drone, in bytes.</summary>
     public const long DefaultCollectionThreshold = 64L << 20;
 
     // The two barriers of a garbage collection: after validation, after the drop.
     private const int ValidatedBarrier = int.MinValue;
-    private const int DroppedBarrier = int.MinValue + 1;
+    internal const int DroppedBarrier = int.MinValue + 1;
 
     // Pages per diff request: a large range miss becomes a stream of requests to each writer, whose replies
     // are made, sent and received in parallel.
@@ -53,6 +53,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     // is in the interval's write notices. Held across a miss's network waits; never taken by the network's threads.
     private readonly object _faults = new();
     private readonly LockTable _locks;
+    private readonly BarrierManager _barriers;
     private readonly TimeSpan _waitLimit;
     private readonly long _collectionThreshold;
     private readonly HashSet<int> _modifiedSinceCollection = [];
@@ -62,7 +63,6 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     private long _diffBytes;
     private int[] _managerKnows;
     private BarrierRelease? _release;
-    private readonly Dictionary<int, BarrierRound> _rounds = [];
 
     /// <summary>
     /// Creates drone <paramref name="self"/>'s engine for a run of <paramref name="drones"/> drone slots, of which
@@ -90,6 +90,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         _managerKnows = new int[drones];
         _store = new IntervalStore(drones, heap.PageCount);
         _locks = new LockTable(this);
+        _barriers = new BarrierManager(this);
         MaxReplyBytes = DefaultReplyBytes(heap.PageSize);
         InitializeMembership(started ?? drones);
         heap.FaultHandler = this;
@@ -1087,7 +1088,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     {
         try
         {
-            _network.Send(BarrierManager, message);
+            _network.Send(BarrierManagerDrone, message);
         }
         catch (DroneUnreachableException error)
         {
@@ -1228,13 +1229,13 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             case Suspicion suspicion when suspicion.Reporter == from:
                 OnSuspicion(suspicion);
                 return;
-            case ViewChange change when from == BarrierManager:
+            case ViewChange change when from == BarrierManagerDrone:
                 OnViewChange(change);
                 return;
             case LockReport report when report.Drone == from:
                 OnLockReport(report);
                 return;
-            case LockReset reset when from == BarrierManager:
+            case LockReset reset when from == BarrierManagerDrone:
                 OnLockReset(reset);
                 return;
             case LockGrant grant:
@@ -1244,9 +1245,9 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
                 _locks.OnBusy(from, busy);
                 return;
             case BarrierArrival arrival when arrival.Drone == from:
-                OnArrival(arrival);
+                _barriers.OnArrival(arrival);
                 return;
-            case BarrierRelease release when from == BarrierManager:
+            case BarrierRelease release when from == BarrierManagerDrone:
                 lock (_gate)
                 {
                     _release = release;
@@ -1270,8 +1271,8 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         Suspicion m => m.Reporter == from,
         LockReport m => m.Drone == from,
         BarrierArrival m => m.Drone == from,
-        JoinRequest m => m.Drone == from && Self == BarrierManager,
-        ViewChange or LockReset or BarrierRelease or JoinWelcome => from == BarrierManager,
+        JoinRequest m => m.Drone == from && Self == BarrierManagerDrone,
+        ViewChange or LockReset or BarrierRelease or JoinWelcome => from == BarrierManagerDrone,
         ForwardedLockRequest or LockGrant or LockBusy => true,
         _ => false,
     };
@@ -1355,133 +1356,6 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             PageRequest page => throw new InvalidOperationException($"Drone {Self}: page {page.Page} is outside the heap of {_heap.PageCount} pages."),
             _ => throw new InvalidOperationException($"Drone {Self}: {request.GetType().Name} from drone {from} is not a request."),
         };
-    }
-
-    private void OnArrival(BarrierArrival arrival)
-    {
-        lock (_gate)
-        {
-            if (!_decidedLive[arrival.Drone])
-            {
-                return; // removed already (drone 0 installs its own view just after deciding it)
-            }
-
-            if (!_rounds.TryGetValue(arrival.Barrier, out var round))
-            {
-                _rounds[arrival.Barrier] = round = new BarrierRound(Drones);
-            }
-
-            foreach (var record in arrival.Intervals)
-            {
-                _store.Store(record);
-            }
-
-            round.Arrivals[arrival.Drone] = arrival.Timestamp;
-            round.Collect |= arrival.WantsCollection;
-        }
-
-        CompleteBarrierRounds();
-    }
-
-    /// <summary>
-    /// Releases every barrier round that all drones of the decided view have reached. The first application barrier
-    /// after a join request becomes a garbage-collection barrier, at whose end the newcomers are admitted.
-    /// </summary>
-    private void CompleteBarrierRounds()
-    {
-        var releases = new List<(int Drone, BarrierRelease Release)>();
-        Admitted? admitted = null;
-        lock (_gate)
-        {
-            if (_aborted is not null)
-            {
-                return; // the run stopped: no barrier completes without the drones it lost
-            }
-
-            foreach (var (barrier, round) in _rounds.ToList())
-            {
-                var live = Enumerable.Range(0, Drones).Where(d => _decidedLive[d]).ToArray();
-                if (!live.All(d => round.Arrivals[d] is not null))
-                {
-                    continue;
-                }
-
-                var all = new VectorTimestamp(Drones);
-                foreach (var drone in live)
-                {
-                    all.Merge(new VectorTimestamp(round.Arrivals[drone]!));
-                }
-
-                // A drone removed after it arrived: what it knew counts as far as the manager holds its records (the
-                // rest died with it, known to no live drone). What a live drone knows the manager holds or will get:
-                // the drone's own records came with its arrival, and those of drones removed since come with the live
-                // drones' reports of the new view. Until then the round waits.
-                for (var drone = 0; drone < Drones; drone++)
-                {
-                    if (!_decidedLive[drone] && round.Arrivals[drone] is { } removed)
-                    {
-                        for (var other = 0; other < Drones; other++)
-                        {
-                            while (all[other] < removed[other] && HoldsRecord(other, all[other] + 1))
-                            {
-                                all.Set(other, all[other] + 1);
-                            }
-                        }
-                    }
-                }
-
-                if (!live.All(d => HoldsRecordsBetween(round.Arrivals[d]!, all)))
-                {
-                    continue;
-                }
-
-                _rounds.Remove(barrier);
-
-                var collect = StartAdmission(barrier) | round.Collect;
-                foreach (var drone in live)
-                {
-                    releases.Add((drone, new BarrierRelease(barrier, all.Entries.ToArray(), RecordsBetween(round.Arrivals[drone]!, all), collect)));
-                }
-
-                if (barrier == DroppedBarrier)
-                {
-                    admitted ??= Admit(all);
-                }
-            }
-        }
-
-        var messages = new List<(int Drone, ProtocolMessage Message)>();
-        if (admitted is { } a)
-        {
-            // The members learn the view before the release (one link each, in order), drone 0 installs it, and only
-            // then does the newcomer hear of it: it speaks to drone 0 only in a view drone 0 already acts on.
-            messages.AddRange(a.Members.Select(d => (d, (ProtocolMessage)a.Change)));
-            messages.Add((Self, a.Change));
-            messages.AddRange(a.Welcomes.Select(w => (w.Drone, (ProtocolMessage)w.Welcome)));
-        }
-
-        messages.AddRange(releases.Select(r => (r.Drone, (ProtocolMessage)r.Release)));
-        SendEach(messages);
-    }
-
-    /// <summary>Whether the interval's record is held, or was dropped by a collection (nobody asks for those). Caller holds <see cref="_gate"/>.</summary>
-    private bool HoldsRecord(int drone, int index) => index <= _store.CollectedUpTo(drone) || _store.TryGet(drone, index, out _);
-
-    /// <summary>Whether every record between <paramref name="known"/> and <paramref name="target"/> is held. Caller holds <see cref="_gate"/>.</summary>
-    private bool HoldsRecordsBetween(int[] known, VectorTimestamp target)
-    {
-        for (var drone = 0; drone < Drones; drone++)
-        {
-            for (var index = known[drone] + 1; index <= target[drone]; index++)
-            {
-                if (!HoldsRecord(drone, index))
-                {
-                    return false;
-                }
-            }
-        }
-
-        return true;
     }
 
     /// <summary>Throws when <paramref name="request"/> names pages outside the heap or asks for more than a request may.</summary>
@@ -1623,12 +1497,6 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         return sum;
     }
 
-    private sealed class BarrierRound(int drones)
-    {
-        public int[]?[] Arrivals { get; } = new int[]?[drones];
-
-        public bool Collect { get; set; }
-    }
 }
 
 /// <summary>The run ended for this drone (<see cref="LrcEngine.Abort"/>): drone 0 failed, this drone was removed, or a drone failed in a run that does not recover.</summary>

@@ -80,7 +80,7 @@ public sealed class LrcScaleTests
         var arrived = new System.Collections.Concurrent.ConcurrentQueue<(int From, IntervalRecord Record)>();
         cluster.Observe = (from, to, message) =>
         {
-            if (to == LrcEngine.BarrierManager && message is BarrierArrival arrival)
+            if (to == LrcEngine.BarrierManagerDrone && message is BarrierArrival arrival)
             {
                 foreach (var record in arrival.Intervals)
                 {
@@ -93,7 +93,7 @@ public sealed class LrcScaleTests
         {
             for (var phase = 0; phase < Phases; phase++)
             {
-                if (id != LrcEngine.BarrierManager)
+                if (id != LrcEngine.BarrierManagerDrone)
                 {
                     cluster.Engines[id].Acquire(1);
                     cluster.Heaps[id].Write((4096L * id) + (4 * phase), phase + 1);
@@ -108,7 +108,7 @@ public sealed class LrcScaleTests
         Assert.True(foreign.Count == 0, $"{drones} drones: arrivals at the manager carried other drones' records:\n{string.Join("\n", foreign.Take(10))}");
         var twice = arrived.GroupBy(a => (a.Record.Drone, a.Record.Index)).Where(g => g.Count() > 1).Select(g => $"interval {g.Key.Index} of drone {g.Key.Drone} x{g.Count()}").ToList();
         Assert.True(twice.Count == 0, $"{drones} drones: records reached the manager more than once: {string.Join(", ", twice.Take(10))}");
-        var closed = cluster.Engines.Where(e => e.Self != LrcEngine.BarrierManager).Sum(e => e.Statistics.IntervalsClosed);
+        var closed = cluster.Engines.Where(e => e.Self != LrcEngine.BarrierManagerDrone).Sum(e => e.Statistics.IntervalsClosed);
         Assert.True(arrived.Count <= closed, $"{drones} drones: {arrived.Count} records reached the manager for {closed} intervals the other drones closed");
         for (var phase = 0; phase < Phases; phase++)
         {
