@@ -126,10 +126,10 @@ internal sealed partial class LrcEngine
     /// <summary>Whether the barrier manager's latest decided view holds <paramref name="drone"/>. Caller holds <see cref="_gate"/>.</summary>
     internal bool IsDecidedLive(int drone) => _decidedLive[drone];
 
-    private bool IsLive(int drone) => (uint)drone < (uint)_live.Length && _live[drone];
+    internal bool IsLive(int drone) => (uint)drone < (uint)_live.Length && _live[drone];
 
     /// <summary>The drones the current view holds, in id order. Caller holds <see cref="_gate"/>.</summary>
-    private int[] LiveDrones() => Enumerable.Range(0, Drones).Where(d => _live[d]).ToArray();
+    internal int[] LiveDrones() => Enumerable.Range(0, Drones).Where(d => _live[d]).ToArray();
 
     /// <summary>
     /// The manager of <paramref name="lockId"/> in the current view: drone <c>lock % N</c> (N slots) while it takes
@@ -199,113 +199,13 @@ internal sealed partial class LrcEngine
     }
 
     /// <summary>Blocks until the view no longer holds <paramref name="drone"/> (its failure was decided). Caller does not hold <see cref="_gate"/>.</summary>
-    private void WaitUntilRemoved(int drone, string what)
+    internal void WaitUntilRemoved(int drone, string what)
     {
         lock (_gate)
         {
             WaitLocked(() => !_live[drone], $"drone {drone} stopped answering ({what}) but was not removed from the view");
         }
     }
-
-    /// <summary>
-    /// For pages whose missing diffs include some of a removed drone (lost with it): asks the live drones for
-    /// their copies and picks the one that holds more of the removed drones' writes than this copy and less of
-    /// none (PROTOCOL.md: "the drone with the next-highest interval for that page"). The caller installs it when
-    /// the page's other diffs are in; this drone's own writes that the copy lacks come back as diffs to apply in
-    /// happens-before order with those. Either way the removed drones' notices count as applied from then on:
-    /// what no live drone holds is lost, and the stale words stay (LRC permits the older value).
-    /// </summary>
-    private Dictionary<int, Adoption> ChooseLiveCopies(IReadOnlyList<int> pages)
-    {
-        var result = new Dictionary<int, Adoption>();
-        foreach (var page in pages)
-        {
-            int[] applied;
-            int[] lost;
-            lock (_gate)
-            {
-                applied = (_heap.GetEntry(page).AppliedVector ??= new int[Drones]).ToArray();
-                lost = new int[Drones];
-                foreach (var writer in _store.Writers(page))
-                {
-                    if (writer != Self && !_live[writer] && _store.LastNoticed(page, writer) > applied[writer])
-                    {
-                        lost[writer] = _store.LastNoticed(page, writer);
-                    }
-                }
-
-                if (lost.All(l => l == 0))
-                {
-                    continue;
-                }
-            }
-
-            PageReply? best = null;
-            var bestGain = 0L;
-            foreach (var reply in LiveCopies(page))
-            {
-                // Better for some removed drone and worse for none: a copy short of one removed drone's writes
-                // that this copy holds would lose them for good.
-                var removed = Enumerable.Range(0, Drones).Where(d => lost[d] > 0 || (d != Self && !IsLive(d))).ToArray();
-                if (removed.Any(d => reply.Applied[d] < applied[d]))
-                {
-                    continue;
-                }
-
-                var gain = removed.Sum(d => (long)reply.Applied[d] - applied[d]);
-                if (gain > bestGain)
-                {
-                    (best, bestGain) = (reply, gain);
-                }
-            }
-
-            var entry = _heap.GetEntry(page);
-            var own = new List<(long Order, int Drone, CoveredDiff Diff)>();
-            if (best is not null)
-            {
-                lock (entry)
-                {
-                    MakePendingDiff(entry);
-                    lock (_gate)
-                    {
-                        // Our diffs (a run's diff once) that the copy lacks. A run that the copy holds in part would
-                        // bring back our older words over newer ones it holds: then the copy is not taken.
-                        foreach (var record in _store.RecordsOf(Self))
-                        {
-                            var index = record.Index;
-                            if (record.Pages.Contains(page) && _diffs.TryGetValue((page, index), out var diff) && diff.Last > best.Applied[Self]
-                                && !own.Exists(o => o.Diff.First == diff.First))
-                            {
-                                if (diff.First <= best.Applied[Self])
-                                {
-                                    own.Clear();
-                                    best = null;
-                                    break;
-                                }
-
-                                own.Add((Sum(RecordOf(Self, diff.First).Timestamp), Self, diff));
-                            }
-                        }
-                    }
-                }
-            }
-
-            Statistics.PagesAdopted += best is null ? 0 : 1;
-            Statistics.PagesResurrected += best is null ? 1 : 0;
-            var adopted = best?.Applied.ToArray() ?? applied;
-            for (var d = 0; d < Drones; d++)
-            {
-                adopted[d] = Math.Max(adopted[d], lost[d]);
-            }
-
-            result[page] = new Adoption(best?.Bytes, adopted, own);
-        }
-
-        return result;
-    }
-
-    /// <summary>What a miss installs for a page that lost diffs with a removed drone: a live copy (or none), its applied vector, our own diffs it lacks.</summary>
-    private sealed record Adoption(byte[]? Bytes, int[] Applied, List<(long Order, int Drone, CoveredDiff Diff)> Own);
 
     // ------------------------------------------------------------------ the barrier manager's decisions
 
