@@ -125,7 +125,7 @@ internal sealed class BarrierManager
                     releases.Add((drone, new BarrierRelease(barrier, all.Entries.ToArray(), _engine.RecordsBetween(round.Arrivals[drone]!, all), collect)));
                 }
 
-                if (barrier == LrcEngine.DroppedBarrier)
+                if (barrier == Collector.DroppedBarrier)
                 {
                     admitted ??= _engine.Admit(all);
                 }

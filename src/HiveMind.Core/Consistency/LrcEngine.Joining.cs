@@ -106,7 +106,7 @@ internal sealed partial class LrcEngine
             {
                 for (var page = first; page < first + count; page++)
                 {
-                    _holders[page] = holders;
+                    _collector.SetHolders(page, holders);
                 }
             }
         }
@@ -228,31 +228,12 @@ internal sealed partial class LrcEngine
         _reports.Clear();
         var live = Enumerable.Range(0, Drones).Where(d => _decidedLive[d]).ToArray();
         var removed = Enumerable.Range(0, Drones).Where(d => _joined[d] && !_decidedLive[d]).ToArray();
-        var holders = HolderRuns();
+        var holders = _collector.HolderRuns();
         var extra = NewcomerState?.Invoke() ?? [];
         var welcomes = admitting
             .Select(d => (d, new JoinWelcome(_decidedView, live, removed, _admittingAt, all.Entries.ToArray(), holders, _startedCount, _heap.PageSize, _heap.Size, extra)))
             .ToList();
         return new Admitted(new ViewChange(_decidedView, live), members, welcomes);
-    }
-
-    /// <summary>The holders map as runs of consecutive pages with the same holders (an array is written by few drones in long stretches). Caller holds <see cref="_gate"/>.</summary>
-    private PageHolders[] HolderRuns()
-    {
-        var runs = new List<PageHolders>();
-        foreach (var (page, holders) in _holders.OrderBy(h => h.Key))
-        {
-            if (runs.Count > 0 && runs[^1].First + runs[^1].Count == page && runs[^1].Holders.AsSpan().SequenceEqual(holders))
-            {
-                runs[^1] = runs[^1] with { Count = runs[^1].Count + 1 };
-            }
-            else
-            {
-                runs.Add(new PageHolders(page, 1, holders));
-            }
-        }
-
-        return [.. runs];
     }
 
     private void OnWelcome(JoinWelcome welcome)

@@ -29,10 +29,6 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     /// <summary>Default garbage-collection threshold: consistency data of one drone, in bytes.</summary>
     public const long DefaultCollectionThreshold = 64L << 20;
 
-    // The two barriers of a garbage collection: after validation, after the drop.
-    private const int ValidatedBarrier = int.MinValue;
-    internal const int DroppedBarrier = int.MinValue + 1;
-
     // Pages per diff request: a large range miss becomes a stream of requests to each writer, whose replies
     // are made, sent and received in parallel.
     public const int MaxPagesPerDiffRequest = 64;
@@ -51,10 +47,8 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     private readonly LockTable _locks;
     private readonly BarrierManager _barriers;
     private readonly MissPath _missPath;
+    private readonly Collector _collector;
     private readonly TimeSpan _waitLimit;
-    private readonly long _collectionThreshold;
-    private readonly HashSet<int> _modifiedSinceCollection = [];
-    private readonly Dictionary<int, int[]> _holders = [];
     private string? _aborted;
     private long _maxReplyBytes;
     private int[] _managerKnows;
@@ -81,13 +75,13 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         _heap = heap;
         _network = network;
         _waitLimit = waitLimit ?? Timeout.InfiniteTimeSpan;
-        _collectionThreshold = collectionThreshold;
         _vt = new VectorTimestamp(drones);
         _managerKnows = new int[drones];
         _store = new IntervalStore(drones, heap.PageCount);
         _locks = new LockTable(this);
         _barriers = new BarrierManager(this);
         _missPath = new MissPath(this);
+        _collector = new Collector(this, _missPath, collectionThreshold);
         MaxReplyBytes = DefaultReplyBytes(heap.PageSize);
         InitializeMembership(started ?? drones);
         heap.FaultHandler = this;
@@ -181,6 +175,9 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     /// </summary>
     internal object Faults => _faults;
 
+    /// <summary>The garbage collector, which keeps the holders of pages written before the last collection.</summary>
+    internal Collector Collector => _collector;
+
     // ------------------------------------------------------------------ synchronization (application thread)
 
     /// <summary>The trace of this drone's synchronizations and misses (<c>--trace</c>), or null when it is not traced; set before the run starts.</summary>
@@ -232,7 +229,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         var release = Meet(barrierId, mayCollect: true);
         if (release.Collect)
         {
-            Collect();
+            _collector.Collect();
         }
 
         if (barrierId >= 0)
@@ -284,7 +281,8 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         return true;
     }
 
-    private BarrierRelease Meet(int barrierId, bool mayCollect) => Meet(barrierId, mayCollect, giveUpAfter: null)!;
+    /// <summary>Arrives at <paramref name="barrierId"/> and waits for its release (at most the wait limit, then throws); the collector meets its two barriers so.</summary>
+    internal BarrierRelease Meet(int barrierId, bool mayCollect) => Meet(barrierId, mayCollect, giveUpAfter: null)!;
 
     /// <summary>Arrives and waits for the release: at most the wait limit (then throws), or null after <paramref name="giveUpAfter"/>.</summary>
     private BarrierRelease? Meet(int barrierId, bool mayCollect, TimeSpan? giveUpAfter)
@@ -305,7 +303,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             // records only others know; they come with the live drones' reports of the new view, and the manager
             // releases the round once it holds them.
             arrival = new BarrierArrival(
-                barrierId, Self, _vt.Entries.ToArray(), RecordsBetween(_managerKnows, _vt, d => d == Self || !_live[d]), mayCollect && held > _collectionThreshold);
+                barrierId, Self, _vt.Entries.ToArray(), RecordsBetween(_managerKnows, _vt, d => d == Self || !_live[d]), mayCollect && held > _collector.Threshold);
         }
 
         SendToManager(arrival);
@@ -333,82 +331,6 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         return release;
     }
 
-    /// <summary>
-    /// Garbage collection, after a barrier that brought every drone to the same VT: validate the pages this
-    /// drone modified since the last collection and become a holder of them; barrier; drop every interval
-    /// record, write notice, diff and twin, and mark the pages others modified that this copy lacks for a
-    /// whole-page fetch; barrier. Without the second barrier a lock request right after collection could meet
-    /// a drone that still holds old records and receive stale consistency information.
-    /// </summary>
-    private void Collect()
-    {
-        foreach (var page in _modifiedSinceCollection.ToList())
-        {
-            if (_heap.GetAccess(page) == PageAccess.NoAccess)
-            {
-                _missPath.Miss(page);
-            }
-        }
-
-        Dictionary<int, int[]> holders;
-        lock (_gate)
-        {
-            holders = _store.Noticed.ToDictionary(
-                page => page,
-                page => _store.Writers(page).Append(Self).Where(d => d != Self || _modifiedSinceCollection.Contains(page)).Distinct().Order().ToArray());
-        }
-
-        Meet(ValidatedBarrier, mayCollect: false);
-
-        List<int> noticed, modified;
-        lock (_gate)
-        {
-            noticed = [.. _store.Noticed];
-            modified = [.. _modifiedSinceCollection];
-            foreach (var (page, pageHolders) in holders)
-            {
-                _holders[page] = pageHolders;
-            }
-
-            _store.Collect(_vt.Entries.ToArray());
-            _missPath.DropDiffs();
-            _modifiedSinceCollection.Clear();
-        }
-
-        foreach (var page in noticed)
-        {
-            var entry = _heap.GetEntry(page);
-            lock (entry)
-            {
-                entry.TwinInterval = 0;
-                entry.RunIntervals.Clear();
-                _heap.DropTwin(page);
-
-                // A valid copy is current (a newer notice would have invalidated it); an invalid one lost its diffs.
-                if (_heap.GetAccess(page) == PageAccess.NoAccess)
-                {
-                    entry.NeedsWholePage = true;
-                }
-            }
-        }
-
-        foreach (var page in modified)
-        {
-            var entry = _heap.GetEntry(page);
-            lock (entry)
-            {
-                entry.TwinInterval = 0;
-                entry.RunIntervals.Clear();
-                _heap.DropTwin(page);
-            }
-        }
-
-        _heap.Twins.TrimIfIdle();
-        Fault?.Invoke("collect");
-        Meet(DroppedBarrier, mayCollect: false);
-        Statistics.GarbageCollections++;
-    }
-
     // ------------------------------------------------------------------ faults (application thread)
 
     /// <summary>A fault on <paramref name="page"/> (<see cref="MissPath.OnFault"/>).</summary>
@@ -419,9 +341,6 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
 
     /// <summary>Notes that the open interval wrote <paramref name="page"/> (a write fault). Caller holds <see cref="Faults"/>.</summary>
     internal void MarkDirty(int page) => _dirty.Add(page);
-
-    /// <summary>The drones that held <paramref name="page"/> whole at the last collection, if it was written before it. Caller holds <see cref="_gate"/>.</summary>
-    internal bool TryGetHolders(int page, out int[] holders) => _holders.TryGetValue(page, out holders!);
 
     // ------------------------------------------------------------------ intervals
 
@@ -458,7 +377,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             var index = _vt.Increment(Self);
             var record = new IntervalRecord(Self, index, _vt, [.. _dirty]);
             _store.Store(record);
-            _modifiedSinceCollection.UnionWith(_dirty);
+            _collector.Modified(_dirty);
             _store.Written(_dirty);
         }
 

@@ -602,7 +602,7 @@ internal sealed class MissPath
                         continue;
                     }
 
-                    var holders = _engine.TryGetHolders(page, out var known) ? known.Where(h => h != Self && _engine.IsLive(h)).ToArray() : [];
+                    var holders = _engine.Collector.TryGetHolders(page, out var known) ? known.Where(h => h != Self && _engine.IsLive(h)).ToArray() : [];
                     if (holders.Length == 0)
                     {
                         orphans.Add(page);
