@@ -25,6 +25,7 @@ internal sealed class BarrierManager
     private readonly LrcEngine _engine;
     private readonly object _gate;
     private readonly IntervalStore _store;
+    private readonly Membership _membership;
     private readonly Dictionary<int, BarrierRound> _rounds = [];
 
     public BarrierManager(LrcEngine engine)
@@ -32,6 +33,7 @@ internal sealed class BarrierManager
         _engine = engine;
         _gate = engine.Gate;
         _store = engine.Store;
+        _membership = engine.Membership;
     }
 
     private int Self => _engine.Self;
@@ -43,7 +45,7 @@ internal sealed class BarrierManager
     {
         lock (_gate)
         {
-            if (!_engine.IsDecidedLive(arrival.Drone))
+            if (!_membership.IsDecidedLive(arrival.Drone))
             {
                 return; // removed already (drone 0 installs its own view just after deciding it)
             }
@@ -82,7 +84,7 @@ internal sealed class BarrierManager
 
             foreach (var (barrier, round) in _rounds.ToList())
             {
-                var live = Enumerable.Range(0, Drones).Where(d => _engine.IsDecidedLive(d)).ToArray();
+                var live = Enumerable.Range(0, Drones).Where(d => _membership.IsDecidedLive(d)).ToArray();
                 if (!live.All(d => round.Arrivals[d] is not null))
                 {
                     continue;
@@ -100,7 +102,7 @@ internal sealed class BarrierManager
                 // drones' reports of the new view. Until then the round waits.
                 for (var drone = 0; drone < Drones; drone++)
                 {
-                    if (!_engine.IsDecidedLive(drone) && round.Arrivals[drone] is { } removed)
+                    if (!_membership.IsDecidedLive(drone) && round.Arrivals[drone] is { } removed)
                     {
                         for (var other = 0; other < Drones; other++)
                         {

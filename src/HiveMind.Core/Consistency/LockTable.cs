@@ -34,6 +34,7 @@ internal sealed class LockTable
     private readonly SharedHeap _heap;
     private readonly VectorTimestamp _vt;
     private readonly IntervalStore _store;
+    private readonly Membership _membership;
     private readonly Dictionary<int, LockState> _locks = [];
 
     // Lock requests of other drones on their way into the gate, by lock id modulo the array's length (a shared slot only
@@ -47,6 +48,7 @@ internal sealed class LockTable
         _heap = engine.Heap;
         _vt = engine.Vt;
         _store = engine.Store;
+        _membership = engine.Membership;
     }
 
     private int Self => _engine.Self;
@@ -72,7 +74,7 @@ internal sealed class LockTable
         var manager = Self;
         lock (_gate)
         {
-            _engine.WaitForLockRecovery();
+            _membership.WaitForLockRecovery();
             state = LockOf(lockId);
             if (state.Held)
             {
@@ -99,7 +101,7 @@ internal sealed class LockTable
             else
             {
                 request = NewRequest(lockId, state, attempt: false);
-                manager = _engine.ManagerOf(lockId);
+                manager = _membership.ManagerOf(lockId);
             }
         }
 
@@ -174,7 +176,7 @@ internal sealed class LockTable
         var manager = Self;
         lock (_gate)
         {
-            _engine.WaitForLockRecovery();
+            _membership.WaitForLockRecovery();
             state = LockOf(lockId);
             if (state.Held || state.Waiting)
             {
@@ -186,7 +188,7 @@ internal sealed class LockTable
         _engine.CloseInterval(TraceEventKind.AcquireAsked, lockId);
         lock (_gate)
         {
-            _engine.WaitForLockRecovery();
+            _membership.WaitForLockRecovery();
             if (state.Held || state.Waiting)
             {
                 Statistics.LockAttemptsBusy++;
@@ -200,7 +202,7 @@ internal sealed class LockTable
             else
             {
                 request = NewRequest(lockId, state, attempt: true);
-                manager = _engine.ManagerOf(lockId);
+                manager = _membership.ManagerOf(lockId);
             }
         }
 
@@ -275,7 +277,7 @@ internal sealed class LockTable
         state.Trying = attempt;
         state.Abandoned = false;
         state.Ticket = NewTicket();
-        return new LockRequest(lockId, Self, ++state.Sequence, _vt.Entries.ToArray(), _engine.LockView, state.Ticket, attempt);
+        return new LockRequest(lockId, Self, ++state.Sequence, _vt.Entries.ToArray(), _membership.LockView, state.Ticket, attempt);
     }
 
     private void Acquired(int lockId, long started, bool remote)
@@ -326,7 +328,7 @@ internal sealed class LockTable
         _heap.BeginSynchronization(SpanSynchronizationKind.Release, lockId);
         lock (_gate)
         {
-            _engine.WaitForLockRecovery();
+            _membership.WaitForLockRecovery();
             if (!LockOf(lockId).Held)
             {
                 throw new InvalidOperationException($"Drone {Self} releases lock {lockId}, which it does not hold.");
@@ -339,7 +341,7 @@ internal sealed class LockTable
         {
             // A view change may have come since the check: the hand-off must happen in the lock view the
             // recovery rebuilt this lock in, or the old queue and the rebuilt one would both get the token.
-            _engine.WaitForLockRecovery();
+            _membership.WaitForLockRecovery();
             var state = LockOf(lockId);
             state.Held = false;
             if (state.Next is { } next)
@@ -383,7 +385,7 @@ internal sealed class LockTable
         state.Next = null;
         state.HasToken = false;
         state.Pending = null;
-        return new(request.Lock, request.Sequence, known.Entries.ToArray(), _engine.RecordsBetween(from, known), _engine.LockView, request.Ticket);
+        return new(request.Lock, request.Sequence, known.Entries.ToArray(), _engine.RecordsBetween(from, known), _membership.LockView, request.Ticket);
     }
 
     /// <summary>
@@ -426,7 +428,7 @@ internal sealed class LockTable
         int view;
         lock (_gate)
         {
-            if (!_engine.IsCurrentLockMessage(from, request, request.View))
+            if (!_membership.IsCurrentLockMessage(from, request, request.View))
             {
                 return;
             }
@@ -442,7 +444,7 @@ internal sealed class LockTable
             state.Seen[request.Requester] = request.Sequence;
             previous = state.LastRequester;
             state.LastRequester = request.Requester;
-            view = _engine.LockView;
+            view = _membership.LockView;
         }
 
         var forwarded = new ForwardedLockRequest(request, view);
@@ -463,15 +465,15 @@ internal sealed class LockTable
         LockBusy? busy = null;
         lock (_gate)
         {
-            if (!_engine.IsCurrentLockMessage(from, message, view))
+            if (!_membership.IsCurrentLockMessage(from, message, view))
             {
                 return;
             }
 
-            if (from != Self && from != _engine.ManagerOf(request.Lock))
+            if (from != Self && from != _membership.ManagerOf(request.Lock))
             {
                 // Only the lock's manager forwards requests.
-                throw new InvalidDataException($"Drone {Self}: drone {from} forwarded a request for lock {request.Lock}, whose manager is drone {_engine.ManagerOf(request.Lock)}.");
+                throw new InvalidDataException($"Drone {Self}: drone {from} forwarded a request for lock {request.Lock}, whose manager is drone {_membership.ManagerOf(request.Lock)}.");
             }
 
             var state = LockOf(request.Lock);
@@ -505,7 +507,7 @@ internal sealed class LockTable
         (int Drone, LockGrant Grant)? relay;
         lock (_gate)
         {
-            if (!_engine.IsCurrentLockMessage(from, grant, grant.View))
+            if (!_membership.IsCurrentLockMessage(from, grant, grant.View))
             {
                 return;
             }
@@ -536,7 +538,7 @@ internal sealed class LockTable
     {
         lock (_gate)
         {
-            if (!_engine.IsCurrentLockMessage(from, busy, busy.View))
+            if (!_membership.IsCurrentLockMessage(from, busy, busy.View))
             {
                 return;
             }
@@ -611,7 +613,7 @@ internal sealed class LockTable
     {
         if (!_locks.TryGetValue(lockId, out var state))
         {
-            var manager = _engine.ManagerOf(lockId);
+            var manager = _membership.ManagerOf(lockId);
             _locks[lockId] = state = new LockState { LastRequester = manager, HasToken = manager == Self };
         }
 

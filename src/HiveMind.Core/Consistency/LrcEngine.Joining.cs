@@ -67,7 +67,7 @@ internal sealed partial class LrcEngine
     {
         lock (_gate)
         {
-            if (_live.Any(l => l) || _welcome is not null)
+            if (_membership.AnyLive || _welcome is not null)
             {
                 throw new InvalidOperationException($"Drone {Self} is part of the run already; only a newcomer joins.");
             }
@@ -99,7 +99,7 @@ internal sealed partial class LrcEngine
             _startedCount = welcome.Started;
             foreach (var removed in welcome.Removed)
             {
-                _joined[removed] = true;
+                _membership.MarkJoined(removed);
             }
 
             foreach (var (first, count, holders) in welcome.Holders)
@@ -126,7 +126,7 @@ internal sealed partial class LrcEngine
             }
         }
 
-        OnViewChange(new ViewChange(welcome.View, welcome.Live));
+        _membership.OnViewChange(new ViewChange(welcome.View, welcome.Live));
         ReplayEarly();
         return welcome;
     }
@@ -161,7 +161,7 @@ internal sealed partial class LrcEngine
     {
         lock (_gate)
         {
-            if (request.Drone != from || (uint)from >= (uint)Drones || _joined[from] || _decidedLive[from] || _newcomers.Contains(from)
+            if (request.Drone != from || (uint)from >= (uint)Drones || _membership.HasJoined(from) || _membership.IsDecidedLive(from) || _newcomers.Contains(from)
                 || (_admitting?.Contains(from) ?? false) || _suspectedNewcomers.Contains(from))
             {
                 return; // a drone that took part once never comes back under its id; a repeat changes nothing
@@ -173,10 +173,17 @@ internal sealed partial class LrcEngine
         }
     }
 
-    /// <summary>Drops a newcomer that failed before it was admitted. Caller holds <see cref="_gate"/>.</summary>
-    private void ForgetNewcomer(int drone)
+    /// <summary>Drops what a drone never admitted here left for its admission (its link is gone). Caller holds <see cref="_gate"/>.</summary>
+    internal void ForgetHeldBack(int drone)
     {
-        if (!_decidedLive[drone] && !_joined[drone])
+        _early.RemoveAll(e => e.From == drone);
+        _parked.RemoveAll(p => p.From == drone);
+    }
+
+    /// <summary>Drops a newcomer that failed before it was admitted. Caller holds <see cref="_gate"/>.</summary>
+    internal void ForgetNewcomer(int drone)
+    {
+        if (!_membership.IsDecidedLive(drone) && !_membership.HasJoined(drone))
         {
             _suspectedNewcomers.Add(drone); // a drone seen failing before it was admitted is not admitted later
         }
@@ -218,22 +225,14 @@ internal sealed partial class LrcEngine
             return null; // every newcomer of this admission failed during its collection
         }
 
-        var members = Enumerable.Range(0, Drones).Where(d => _decidedLive[d] && d != Self).ToArray();
-        foreach (var drone in admitting)
-        {
-            _decidedLive[drone] = true;
-        }
-
-        _decidedView++;
-        _reports.Clear();
-        var live = Enumerable.Range(0, Drones).Where(d => _decidedLive[d]).ToArray();
-        var removed = Enumerable.Range(0, Drones).Where(d => _joined[d] && !_decidedLive[d]).ToArray();
+        var members = Enumerable.Range(0, Drones).Where(d => _membership.IsDecidedLive(d) && d != Self).ToArray();
+        var (view, live, removed) = _membership.DecideAdmission(admitting);
         var holders = _collector.HolderRuns();
         var extra = NewcomerState?.Invoke() ?? [];
         var welcomes = admitting
-            .Select(d => (d, new JoinWelcome(_decidedView, live, removed, _admittingAt, all.Entries.ToArray(), holders, _startedCount, _heap.PageSize, _heap.Size, extra)))
+            .Select(d => (d, new JoinWelcome(view, live, removed, _admittingAt, all.Entries.ToArray(), holders, _startedCount, _heap.PageSize, _heap.Size, extra)))
             .ToList();
-        return new Admitted(new ViewChange(_decidedView, live), members, welcomes);
+        return new Admitted(new ViewChange(view, live), members, welcomes);
     }
 
     private void OnWelcome(JoinWelcome welcome)
@@ -267,10 +266,10 @@ internal sealed partial class LrcEngine
                 return false;
             }
 
-            var admitted = _live[Self];
-            if (admitted && _joined[from])
+            var admitted = _membership.IsLive(Self);
+            if (admitted && _membership.HasJoined(from))
             {
-                return _live[from]; // removed: refused
+                return _membership.IsLive(from); // removed: refused
             }
 
             CheckMayAwaitAdmission(from, message);
@@ -295,7 +294,7 @@ internal sealed partial class LrcEngine
     /// </summary>
     private void CheckMayAwaitAdmission(int from, ProtocolMessage message)
     {
-        if (Self == BarrierManagerDrone && !_decidedLive[from] && !_newcomers.Contains(from) && !(_admitting?.Contains(from) ?? false))
+        if (Self == BarrierManagerDrone && !_membership.IsDecidedLive(from) && !_newcomers.Contains(from) && !(_admitting?.Contains(from) ?? false))
         {
             throw new InvalidDataException(
                 $"Drone {Self}: drone {from} is not in the run and has not asked to join it; its {message.GetType().Name} is refused.");
@@ -303,19 +302,19 @@ internal sealed partial class LrcEngine
     }
 
     /// <summary>Handles the one-way messages and serves the requests held back until their senders (or this newcomer) were admitted.</summary>
-    private void ReplayEarly()
+    internal void ReplayEarly()
     {
         List<(int From, ProtocolMessage Message)> ready;
         List<Action> parked;
         lock (_gate)
         {
-            if (!_live[Self])
+            if (!_membership.IsLive(Self))
             {
                 return;
             }
 
-            ready = _early.Where(e => _joined[e.From]).Select(e => (e.From, e.Message)).ToList();
-            _early.RemoveAll(e => _joined[e.From]);
+            ready = _early.Where(e => _membership.HasJoined(e.From)).Select(e => (e.From, e.Message)).ToList();
+            _early.RemoveAll(e => _membership.HasJoined(e.From));
 
             // Each is served again: one whose asker is still not admitted parks itself anew.
             parked = [.. _parked.Select(p => p.Resume)];

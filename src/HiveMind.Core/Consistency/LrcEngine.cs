@@ -44,6 +44,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     // closing of an interval: a page's miss is made once, its twin before any thread writes it, and every written page
     // is in the interval's write notices. Held across a miss's network waits; never taken by the network's threads.
     private readonly object _faults = new();
+    private readonly Membership _membership;
     private readonly LockTable _locks;
     private readonly BarrierManager _barriers;
     private readonly MissPath _missPath;
@@ -78,12 +79,13 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         _vt = new VectorTimestamp(drones);
         _managerKnows = new int[drones];
         _store = new IntervalStore(drones, heap.PageCount);
+        _membership = new Membership(this, started ?? drones);
+        _startedCount = started ?? drones;
         _locks = new LockTable(this);
         _barriers = new BarrierManager(this);
         _missPath = new MissPath(this);
         _collector = new Collector(this, _missPath, collectionThreshold);
         MaxReplyBytes = DefaultReplyBytes(heap.PageSize);
-        InitializeMembership(started ?? drones);
         heap.FaultHandler = this;
         heap.DroneId = self;
     }
@@ -174,6 +176,15 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     /// miss's network waits, never taken by the network's threads.
     /// </summary>
     internal object Faults => _faults;
+
+    /// <summary>The view this drone acts on and the barrier manager's decisions.</summary>
+    internal Membership Membership => _membership;
+
+    /// <summary>The locks.</summary>
+    internal LockTable Locks => _locks;
+
+    /// <summary>The manager's side of barriers.</summary>
+    internal BarrierManager Barriers => _barriers;
 
     /// <summary>The garbage collector, which keeps the holders of pages written before the last collection.</summary>
     internal Collector Collector => _collector;
@@ -303,7 +314,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             // records only others know; they come with the live drones' reports of the new view, and the manager
             // releases the round once it holds them.
             arrival = new BarrierArrival(
-                barrierId, Self, _vt.Entries.ToArray(), RecordsBetween(_managerKnows, _vt, d => d == Self || !_live[d]), mayCollect && held > _collector.Threshold);
+                barrierId, Self, _vt.Entries.ToArray(), RecordsBetween(_managerKnows, _vt, d => d == Self || !_membership.IsLive(d)), mayCollect && held > _collector.Threshold);
         }
 
         SendToManager(arrival);
@@ -449,6 +460,32 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     /// <summary>The records this drone knows that <paramref name="timestamp"/> does not cover.</summary>
     private IntervalRecord[] RecordsNotCoveredBy(int[] timestamp) => RecordsBetween(timestamp, _vt);
 
+    /// <summary>The records this drone knows that the barrier manager may lack (its last release did not cover them). Caller holds <see cref="_gate"/>.</summary>
+    internal IntervalRecord[] RecordsTheManagerMayLack() => RecordsNotCoveredBy(_managerKnows);
+
+    /// <summary>
+    /// The records between <paramref name="known"/> and <paramref name="target"/>, of the drones <paramref name="of"/>
+    /// accepts (all by default). Caller holds <see cref="_gate"/>.
+    /// </summary>
+    internal IntervalRecord[] RecordsBetween(int[] known, VectorTimestamp target, Func<int, bool>? of = null)
+    {
+        var records = new List<IntervalRecord>();
+        for (var drone = 0; drone < Drones; drone++)
+        {
+            if (of is not null && !of(drone))
+            {
+                continue;
+            }
+
+            for (var index = known[drone] + 1; index <= target[drone]; index++)
+            {
+                records.Add(RecordOf(drone, index));
+            }
+        }
+
+        return [.. records];
+    }
+
     /// <summary>
     /// Ends the run for this drone: every wait under way or to come throws a <see cref="RunAbortedException"/> naming
     /// <paramref name="reason"/>. For what no view change can mend: the barrier manager (drone 0) failed, this drone was
@@ -466,6 +503,47 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     /// <summary>Why the run ended for this drone (<see cref="Abort"/>), or null while it goes on.</summary>
     public string? AbortReason => Volatile.Read(ref _aborted);
 
+    // ------------------------------------------------------------------ membership (Membership.cs)
+
+    /// <summary>Raised when this drone installs a new membership view, on the thread that handles the view change (<see cref="Membership"/>).</summary>
+    public event Action<MembershipView>? ViewChanged
+    {
+        add => _membership.ViewChanged += value;
+        remove => _membership.ViewChanged -= value;
+    }
+
+    /// <summary>The number of the membership view this drone acts on (0 until a drone fails or joins); no allocation.</summary>
+    public int ViewNumber => _membership.ViewNumber;
+
+    /// <summary>How many drones the views have removed so far (failed); joins do not change it. No allocation.</summary>
+    public int RemovedCount => _membership.RemovedCount;
+
+    /// <summary>The membership view this drone acts on.</summary>
+    public MembershipView View => _membership.View;
+
+    /// <summary>
+    /// For a program that does not recover from failures: the first removal stops the run (<see cref="Abort"/>). On the
+    /// barrier manager it does so in the same step that decides the removal, so that no barrier completes without the
+    /// removed drone; on every other drone as the view that removes it arrives.
+    /// </summary>
+    public bool StopsOnRemoval
+    {
+        get => _membership.StopsOnRemoval;
+        set => _membership.StopsOnRemoval = value;
+    }
+
+    /// <summary>On the barrier manager: the drones removed so far, in the order it decided their removal (the first failed first).</summary>
+    public IReadOnlyList<int> RemovedInOrder => _membership.RemovedInOrder;
+
+    /// <summary>On the barrier manager: why <paramref name="drone"/> was removed (the suspicion that removed it), or null.</summary>
+    public string? RemovalReason(int drone) => _membership.RemovalReason(drone);
+
+    /// <summary>
+    /// Reports that <paramref name="drone"/> seems to have failed: its link broke, or (with <paramref name="silent"/>) it
+    /// has been silent for the failure timeout. Only the barrier manager decides (<see cref="Membership.Suspect"/>).
+    /// </summary>
+    public void Suspect(int drone, string reason, bool silent = false) => _membership.Suspect(drone, reason, silent);
+
     /// <summary>Sends to the barrier manager, without which the run cannot go on: when it cannot be reached the run is aborted.</summary>
     private void SendToManager(ProtocolMessage message)
     {
@@ -477,6 +555,49 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         {
             Abort($"drone 0 failed ({error.Message})");
             ThrowIfAborted();
+        }
+    }
+
+    /// <summary>Sends to a drone that may have failed: a message to a failed drone is moot, never an error.</summary>
+    internal void SendIfReachable(int drone, ProtocolMessage message)
+    {
+        try
+        {
+            _network.Send(drone, message);
+        }
+        catch (DroneUnreachableException)
+        {
+            // Its failure is (or will be) a view change of its own.
+        }
+    }
+
+    /// <summary>
+    /// Sends each message to its drone (<see cref="SendIfReachable"/>) even when one fails (a message over the frame
+    /// limit, say); the first such failure is rethrown after all were tried, so that one bad message never leaves the
+    /// other drones without theirs.
+    /// </summary>
+    internal void SendEach(IEnumerable<(int Drone, ProtocolMessage Message)> messages) =>
+        EachThenRethrow(messages, m => SendIfReachable(m.Drone, m.Message));
+
+    /// <summary>Runs <paramref name="action"/> on every item even when it throws for one; the first failure is rethrown after.</summary>
+    internal static void EachThenRethrow<T>(IEnumerable<T> items, Action<T> action)
+    {
+        Exception? first = null;
+        foreach (var item in items)
+        {
+            try
+            {
+                action(item);
+            }
+            catch (Exception error) when (error is not OutOfMemoryException)
+            {
+                first ??= error;
+            }
+        }
+
+        if (first is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
         }
     }
 
@@ -596,7 +717,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
 
         // A drone outside the view has been declared failed: whatever it still sends is refused. A newcomer may
         // speak first (its welcome and this drone's view change take different links): see HoldUntilAdmitted.
-        if (!IsLive(from) && from != Self && !HoldUntilAdmitted(from, message))
+        if (!_membership.IsLive(from) && from != Self && !HoldUntilAdmitted(from, message))
         {
             return;
         }
@@ -610,16 +731,16 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
                 _locks.OnForwarded(from, forwarded, forwarded.Request, forwarded.View);
                 return;
             case Suspicion suspicion when suspicion.Reporter == from:
-                OnSuspicion(suspicion);
+                _membership.OnSuspicion(suspicion);
                 return;
             case ViewChange change when from == BarrierManagerDrone:
-                OnViewChange(change);
+                _membership.OnViewChange(change);
                 return;
             case LockReport report when report.Drone == from:
-                OnLockReport(report);
+                _membership.OnLockReport(report);
                 return;
             case LockReset reset when from == BarrierManagerDrone:
-                OnLockReset(reset);
+                _membership.OnLockReset(reset);
                 return;
             case LockGrant grant:
                 _locks.OnGrant(from, grant);
@@ -700,7 +821,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(resume);
-        if (from != Self && !IsLive(from))
+        if (from != Self && !_membership.IsLive(from))
         {
             lock (_gate)
             {
@@ -709,7 +830,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
                     throw new InvalidOperationException($"Drone {Self}: drone {from} is not a slot of this run of {Drones}.");
                 }
 
-                if (!(_live[Self] && _joined[from]))
+                if (!(_membership.IsLive(Self) && _membership.HasJoined(from)))
                 {
                     // A request is checked before it may wait: what it names must exist here, and a drone not yet
                     // admitted may leave only a few.
@@ -724,9 +845,9 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
                     return null;
                 }
 
-                if (!_live[from])
+                if (!_membership.IsLive(from))
                 {
-                    throw new InvalidOperationException($"Drone {Self}: drone {from} was removed from the run (view {_view}); its {request.GetType().Name} is refused.");
+                    throw new InvalidOperationException($"Drone {Self}: drone {from} was removed from the run (view {_membership.ViewNumber}); its {request.GetType().Name} is refused.");
                 }
             }
         }

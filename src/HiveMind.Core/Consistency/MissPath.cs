@@ -42,6 +42,7 @@ internal sealed class MissPath
     private readonly IDroneNetwork _network;
     private readonly VectorTimestamp _vt;
     private readonly IntervalStore _store;
+    private readonly Membership _membership;
     private readonly Dictionary<(int Page, int Interval), CoveredDiff> _diffs = [];
     private long _diffBytes;
 
@@ -54,6 +55,7 @@ internal sealed class MissPath
         _network = engine.Network;
         _vt = engine.Vt;
         _store = engine.Store;
+        _membership = engine.Membership;
     }
 
     private int Self => _engine.Self;
@@ -192,7 +194,7 @@ internal sealed class MissPath
             }
             catch (DroneUnreachableException error) when (error.Drone >= 0)
             {
-                _engine.WaitUntilRemoved(error.Drone, error.Message);
+                _membership.WaitUntilRemoved(error.Drone, error.Message);
             }
         }
 
@@ -221,7 +223,7 @@ internal sealed class MissPath
             {
                 var applied = adoptions.TryGetValue(page, out var adoption) ? adoption.Applied : (_heap.GetEntry(page).AppliedVector ??= new int[Drones]);
                 // Diffs that lived only on a removed drone are lost: the copy stays without them (LRC permits the older value).
-                foreach (var (writer, intervals) in _store.Unapplied(page, applied, d => d != Self && _engine.IsLive(d)))
+                foreach (var (writer, intervals) in _store.Unapplied(page, applied, d => d != Self && _membership.IsLive(d)))
                 {
                     (byWriter.TryGetValue(writer, out var list) ? list : byWriter[writer] = []).Add(new PageIntervals(page, intervals));
                 }
@@ -450,7 +452,7 @@ internal sealed class MissPath
                 lost = new int[Drones];
                 foreach (var writer in _store.Writers(page))
                 {
-                    if (writer != Self && !_engine.IsLive(writer) && _store.LastNoticed(page, writer) > applied[writer])
+                    if (writer != Self && !_membership.IsLive(writer) && _store.LastNoticed(page, writer) > applied[writer])
                     {
                         lost[writer] = _store.LastNoticed(page, writer);
                     }
@@ -468,7 +470,7 @@ internal sealed class MissPath
             {
                 // Better for some removed drone and worse for none: a copy short of one removed drone's writes
                 // that this copy holds would lose them for good.
-                var removed = Enumerable.Range(0, Drones).Where(d => lost[d] > 0 || (d != Self && !_engine.IsLive(d))).ToArray();
+                var removed = Enumerable.Range(0, Drones).Where(d => lost[d] > 0 || (d != Self && !_membership.IsLive(d))).ToArray();
                 if (removed.Any(d => reply.Applied[d] < applied[d]))
                 {
                     continue;
@@ -539,7 +541,7 @@ internal sealed class MissPath
         int[] others;
         lock (_gate)
         {
-            others = _engine.LiveDrones().Where(d => d != Self).ToArray();
+            others = _membership.LiveDrones().Where(d => d != Self).ToArray();
         }
 
         foreach (var drone in others)
@@ -602,7 +604,7 @@ internal sealed class MissPath
                         continue;
                     }
 
-                    var holders = _engine.Collector.TryGetHolders(page, out var known) ? known.Where(h => h != Self && _engine.IsLive(h)).ToArray() : [];
+                    var holders = _engine.Collector.TryGetHolders(page, out var known) ? known.Where(h => h != Self && _membership.IsLive(h)).ToArray() : [];
                     if (holders.Length == 0)
                     {
                         orphans.Add(page);
@@ -647,7 +649,7 @@ internal sealed class MissPath
             }
             catch (DroneUnreachableException error) when (error.Drone >= 0)
             {
-                _engine.WaitUntilRemoved(error.Drone, $"whole pages ({requests.Count} asked)");
+                _membership.WaitUntilRemoved(error.Drone, $"whole pages ({requests.Count} asked)");
             }
         }
     }

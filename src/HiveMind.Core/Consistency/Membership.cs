@@ -1,20 +1,49 @@
 namespace HiveMind.Consistency;
 
 /// <summary>
-/// Failures and churn (PROTOCOL.md): suspicions go to the barrier manager, which decides numbered membership views
-/// and announces them; drones act on views only. At each view change every live drone reports its locks and
-/// the manager rebuilds every lock from live drones: a token lost with a failed drone is granted anew (to the
+/// Membership (PROTOCOL.md, "Failures and churn"): suspicions go to the barrier manager, which decides numbered
+/// membership views and announces them; drones act on views only. At each view change every live drone reports its
+/// locks and the manager rebuilds every lock from live drones: a token lost with a failed drone is granted anew (to the
 /// first waiter, or kept by the lock's manager), queues are rebuilt from the live waiters, and locks managed by a
 /// failed drone move to a manager every drone computes alike from the view. Lock messages carry the lock view they
 /// were sent in, so a message from before a recovery can neither be lost in a dead forwarding chain nor grant twice.
+/// Here are the view this drone acts on (and its lock view), the manager's decisions (the decided view, why each drone
+/// was removed, the lock reports gathered), the choice of each lock's manager, and the waits for a recovery or a removal.
 /// </summary>
-internal sealed partial class LrcEngine
+/// <remarks>
+/// <para>
+/// Threads: <see cref="OnSuspicion"/>, <see cref="OnLockReport"/>, <see cref="OnViewChange"/> and
+/// <see cref="OnLockReset"/> run where the engine handles a message: a network thread, or the sending thread itself
+/// for a message a drone sends to itself over the mesh (drone 0 installs each view it decides so, and suspects from
+/// whichever thread reports a failure); on a newcomer, <see cref="OnViewChange"/> also runs on the application thread
+/// as it joins. <see cref="Suspect"/> runs on whichever thread reports a failure (the mesh's, its failure
+/// detector's, or the one that installs a view). The waits (<see cref="WaitForLockRecovery"/>, <see cref="WaitUntilRemoved"/>) block the application
+/// thread.
+/// </para>
+/// <para>
+/// Guarded by the engine's gate: the views, the lock view, the held-back lock messages and the manager's decisions are
+/// read and changed with it held. The message handlers, <see cref="Suspect"/>, <see cref="View"/>,
+/// <see cref="RemovedInOrder"/>, <see cref="RemovalReason"/> and <see cref="WaitUntilRemoved"/> take it themselves (and
+/// send after letting it go); the other queries and changes are called with it held, with two exceptions:
+/// <see cref="ViewNumber"/> and <see cref="RemovedCount"/> are written with volatile writes for readers without it, and
+/// <see cref="IsLive"/> is also read without it: by the engine, as a first check it repeats under the gate, and by
+/// <see cref="MissPath"/> as it weighs a live copy of a page whose diffs were lost (a view change under way may then
+/// show it a live drone as not live, since a new view's array is published before it is filled).
+/// </para>
+/// </remarks>
+internal sealed class Membership
 {
+    private readonly LrcEngine _engine;
+    private readonly object _gate;
+    private readonly VectorTimestamp _vt;
+    private readonly IntervalStore _store;
+    private readonly IDroneNetwork _network;
+
     // The view this drone acts on, and the view of its last lock recovery (equal except while recovering).
     private int _view;
     private int _lockView;
-    private bool[] _live = [];
-    private bool[] _joined = [];
+    private bool[] _live;
+    private readonly bool[] _joined;
     private int _removedCount;
     private readonly List<(int From, ProtocolMessage Message, int View)> _deferred = [];
 
@@ -24,13 +53,38 @@ internal sealed partial class LrcEngine
 
     // The barrier manager's decisions: the latest view and the lock reports gathered for it.
     private int _decidedView;
-    private bool[] _decidedLive = [];
+    private readonly bool[] _decidedLive;
     private readonly Dictionary<int, LockReport> _reports = [];
 
-    /// <summary>The lock view: the view of this drone's last lock recovery, in which its lock messages are sent. Caller holds <see cref="_gate"/>.</summary>
-    internal int LockView => _lockView;
+    /// <summary>
+    /// Starts the views of drone <see cref="LrcEngine.Self"/> with the first <paramref name="started"/> drones live (0 on
+    /// a newcomer, which learns the run's view as it joins).
+    /// </summary>
+    public Membership(LrcEngine engine, int started)
+    {
+        _engine = engine;
+        _gate = engine.Gate;
+        _vt = engine.Vt;
+        _store = engine.Store;
+        _network = engine.Network;
+        if (started < 0 || started > Drones || (started > 0 && Self >= started))
+        {
+            throw new ArgumentOutOfRangeException(nameof(started), started, $"drone {Self} of {Drones} slots cannot start with {started} live");
+        }
 
-    /// <summary>Raised (on a network thread) when this drone installs a new membership view.</summary>
+        _live = Enumerable.Range(0, Drones).Select(d => d < started).ToArray();
+        _decidedLive = [.. _live];
+        _joined = [.. _live];
+    }
+
+    private int Self => _engine.Self;
+
+    private int Drones => _engine.Drones;
+
+    /// <summary>The lock view: the view of this drone's last lock recovery, in which its lock messages are sent. Caller holds the gate.</summary>
+    public int LockView => _lockView;
+
+    /// <summary>Raised when this drone installs a new membership view, on the thread that handles the view change (see the remarks).</summary>
     public event Action<MembershipView>? ViewChanged;
 
     /// <summary>The number of the membership view this drone acts on (0 until a drone fails or joins); no allocation.</summary>
@@ -52,7 +106,7 @@ internal sealed partial class LrcEngine
     }
 
     /// <summary>
-    /// For a program that does not recover from failures: the first removal stops the run (<see cref="Abort"/>). On the
+    /// For a program that does not recover from failures: the first removal stops the run (<see cref="LrcEngine.Abort"/>). On the
     /// barrier manager it does so in the same step that decides the removal, so that no barrier completes without the
     /// removed drone; on every other drone as the view that removes it arrives.
     /// </summary>
@@ -86,7 +140,7 @@ internal sealed partial class LrcEngine
     /// </summary>
     public void Suspect(int drone, string reason, bool silent = false)
     {
-        if ((uint)drone >= (uint)Drones || drone == BarrierManagerDrone)
+        if ((uint)drone >= (uint)Drones || drone == LrcEngine.BarrierManagerDrone)
         {
             return; // the barrier manager is assumed not to fail: its loss ends the run at the drone level
         }
@@ -97,8 +151,7 @@ internal sealed partial class LrcEngine
             {
                 // A drone never admitted here whose link is gone: what it left for its admission can never be taken
                 // (no link to it is made again), so it makes room for newcomers to come.
-                _early.RemoveAll(e => e.From == drone);
-                _parked.RemoveAll(p => p.From == drone);
+                _engine.ForgetHeldBack(drone);
             }
 
             if (!_live[Self])
@@ -107,37 +160,34 @@ internal sealed partial class LrcEngine
             }
         }
 
-        SendIfReachable(BarrierManagerDrone, new Suspicion(drone, Self, reason, silent)); // drone 0 gone: the drone ends anyway
+        _engine.SendIfReachable(LrcEngine.BarrierManagerDrone, new Suspicion(drone, Self, reason, silent)); // drone 0 gone: the drone ends anyway
     }
 
-    private void InitializeMembership(int started)
-    {
-        if (started < 0 || started > Drones || (started > 0 && Self >= started))
-        {
-            throw new ArgumentOutOfRangeException(nameof(started), started, $"drone {Self} of {Drones} slots cannot start with {started} live");
-        }
+    /// <summary>Whether the barrier manager's latest decided view holds <paramref name="drone"/>. Caller holds the gate.</summary>
+    public bool IsDecidedLive(int drone) => _decidedLive[drone];
 
-        _live = Enumerable.Range(0, Drones).Select(d => d < started).ToArray();
-        _decidedLive = [.. _live];
-        _joined = [.. _live];
-        _startedCount = started;
-    }
+    /// <summary>Whether the view this drone acts on holds <paramref name="drone"/> (false for an id outside the run). Caller holds the gate, or reads a view that may be changing.</summary>
+    public bool IsLive(int drone) => (uint)drone < (uint)_live.Length && _live[drone];
 
-    /// <summary>Whether the barrier manager's latest decided view holds <paramref name="drone"/>. Caller holds <see cref="_gate"/>.</summary>
-    internal bool IsDecidedLive(int drone) => _decidedLive[drone];
+    /// <summary>Whether <paramref name="drone"/> has taken part in a view this drone knows of (live now, or removed since). Caller holds the gate.</summary>
+    public bool HasJoined(int drone) => _joined[drone];
 
-    internal bool IsLive(int drone) => (uint)drone < (uint)_live.Length && _live[drone];
+    /// <summary>Notes that <paramref name="drone"/> took part in the run (a newcomer learns the removed drones from its welcome). Caller holds the gate.</summary>
+    public void MarkJoined(int drone) => _joined[drone] = true;
 
-    /// <summary>The drones the current view holds, in id order. Caller holds <see cref="_gate"/>.</summary>
-    internal int[] LiveDrones() => Enumerable.Range(0, Drones).Where(d => _live[d]).ToArray();
+    /// <summary>Whether this drone's view holds any drone: false only on a newcomer not yet admitted. Caller holds the gate.</summary>
+    public bool AnyLive => _live.Any(l => l);
+
+    /// <summary>The drones the current view holds, in id order. Caller holds the gate.</summary>
+    public int[] LiveDrones() => Enumerable.Range(0, Drones).Where(d => _live[d]).ToArray();
 
     /// <summary>
     /// The manager of <paramref name="lockId"/> in the current view: drone <c>lock % N</c> (N slots) while it takes
     /// part, else the live drone at <c>lock % L</c> among the L live ones in id order, so that the locks of failed
     /// drones and of slots no drone has joined spread over the live drones (all drones compute the same one).
-    /// Caller holds <see cref="_gate"/>.
+    /// Caller holds the gate.
     /// </summary>
-    internal int ManagerOf(int lockId) => ManagerIn(lockId, _live);
+    public int ManagerOf(int lockId) => ManagerIn(lockId, _live);
 
     private int ManagerIn(int lockId, bool[] live)
     {
@@ -155,7 +205,7 @@ internal sealed partial class LrcEngine
 
         if (count == 0)
         {
-            return BarrierManagerDrone;
+            return LrcEngine.BarrierManagerDrone;
         }
 
         var rank = lockId % count;
@@ -167,14 +217,14 @@ internal sealed partial class LrcEngine
             }
         }
 
-        return BarrierManagerDrone;
+        return LrcEngine.BarrierManagerDrone;
     }
 
     /// <summary>
     /// Whether a lock message sent in lock view <paramref name="view"/> is for now: older ones are dropped (the
-    /// recovery rebuilt what they carried), newer ones wait until this drone has recovered too. Caller holds <see cref="_gate"/>.
+    /// recovery rebuilt what they carried), newer ones wait until this drone has recovered too. Caller holds the gate.
     /// </summary>
-    internal bool IsCurrentLockMessage(int from, ProtocolMessage message, int view)
+    public bool IsCurrentLockMessage(int from, ProtocolMessage message, int view)
     {
         if (view == _lockView && _lockView == _view)
         {
@@ -189,38 +239,39 @@ internal sealed partial class LrcEngine
         return false;
     }
 
-    /// <summary>Blocks the application thread while a lock recovery is under way. Caller holds <see cref="_gate"/>.</summary>
-    internal void WaitForLockRecovery()
+    /// <summary>Blocks the application thread while a lock recovery is under way. Caller holds the gate.</summary>
+    public void WaitForLockRecovery()
     {
         if (_lockView != _view)
         {
-            WaitLocked(() => _lockView == _view, $"lock recovery for view {_view} did not complete");
+            _engine.WaitLocked(() => _lockView == _view, $"lock recovery for view {_view} did not complete");
         }
     }
 
-    /// <summary>Blocks until the view no longer holds <paramref name="drone"/> (its failure was decided). Caller does not hold <see cref="_gate"/>.</summary>
-    internal void WaitUntilRemoved(int drone, string what)
+    /// <summary>Blocks until the view no longer holds <paramref name="drone"/> (its failure was decided). Caller does not hold the gate.</summary>
+    public void WaitUntilRemoved(int drone, string what)
     {
         lock (_gate)
         {
-            WaitLocked(() => !_live[drone], $"drone {drone} stopped answering ({what}) but was not removed from the view");
+            _engine.WaitLocked(() => !_live[drone], $"drone {drone} stopped answering ({what}) but was not removed from the view");
         }
     }
 
     // ------------------------------------------------------------------ the barrier manager's decisions
 
-    private void OnSuspicion(Suspicion suspicion)
+    /// <summary>On the barrier manager: a drone's suspicion that another failed; a confirmed one removes it, in a new view announced to all.</summary>
+    public void OnSuspicion(Suspicion suspicion)
     {
         ViewChange change;
         int[] audience;
         lock (_gate)
         {
-            if (Self == BarrierManagerDrone)
+            if (Self == LrcEngine.BarrierManagerDrone)
             {
-                ForgetNewcomer(suspicion.Suspect); // failed before its admission: not admitted
+                _engine.ForgetNewcomer(suspicion.Suspect); // failed before its admission: not admitted
             }
 
-            if (Self != BarrierManagerDrone || suspicion.Suspect == BarrierManagerDrone || !_decidedLive[suspicion.Suspect] || !_decidedLive[suspicion.Reporter])
+            if (Self != LrcEngine.BarrierManagerDrone || suspicion.Suspect == LrcEngine.BarrierManagerDrone || !_decidedLive[suspicion.Suspect] || !_decidedLive[suspicion.Reporter])
             {
                 return;
             }
@@ -239,8 +290,7 @@ internal sealed partial class LrcEngine
             {
                 // The run does not recover: it stops here, in the same step that removes the drone, so that no barrier
                 // round (completed under this gate) can be released without it.
-                _aborted ??= $"drone {suspicion.Suspect} failed ({_removalReasons[suspicion.Suspect]}) and the program does not recover from failures";
-                Monitor.PulseAll(_gate);
+                _engine.Abort($"drone {suspicion.Suspect} failed ({_removalReasons[suspicion.Suspect]}) and the program does not recover from failures");
             }
 
             _decidedView++;
@@ -253,22 +303,41 @@ internal sealed partial class LrcEngine
 
         try
         {
-            SendEach(audience.Select(d => (d, (ProtocolMessage)change)));
+            _engine.SendEach(audience.Select(d => (d, (ProtocolMessage)change)));
         }
         finally
         {
             // This drone installs the view and releases what the removal completes even if telling another drone failed.
             _network.Send(Self, change);
-            _barriers.CompleteBarrierRounds();
+            _engine.Barriers.CompleteBarrierRounds();
         }
     }
 
-    private void OnLockReport(LockReport report)
+    /// <summary>
+    /// On the barrier manager, as it admits newcomers: decides the view that adds <paramref name="admitting"/>; returns its
+    /// number, its drones and the drones removed so far. Caller holds the gate.
+    /// </summary>
+    public (int View, int[] Live, int[] Removed) DecideAdmission(int[] admitting)
+    {
+        foreach (var drone in admitting)
+        {
+            _decidedLive[drone] = true;
+        }
+
+        _decidedView++;
+        _reports.Clear();
+        var live = Enumerable.Range(0, Drones).Where(d => _decidedLive[d]).ToArray();
+        var removed = Enumerable.Range(0, Drones).Where(d => _joined[d] && !_decidedLive[d]).ToArray();
+        return (_decidedView, live, removed);
+    }
+
+    /// <summary>On the barrier manager: a drone's report of the decided view; once every live drone's is in, the locks are rebuilt.</summary>
+    public void OnLockReport(LockReport report)
     {
         List<(int Drone, LockReset Reset)>? resets = null;
         lock (_gate)
         {
-            if (Self != BarrierManagerDrone || report.View != _decidedView || !_decidedLive[report.Drone])
+            if (Self != LrcEngine.BarrierManagerDrone || report.View != _decidedView || !_decidedLive[report.Drone])
             {
                 return;
             }
@@ -287,12 +356,12 @@ internal sealed partial class LrcEngine
 
         try
         {
-            SendEach((resets ?? []).Select(r => (r.Drone, (ProtocolMessage)r.Reset)));
+            _engine.SendEach((resets ?? []).Select(r => (r.Drone, (ProtocolMessage)r.Reset)));
         }
         finally
         {
             // A barrier round that waited for records of a drone removed while it was under way may complete now.
-            _barriers.CompleteBarrierRounds();
+            _engine.Barriers.CompleteBarrierRounds();
         }
     }
 
@@ -300,7 +369,7 @@ internal sealed partial class LrcEngine
     /// Rebuilds every reported lock from the live drones' reports: the token stays with a live drone that has it,
     /// or goes to the first live waiter (granted with everything the live drones know), or to the lock's manager;
     /// the live waiters queue behind it in id order; the manager learns the queue's tail and the sequences seen.
-    /// Caller holds <see cref="_gate"/>.
+    /// Caller holds the gate.
     /// </summary>
     private List<(int Drone, LockReset Reset)> RebuildLocks()
     {
@@ -329,7 +398,7 @@ internal sealed partial class LrcEngine
                 owner = waiters[0];
                 waiters.RemoveAt(0);
                 var request = RequestOf(lockId, owner);
-                regranted = new LockGrant(lockId, request.Sequence, merged.Entries.ToArray(), RecordsBetween(request.Timestamp, merged), _decidedView, request.Ticket);
+                regranted = new LockGrant(lockId, request.Sequence, merged.Entries.ToArray(), _engine.RecordsBetween(request.Timestamp, merged), _decidedView, request.Ticket);
             }
             else if (owner < 0)
             {
@@ -365,32 +434,13 @@ internal sealed partial class LrcEngine
         return new LockRequest(lockId, drone, snapshot.Sequence, report.Timestamp, _decidedView, snapshot.Ticket);
     }
 
-    /// <summary>
-    /// The records between <paramref name="known"/> and <paramref name="target"/>, of the drones <paramref name="of"/>
-    /// accepts (all by default). Caller holds <see cref="_gate"/>.
-    /// </summary>
-    internal IntervalRecord[] RecordsBetween(int[] known, VectorTimestamp target, Func<int, bool>? of = null)
-    {
-        var records = new List<IntervalRecord>();
-        for (var drone = 0; drone < Drones; drone++)
-        {
-            if (of is not null && !of(drone))
-            {
-                continue;
-            }
-
-            for (var index = known[drone] + 1; index <= target[drone]; index++)
-            {
-                records.Add(RecordOf(drone, index));
-            }
-        }
-
-        return [.. records];
-    }
-
     // ------------------------------------------------------------------ every drone
 
-    private void OnViewChange(ViewChange change)
+    /// <summary>
+    /// Installs a newer view: who is live (a removal stops a run that does not recover), and this drone's report of its
+    /// locks to the barrier manager, which starts the lock recovery; then what waited for the view is replayed.
+    /// </summary>
+    public void OnViewChange(ViewChange change)
     {
         LockReport report;
         MembershipView view;
@@ -414,10 +464,9 @@ internal sealed partial class LrcEngine
             if (StopsOnRemoval && lost.Length > 0)
             {
                 // The run does not recover: every drone stops as it learns of the first removal.
-                _aborted ??= lost.Contains(Self)
+                _engine.Abort(lost.Contains(Self)
                     ? $"drone 0 removed this drone from the run (view {change.View})"
-                    : $"drone {lost[0]} failed and the program does not recover from failures";
-                Monitor.PulseAll(_gate);
+                    : $"drone {lost[0]} failed and the program does not recover from failures");
             }
 
             Volatile.Write(ref _removedCount, Enumerable.Range(0, Drones).Count(d => _joined[d] && !_live[d]));
@@ -427,22 +476,23 @@ internal sealed partial class LrcEngine
                 _view,
                 Self,
                 _vt.Entries.ToArray(),
-                RecordsNotCoveredBy(_managerKnows),
-                _locks.Snapshots());
+                _engine.RecordsTheManagerMayLack(),
+                _engine.Locks.Snapshots());
             Monitor.PulseAll(_gate);
         }
 
         if (view.Contains(Self))
         {
-            SendIfReachable(BarrierManagerDrone, report);
+            _engine.SendIfReachable(LrcEngine.BarrierManagerDrone, report);
         }
 
         // Held-back messages and requests first: a subscriber that throws must not leave them waiting for another view.
-        ReplayEarly();
+        _engine.ReplayEarly();
         ViewChanged?.Invoke(view);
     }
 
-    private void OnLockReset(LockReset reset)
+    /// <summary>The barrier manager's rebuilt locks for this drone's view: installed, the lock view moves on, and the lock messages held for it are handled.</summary>
+    public void OnLockReset(LockReset reset)
     {
         var grants = new List<(int Drone, LockGrant Grant)>();
         List<(int From, ProtocolMessage Message, int View)> replay;
@@ -455,59 +505,16 @@ internal sealed partial class LrcEngine
 
             // From here on this drone's lock messages belong to the new lock view (grants made below included).
             _lockView = reset.View;
-            _locks.Reset(reset.Locks, grants);
+            _engine.Locks.Reset(reset.Locks, grants);
             replay = _deferred.Where(d => d.View == _lockView).ToList();
             _deferred.RemoveAll(d => d.View <= _lockView);
             Monitor.PulseAll(_gate);
         }
 
-        SendEach(grants.Select(g => (g.Drone, (ProtocolMessage)g.Grant)));
+        _engine.SendEach(grants.Select(g => (g.Drone, (ProtocolMessage)g.Grant)));
         foreach (var (from, message, _) in replay)
         {
-            Handle(from, message);
-        }
-    }
-
-    /// <summary>Sends to a drone that may have failed: a message to a failed drone is moot, never an error.</summary>
-    internal void SendIfReachable(int drone, ProtocolMessage message)
-    {
-        try
-        {
-            _network.Send(drone, message);
-        }
-        catch (DroneUnreachableException)
-        {
-            // Its failure is (or will be) a view change of its own.
-        }
-    }
-
-    /// <summary>
-    /// Sends each message to its drone (<see cref="SendIfReachable"/>) even when one fails (a message over the frame
-    /// limit, say); the first such failure is rethrown after all were tried, so that one bad message never leaves the
-    /// other drones without theirs.
-    /// </summary>
-    internal void SendEach(IEnumerable<(int Drone, ProtocolMessage Message)> messages) =>
-        EachThenRethrow(messages, m => SendIfReachable(m.Drone, m.Message));
-
-    /// <summary>Runs <paramref name="action"/> on every item even when it throws for one; the first failure is rethrown after.</summary>
-    private static void EachThenRethrow<T>(IEnumerable<T> items, Action<T> action)
-    {
-        Exception? first = null;
-        foreach (var item in items)
-        {
-            try
-            {
-                action(item);
-            }
-            catch (Exception error) when (error is not OutOfMemoryException)
-            {
-                first ??= error;
-            }
-        }
-
-        if (first is not null)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+            _engine.Handle(from, message);
         }
     }
 
