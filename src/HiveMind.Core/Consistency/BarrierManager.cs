@@ -5,7 +5,7 @@ namespace HiveMind.Consistency;
 /// rounds under way with each drone's arrival VT, and the release of a round once every drone of the decided view has
 /// arrived and every record a release must carry is held. The release carries the merged VT and, to each drone, the
 /// records its arrival did not cover; the first application barrier after a join request becomes a garbage collection
-/// at whose end the newcomers are admitted (<c>Admission</c>). The arriving side (<see cref="LrcEngine.Barrier"/>)
+/// at whose end the newcomers are admitted (<see cref="Admission"/>). The arriving side (<see cref="LrcEngine.Barrier"/>)
 /// is the engine's.
 /// </summary>
 /// <remarks>
@@ -74,7 +74,7 @@ internal sealed class BarrierManager
     public void CompleteBarrierRounds()
     {
         var releases = new List<(int Drone, BarrierRelease Release)>();
-        LrcEngine.Admitted? admitted = null;
+        Admission.Admitted? admitted = null;
         lock (_gate)
         {
             if (_engine.AbortReason is not null)
@@ -121,7 +121,7 @@ internal sealed class BarrierManager
 
                 _rounds.Remove(barrier);
 
-                var collect = _engine.StartAdmission(barrier) | round.Collect;
+                var collect = _engine.Admission.StartAdmission(barrier) | round.Collect;
                 foreach (var drone in live)
                 {
                     releases.Add((drone, new BarrierRelease(barrier, all.Entries.ToArray(), _engine.RecordsBetween(round.Arrivals[drone]!, all), collect)));
@@ -129,7 +129,7 @@ internal sealed class BarrierManager
 
                 if (barrier == Collector.DroppedBarrier)
                 {
-                    admitted ??= _engine.Admit(all);
+                    admitted ??= _engine.Admission.Admit(all);
                 }
             }
         }

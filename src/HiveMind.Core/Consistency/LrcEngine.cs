@@ -45,6 +45,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     // is in the interval's write notices. Held across a miss's network waits; never taken by the network's threads.
     private readonly object _faults = new();
     private readonly Membership _membership;
+    private readonly Admission _admission;
     private readonly LockTable _locks;
     private readonly BarrierManager _barriers;
     private readonly MissPath _missPath;
@@ -80,7 +81,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         _managerKnows = new int[drones];
         _store = new IntervalStore(drones, heap.PageCount);
         _membership = new Membership(this, started ?? drones);
-        _startedCount = started ?? drones;
+        _admission = new Admission(this, started ?? drones);
         _locks = new LockTable(this);
         _barriers = new BarrierManager(this);
         _missPath = new MissPath(this);
@@ -179,6 +180,9 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
 
     /// <summary>The view this drone acts on and the barrier manager's decisions.</summary>
     internal Membership Membership => _membership;
+
+    /// <summary>Joining a running run: drone 0's side and the newcomer's.</summary>
+    internal Admission Admission => _admission;
 
     /// <summary>The locks.</summary>
     internal LockTable Locks => _locks;
@@ -460,6 +464,21 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     /// <summary>The records this drone knows that <paramref name="timestamp"/> does not cover.</summary>
     private IntervalRecord[] RecordsNotCoveredBy(int[] timestamp) => RecordsBetween(timestamp, _vt);
 
+    /// <summary>
+    /// Starts this newcomer's intervals where the run stands (<paramref name="timestamp"/>, from its welcome): its VT, its
+    /// store (nothing before it is kept) and what the barrier manager knows. Caller holds <see cref="_gate"/>.
+    /// </summary>
+    internal void StartAt(int[] timestamp)
+    {
+        for (var drone = 0; drone < Drones; drone++)
+        {
+            _vt.Set(drone, timestamp[drone]);
+        }
+
+        _store.StartAt(timestamp);
+        _managerKnows = [.. timestamp];
+    }
+
     /// <summary>The records this drone knows that the barrier manager may lack (its last release did not cover them). Caller holds <see cref="_gate"/>.</summary>
     internal IntervalRecord[] RecordsTheManagerMayLack() => RecordsNotCoveredBy(_managerKnows);
 
@@ -544,8 +563,37 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     /// </summary>
     public void Suspect(int drone, string reason, bool silent = false) => _membership.Suspect(drone, reason, silent);
 
+    // ------------------------------------------------------------------ joining (Admission.cs)
+
+    /// <summary>On drone 0: runtime state above the engine that a newcomer needs, taken when it is admitted.</summary>
+    public Func<long[]>? NewcomerState
+    {
+        get => _admission.NewcomerState;
+        set => _admission.NewcomerState = value;
+    }
+
+    /// <summary>The number of drones the run started with (drones that joined later have higher ids).</summary>
+    public int Started => _admission.Started;
+
+    /// <summary>On drone 0: how many newcomers wait to be admitted at the next application barrier.</summary>
+    public int PendingNewcomers => _admission.PendingNewcomers;
+
+    /// <summary>
+    /// On a newcomer (an engine created with no drone live): asks drone 0 to admit this drone and waits for the
+    /// welcome; then starts where the run stands and installs the view that admits it (<see cref="Admission.JoinRun"/>).
+    /// Returns the welcome (the barrier the run passed, the state above the engine).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The run's page or heap size differs from this drone's.</exception>
+    public JoinWelcome JoinRun() => _admission.JoinRun();
+
+    /// <summary>
+    /// On drone 0: blocks until <paramref name="count"/> newcomers have asked to join since the run started, or
+    /// <paramref name="timeout"/> passes; returns whether they have (<see cref="Admission.WaitForNewcomers"/>).
+    /// </summary>
+    public bool WaitForNewcomers(int count, TimeSpan timeout) => _admission.WaitForNewcomers(count, timeout);
+
     /// <summary>Sends to the barrier manager, without which the run cannot go on: when it cannot be reached the run is aborted.</summary>
-    private void SendToManager(ProtocolMessage message)
+    internal void SendToManager(ProtocolMessage message)
     {
         try
         {
@@ -602,7 +650,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
     }
 
     /// <summary>Throws when the run was aborted. Caller holds <see cref="_gate"/> or not.</summary>
-    private void ThrowIfAborted()
+    internal void ThrowIfAborted()
     {
         if (Volatile.Read(ref _aborted) is { } reason)
         {
@@ -705,19 +753,19 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         // Joining happens outside the view: the newcomer is in none yet.
         if (message is JoinWelcome welcome)
         {
-            OnWelcome(welcome);
+            _admission.OnWelcome(welcome);
             return;
         }
 
         if (message is JoinRequest join)
         {
-            OnJoinRequest(from, join);
+            _admission.OnJoinRequest(from, join);
             return;
         }
 
         // A drone outside the view has been declared failed: whatever it still sends is refused. A newcomer may
         // speak first (its welcome and this drone's view change take different links): see HoldUntilAdmitted.
-        if (!_membership.IsLive(from) && from != Self && !HoldUntilAdmitted(from, message))
+        if (!_membership.IsLive(from) && from != Self && !_admission.HoldUntilAdmitted(from, message))
         {
             return;
         }
@@ -835,13 +883,7 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
                     // A request is checked before it may wait: what it names must exist here, and a drone not yet
                     // admitted may leave only a few.
                     _missPath.CheckRequest(from, request);
-                    CheckMayAwaitAdmission(from, request);
-                    if (_parked.Count >= MaxParkedRequests || _parked.Count(p => p.From == from) >= MaxParkedRequestsPerDrone)
-                    {
-                        throw new InvalidOperationException($"Drone {Self}: {_parked.Count} requests of drones not yet admitted wait already ({_parked.Count(p => p.From == from)} of drone {from}).");
-                    }
-
-                    _parked.Add((from, resume));
+                    _admission.Park(from, request, resume);
                     return null;
                 }
 
@@ -854,7 +896,6 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
 
         return _missPath.Serve(from, request);
     }
-
 }
 
 /// <summary>The run ended for this drone (<see cref="LrcEngine.Abort"/>): drone 0 failed, this drone was removed, or a drone failed in a run that does not recover.</summary>

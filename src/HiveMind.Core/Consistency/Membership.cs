@@ -151,7 +151,7 @@ internal sealed class Membership
             {
                 // A drone never admitted here whose link is gone: what it left for its admission can never be taken
                 // (no link to it is made again), so it makes room for newcomers to come.
-                _engine.ForgetHeldBack(drone);
+                _engine.Admission.ForgetHeldBack(drone);
             }
 
             if (!_live[Self])
@@ -268,7 +268,7 @@ internal sealed class Membership
         {
             if (Self == LrcEngine.BarrierManagerDrone)
             {
-                _engine.ForgetNewcomer(suspicion.Suspect); // failed before its admission: not admitted
+                _engine.Admission.ForgetNewcomer(suspicion.Suspect); // failed before its admission: not admitted
             }
 
             if (Self != LrcEngine.BarrierManagerDrone || suspicion.Suspect == LrcEngine.BarrierManagerDrone || !_decidedLive[suspicion.Suspect] || !_decidedLive[suspicion.Reporter])
@@ -487,7 +487,7 @@ internal sealed class Membership
         }
 
         // Held-back messages and requests first: a subscriber that throws must not leave them waiting for another view.
-        _engine.ReplayEarly();
+        _engine.Admission.ReplayEarly();
         ViewChanged?.Invoke(view);
     }
 

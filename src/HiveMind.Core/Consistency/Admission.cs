@@ -10,9 +10,33 @@ namespace HiveMind.Consistency;
 /// before it is needed any more. There drone 0 decides the new view and sends the newcomer the VT, the holders of
 /// every written page and the barrier the run has passed; the newcomer marks those pages for a whole-page fetch
 /// and takes part from then on. The lock recovery of the new view gives it its place in every lock.
+/// Here are drone 0's side (join requests, the admission at a barrier, the welcome), the newcomer's (asking, the
+/// welcome, starting where the run stands), and what both hold back from drones not yet admitted until they are.
 /// </summary>
-internal sealed partial class LrcEngine
+/// <remarks>
+/// <para>
+/// Threads: <see cref="JoinRun"/> runs on the newcomer's application thread, <see cref="WaitForNewcomers"/> on drone 0's
+/// (a program's). <see cref="OnJoinRequest"/>, <see cref="OnWelcome"/> and <see cref="HoldUntilAdmitted"/> run where the
+/// engine handles a message, <see cref="Park"/> where it serves a request (network threads, or the sending thread for a
+/// message a drone sends itself over the mesh); <see cref="StartAdmission"/> and <see cref="Admit"/> where the barrier
+/// manager completes a round; <see cref="ReplayEarly"/> where a view is installed, and on a newcomer's application
+/// thread as it joins.
+/// </para>
+/// <para>
+/// Guarded by the engine's gate: the newcomers, the admission under way, the held-back messages and requests and the
+/// welcome are read and changed with it held. <see cref="JoinRun"/>, <see cref="WaitForNewcomers"/>,
+/// <see cref="PendingNewcomers"/>, the message handlers and <see cref="ReplayEarly"/> take it themselves, and send,
+/// handle what was held back or touch pages after letting it go; the other methods are called with it held.
+/// <see cref="Started"/> is also read with a volatile read, without it.
+/// </para>
+/// </remarks>
+internal sealed class Admission
 {
+    private readonly LrcEngine _engine;
+    private readonly object _gate;
+    private readonly SharedHeap _heap;
+    private readonly Membership _membership;
+
     // On drone 0: newcomers waiting for the next application barrier, and those being admitted by its collection.
     private readonly List<int> _newcomers = [];
     private int[]? _admitting;
@@ -38,6 +62,20 @@ internal sealed partial class LrcEngine
 
     // On a newcomer: drone 0's welcome, once it came.
     private JoinWelcome? _welcome;
+
+    /// <summary>Starts drone 0's side and a newcomer's, for a run that started with <paramref name="started"/> drones (0 on a newcomer, which learns it as it joins).</summary>
+    public Admission(LrcEngine engine, int started)
+    {
+        _engine = engine;
+        _gate = engine.Gate;
+        _heap = engine.Heap;
+        _membership = engine.Membership;
+        _startedCount = started;
+    }
+
+    private int Self => _engine.Self;
+
+    private int Drones => _engine.Drones;
 
     /// <summary>On drone 0: runtime state above the engine that a newcomer needs, taken when it is admitted.</summary>
     public Func<long[]>? NewcomerState { get; set; }
@@ -73,11 +111,11 @@ internal sealed partial class LrcEngine
             }
         }
 
-        SendToManager(new JoinRequest(Self));
+        _engine.SendToManager(new JoinRequest(Self));
         JoinWelcome welcome;
         lock (_gate)
         {
-            WaitLocked(() => _welcome is not null, "drone 0 did not admit this drone (it admits newcomers at its next application barrier)");
+            _engine.WaitLocked(() => _welcome is not null, "drone 0 did not admit this drone (it admits newcomers at its next application barrier)");
             welcome = _welcome!;
         }
 
@@ -89,13 +127,7 @@ internal sealed partial class LrcEngine
 
         lock (_gate)
         {
-            for (var drone = 0; drone < Drones; drone++)
-            {
-                _vt.Set(drone, welcome.Timestamp[drone]);
-            }
-
-            _store.StartAt(welcome.Timestamp);
-            _managerKnows = [.. welcome.Timestamp];
+            _engine.StartAt(welcome.Timestamp);
             _startedCount = welcome.Started;
             foreach (var removed in welcome.Removed)
             {
@@ -106,7 +138,7 @@ internal sealed partial class LrcEngine
             {
                 for (var page = first; page < first + count; page++)
                 {
-                    _collector.SetHolders(page, holders);
+                    _engine.Collector.SetHolders(page, holders);
                 }
             }
         }
@@ -143,7 +175,7 @@ internal sealed partial class LrcEngine
         {
             while (_newcomersAsked < count)
             {
-                ThrowIfAborted();
+                _engine.ThrowIfAborted();
                 var left = deadline - DateTime.UtcNow;
                 if (left <= TimeSpan.Zero)
                 {
@@ -157,7 +189,8 @@ internal sealed partial class LrcEngine
         }
     }
 
-    private void OnJoinRequest(int from, JoinRequest request)
+    /// <summary>On drone 0: a newcomer asks to join; it waits for the next application barrier.</summary>
+    public void OnJoinRequest(int from, JoinRequest request)
     {
         lock (_gate)
         {
@@ -173,15 +206,15 @@ internal sealed partial class LrcEngine
         }
     }
 
-    /// <summary>Drops what a drone never admitted here left for its admission (its link is gone). Caller holds <see cref="_gate"/>.</summary>
-    internal void ForgetHeldBack(int drone)
+    /// <summary>Drops what a drone never admitted here left for its admission (its link is gone). Caller holds the gate.</summary>
+    public void ForgetHeldBack(int drone)
     {
         _early.RemoveAll(e => e.From == drone);
         _parked.RemoveAll(p => p.From == drone);
     }
 
-    /// <summary>Drops a newcomer that failed before it was admitted. Caller holds <see cref="_gate"/>.</summary>
-    internal void ForgetNewcomer(int drone)
+    /// <summary>Drops a newcomer that failed before it was admitted. Caller holds the gate.</summary>
+    public void ForgetNewcomer(int drone)
     {
         if (!_membership.IsDecidedLive(drone) && !_membership.HasJoined(drone))
         {
@@ -197,11 +230,11 @@ internal sealed partial class LrcEngine
 
     /// <summary>
     /// On drone 0, as an application barrier completes: whether newcomers wait, in which case this barrier becomes a
-    /// garbage collection at whose end they are admitted. Caller holds <see cref="_gate"/>.
+    /// garbage collection at whose end they are admitted. Caller holds the gate.
     /// </summary>
-    internal bool StartAdmission(int barrier)
+    public bool StartAdmission(int barrier)
     {
-        if (Self != BarrierManagerDrone || barrier < 0 || _newcomers.Count == 0 || _admitting is not null)
+        if (Self != LrcEngine.BarrierManagerDrone || barrier < 0 || _newcomers.Count == 0 || _admitting is not null)
         {
             return false;
         }
@@ -214,9 +247,9 @@ internal sealed partial class LrcEngine
 
     /// <summary>
     /// On drone 0, as the last barrier of the admitting collection completes (every drone holds its pages whole and
-    /// has dropped its records): decides the view with the newcomers in. Caller holds <see cref="_gate"/>.
+    /// has dropped its records): decides the view with the newcomers in. Caller holds the gate.
     /// </summary>
-    internal Admitted? Admit(VectorTimestamp all)
+    public Admitted? Admit(VectorTimestamp all)
     {
         var admitting = _admitting;
         _admitting = null;
@@ -227,7 +260,7 @@ internal sealed partial class LrcEngine
 
         var members = Enumerable.Range(0, Drones).Where(d => _membership.IsDecidedLive(d) && d != Self).ToArray();
         var (view, live, removed) = _membership.DecideAdmission(admitting);
-        var holders = _collector.HolderRuns();
+        var holders = _engine.Collector.HolderRuns();
         var extra = NewcomerState?.Invoke() ?? [];
         var welcomes = admitting
             .Select(d => (d, new JoinWelcome(view, live, removed, _admittingAt, all.Entries.ToArray(), holders, _startedCount, _heap.PageSize, _heap.Size, extra)))
@@ -235,7 +268,8 @@ internal sealed partial class LrcEngine
         return new Admitted(new ViewChange(view, live), members, welcomes);
     }
 
-    private void OnWelcome(JoinWelcome welcome)
+    /// <summary>On a newcomer: drone 0's welcome, for <see cref="JoinRun"/> to take.</summary>
+    public void OnWelcome(JoinWelcome welcome)
     {
         lock (_gate)
         {
@@ -254,10 +288,10 @@ internal sealed partial class LrcEngine
     /// For a one-way message from a drone outside this drone's view; true when it is to be handled now. A slot no drone
     /// has held may be a newcomer heard before the view that admits it arrives here (its welcome and this drone's view
     /// change take different links): its one-way messages wait in <see cref="_early"/> for that view (its requests wait
-    /// in <see cref="_parked"/>, see <see cref="Serve"/>). A newcomer not yet admitted keeps every one-way message for
+    /// in <see cref="_parked"/>, see <see cref="LrcEngine.Serve"/>). A newcomer not yet admitted keeps every one-way message for
     /// after its admission. A removed drone is refused. Never waits: it runs on a receive thread.
     /// </summary>
-    private bool HoldUntilAdmitted(int from, ProtocolMessage message)
+    public bool HoldUntilAdmitted(int from, ProtocolMessage message)
     {
         lock (_gate)
         {
@@ -288,13 +322,29 @@ internal sealed partial class LrcEngine
     }
 
     /// <summary>
+    /// Keeps a request of a drone not yet admitted here (or, on a newcomer, of anyone before its admission), for
+    /// <paramref name="resume"/> to serve once it is: only from a drone that may wait for its admission, and only so many.
+    /// The engine has checked the request itself. Caller holds the gate.
+    /// </summary>
+    public void Park(int from, ProtocolMessage request, Action resume)
+    {
+        CheckMayAwaitAdmission(from, request);
+        if (_parked.Count >= MaxParkedRequests || _parked.Count(p => p.From == from) >= MaxParkedRequestsPerDrone)
+        {
+            throw new InvalidOperationException($"Drone {Self}: {_parked.Count} requests of drones not yet admitted wait already ({_parked.Count(p => p.From == from)} of drone {from}).");
+        }
+
+        _parked.Add((from, resume));
+    }
+
+    /// <summary>
     /// On drone 0, which admits every newcomer and installs each view before the newcomer hears of it: a drone outside
     /// the run may wait for its admission only once it has asked to join. Any other slot (a key holder that never asked)
-    /// is refused. Caller holds <see cref="_gate"/>.
+    /// is refused. Caller holds the gate.
     /// </summary>
     private void CheckMayAwaitAdmission(int from, ProtocolMessage message)
     {
-        if (Self == BarrierManagerDrone && !_membership.IsDecidedLive(from) && !_newcomers.Contains(from) && !(_admitting?.Contains(from) ?? false))
+        if (Self == LrcEngine.BarrierManagerDrone && !_membership.IsDecidedLive(from) && !_newcomers.Contains(from) && !(_admitting?.Contains(from) ?? false))
         {
             throw new InvalidDataException(
                 $"Drone {Self}: drone {from} is not in the run and has not asked to join it; its {message.GetType().Name} is refused.");
@@ -302,7 +352,7 @@ internal sealed partial class LrcEngine
     }
 
     /// <summary>Handles the one-way messages and serves the requests held back until their senders (or this newcomer) were admitted.</summary>
-    internal void ReplayEarly()
+    public void ReplayEarly()
     {
         List<(int From, ProtocolMessage Message)> ready;
         List<Action> parked;
@@ -322,7 +372,7 @@ internal sealed partial class LrcEngine
         }
 
         // Every one is handled even if one fails; the first failure is rethrown after, for the network to log.
-        EachThenRethrow(parked.Select(resume => (Action)resume).Concat(ready.Select(r => (Action)(() => Handle(r.From, r.Message)))), action => action());
+        LrcEngine.EachThenRethrow(parked.Select(resume => (Action)resume).Concat(ready.Select(r => (Action)(() => _engine.Handle(r.From, r.Message)))), action => action());
     }
 
     /// <summary>About how many bytes <paramref name="message"/> holds in memory, for the bounds on what drones not yet admitted may leave here.</summary>
@@ -338,5 +388,6 @@ internal sealed partial class LrcEngine
         _ => 256,
     };
 
-    internal sealed record Admitted(ViewChange Change, int[] Members, List<(int Drone, JoinWelcome Welcome)> Welcomes);
+    /// <summary>An admission decided: the view that admits the newcomers, the members to tell first, and each newcomer's welcome.</summary>
+    public sealed record Admitted(ViewChange Change, int[] Members, List<(int Drone, JoinWelcome Welcome)> Welcomes);
 }
