@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics;
 using HiveMind.Diffs;
 using HiveMind.Memory;
@@ -15,13 +14,38 @@ namespace HiveMind.Consistency;
 /// centralized barrier manager on drone 0.
 /// </summary>
 /// <remarks>
-/// Threads: the application thread calls <see cref="Acquire"/>, <see cref="Release"/>, <see cref="Barrier"/>
-/// and takes faults; it alone changes page access states. <see cref="Handle"/> runs on network threads and
-/// only answers from what is stored (diffs, records) or hands results to the waiting application thread.
-/// <see cref="_gate"/> guards the engine's tables; page locks (the page entries) guard twins and diffs, and
-/// no thread waits on the network while it holds either.
+/// <para>
+/// The engine is the facade the drone talks to, and composes the protocol's machinery, each part in a file of its name:
+/// <list type="bullet">
+/// <item><see cref="IntervalStore"/>: interval records and write notices since the last collection.</item>
+/// <item><see cref="LockTable"/>: every lock's state, acquires, attempts and releases, the manager's forwarding, grants and hand-offs.</item>
+/// <item><see cref="BarrierManager"/>: the manager's side of barriers (rounds, arrivals, releases); the arriving side
+/// (<see cref="Barrier"/>, <see cref="TryBarrier"/>) is here.</item>
+/// <item><see cref="MissPath"/>: faults, twins, diff and whole-page fetches, and the serving of diffs and pages.</item>
+/// <item><see cref="Collector"/>: garbage collection at barriers, and the holders of pages it leaves.</item>
+/// <item><see cref="Membership"/>: the views, removals of failed drones, lock managers and lock recovery.</item>
+/// <item><see cref="Admission"/>: joining a running run.</item>
+/// </list>
+/// What is left here: the application thread's synchronization entry points, closing and incorporating intervals,
+/// aborting the run, the sends and waits every part uses, and the dispatch of incoming messages and requests.
+/// </para>
+/// <para>
+/// Threads: the application thread calls <see cref="Acquire"/>, <see cref="TryAcquire"/>, <see cref="Release"/>,
+/// <see cref="Barrier"/> and <see cref="JoinRun"/>; any thread of the drone takes faults. The drone's own threads alone
+/// change page access states. <see cref="Handle"/> runs on network threads, or on the sending thread for a message the
+/// drone sends to itself over the mesh (drone 0's own barrier arrival, a lock this drone manages: then the application
+/// thread); it only answers from what is stored (diffs, records) or hands results to the waiting application thread,
+/// and never waits on the network. <see cref="Serve"/> runs on network threads and never waits.
+/// </para>
+/// <para>
+/// Guards: <see cref="_gate"/> guards the engine's tables and those of every part (the VT, the store, locks, barrier
+/// rounds, diffs, views, admissions); each part says which of its methods take it and which are called with it held.
+/// <see cref="_faults"/> serializes the drone's faults and the closing of an interval (the pages written in the open
+/// interval are its), and is held across a miss's network waits. Page locks (the page entries) guard twins and runs.
+/// No thread waits on the network while it holds the gate or a page lock.
+/// </para>
 /// </remarks>
-internal sealed partial class LrcEngine : IRangeFaultHandler
+internal sealed class LrcEngine : IRangeFaultHandler
 {
     /// <summary>The drone that manages barriers.</summary>
     public const int BarrierManagerDrone = 0;
@@ -156,6 +180,8 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             }
         }
     }
+
+    // ------------------------------------------------------------------ the parts (for one another)
 
     /// <summary>The monitor that guards the engine's tables and those of its components.</summary>
     internal object Gate => _gate;
@@ -359,9 +385,6 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
 
     // ------------------------------------------------------------------ intervals
 
-    /// <summary>Ends the current interval if it wrote anything: a new interval record, dirty pages back to ReadOnly.</summary>
-    private void CloseInterval() => CloseInterval(traced: null, 0);
-
     /// <summary>
     /// Closes the interval and, in a traced run, records the program's synchronization <paramref name="traced"/> that
     /// closes it, with the faults of the drone's other threads held off: their misses are recorded before the close or
@@ -505,6 +528,8 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
         return [.. records];
     }
 
+    // ------------------------------------------------------------------ ending, sending and waiting (every component)
+
     /// <summary>
     /// Ends the run for this drone: every wait under way or to come throws a <see cref="RunAbortedException"/> naming
     /// <paramref name="reason"/>. For what no view change can mend: the barrier manager (drone 0) failed, this drone was
@@ -521,76 +546,6 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
 
     /// <summary>Why the run ended for this drone (<see cref="Abort"/>), or null while it goes on.</summary>
     public string? AbortReason => Volatile.Read(ref _aborted);
-
-    // ------------------------------------------------------------------ membership (Membership.cs)
-
-    /// <summary>Raised when this drone installs a new membership view, on the thread that handles the view change (<see cref="Membership"/>).</summary>
-    public event Action<MembershipView>? ViewChanged
-    {
-        add => _membership.ViewChanged += value;
-        remove => _membership.ViewChanged -= value;
-    }
-
-    /// <summary>The number of the membership view this drone acts on (0 until a drone fails or joins); no allocation.</summary>
-    public int ViewNumber => _membership.ViewNumber;
-
-    /// <summary>How many drones the views have removed so far (failed); joins do not change it. No allocation.</summary>
-    public int RemovedCount => _membership.RemovedCount;
-
-    /// <summary>The membership view this drone acts on.</summary>
-    public MembershipView View => _membership.View;
-
-    /// <summary>
-    /// For a program that does not recover from failures: the first removal stops the run (<see cref="Abort"/>). On the
-    /// barrier manager it does so in the same step that decides the removal, so that no barrier completes without the
-    /// removed drone; on every other drone as the view that removes it arrives.
-    /// </summary>
-    public bool StopsOnRemoval
-    {
-        get => _membership.StopsOnRemoval;
-        set => _membership.StopsOnRemoval = value;
-    }
-
-    /// <summary>On the barrier manager: the drones removed so far, in the order it decided their removal (the first failed first).</summary>
-    public IReadOnlyList<int> RemovedInOrder => _membership.RemovedInOrder;
-
-    /// <summary>On the barrier manager: why <paramref name="drone"/> was removed (the suspicion that removed it), or null.</summary>
-    public string? RemovalReason(int drone) => _membership.RemovalReason(drone);
-
-    /// <summary>
-    /// Reports that <paramref name="drone"/> seems to have failed: its link broke, or (with <paramref name="silent"/>) it
-    /// has been silent for the failure timeout. Only the barrier manager decides (<see cref="Membership.Suspect"/>).
-    /// </summary>
-    public void Suspect(int drone, string reason, bool silent = false) => _membership.Suspect(drone, reason, silent);
-
-    // ------------------------------------------------------------------ joining (Admission.cs)
-
-    /// <summary>On drone 0: runtime state above the engine that a newcomer needs, taken when it is admitted.</summary>
-    public Func<long[]>? NewcomerState
-    {
-        get => _admission.NewcomerState;
-        set => _admission.NewcomerState = value;
-    }
-
-    /// <summary>The number of drones the run started with (drones that joined later have higher ids).</summary>
-    public int Started => _admission.Started;
-
-    /// <summary>On drone 0: how many newcomers wait to be admitted at the next application barrier.</summary>
-    public int PendingNewcomers => _admission.PendingNewcomers;
-
-    /// <summary>
-    /// On a newcomer (an engine created with no drone live): asks drone 0 to admit this drone and waits for the
-    /// welcome; then starts where the run stands and installs the view that admits it (<see cref="Admission.JoinRun"/>).
-    /// Returns the welcome (the barrier the run passed, the state above the engine).
-    /// </summary>
-    /// <exception cref="InvalidOperationException">The run's page or heap size differs from this drone's.</exception>
-    public JoinWelcome JoinRun() => _admission.JoinRun();
-
-    /// <summary>
-    /// On drone 0: blocks until <paramref name="count"/> newcomers have asked to join since the run started, or
-    /// <paramref name="timeout"/> passes; returns whether they have (<see cref="Admission.WaitForNewcomers"/>).
-    /// </summary>
-    public bool WaitForNewcomers(int count, TimeSpan timeout) => _admission.WaitForNewcomers(count, timeout);
 
     /// <summary>Sends to the barrier manager, without which the run cannot go on: when it cannot be reached the run is aborted.</summary>
     internal void SendToManager(ProtocolMessage message)
@@ -701,6 +656,76 @@ internal sealed partial class LrcEngine : IRangeFaultHandler
             throw new TimeoutException($"Drone {Self}: {what} within the wait limit of {_waitLimit.TotalSeconds:0.###} s (--wait-limit).");
         }
     }
+
+    // ------------------------------------------------------------------ membership (Membership.cs)
+
+    /// <summary>Raised when this drone installs a new membership view, on the thread that handles the view change (<see cref="Membership"/>).</summary>
+    public event Action<MembershipView>? ViewChanged
+    {
+        add => _membership.ViewChanged += value;
+        remove => _membership.ViewChanged -= value;
+    }
+
+    /// <summary>The number of the membership view this drone acts on (0 until a drone fails or joins); no allocation.</summary>
+    public int ViewNumber => _membership.ViewNumber;
+
+    /// <summary>How many drones the views have removed so far (failed); joins do not change it. No allocation.</summary>
+    public int RemovedCount => _membership.RemovedCount;
+
+    /// <summary>The membership view this drone acts on.</summary>
+    public MembershipView View => _membership.View;
+
+    /// <summary>
+    /// For a program that does not recover from failures: the first removal stops the run (<see cref="Abort"/>). On the
+    /// barrier manager it does so in the same step that decides the removal, so that no barrier completes without the
+    /// removed drone; on every other drone as the view that removes it arrives.
+    /// </summary>
+    public bool StopsOnRemoval
+    {
+        get => _membership.StopsOnRemoval;
+        set => _membership.StopsOnRemoval = value;
+    }
+
+    /// <summary>On the barrier manager: the drones removed so far, in the order it decided their removal (the first failed first).</summary>
+    public IReadOnlyList<int> RemovedInOrder => _membership.RemovedInOrder;
+
+    /// <summary>On the barrier manager: why <paramref name="drone"/> was removed (the suspicion that removed it), or null.</summary>
+    public string? RemovalReason(int drone) => _membership.RemovalReason(drone);
+
+    /// <summary>
+    /// Reports that <paramref name="drone"/> seems to have failed: its link broke, or (with <paramref name="silent"/>) it
+    /// has been silent for the failure timeout. Only the barrier manager decides (<see cref="Membership.Suspect"/>).
+    /// </summary>
+    public void Suspect(int drone, string reason, bool silent = false) => _membership.Suspect(drone, reason, silent);
+
+    // ------------------------------------------------------------------ joining (Admission.cs)
+
+    /// <summary>On drone 0: runtime state above the engine that a newcomer needs, taken when it is admitted.</summary>
+    public Func<long[]>? NewcomerState
+    {
+        get => _admission.NewcomerState;
+        set => _admission.NewcomerState = value;
+    }
+
+    /// <summary>The number of drones the run started with (drones that joined later have higher ids).</summary>
+    public int Started => _admission.Started;
+
+    /// <summary>On drone 0: how many newcomers wait to be admitted at the next application barrier.</summary>
+    public int PendingNewcomers => _admission.PendingNewcomers;
+
+    /// <summary>
+    /// On a newcomer (an engine created with no drone live): asks drone 0 to admit this drone and waits for the
+    /// welcome; then starts where the run stands and installs the view that admits it (<see cref="Admission.JoinRun"/>).
+    /// Returns the welcome (the barrier the run passed, the state above the engine).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The run's page or heap size differs from this drone's.</exception>
+    public JoinWelcome JoinRun() => _admission.JoinRun();
+
+    /// <summary>
+    /// On drone 0: blocks until <paramref name="count"/> newcomers have asked to join since the run started, or
+    /// <paramref name="timeout"/> passes; returns whether they have (<see cref="Admission.WaitForNewcomers"/>).
+    /// </summary>
+    public bool WaitForNewcomers(int count, TimeSpan timeout) => _admission.WaitForNewcomers(count, timeout);
 
     // ------------------------------------------------------------------ incoming (network threads)
 

@@ -16,9 +16,9 @@ namespace HiveMind.Consistency;
 /// <see cref="OnLockReset"/> run where the engine handles a message: a network thread, or the sending thread itself
 /// for a message a drone sends to itself over the mesh (drone 0 installs each view it decides so, and suspects from
 /// whichever thread reports a failure); on a newcomer, <see cref="OnViewChange"/> also runs on the application thread
-/// as it joins. <see cref="Suspect"/> runs on whichever thread reports a failure (the mesh's, its failure
-/// detector's, or the one that installs a view). The waits (<see cref="WaitForLockRecovery"/>, <see cref="WaitUntilRemoved"/>) block the application
-/// thread.
+/// as it joins. <see cref="Suspect"/> runs on whichever thread reports a failure (the mesh's, its failure detector's,
+/// or the one that installs a view). The waits (<see cref="WaitForLockRecovery"/>, <see cref="WaitUntilRemoved"/>)
+/// block the application thread.
 /// </para>
 /// <para>
 /// Guarded by the engine's gate: the views, the lock view, the held-back lock messages and the manager's decisions are
