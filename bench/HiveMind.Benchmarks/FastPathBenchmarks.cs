@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using BenchmarkDotNet.Attributes;
 using HiveMind.Memory;
 
@@ -16,6 +17,7 @@ public unsafe class FastPathBenchmarks
 
     private SharedHeap _heap = null!;
     private SharedArray<int> _array;
+    private StateCheckOnly _floor;
     private int* _raw;
     private int[] _randomIndex = null!;
 
@@ -25,6 +27,7 @@ public unsafe class FastPathBenchmarks
         _heap = new SharedHeap(new HeapOptions { HeapSize = Bytes });
         _raw = (int*)_heap.BasePointer;
         _array = new SharedArray<int>(_heap, 0, Count);
+        _floor = new StateCheckOnly(_heap);
         for (var i = 0; i < Count; i++)
         {
             _raw[i] = i;
@@ -77,6 +80,19 @@ public unsafe class FastPathBenchmarks
         for (var i = 0; i < xs.Count; i++)
         {
             sum += xs[i];
+        }
+
+        return sum;
+    }
+
+    [BenchmarkCategory("SequentialRead"), Benchmark]
+    public long SequentialRead_StateCheckOnly()
+    {
+        var xs = _floor;
+        long sum = 0;
+        for (var i = 0; i < Count; i++)
+        {
+            sum += xs.Read(i);
         }
 
         return sum;
@@ -169,6 +185,16 @@ public unsafe class FastPathBenchmarks
     }
 
     [BenchmarkCategory("SequentialWrite"), Benchmark]
+    public void SequentialWrite_StateCheckOnly()
+    {
+        var xs = _floor;
+        for (var i = 0; i < Count; i++)
+        {
+            xs.Write(i, i);
+        }
+    }
+
+    [BenchmarkCategory("SequentialWrite"), Benchmark]
     public void SequentialWrite_Span()
     {
         var span = _array.AsSpan();
@@ -184,5 +210,40 @@ public unsafe class FastPathBenchmarks
         {
             _heap.SetAccess(page, access);
         }
+    }
+
+    /// <summary>
+    /// The floor of any per-element check: <see cref="SharedArray{T}"/>'s state check alone, with no index check and
+    /// nothing else (not safe to use: an index outside the heap reads outside the state table). It shows what the
+    /// state lookup costs by itself against the raw loop of the same run.
+    /// </summary>
+    private readonly struct StateCheckOnly(SharedHeap heap)
+    {
+        private readonly byte* _elements = heap.BasePointer;
+        private readonly byte* _biasedStates = heap.StatePointer - ((nuint)heap.BasePointer >> SharedHeap.StateGranuleShift);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public int Read(int index)
+        {
+            var element = _elements + ((nint)index * sizeof(int));
+            return _biasedStates[(nuint)element >> SharedHeap.StateGranuleShift] == (byte)PageAccess.NoAccess
+                ? Fail()
+                : Unsafe.ReadUnaligned<int>(element);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Write(int index, int value)
+        {
+            var element = _elements + ((nint)index * sizeof(int));
+            if (_biasedStates[(nuint)element >> SharedHeap.StateGranuleShift] != (byte)PageAccess.ReadWrite)
+            {
+                Fail();
+            }
+
+            Unsafe.WriteUnaligned(element, value);
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static int Fail() => throw new InvalidOperationException("the floor benchmark's pages must all be valid and writable");
     }
 }
