@@ -14,6 +14,8 @@ namespace HiveMind.Benchmarks;
 /// <item><c>page</c>: the same after a garbage collection, so the miss fetches the whole page (run with --gc-threshold 1);</item>
 /// <item><c>lock</c>: a lock managed by drone 2, last held by drone 1, acquired by drone 0 (forwarded), and a local re-acquire;</item>
 /// <item><c>barrier</c>: a barrier with no writes, for the run's number of drones;</item>
+/// <item><c>range</c>: a read of <c>--iterations</c> pages that drone 1 rewrote whole (every word), in one range fault,
+/// against the raw socket moving the same bytes one way;</item>
 /// <item><c>pingpong</c>: a strict lock hand-off in turn among the drones, the read miss of each turn, early turns against
 /// the last, and the whole chain's time per hand-off;</item>
 /// <item><c>barriers</c>: protocol messages and bytes in and out of the barrier manager per barrier (counts, not times);</item>
@@ -26,6 +28,7 @@ internal static class ProtoBench
     private const int ChurnPages = 64;
     private const int ChurnLocks = 8;
     private const int ChurnBarrierEvery = 200;
+    private const int RangeRounds = 9;
 
     public static int Run(string[] args)
     {
@@ -49,6 +52,7 @@ internal static class ProtoBench
 
         drone.Barrier(0);
         var results = new List<(string Measure, double[] Micros)>();
+        var rangeRounds = new double[RangeRounds];
         switch (options.Case)
         {
             case "miss":
@@ -124,6 +128,9 @@ internal static class ProtoBench
                     results.Add(("local re-acquire + release (per pair)", [Stopwatch.GetElapsedTime(start).TotalMicroseconds / Local]));
                 }
 
+                break;
+            case "range":
+                rangeRounds = RangeFetches(drone, region, pages, rangeRounds);
                 break;
             case "pingpong":
                 // A strict lock hand-off in turn among all drones on one counter word (turn t is drone t mod N's), each
@@ -207,6 +214,19 @@ internal static class ProtoBench
                 }
 
                 break;
+        }
+
+        if (drone.Id == 0 && options.Case == "range")
+        {
+            var port = drone.Heap.Read<int>(portSlot);
+            var bytes = (long)pages * drone.Heap.PageSize;
+            var raw = RawOneWay(port, bytes, RangeRounds);
+            Console.WriteLine($"# protocol benchmark 'range', {drone.Count} drones, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd}");
+            Console.WriteLine("| measure | median | min | raw socket, same bytes one way, same run (median) | ratio (median) |");
+            Console.WriteLine("|---|---:|---:|---:|---:|");
+            var mine = Percentile(rangeRounds, 0.5);
+            var theirs = Percentile(raw, 0.5);
+            Console.WriteLine($"| read of {pages} pages ({bytes >> 10} KiB) rewritten whole by drone 1, one range fault | {mine / 1000:F2} ms ({bytes / mine:F0} MB/s) | {rangeRounds.Min() / 1000:F2} ms | {theirs / 1000:F2} ms ({bytes / theirs:F0} MB/s) | {mine / theirs:F2} |");
         }
 
         if (drone.Id == 0 && results.Count > 0)
@@ -345,6 +365,83 @@ internal static class ProtoBench
         return forwarded;
     }
 
+    /// <summary>
+    /// <see cref="RangeRounds"/> rounds (after one untimed): drone 1 rewrites every word of <paramref name="pages"/> pages,
+    /// then drone 0 reads them all through one span, which takes one range fault; returns drone 0's times in µs.
+    /// </summary>
+    private static double[] RangeFetches(Drone drone, long region, int pages, double[] times)
+    {
+        var words = pages * drone.Heap.PageSize / sizeof(long);
+        var pause = GC.GetTotalPauseDuration();
+        var (gen0, gen1, gen2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+        var xs = drone.Array<long>(region, words);
+        for (var round = -1; round < RangeRounds; round++)
+        {
+            if (drone.Id == 1)
+            {
+                var span = (Span<long>)xs.AsSpan();
+                for (var i = 0; i < span.Length; i++)
+                {
+                    span[i] = Word(round, i);
+                }
+            }
+
+            drone.Barrier(10 + (2 * (round + 1)));
+            if (drone.Id == 0)
+            {
+                var start = Stopwatch.GetTimestamp();
+                var span = xs.AsReadOnlySpan();
+                var elapsed = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+                if (span[words - 1] != Word(round, words - 1))
+                {
+                    throw new InvalidOperationException($"range round {round}: the last word reads {span[words - 1]}, expected {Word(round, words - 1)}");
+                }
+
+                if (round >= 0)
+                {
+                    times[round] = elapsed;
+                }
+            }
+
+            drone.Barrier(11 + (2 * (round + 1)));
+        }
+
+        Console.Error.WriteLine($"range: drone {drone.Id} GC pauses {(GC.GetTotalPauseDuration() - pause).TotalMilliseconds:F1} ms, collections gen0 {GC.CollectionCount(0) - gen0}, gen1 {GC.CollectionCount(1) - gen1}, gen2 {GC.CollectionCount(2) - gen2}");
+
+        return times;
+
+        // Every 4-byte word differs from the round before, so each page's diff is one run: the page's bytes, as a
+        // partition that moves most elements writes them.
+        static long Word(int round, int i) => unchecked(((round + 2) * -7046029254386353131L) ^ (i * 0x0001_0001_0001_0001L));
+    }
+
+    /// <summary>Times <paramref name="count"/> one-way transfers of <paramref name="bytes"/> from drone 1's raw server (after one untimed), in µs.</summary>
+    private static double[] RawOneWay(int port, long bytes, int count)
+    {
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
+        var ask = new byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(ask, -checked((int)bytes));
+        var buffer = new byte[1 << 20];
+        var times = new double[count];
+        for (var i = -1; i < count; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            socket.Send(ask);
+            for (long read = 0; read < bytes;)
+            {
+                read += socket.Receive(buffer.AsSpan(0, (int)Math.Min(buffer.Length, bytes - read)));
+            }
+
+            if (i >= 0)
+            {
+                times[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+            }
+        }
+
+        return times;
+    }
+
     private static double[] RawRoundTrips(int port, int size, int count)
     {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -379,10 +476,10 @@ internal static class ProtoBench
     /// <summary>Options of the protocol benchmark, on top of every drone's.</summary>
     private sealed class ProtoOptions : DroneOptions
     {
-        [Option("case", Required = true, HelpText = "miss, page, lock, barrier, pingpong, barriers or churn.")]
+        [Option("case", Required = true, HelpText = "miss, page, lock, barrier, range, pingpong, barriers or churn.")]
         public string Case { get; set; } = string.Empty;
 
-        [Option("iterations", Default = 2000, HelpText = "Misses, forwarded acquires, barriers or lock hand-offs to time.")]
+        [Option("iterations", Default = 2000, HelpText = "Misses, forwarded acquires, barriers or lock hand-offs to time; range: the pages read in one fault.")]
         public int Iterations { get; set; } = 2000;
 
         [Option("busy-threads", Default = 0, HelpText = "miss, page and lock: time half the operations again with this many busy application threads in every drone.")]
@@ -403,9 +500,9 @@ internal static class ProtoBench
         public override void Validate()
         {
             NetworkThreadNice = NetworkNice;
-            if (Case is not ("miss" or "page" or "lock" or "barrier" or "pingpong" or "barriers" or "churn"))
+            if (Case is not ("miss" or "page" or "lock" or "barrier" or "range" or "pingpong" or "barriers" or "churn"))
             {
-                throw new OptionsException($"--case: '{Case}' is not one of miss, page, lock, barrier, pingpong, barriers, churn.");
+                throw new OptionsException($"--case: '{Case}' is not one of miss, page, lock, barrier, range, pingpong, barriers, churn.");
             }
 
             if (Case == "lock" && Drones < 3)
@@ -499,6 +596,18 @@ internal static class ProtoBench
                         }
 
                         var size = BinaryPrimitives.ReadInt32LittleEndian(buffer);
+                        if (size < 0)
+                        {
+                            // A one-way transfer: send -size bytes (what a range fault's replies carry).
+                            var block = new byte[1 << 20];
+                            for (long sent = 0; sent < -(long)size;)
+                            {
+                                sent += socket.Send(block.AsSpan(0, (int)Math.Min(block.Length, -(long)size - sent)));
+                            }
+
+                            continue;
+                        }
+
                         read = 4;
                         while (read < size)
                         {
