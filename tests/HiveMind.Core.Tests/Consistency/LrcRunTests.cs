@@ -57,6 +57,7 @@ public sealed class LrcRunTests
     {
         const long W = Page, Z = Page + 64;
         using var cluster = new InMemoryCluster(3);
+        using var released = new ManualResetEventSlim();
         using var granted = new ManualResetEventSlim();
         using var runWritten = new ManualResetEventSlim();
         var timeout = TimeSpan.FromSeconds(30);
@@ -68,6 +69,7 @@ public sealed class LrcRunTests
                 drone.Acquire(1); // managed by drone 1
                 drone.Heap.Write(W, 1);
                 drone.Release(1);
+                released.Set();
                 Assert.True(granted.Wait(timeout), "drone 2 did not get lock 1 from drone 1");
                 for (var value = 2; value <= 3; value++)
                 {
@@ -80,6 +82,9 @@ public sealed class LrcRunTests
             }
             else if (id == 2)
             {
+                // Lock 1 goes to drone 1 first: asked earlier, drone 2 would hold it while it waits for drone 1's intervals
+                // 2 and 3, which drone 1 writes only after its own critical section under lock 1.
+                Assert.True(released.Wait(timeout), "drone 1 did not release lock 1 after writing W");
                 drone.Acquire(1);
                 granted.Set();
                 Assert.True(runWritten.Wait(timeout), "drone 1 did not write its intervals 2 and 3");
