@@ -35,7 +35,6 @@ internal sealed class Admission
     private readonly LrcEngine _engine;
     private readonly object _gate;
     private readonly SharedHeap _heap;
-    private readonly Membership _membership;
 
     // On drone 0: newcomers waiting for the next application barrier, and those being admitted by its collection.
     private readonly List<int> _newcomers = [];
@@ -69,13 +68,18 @@ internal sealed class Admission
         _engine = engine;
         _gate = engine.Gate;
         _heap = engine.Heap;
-        _membership = engine.Membership;
         _startedCount = started;
     }
 
     private int Self => _engine.Self;
 
     private int Drones => _engine.Drones;
+
+    /// <summary>The views and the barrier manager's decisions (the engine's, looked up at each use).</summary>
+    private Membership Membership => _engine.Membership;
+
+    /// <summary>The garbage collector and the holders of pages (the engine's, looked up at each use).</summary>
+    private Collector Collector => _engine.Collector;
 
     /// <summary>On drone 0: runtime state above the engine that a newcomer needs, taken when it is admitted.</summary>
     public Func<long[]>? NewcomerState { get; set; }
@@ -105,7 +109,7 @@ internal sealed class Admission
     {
         lock (_gate)
         {
-            if (_membership.AnyLive || _welcome is not null)
+            if (Membership.AnyLive || _welcome is not null)
             {
                 throw new InvalidOperationException($"Drone {Self} is part of the run already; only a newcomer joins.");
             }
@@ -131,14 +135,14 @@ internal sealed class Admission
             _startedCount = welcome.Started;
             foreach (var removed in welcome.Removed)
             {
-                _membership.MarkJoined(removed);
+                Membership.MarkJoined(removed);
             }
 
             foreach (var (first, count, holders) in welcome.Holders)
             {
                 for (var page = first; page < first + count; page++)
                 {
-                    _engine.Collector.SetHolders(page, holders);
+                    Collector.SetHolders(page, holders);
                 }
             }
         }
@@ -158,7 +162,7 @@ internal sealed class Admission
             }
         }
 
-        _membership.OnViewChange(new ViewChange(welcome.View, welcome.Live));
+        Membership.OnViewChange(new ViewChange(welcome.View, welcome.Live));
         ReplayEarly();
         return welcome;
     }
@@ -194,7 +198,7 @@ internal sealed class Admission
     {
         lock (_gate)
         {
-            if (request.Drone != from || (uint)from >= (uint)Drones || _membership.HasJoined(from) || _membership.IsDecidedLive(from) || _newcomers.Contains(from)
+            if (request.Drone != from || (uint)from >= (uint)Drones || Membership.HasJoined(from) || Membership.IsDecidedLive(from) || _newcomers.Contains(from)
                 || (_admitting?.Contains(from) ?? false) || _suspectedNewcomers.Contains(from))
             {
                 return; // a drone that took part once never comes back under its id; a repeat changes nothing
@@ -216,7 +220,7 @@ internal sealed class Admission
     /// <summary>Drops a newcomer that failed before it was admitted. Caller holds the gate.</summary>
     public void ForgetNewcomer(int drone)
     {
-        if (!_membership.IsDecidedLive(drone) && !_membership.HasJoined(drone))
+        if (!Membership.IsDecidedLive(drone) && !Membership.HasJoined(drone))
         {
             _suspectedNewcomers.Add(drone); // a drone seen failing before it was admitted is not admitted later
         }
@@ -258,9 +262,9 @@ internal sealed class Admission
             return null; // every newcomer of this admission failed during its collection
         }
 
-        var members = Enumerable.Range(0, Drones).Where(d => _membership.IsDecidedLive(d) && d != Self).ToArray();
-        var (view, live, removed) = _membership.DecideAdmission(admitting);
-        var holders = _engine.Collector.HolderRuns();
+        var members = Enumerable.Range(0, Drones).Where(d => Membership.IsDecidedLive(d) && d != Self).ToArray();
+        var (view, live, removed) = Membership.DecideAdmission(admitting);
+        var holders = Collector.HolderRuns();
         var extra = NewcomerState?.Invoke() ?? [];
         var welcomes = admitting
             .Select(d => (d, new JoinWelcome(view, live, removed, _admittingAt, all.Entries.ToArray(), holders, _startedCount, _heap.PageSize, _heap.Size, extra)))
@@ -300,10 +304,10 @@ internal sealed class Admission
                 return false;
             }
 
-            var admitted = _membership.IsLive(Self);
-            if (admitted && _membership.HasJoined(from))
+            var admitted = Membership.IsLive(Self);
+            if (admitted && Membership.HasJoined(from))
             {
-                return _membership.IsLive(from); // removed: refused
+                return Membership.IsLive(from); // removed: refused
             }
 
             CheckMayAwaitAdmission(from, message);
@@ -344,7 +348,7 @@ internal sealed class Admission
     /// </summary>
     private void CheckMayAwaitAdmission(int from, ProtocolMessage message)
     {
-        if (Self == LrcEngine.BarrierManagerDrone && !_membership.IsDecidedLive(from) && !_newcomers.Contains(from) && !(_admitting?.Contains(from) ?? false))
+        if (Self == LrcEngine.BarrierManagerDrone && !Membership.IsDecidedLive(from) && !_newcomers.Contains(from) && !(_admitting?.Contains(from) ?? false))
         {
             throw new InvalidDataException(
                 $"Drone {Self}: drone {from} is not in the run and has not asked to join it; its {message.GetType().Name} is refused.");
@@ -358,13 +362,13 @@ internal sealed class Admission
         List<Action> parked;
         lock (_gate)
         {
-            if (!_membership.IsLive(Self))
+            if (!Membership.IsLive(Self))
             {
                 return;
             }
 
-            ready = _early.Where(e => _membership.HasJoined(e.From)).Select(e => (e.From, e.Message)).ToList();
-            _early.RemoveAll(e => _membership.HasJoined(e.From));
+            ready = _early.Where(e => Membership.HasJoined(e.From)).Select(e => (e.From, e.Message)).ToList();
+            _early.RemoveAll(e => Membership.HasJoined(e.From));
 
             // Each is served again: one whose asker is still not admitted parks itself anew.
             parked = [.. _parked.Select(p => p.Resume)];

@@ -25,7 +25,6 @@ internal sealed class BarrierManager
     private readonly LrcEngine _engine;
     private readonly object _gate;
     private readonly IntervalStore _store;
-    private readonly Membership _membership;
     private readonly Dictionary<int, BarrierRound> _rounds = [];
 
     public BarrierManager(LrcEngine engine)
@@ -33,19 +32,24 @@ internal sealed class BarrierManager
         _engine = engine;
         _gate = engine.Gate;
         _store = engine.Store;
-        _membership = engine.Membership;
     }
 
     private int Self => _engine.Self;
 
     private int Drones => _engine.Drones;
 
+    /// <summary>The views and the barrier manager's decisions (the engine's, looked up at each use).</summary>
+    private Membership Membership => _engine.Membership;
+
+    /// <summary>Joining a running run (the engine's, looked up at each use).</summary>
+    private Admission Admission => _engine.Admission;
+
     /// <summary>A drone's arrival: its VT and records are kept, and every round that is complete now is released.</summary>
     public void OnArrival(BarrierArrival arrival)
     {
         lock (_gate)
         {
-            if (!_membership.IsDecidedLive(arrival.Drone))
+            if (!Membership.IsDecidedLive(arrival.Drone))
             {
                 return; // removed already (drone 0 installs its own view just after deciding it)
             }
@@ -84,7 +88,7 @@ internal sealed class BarrierManager
 
             foreach (var (barrier, round) in _rounds.ToList())
             {
-                var live = Enumerable.Range(0, Drones).Where(d => _membership.IsDecidedLive(d)).ToArray();
+                var live = Enumerable.Range(0, Drones).Where(d => Membership.IsDecidedLive(d)).ToArray();
                 if (!live.All(d => round.Arrivals[d] is not null))
                 {
                     continue;
@@ -102,7 +106,7 @@ internal sealed class BarrierManager
                 // drones' reports of the new view. Until then the round waits.
                 for (var drone = 0; drone < Drones; drone++)
                 {
-                    if (!_membership.IsDecidedLive(drone) && round.Arrivals[drone] is { } removed)
+                    if (!Membership.IsDecidedLive(drone) && round.Arrivals[drone] is { } removed)
                     {
                         for (var other = 0; other < Drones; other++)
                         {
@@ -121,7 +125,7 @@ internal sealed class BarrierManager
 
                 _rounds.Remove(barrier);
 
-                var collect = _engine.Admission.StartAdmission(barrier) | round.Collect;
+                var collect = Admission.StartAdmission(barrier) | round.Collect;
                 foreach (var drone in live)
                 {
                     releases.Add((drone, new BarrierRelease(barrier, all.Entries.ToArray(), _engine.RecordsBetween(round.Arrivals[drone]!, all), collect)));
@@ -129,7 +133,7 @@ internal sealed class BarrierManager
 
                 if (barrier == Collector.DroppedBarrier)
                 {
-                    admitted ??= _engine.Admission.Admit(all);
+                    admitted ??= Admission.Admit(all);
                 }
             }
         }

@@ -34,7 +34,6 @@ internal sealed class Collector
     public const int DroppedBarrier = int.MinValue + 1;
 
     private readonly LrcEngine _engine;
-    private readonly MissPath _missPath;
     private readonly object _gate;
     private readonly SharedHeap _heap;
     private readonly VectorTimestamp _vt;
@@ -42,10 +41,9 @@ internal sealed class Collector
     private readonly HashSet<int> _modifiedSinceCollection = [];
     private readonly Dictionary<int, int[]> _holders = [];
 
-    public Collector(LrcEngine engine, MissPath missPath, long threshold)
+    public Collector(LrcEngine engine, long threshold)
     {
         _engine = engine;
-        _missPath = missPath;
         _gate = engine.Gate;
         _heap = engine.Heap;
         _vt = engine.Vt;
@@ -57,6 +55,9 @@ internal sealed class Collector
     public long Threshold { get; }
 
     private int Self => _engine.Self;
+
+    /// <summary>Access misses and the diffs made here (the engine's, looked up at each use).</summary>
+    private MissPath MissPath => _engine.MissPath;
 
     /// <summary>Notes the pages an interval of this drone wrote. Caller holds the gate (and the faults lock).</summary>
     public void Modified(List<int> pages) => _modifiedSinceCollection.UnionWith(pages);
@@ -74,7 +75,7 @@ internal sealed class Collector
         {
             if (_heap.GetAccess(page) == PageAccess.NoAccess)
             {
-                _missPath.Miss(page);
+                MissPath.Miss(page);
             }
         }
 
@@ -99,7 +100,7 @@ internal sealed class Collector
             }
 
             _store.Collect(_vt.Entries.ToArray());
-            _missPath.DropDiffs();
+            MissPath.DropDiffs();
             _modifiedSinceCollection.Clear();
         }
 

@@ -34,7 +34,6 @@ internal sealed class LockTable
     private readonly SharedHeap _heap;
     private readonly VectorTimestamp _vt;
     private readonly IntervalStore _store;
-    private readonly Membership _membership;
     private readonly Dictionary<int, LockState> _locks = [];
 
     // Lock requests of other drones on their way into the gate, by lock id modulo the array's length (a shared slot only
@@ -48,12 +47,14 @@ internal sealed class LockTable
         _heap = engine.Heap;
         _vt = engine.Vt;
         _store = engine.Store;
-        _membership = engine.Membership;
     }
 
     private int Self => _engine.Self;
 
     private int Drones => _engine.Drones;
+
+    /// <summary>The views and the barrier manager's decisions (the engine's, looked up at each use).</summary>
+    private Membership Membership => _engine.Membership;
 
     private ProtocolStatistics Statistics => _engine.Statistics;
 
@@ -74,7 +75,7 @@ internal sealed class LockTable
         var manager = Self;
         lock (_gate)
         {
-            _membership.WaitForLockRecovery();
+            Membership.WaitForLockRecovery();
             state = LockOf(lockId);
             if (state.Held)
             {
@@ -101,7 +102,7 @@ internal sealed class LockTable
             else
             {
                 request = NewRequest(lockId, state, attempt: false);
-                manager = _membership.ManagerOf(lockId);
+                manager = Membership.ManagerOf(lockId);
             }
         }
 
@@ -176,7 +177,7 @@ internal sealed class LockTable
         var manager = Self;
         lock (_gate)
         {
-            _membership.WaitForLockRecovery();
+            Membership.WaitForLockRecovery();
             state = LockOf(lockId);
             if (state.Held || state.Waiting)
             {
@@ -188,7 +189,7 @@ internal sealed class LockTable
         _engine.CloseInterval(TraceEventKind.AcquireAsked, lockId);
         lock (_gate)
         {
-            _membership.WaitForLockRecovery();
+            Membership.WaitForLockRecovery();
             if (state.Held || state.Waiting)
             {
                 Statistics.LockAttemptsBusy++;
@@ -202,7 +203,7 @@ internal sealed class LockTable
             else
             {
                 request = NewRequest(lockId, state, attempt: true);
-                manager = _membership.ManagerOf(lockId);
+                manager = Membership.ManagerOf(lockId);
             }
         }
 
@@ -277,7 +278,7 @@ internal sealed class LockTable
         state.Trying = attempt;
         state.Abandoned = false;
         state.Ticket = NewTicket();
-        return new LockRequest(lockId, Self, ++state.Sequence, _vt.Entries.ToArray(), _membership.LockView, state.Ticket, attempt);
+        return new LockRequest(lockId, Self, ++state.Sequence, _vt.Entries.ToArray(), Membership.LockView, state.Ticket, attempt);
     }
 
     private void Acquired(int lockId, long started, bool remote)
@@ -328,7 +329,7 @@ internal sealed class LockTable
         _heap.BeginSynchronization(SpanSynchronizationKind.Release, lockId);
         lock (_gate)
         {
-            _membership.WaitForLockRecovery();
+            Membership.WaitForLockRecovery();
             if (!LockOf(lockId).Held)
             {
                 throw new InvalidOperationException($"Drone {Self} releases lock {lockId}, which it does not hold.");
@@ -341,7 +342,7 @@ internal sealed class LockTable
         {
             // A view change may have come since the check: the hand-off must happen in the lock view the
             // recovery rebuilt this lock in, or the old queue and the rebuilt one would both get the token.
-            _membership.WaitForLockRecovery();
+            Membership.WaitForLockRecovery();
             var state = LockOf(lockId);
             state.Held = false;
             if (state.Next is { } next)
@@ -385,7 +386,7 @@ internal sealed class LockTable
         state.Next = null;
         state.HasToken = false;
         state.Pending = null;
-        return new(request.Lock, request.Sequence, known.Entries.ToArray(), _engine.RecordsBetween(from, known), _membership.LockView, request.Ticket);
+        return new(request.Lock, request.Sequence, known.Entries.ToArray(), _engine.RecordsBetween(from, known), Membership.LockView, request.Ticket);
     }
 
     /// <summary>
@@ -428,7 +429,7 @@ internal sealed class LockTable
         int view;
         lock (_gate)
         {
-            if (!_membership.IsCurrentLockMessage(from, request, request.View))
+            if (!Membership.IsCurrentLockMessage(from, request, request.View))
             {
                 return;
             }
@@ -444,7 +445,7 @@ internal sealed class LockTable
             state.Seen[request.Requester] = request.Sequence;
             previous = state.LastRequester;
             state.LastRequester = request.Requester;
-            view = _membership.LockView;
+            view = Membership.LockView;
         }
 
         var forwarded = new ForwardedLockRequest(request, view);
@@ -465,15 +466,15 @@ internal sealed class LockTable
         LockBusy? busy = null;
         lock (_gate)
         {
-            if (!_membership.IsCurrentLockMessage(from, message, view))
+            if (!Membership.IsCurrentLockMessage(from, message, view))
             {
                 return;
             }
 
-            if (from != Self && from != _membership.ManagerOf(request.Lock))
+            if (from != Self && from != Membership.ManagerOf(request.Lock))
             {
                 // Only the lock's manager forwards requests.
-                throw new InvalidDataException($"Drone {Self}: drone {from} forwarded a request for lock {request.Lock}, whose manager is drone {_membership.ManagerOf(request.Lock)}.");
+                throw new InvalidDataException($"Drone {Self}: drone {from} forwarded a request for lock {request.Lock}, whose manager is drone {Membership.ManagerOf(request.Lock)}.");
             }
 
             var state = LockOf(request.Lock);
@@ -507,7 +508,7 @@ internal sealed class LockTable
         (int Drone, LockGrant Grant)? relay;
         lock (_gate)
         {
-            if (!_membership.IsCurrentLockMessage(from, grant, grant.View))
+            if (!Membership.IsCurrentLockMessage(from, grant, grant.View))
             {
                 return;
             }
@@ -538,7 +539,7 @@ internal sealed class LockTable
     {
         lock (_gate)
         {
-            if (!_membership.IsCurrentLockMessage(from, busy, busy.View))
+            if (!Membership.IsCurrentLockMessage(from, busy, busy.View))
             {
                 return;
             }
@@ -613,7 +614,7 @@ internal sealed class LockTable
     {
         if (!_locks.TryGetValue(lockId, out var state))
         {
-            var manager = _membership.ManagerOf(lockId);
+            var manager = Membership.ManagerOf(lockId);
             _locks[lockId] = state = new LockState { LastRequester = manager, HasToken = manager == Self };
         }
 

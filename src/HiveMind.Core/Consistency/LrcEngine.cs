@@ -104,12 +104,17 @@ internal sealed class LrcEngine : IRangeFaultHandler
         _vt = new VectorTimestamp(drones);
         _managerKnows = new int[drones];
         _store = new IntervalStore(drones, heap.PageCount);
+
+        // The parts: each keeps what is the engine's own (the gate, the heap, the VT, the store, the network, set above)
+        // and reaches the others through the engine at each use, never in its constructor; they need one another in
+        // cycles (membership and admission, membership and the locks, barriers and admission), so no order of
+        // construction could hand each its siblings, and with none copied, the order here does not matter.
         _membership = new Membership(this, started ?? drones);
         _admission = new Admission(this, started ?? drones);
         _locks = new LockTable(this);
         _barriers = new BarrierManager(this);
         _missPath = new MissPath(this);
-        _collector = new Collector(this, _missPath, collectionThreshold);
+        _collector = new Collector(this, collectionThreshold);
         MaxReplyBytes = DefaultReplyBytes(heap.PageSize);
         heap.FaultHandler = this;
         heap.DroneId = self;
@@ -218,6 +223,9 @@ internal sealed class LrcEngine : IRangeFaultHandler
 
     /// <summary>The garbage collector, which keeps the holders of pages written before the last collection.</summary>
     internal Collector Collector => _collector;
+
+    /// <summary>Access misses, twins, and the diffs made and served here.</summary>
+    internal MissPath MissPath => _missPath;
 
     // ------------------------------------------------------------------ synchronization (application thread)
 

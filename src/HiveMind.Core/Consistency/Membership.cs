@@ -81,6 +81,15 @@ internal sealed class Membership
 
     private int Drones => _engine.Drones;
 
+    /// <summary>Joining a running run (the engine's, looked up at each use).</summary>
+    private Admission Admission => _engine.Admission;
+
+    /// <summary>The manager's side of barriers (the engine's, looked up at each use).</summary>
+    private BarrierManager Barriers => _engine.Barriers;
+
+    /// <summary>The locks (the engine's, looked up at each use).</summary>
+    private LockTable Locks => _engine.Locks;
+
     /// <summary>The lock view: the view of this drone's last lock recovery, in which its lock messages are sent. Caller holds the gate.</summary>
     public int LockView => _lockView;
 
@@ -151,7 +160,7 @@ internal sealed class Membership
             {
                 // A drone never admitted here whose link is gone: what it left for its admission can never be taken
                 // (no link to it is made again), so it makes room for newcomers to come.
-                _engine.Admission.ForgetHeldBack(drone);
+                Admission.ForgetHeldBack(drone);
             }
 
             if (!_live[Self])
@@ -268,7 +277,7 @@ internal sealed class Membership
         {
             if (Self == LrcEngine.BarrierManagerDrone)
             {
-                _engine.Admission.ForgetNewcomer(suspicion.Suspect); // failed before its admission: not admitted
+                Admission.ForgetNewcomer(suspicion.Suspect); // failed before its admission: not admitted
             }
 
             if (Self != LrcEngine.BarrierManagerDrone || suspicion.Suspect == LrcEngine.BarrierManagerDrone || !_decidedLive[suspicion.Suspect] || !_decidedLive[suspicion.Reporter])
@@ -309,7 +318,7 @@ internal sealed class Membership
         {
             // This drone installs the view and releases what the removal completes even if telling another drone failed.
             _network.Send(Self, change);
-            _engine.Barriers.CompleteBarrierRounds();
+            Barriers.CompleteBarrierRounds();
         }
     }
 
@@ -361,7 +370,7 @@ internal sealed class Membership
         finally
         {
             // A barrier round that waited for records of a drone removed while it was under way may complete now.
-            _engine.Barriers.CompleteBarrierRounds();
+            Barriers.CompleteBarrierRounds();
         }
     }
 
@@ -477,7 +486,7 @@ internal sealed class Membership
                 Self,
                 _vt.Entries.ToArray(),
                 _engine.RecordsTheManagerMayLack(),
-                _engine.Locks.Snapshots());
+                Locks.Snapshots());
             Monitor.PulseAll(_gate);
         }
 
@@ -487,7 +496,7 @@ internal sealed class Membership
         }
 
         // Held-back messages and requests first: a subscriber that throws must not leave them waiting for another view.
-        _engine.Admission.ReplayEarly();
+        Admission.ReplayEarly();
         ViewChanged?.Invoke(view);
     }
 
@@ -505,7 +514,7 @@ internal sealed class Membership
 
             // From here on this drone's lock messages belong to the new lock view (grants made below included).
             _lockView = reset.View;
-            _engine.Locks.Reset(reset.Locks, grants);
+            Locks.Reset(reset.Locks, grants);
             replay = _deferred.Where(d => d.View == _lockView).ToList();
             _deferred.RemoveAll(d => d.View <= _lockView);
             Monitor.PulseAll(_gate);

@@ -42,7 +42,6 @@ internal sealed class MissPath
     private readonly IDroneNetwork _network;
     private readonly VectorTimestamp _vt;
     private readonly IntervalStore _store;
-    private readonly Membership _membership;
     private readonly Dictionary<(int Page, int Interval), CoveredDiff> _diffs = [];
     private long _diffBytes;
 
@@ -55,12 +54,17 @@ internal sealed class MissPath
         _network = engine.Network;
         _vt = engine.Vt;
         _store = engine.Store;
-        _membership = engine.Membership;
     }
 
     private int Self => _engine.Self;
 
     private int Drones => _engine.Drones;
+
+    /// <summary>The views and the barrier manager's decisions (the engine's, looked up at each use).</summary>
+    private Membership Membership => _engine.Membership;
+
+    /// <summary>The garbage collector and the holders of pages (the engine's, looked up at each use).</summary>
+    private Collector Collector => _engine.Collector;
 
     private ProtocolStatistics Statistics => _engine.Statistics;
 
@@ -194,7 +198,7 @@ internal sealed class MissPath
             }
             catch (DroneUnreachableException error) when (error.Drone >= 0)
             {
-                _membership.WaitUntilRemoved(error.Drone, error.Message);
+                Membership.WaitUntilRemoved(error.Drone, error.Message);
             }
         }
 
@@ -223,7 +227,7 @@ internal sealed class MissPath
             {
                 var applied = adoptions.TryGetValue(page, out var adoption) ? adoption.Applied : (_heap.GetEntry(page).AppliedVector ??= new int[Drones]);
                 // Diffs that lived only on a removed drone are lost: the copy stays without them (LRC permits the older value).
-                foreach (var (writer, intervals) in _store.Unapplied(page, applied, d => d != Self && _membership.IsLive(d)))
+                foreach (var (writer, intervals) in _store.Unapplied(page, applied, d => d != Self && Membership.IsLive(d)))
                 {
                     (byWriter.TryGetValue(writer, out var list) ? list : byWriter[writer] = []).Add(new PageIntervals(page, intervals));
                 }
@@ -452,7 +456,7 @@ internal sealed class MissPath
                 lost = new int[Drones];
                 foreach (var writer in _store.Writers(page))
                 {
-                    if (writer != Self && !_membership.IsLive(writer) && _store.LastNoticed(page, writer) > applied[writer])
+                    if (writer != Self && !Membership.IsLive(writer) && _store.LastNoticed(page, writer) > applied[writer])
                     {
                         lost[writer] = _store.LastNoticed(page, writer);
                     }
@@ -470,7 +474,7 @@ internal sealed class MissPath
             {
                 // Better for some removed drone and worse for none: a copy short of one removed drone's writes
                 // that this copy holds would lose them for good.
-                var removed = Enumerable.Range(0, Drones).Where(d => lost[d] > 0 || (d != Self && !_membership.IsLive(d))).ToArray();
+                var removed = Enumerable.Range(0, Drones).Where(d => lost[d] > 0 || (d != Self && !Membership.IsLive(d))).ToArray();
                 if (removed.Any(d => reply.Applied[d] < applied[d]))
                 {
                     continue;
@@ -541,7 +545,7 @@ internal sealed class MissPath
         int[] others;
         lock (_gate)
         {
-            others = _membership.LiveDrones().Where(d => d != Self).ToArray();
+            others = Membership.LiveDrones().Where(d => d != Self).ToArray();
         }
 
         foreach (var drone in others)
@@ -604,7 +608,7 @@ internal sealed class MissPath
                         continue;
                     }
 
-                    var holders = _engine.Collector.TryGetHolders(page, out var known) ? known.Where(h => h != Self && _membership.IsLive(h)).ToArray() : [];
+                    var holders = Collector.TryGetHolders(page, out var known) ? known.Where(h => h != Self && Membership.IsLive(h)).ToArray() : [];
                     if (holders.Length == 0)
                     {
                         orphans.Add(page);
@@ -649,7 +653,7 @@ internal sealed class MissPath
             }
             catch (DroneUnreachableException error) when (error.Drone >= 0)
             {
-                _membership.WaitUntilRemoved(error.Drone, $"whole pages ({requests.Count} asked)");
+                Membership.WaitUntilRemoved(error.Drone, $"whole pages ({requests.Count} asked)");
             }
         }
     }
