@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using HiveMind.Memory;
 
 namespace HiveMind.Consistency;
@@ -213,6 +214,8 @@ internal sealed class Admission
     /// <summary>Drops what a drone never admitted here left for its admission (its link is gone). Caller holds the gate.</summary>
     public void ForgetHeldBack(int drone)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "Admission.ForgetHeldBack: the caller holds the gate");
+
         _early.RemoveAll(e => e.From == drone);
         _parked.RemoveAll(p => p.From == drone);
     }
@@ -220,6 +223,8 @@ internal sealed class Admission
     /// <summary>Drops a newcomer that failed before it was admitted. Caller holds the gate.</summary>
     public void ForgetNewcomer(int drone)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "Admission.ForgetNewcomer: the caller holds the gate");
+
         if (!Membership.IsDecidedLive(drone) && !Membership.HasJoined(drone))
         {
             _suspectedNewcomers.Add(drone); // a drone seen failing before it was admitted is not admitted later
@@ -238,6 +243,8 @@ internal sealed class Admission
     /// </summary>
     public bool StartAdmission(int barrier)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "Admission.StartAdmission: the caller holds the gate");
+
         if (Self != LrcEngine.BarrierManagerDrone || barrier < 0 || _newcomers.Count == 0 || _admitting is not null)
         {
             return false;
@@ -255,6 +262,8 @@ internal sealed class Admission
     /// </summary>
     public Admitted? Admit(VectorTimestamp all)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "Admission.Admit: the caller holds the gate");
+
         var admitting = _admitting;
         _admitting = null;
         if (admitting is not { Length: > 0 })
@@ -332,6 +341,8 @@ internal sealed class Admission
     /// </summary>
     public void Park(int from, ProtocolMessage request, Action resume)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "Admission.Park: the caller holds the gate");
+
         CheckMayAwaitAdmission(from, request);
         if (_parked.Count >= MaxParkedRequests || _parked.Count(p => p.From == from) >= MaxParkedRequestsPerDrone)
         {
@@ -348,6 +359,8 @@ internal sealed class Admission
     /// </summary>
     private void CheckMayAwaitAdmission(int from, ProtocolMessage message)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "Admission.CheckMayAwaitAdmission: the caller holds the gate");
+
         if (Self == LrcEngine.BarrierManagerDrone && !Membership.IsDecidedLive(from) && !_newcomers.Contains(from) && !(_admitting?.Contains(from) ?? false))
         {
             throw new InvalidDataException(

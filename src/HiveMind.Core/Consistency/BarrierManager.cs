@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace HiveMind.Consistency;
 
 /// <summary>
@@ -153,11 +155,18 @@ internal sealed class BarrierManager
     }
 
     /// <summary>Whether the interval's record is held, or was dropped by a collection (nobody asks for those). Caller holds the gate.</summary>
-    private bool HoldsRecord(int drone, int index) => index <= _store.CollectedUpTo(drone) || _store.TryGet(drone, index, out _);
+    private bool HoldsRecord(int drone, int index)
+    {
+        Debug.Assert(Monitor.IsEntered(_gate), "BarrierManager.HoldsRecord: the caller holds the gate");
+
+        return index <= _store.CollectedUpTo(drone) || _store.TryGet(drone, index, out _);
+    }
 
     /// <summary>Whether every record between <paramref name="known"/> and <paramref name="target"/> is held. Caller holds the gate.</summary>
     private bool HoldsRecordsBetween(int[] known, VectorTimestamp target)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "BarrierManager.HoldsRecordsBetween: the caller holds the gate");
+
         for (var drone = 0; drone < Drones; drone++)
         {
             for (var index = known[drone] + 1; index <= target[drone]; index++)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using HiveMind.Memory;
 
 namespace HiveMind.Consistency;
@@ -60,7 +61,13 @@ internal sealed class Collector
     private MissPath MissPath => _engine.MissPath;
 
     /// <summary>Notes the pages an interval of this drone wrote. Caller holds the gate (and the faults lock).</summary>
-    public void Modified(List<int> pages) => _modifiedSinceCollection.UnionWith(pages);
+    public void Modified(List<int> pages)
+    {
+        Debug.Assert(Monitor.IsEntered(_gate), "Collector.Modified: the caller holds the gate");
+        Debug.Assert(Monitor.IsEntered(_engine.Faults), "Collector.Modified: the caller holds the faults lock");
+
+        _modifiedSinceCollection.UnionWith(pages);
+    }
 
     /// <summary>
     /// Garbage collection, after a barrier that brought every drone to the same VT: validate the pages this
@@ -139,14 +146,26 @@ internal sealed class Collector
     }
 
     /// <summary>The drones that held <paramref name="page"/> whole at the last collection, if it was written before it. Caller holds the gate.</summary>
-    public bool TryGetHolders(int page, out int[] holders) => _holders.TryGetValue(page, out holders!);
+    public bool TryGetHolders(int page, out int[] holders)
+    {
+        Debug.Assert(Monitor.IsEntered(_gate), "Collector.TryGetHolders: the caller holds the gate");
+
+        return _holders.TryGetValue(page, out holders!);
+    }
 
     /// <summary>Sets the holders of <paramref name="page"/> (a newcomer learns them from its welcome). Caller holds the gate.</summary>
-    public void SetHolders(int page, int[] holders) => _holders[page] = holders;
+    public void SetHolders(int page, int[] holders)
+    {
+        Debug.Assert(Monitor.IsEntered(_gate), "Collector.SetHolders: the caller holds the gate");
+
+        _holders[page] = holders;
+    }
 
     /// <summary>The holders map as runs of consecutive pages with the same holders (an array is written by few drones in long stretches). Caller holds the gate.</summary>
     public PageHolders[] HolderRuns()
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "Collector.HolderRuns: the caller holds the gate");
+
         var runs = new List<PageHolders>();
         foreach (var (page, holders) in _holders.OrderBy(h => h.Key))
         {

@@ -131,6 +131,8 @@ internal sealed class LockTable
     /// <summary>Takes the token this drone holds free: the lock is held; returns the VT of a pending grant to take in. Caller holds the gate.</summary>
     private int[]? TakeToken(LockState state)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "LockTable.TakeToken: the caller holds the gate");
+
         state.Held = true;
         var pending = state.Pending;
         state.Pending = null;
@@ -273,6 +275,8 @@ internal sealed class LockTable
     /// <summary>A new request of this drone for <paramref name="lockId"/>. Caller holds the gate.</summary>
     private LockRequest NewRequest(int lockId, LockState state, bool attempt)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "LockTable.NewRequest: the caller holds the gate");
+
         state.Grant = null;
         state.Waiting = true;
         state.Trying = attempt;
@@ -364,6 +368,8 @@ internal sealed class LockTable
     /// </summary>
     private LockGrant HandOff(LockState state, LockRequest request)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "LockTable.HandOff: the caller holds the gate");
+
         var known = _vt;
         if (state.Pending is { } pending)
         {
@@ -396,6 +402,8 @@ internal sealed class LockTable
     /// </summary>
     private (int Drone, LockGrant Grant)? AcceptGrant(LockState state, LockGrant grant)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "LockTable.AcceptGrant: the caller holds the gate");
+
         state.HasToken = true;
         state.Waiting = false;
         if (!state.Abandoned)
@@ -561,8 +569,12 @@ internal sealed class LockTable
     }
 
     /// <summary>What this drone knows of each lock, for its report of a new view. Caller holds the gate.</summary>
-    public LockSnapshot[] Snapshots() =>
-        _locks.Select(l => new LockSnapshot(l.Key, l.Value.HasToken, l.Value.Held, l.Value.Waiting, l.Value.Sequence, l.Value.Ticket)).ToArray();
+    public LockSnapshot[] Snapshots()
+    {
+        Debug.Assert(Monitor.IsEntered(_gate), "LockTable.Snapshots: the caller holds the gate");
+
+        return _locks.Select(l => new LockSnapshot(l.Key, l.Value.HasToken, l.Value.Held, l.Value.Waiting, l.Value.Sequence, l.Value.Ticket)).ToArray();
+    }
 
     /// <summary>
     /// Installs the barrier manager's rebuilt locks (<see cref="LockReset"/>) and adds to <paramref name="grants"/> the
@@ -571,6 +583,8 @@ internal sealed class LockTable
     /// </summary>
     public void Reset(LockAssignment[] assignments, List<(int Drone, LockGrant Grant)> grants)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "LockTable.Reset: the caller holds the gate");
+
         foreach (var assignment in assignments)
         {
             var state = LockOf(assignment.Lock);
@@ -612,6 +626,8 @@ internal sealed class LockTable
     /// <summary>The state of <paramref name="lockId"/>, made on first use (the token starts with its manager). Caller holds the gate.</summary>
     private LockState LockOf(int lockId)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "LockTable.LockOf: the caller holds the gate");
+
         if (!_locks.TryGetValue(lockId, out var state))
         {
             var manager = Membership.ManagerOf(lockId);

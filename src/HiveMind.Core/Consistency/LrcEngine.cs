@@ -389,7 +389,12 @@ internal sealed class LrcEngine : IRangeFaultHandler
     public void OnFaults(SharedHeap heap, int first, int last, bool write) => _missPath.OnFaults(heap, first, last, write);
 
     /// <summary>Notes that the open interval wrote <paramref name="page"/> (a write fault). Caller holds <see cref="Faults"/>.</summary>
-    internal void MarkDirty(int page) => _dirty.Add(page);
+    internal void MarkDirty(int page)
+    {
+        Debug.Assert(Monitor.IsEntered(_faults), "LrcEngine.MarkDirty: the caller holds the faults lock");
+
+        _dirty.Add(page);
+    }
 
     // ------------------------------------------------------------------ intervals
 
@@ -501,6 +506,8 @@ internal sealed class LrcEngine : IRangeFaultHandler
     /// </summary>
     internal void StartAt(int[] timestamp)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "LrcEngine.StartAt: the caller holds the gate");
+
         for (var drone = 0; drone < Drones; drone++)
         {
             _vt.Set(drone, timestamp[drone]);
@@ -511,7 +518,12 @@ internal sealed class LrcEngine : IRangeFaultHandler
     }
 
     /// <summary>The records this drone knows that the barrier manager may lack (its last release did not cover them). Caller holds <see cref="_gate"/>.</summary>
-    internal IntervalRecord[] RecordsTheManagerMayLack() => RecordsNotCoveredBy(_managerKnows);
+    internal IntervalRecord[] RecordsTheManagerMayLack()
+    {
+        Debug.Assert(Monitor.IsEntered(_gate), "LrcEngine.RecordsTheManagerMayLack: the caller holds the gate");
+
+        return RecordsNotCoveredBy(_managerKnows);
+    }
 
     /// <summary>
     /// The records between <paramref name="known"/> and <paramref name="target"/>, of the drones <paramref name="of"/>
@@ -519,6 +531,8 @@ internal sealed class LrcEngine : IRangeFaultHandler
     /// </summary>
     internal IntervalRecord[] RecordsBetween(int[] known, VectorTimestamp target, Func<int, bool>? of = null)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "LrcEngine.RecordsBetween: the caller holds the gate");
+
         var records = new List<IntervalRecord>();
         for (var drone = 0; drone < Drones; drone++)
         {
@@ -659,6 +673,8 @@ internal sealed class LrcEngine : IRangeFaultHandler
     /// </summary>
     internal void WaitLocked(Func<bool> done, string what)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "LrcEngine.WaitLocked: the caller holds the gate");
+
         if (!WaitUntil(done, _waitLimit))
         {
             throw new TimeoutException($"Drone {Self}: {what} within the wait limit of {_waitLimit.TotalSeconds:0.###} s (--wait-limit).");

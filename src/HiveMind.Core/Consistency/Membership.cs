@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace HiveMind.Consistency;
 
 /// <summary>
@@ -91,7 +93,15 @@ internal sealed class Membership
     private LockTable Locks => _engine.Locks;
 
     /// <summary>The lock view: the view of this drone's last lock recovery, in which its lock messages are sent. Caller holds the gate.</summary>
-    public int LockView => _lockView;
+    public int LockView
+    {
+        get
+        {
+            Debug.Assert(Monitor.IsEntered(_gate), "Membership.LockView: the caller holds the gate");
+
+            return _lockView;
+        }
+    }
 
     /// <summary>Raised when this drone installs a new membership view, on the thread that handles the view change (see the remarks).</summary>
     public event Action<MembershipView>? ViewChanged;
@@ -173,22 +183,50 @@ internal sealed class Membership
     }
 
     /// <summary>Whether the barrier manager's latest decided view holds <paramref name="drone"/>. Caller holds the gate.</summary>
-    public bool IsDecidedLive(int drone) => _decidedLive[drone];
+    public bool IsDecidedLive(int drone)
+    {
+        Debug.Assert(Monitor.IsEntered(_gate), "Membership.IsDecidedLive: the caller holds the gate");
+
+        return _decidedLive[drone];
+    }
 
     /// <summary>Whether the view this drone acts on holds <paramref name="drone"/> (false for an id outside the run). Caller holds the gate, or reads a view that may be changing.</summary>
     public bool IsLive(int drone) => (uint)drone < (uint)_live.Length && _live[drone];
 
     /// <summary>Whether <paramref name="drone"/> has taken part in a view this drone knows of (live now, or removed since). Caller holds the gate.</summary>
-    public bool HasJoined(int drone) => _joined[drone];
+    public bool HasJoined(int drone)
+    {
+        Debug.Assert(Monitor.IsEntered(_gate), "Membership.HasJoined: the caller holds the gate");
+
+        return _joined[drone];
+    }
 
     /// <summary>Notes that <paramref name="drone"/> took part in the run (a newcomer learns the removed drones from its welcome). Caller holds the gate.</summary>
-    public void MarkJoined(int drone) => _joined[drone] = true;
+    public void MarkJoined(int drone)
+    {
+        Debug.Assert(Monitor.IsEntered(_gate), "Membership.MarkJoined: the caller holds the gate");
+
+        _joined[drone] = true;
+    }
 
     /// <summary>Whether this drone's view holds any drone: false only on a newcomer not yet admitted. Caller holds the gate.</summary>
-    public bool AnyLive => _live.Any(l => l);
+    public bool AnyLive
+    {
+        get
+        {
+            Debug.Assert(Monitor.IsEntered(_gate), "Membership.AnyLive: the caller holds the gate");
+
+            return _live.Any(l => l);
+        }
+    }
 
     /// <summary>The drones the current view holds, in id order. Caller holds the gate.</summary>
-    public int[] LiveDrones() => Enumerable.Range(0, Drones).Where(d => _live[d]).ToArray();
+    public int[] LiveDrones()
+    {
+        Debug.Assert(Monitor.IsEntered(_gate), "Membership.LiveDrones: the caller holds the gate");
+
+        return Enumerable.Range(0, Drones).Where(d => _live[d]).ToArray();
+    }
 
     /// <summary>
     /// The manager of <paramref name="lockId"/> in the current view: drone <c>lock % N</c> (N slots) while it takes
@@ -196,7 +234,12 @@ internal sealed class Membership
     /// drones and of slots no drone has joined spread over the live drones (all drones compute the same one).
     /// Caller holds the gate.
     /// </summary>
-    public int ManagerOf(int lockId) => ManagerIn(lockId, _live);
+    public int ManagerOf(int lockId)
+    {
+        Debug.Assert(Monitor.IsEntered(_gate), "Membership.ManagerOf: the caller holds the gate");
+
+        return ManagerIn(lockId, _live);
+    }
 
     private int ManagerIn(int lockId, bool[] live)
     {
@@ -235,6 +278,8 @@ internal sealed class Membership
     /// </summary>
     public bool IsCurrentLockMessage(int from, ProtocolMessage message, int view)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "Membership.IsCurrentLockMessage: the caller holds the gate");
+
         if (view == _lockView && _lockView == _view)
         {
             return true;
@@ -251,6 +296,8 @@ internal sealed class Membership
     /// <summary>Blocks the application thread while a lock recovery is under way. Caller holds the gate.</summary>
     public void WaitForLockRecovery()
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "Membership.WaitForLockRecovery: the caller holds the gate");
+
         if (_lockView != _view)
         {
             _engine.WaitLocked(() => _lockView == _view, $"lock recovery for view {_view} did not complete");
@@ -328,6 +375,8 @@ internal sealed class Membership
     /// </summary>
     public (int View, int[] Live, int[] Removed) DecideAdmission(int[] admitting)
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "Membership.DecideAdmission: the caller holds the gate");
+
         foreach (var drone in admitting)
         {
             _decidedLive[drone] = true;
@@ -382,6 +431,8 @@ internal sealed class Membership
     /// </summary>
     private List<(int Drone, LockReset Reset)> RebuildLocks()
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "Membership.RebuildLocks: the caller holds the gate");
+
         var live = Enumerable.Range(0, Drones).Where(d => _decidedLive[d]).ToArray();
         var merged = new VectorTimestamp(Drones);
         foreach (var report in _reports.Values)

@@ -69,7 +69,15 @@ internal sealed class MissPath
     private ProtocolStatistics Statistics => _engine.Statistics;
 
     /// <summary>Bytes of the diffs held. Caller holds the gate.</summary>
-    public long DiffBytes => _diffBytes;
+    public long DiffBytes
+    {
+        get
+        {
+            Debug.Assert(Monitor.IsEntered(_gate), "MissPath.DiffBytes: the caller holds the gate");
+
+            return _diffBytes;
+        }
+    }
 
     /// <summary>A fault on <paramref name="page"/>: brings an invalid copy up to date and, for a write, makes the page writable with a twin.</summary>
     public void OnFault(SharedHeap heap, int page, bool write)
@@ -668,6 +676,8 @@ internal sealed class MissPath
     /// </summary>
     private void MakePendingDiff(PageEntry entry)
     {
+        Debug.Assert(Monitor.IsEntered(entry), "MissPath.MakePendingDiff: the caller holds the page lock");
+
         if (entry.TwinInterval == 0)
         {
             return;
@@ -725,6 +735,8 @@ internal sealed class MissPath
     /// <summary>Drops every diff made here: a garbage collection passed them all. Caller holds the gate.</summary>
     public void DropDiffs()
     {
+        Debug.Assert(Monitor.IsEntered(_gate), "MissPath.DropDiffs: the caller holds the gate");
+
         _diffs.Clear();
         _diffBytes = 0;
     }
