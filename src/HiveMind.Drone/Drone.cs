@@ -314,8 +314,12 @@ public sealed partial class Drone : IDisposable
     public int FailedCount => _engine.RemovedCount;
 
     /// <summary>
-    /// Raised when drone 0 announces a new membership view (a drone failed). It runs on a network thread: a
-    /// handler should note the change and act on it from the application thread (under a lock, say).
+    /// Raised when this drone installs a new membership view that drone 0 decided (a drone failed, or drones joined). It
+    /// runs on the thread that installs the view: a network thread as a rule; on drone 0, which hands each view it decides
+    /// to itself in place, the thread that decided it, which is its application thread when its own barrier arrival
+    /// completes the round that admits newcomers; on a newcomer, the thread that joins, for the view that admits it
+    /// (inside <see cref="Join"/>, before it returns the drone, so no handler sees that one). A handler should note the
+    /// change and act on it from the application thread (under a lock, say).
     /// </summary>
     public event Action<MembershipView>? ViewChanged;
 

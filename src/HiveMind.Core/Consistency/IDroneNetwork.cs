@@ -1,9 +1,12 @@
 namespace HiveMind.Consistency;
 
 /// <summary>
-/// "The other drones", as the protocol engine sees them. The Drone project implements it over the mesh; tests
-/// implement it in memory. Incoming messages go to <see cref="LrcEngine.Handle"/> on a thread other than the
-/// drone's application thread, as TreadMarks answers from its SIGIO handler.
+/// "The other drones", as the protocol engine sees them. The Drone project implements it over the mesh (and, for a run
+/// of one drone, as a loopback); tests implement it in memory. Messages from other drones go to
+/// <see cref="LrcEngine.Handle"/> on a network thread, not the drone's application thread, as TreadMarks answers from
+/// its SIGIO handler. A message a drone sends to itself may be handled inside <see cref="Send"/>, on the calling thread,
+/// which may be the application thread: the mesh and the loopback network do so; the in-memory network of the tests
+/// queues it for the drone's network thread like any other.
 /// </summary>
 internal interface IDroneNetwork
 {

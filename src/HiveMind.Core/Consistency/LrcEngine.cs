@@ -34,8 +34,14 @@ namespace HiveMind.Consistency;
 /// <see cref="Barrier"/> and <see cref="JoinRun"/>; any thread of the drone takes faults. The drone's own threads alone
 /// change page access states. <see cref="Handle"/> runs on network threads, or on the sending thread for a message the
 /// drone sends to itself over the mesh (drone 0's own barrier arrival, a lock this drone manages: then the application
-/// thread); it only answers from what is stored (diffs, records) or hands results to the waiting application thread,
-/// and never waits on the network. <see cref="Serve"/> runs on network threads and never waits.
+/// thread). It also handles messages held back and replayed later: those of drones not yet admitted here (or, on a
+/// newcomer, of every drone before its own admission), from <see cref="Admission.ReplayEarly"/> on the thread that
+/// installs the view that admits them (one of the above, or a newcomer's application thread inside
+/// <see cref="JoinRun"/>), and lock messages of a lock view this drone had not reached, from
+/// <see cref="Membership.OnLockReset"/> on whatever thread handled the reset. Wherever it runs, it only answers from
+/// what is stored (diffs, records) or hands results to the waiting application thread, and never waits on the network.
+/// <see cref="Serve"/> runs on network threads, and never waits; a request parked until its asker was admitted is served
+/// again once <see cref="Admission.ReplayEarly"/> resumes it, by the network: on that thread, or on one of its own.
 /// </para>
 /// <para>
 /// Guards: <see cref="_gate"/> guards the engine's tables and those of every part (the VT, the store, locks, barrier
@@ -754,8 +760,8 @@ internal sealed class LrcEngine : IRangeFaultHandler
     // ------------------------------------------------------------------ incoming (network threads)
 
     /// <summary>
-    /// Handles a one-way message from another drone (or this one), on a network thread: it never waits on the network
-    /// or on another drone (what it sends is queued). Requests go to <see cref="Serve"/>.
+    /// Handles a one-way message from another drone (or this one), on a network thread or another the remarks name: it
+    /// never waits on the network or on another drone (what it sends is queued). Requests go to <see cref="Serve"/>.
     /// </summary>
     public void Handle(int from, ProtocolMessage message)
     {
@@ -789,7 +795,6 @@ internal sealed class LrcEngine : IRangeFaultHandler
 
     private void HandleMessage(int from, ProtocolMessage message)
     {
-
         // Who may say what, as far as it does not depend on the view: checked before anything may wait for its sender's
         // admission, so that a drone never admitted (a key holder gone wrong) cannot leave it unseen.
         if (!MaySay(from, message))

@@ -19,8 +19,11 @@ namespace HiveMind.Consistency;
 /// for a message a drone sends to itself over the mesh (drone 0 installs each view it decides so, and suspects from
 /// whichever thread reports a failure); on a newcomer, <see cref="OnViewChange"/> also runs on the application thread
 /// as it joins. <see cref="Suspect"/> runs on whichever thread reports a failure (the mesh's, its failure detector's,
-/// or the one that installs a view). The waits (<see cref="WaitForLockRecovery"/>, <see cref="WaitUntilRemoved"/>)
-/// block the application thread.
+/// or the one that installs a view). <see cref="WaitForLockRecovery"/> blocks the thread that acquires, attempts or
+/// releases a lock (the application thread). <see cref="WaitUntilRemoved"/> is called from <see cref="MissPath"/>'s
+/// misses and whole-page fetches when a peer stops answering: it blocks whichever thread took the fault, which holds the
+/// engine's faults lock meanwhile (so the drone's other faults wait too), or, in a collection's validation, the
+/// application thread, which misses there without that lock.
 /// </para>
 /// <para>
 /// Guarded by the engine's gate: the views, the lock view, the held-back lock messages and the manager's decisions are
@@ -28,9 +31,11 @@ namespace HiveMind.Consistency;
 /// <see cref="RemovedInOrder"/>, <see cref="RemovalReason"/> and <see cref="WaitUntilRemoved"/> take it themselves (and
 /// send after letting it go); the other queries and changes are called with it held, with two exceptions:
 /// <see cref="ViewNumber"/> and <see cref="RemovedCount"/> are written with volatile writes for readers without it, and
-/// <see cref="IsLive"/> is also read without it: by the engine, as a first check it repeats under the gate, and by
-/// <see cref="MissPath"/> as it weighs a live copy of a page whose diffs were lost (a view change under way may then
-/// show it a live drone as not live, since a new view's array is published before it is filled).
+/// <see cref="IsLive"/> is also read without it, from a view that may be changing (a new view's array is published
+/// before it is filled, so a drone live in both views may read as not live): by the engine, as a first look at the
+/// sender of a message or request, where only a "not live" answer is checked again under the gate (a stale "live" one
+/// is acted on: a drone removed a moment ago has its message passed to its handler, or its request served, as if it had
+/// come just before its removal), and by <see cref="MissPath"/> as it weighs a live copy of a page whose diffs were lost.
 /// </para>
 /// </remarks>
 internal sealed class Membership
@@ -304,7 +309,10 @@ internal sealed class Membership
         }
     }
 
-    /// <summary>Blocks until the view no longer holds <paramref name="drone"/> (its failure was decided). Caller does not hold the gate.</summary>
+    /// <summary>
+    /// Blocks until the view no longer holds <paramref name="drone"/> (its failure was decided): a faulting thread, with the
+    /// faults lock held (see the remarks). Caller does not hold the gate.
+    /// </summary>
     public void WaitUntilRemoved(int drone, string what)
     {
         lock (_gate)

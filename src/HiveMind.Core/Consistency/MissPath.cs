@@ -18,8 +18,11 @@ namespace HiveMind.Consistency;
 /// Threads: <see cref="OnFault"/> and <see cref="OnFaults"/> run on whichever thread of the drone touched the page,
 /// serialized by the engine's faults lock (<see cref="LrcEngine.Faults"/>), which they hold across a miss's network
 /// waits and which no network thread takes. The garbage collector's validation calls <see cref="Miss(int)"/> on the
-/// application thread during a barrier without that lock. <see cref="Serve"/> runs where the engine answers a request
-/// (a network thread) and never waits on the network.
+/// application thread during a barrier without that lock. <see cref="Serve"/> runs where the engine answers a request:
+/// a network thread, or, for a request parked until its asker was admitted, where <see cref="Admission.ReplayEarly"/>
+/// resumes it when the network serves it in place (the thread that installs the view admitting the asker: a network
+/// thread, on drone 0 the thread that decided the view, or a newcomer's application thread as it joins). It never
+/// waits on the network.
 /// </para>
 /// <para>
 /// The diffs made here (<c>_diffs</c>, their bytes) are guarded by the engine's gate: every access takes it, briefly
