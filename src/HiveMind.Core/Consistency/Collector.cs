@@ -8,7 +8,10 @@ namespace HiveMind.Consistency;
 /// collection, the threshold of consistency data past which a drone asks for one, and the collection itself, which
 /// validates those pages, drops every interval record, write notice, diff and twin, and leaves the pages this copy lacks
 /// to be fetched whole from their holders. The holders map it makes (which drones hold each written page whole) is
-/// kept here, for the whole-page fetches of the miss path and for the welcome of a drone that joins.
+/// kept here, for the whole-page fetches of the miss path and for the welcome of a drone that joins. It lives here,
+/// though those two read it far more often, because it is what a collection leaves in place of the diffs it drops:
+/// only a collection writes it (on a newcomer, the copy of drone 0's that comes with its welcome, at the end of the
+/// collection that admits it), and nothing else may change it.
 /// </summary>
 /// <remarks>
 /// <para>

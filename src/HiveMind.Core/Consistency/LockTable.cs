@@ -34,7 +34,9 @@ internal sealed class LockTable
     private readonly SharedHeap _heap;
     private readonly VectorTimestamp _vt;
     private readonly IntervalStore _store;
-    private readonly Dictionary<int, LockState> _locks = [];
+
+    // The state of every lock this drone has touched, by lock id.
+    private readonly Dictionary<int, LockState> _states = [];
 
     // Lock requests of other drones on their way into the gate, by lock id modulo the array's length (a shared slot only
     // costs a short wait).
@@ -256,7 +258,7 @@ internal sealed class LockTable
         List<(LockState State, int[] Pending)> pending;
         lock (_gate)
         {
-            pending = [.. _locks.Values.Where(l => l.Pending is not null).Select(l => (l, l.Pending!))];
+            pending = [.. _states.Values.Where(l => l.Pending is not null).Select(l => (l, l.Pending!))];
         }
 
         foreach (var (state, timestamp) in pending)
@@ -573,7 +575,7 @@ internal sealed class LockTable
     {
         Debug.Assert(Monitor.IsEntered(_gate), "LockTable.Snapshots: the caller holds the gate");
 
-        return _locks.Select(l => new LockSnapshot(l.Key, l.Value.HasToken, l.Value.Held, l.Value.Waiting, l.Value.Sequence, l.Value.Ticket)).ToArray();
+        return _states.Select(l => new LockSnapshot(l.Key, l.Value.HasToken, l.Value.Held, l.Value.Waiting, l.Value.Sequence, l.Value.Ticket)).ToArray();
     }
 
     /// <summary>
@@ -628,10 +630,10 @@ internal sealed class LockTable
     {
         Debug.Assert(Monitor.IsEntered(_gate), "LockTable.LockOf: the caller holds the gate");
 
-        if (!_locks.TryGetValue(lockId, out var state))
+        if (!_states.TryGetValue(lockId, out var state))
         {
             var manager = Membership.ManagerOf(lockId);
-            _locks[lockId] = state = new LockState { LastRequester = manager, HasToken = manager == Self };
+            _states[lockId] = state = new LockState { LastRequester = manager, HasToken = manager == Self };
         }
 
         return state;
