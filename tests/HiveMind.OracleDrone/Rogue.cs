@@ -91,9 +91,10 @@ internal static class Rogue
     /// <summary>
     /// A frame the drone must refuse with the link kept up, with the reason its log gives. One in the rogue's own name
     /// (<paramref name="InOwnName"/>) drone 0 refuses because the rogue never asked to join; a member cannot know that and
-    /// keeps it, within its bound for drones not yet admitted, for an admission that never comes (null: no log).
+    /// keeps it, within its bound for drones not yet admitted, for an admission that never comes (null: no log). A drone
+    /// other than 0 gives <paramref name="ReasonAtMembers"/> instead, when there is one (an arrival, which goes to drone 0 alone).
     /// </summary>
-    private sealed record Refused(string Name, byte Kind, Func<Target, byte[]> Body, string? Reason, bool InOwnName = false, bool AtLimit = false);
+    private sealed record Refused(string Name, byte Kind, Func<Target, byte[]> Body, string? Reason, bool InOwnName = false, bool AtLimit = false, string? ReasonAtMembers = null);
 
     /// <summary>A request the drone must answer with an error holding <paramref name="Reason"/> (drone 0: <paramref name="ReasonAtDroneZero"/>, when given).</summary>
     private sealed record Rejected(string Name, byte Kind, Func<Target, byte[]> Body, string Reason, string? ReasonAtDroneZero = null);
@@ -183,7 +184,7 @@ internal static class Rogue
                     Count(refused.Name, refused.Kind);
                     var reason = refused.InOwnName && drone == LrcEngine.BarrierManagerDrone
                         ? $"Drone {drone}: drone {identity.Id} is not in the run and has not asked to join it; its {ProtocolCodec.Name(refused.Kind)} is refused."
-                        : refused.Reason?.Replace("{D}", drone.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+                        : (drone != LrcEngine.BarrierManagerDrone ? refused.ReasonAtMembers ?? refused.Reason : refused.Reason)?.Replace("{D}", drone.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
                     if (reason is not null)
                     {
                         Expect(refused.Name, $"drone {drone}: handling {ProtocolCodec.Name(refused.Kind)} from drone {identity.Id} failed (the link stays up): ", reason);
@@ -467,6 +468,9 @@ internal static class Rogue
             }, "is outside 1..", ExtraFrameRoom: 1024);
         }
 
+        // What a drone other than 0 says of any arrival: only the barrier manager takes them.
+        private const string ArrivalAtAMember = "Drone {D}: unexpected BarrierArrival from drone ... it goes to the barrier manager (drone 0) alone";
+
         /// <summary>Frames that decode: every drone must refuse them with a logged reason, or hold them within its bound, and keep the link up.</summary>
         private static IEnumerable<Refused> RefusedFrames()
         {
@@ -490,21 +494,22 @@ internal static class Rogue
             yield return new Refused("page-request-one-way", ProtocolCodec.PageRequestKind, _ => Encode(new PageRequest(0)), "Drone {D}: unexpected PageRequest from drone");
             yield return new Refused("diff-request-one-way", ProtocolCodec.DiffRequestKind, _ => Encode(new DiffRequest([new PageIntervals(1 << 30, [1])])), "Drone {D}: unexpected DiffRequest from drone");
 
-            // Well-formed, in the rogue's own name, with ids out of range: a drone not yet admitted may leave them, bounded.
+            // Well-formed, in the rogue's own name, with ids out of range: a drone not yet admitted may leave them, bounded
+            // (but for arrivals, which a member refuses: they go to drone 0 alone).
             yield return new Refused("lock-request-for-lock-2^30", ProtocolCodec.LockRequestKind, t => Encode(new LockRequest(1 << 30, t.Self, long.MaxValue, t.Vt, int.MaxValue, 1)), null, InOwnName: true);
             yield return new Refused("forwarded-request-for-another-drone", ProtocolCodec.ForwardedLockRequestKind, t => Encode(new ForwardedLockRequest(new LockRequest(0, t.Victim, 1, t.Vt))), null, InOwnName: true);
             yield return new Refused("lock-grant-unasked", ProtocolCodec.LockGrantKind, t => Encode(new LockGrant(0, 1, t.Vt, [Record(t, 1, 0)], 0, 12345)), null, InOwnName: true);
-            yield return new Refused("barrier-arrival-at-barrier-minus-2", ProtocolCodec.BarrierArrivalKind, t => Encode(new BarrierArrival(-2, t.Self, t.Vt, [Record(t, 1, t.Pages - 1)], true)), null, InOwnName: true);
+            yield return new Refused("barrier-arrival-at-barrier-minus-2", ProtocolCodec.BarrierArrivalKind, t => Encode(new BarrierArrival(-2, t.Self, t.Vt, [Record(t, 1, t.Pages - 1)], true)), null, InOwnName: true, ReasonAtMembers: ArrivalAtAMember);
             yield return new Refused("suspicion-of-another-drone", ProtocolCodec.SuspicionKind, t => Encode(new Suspicion(t.Victim, t.Self, "it looked at me")), null, InOwnName: true);
             yield return new Refused("lock-report-of-lock-2^30", ProtocolCodec.LockReportKind, t => Encode(new LockReport(int.MaxValue, t.Self, t.Vt, [], [new LockSnapshot(1 << 30, true, true, false, 1)])), null, InOwnName: true);
 
             // Write notices of pages outside the heap: every drone refuses them where they come in (they would travel on to all).
             yield return new Refused("lock-grant-noticing-page-2^30", ProtocolCodec.LockGrantKind, t => Encode(new LockGrant(0, 1, t.Vt, [Record(t, 1, 1 << 30)], 0, 12345)), "for page 1073741824, outside the heap");
-            yield return new Refused("barrier-arrival-noticing-page-2^30", ProtocolCodec.BarrierArrivalKind, t => Encode(new BarrierArrival(0, t.Self, t.Vt, [Record(t, 1, 0, 1 << 30)], false)), "for page 1073741824, outside the heap");
+            yield return new Refused("barrier-arrival-noticing-page-2^30", ProtocolCodec.BarrierArrivalKind, t => Encode(new BarrierArrival(0, t.Self, t.Vt, [Record(t, 1, 0, 1 << 30)], false)), "for page 1073741824, outside the heap", ReasonAtMembers: ArrivalAtAMember);
             yield return new Refused("lock-report-noticing-the-page-past-the-heap", ProtocolCodec.LockReportKind, t => Encode(new LockReport(0, t.Self, t.Vt, [Record(t, 1, t.Pages)], [])), "outside the heap of");
 
             // More than a drone not yet admitted may leave: records of ~1.2 MB in all, then a string of the whole frame limit.
-            yield return new Refused("barrier-arrival-beyond-the-bound-for-drones-not-admitted", ProtocolCodec.BarrierArrivalKind, t => Encode(new BarrierArrival(3, t.Self, t.Vt, [Record(t, 2, [.. Enumerable.Range(0, 300_000).Select(p => p % t.Pages)])], false)), "sent more than it may before its view", InOwnName: true);
+            yield return new Refused("lock-report-beyond-the-bound-for-drones-not-admitted", ProtocolCodec.LockReportKind, t => Encode(new LockReport(3, t.Self, t.Vt, [Record(t, 2, [.. Enumerable.Range(0, 300_000).Select(p => p % t.Pages)])], [])), "sent more than it may before its view", InOwnName: true);
             yield return new Refused("suspicion-at-the-frame-limit", ProtocolCodec.SuspicionKind, t =>
             {
                 var text = Encode(new Suspicion(t.Victim, t.Self, string.Empty));

@@ -46,6 +46,18 @@ internal sealed class BarrierManager
     /// <summary>Joining a running run (the engine's, looked up at each use).</summary>
     private Admission Admission => _engine.Admission;
 
+    /// <summary>How many barrier rounds this drone keeps arrivals of (none but on the barrier manager).</summary>
+    public int RoundsUnderWay
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _rounds.Count;
+            }
+        }
+    }
+
     /// <summary>A drone's arrival: its VT and records are kept, and every round that is complete now is released.</summary>
     public void OnArrival(BarrierArrival arrival)
     {

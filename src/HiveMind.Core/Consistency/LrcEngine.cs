@@ -797,9 +797,9 @@ internal sealed class LrcEngine : IRangeFaultHandler
     {
         // Who may say what, as far as it does not depend on the view: checked before anything may wait for its sender's
         // admission, so that a drone never admitted (a key holder gone wrong) cannot leave it unseen.
-        if (!MaySay(from, message))
+        if (Refusal(from, message) is { } why)
         {
-            throw new InvalidDataException($"Drone {Self}: unexpected {message.GetType().Name} from drone {from}.");
+            throw new InvalidDataException($"Drone {Self}: unexpected {message.GetType().Name} from drone {from}: {why}.");
         }
 
         CheckWriteNotices(from, message);
@@ -868,19 +868,22 @@ internal sealed class LrcEngine : IRangeFaultHandler
 
     /// <summary>
     /// Who may say what, as far as the view does not matter: the fields of a one-way message that name a drone name its
-    /// sender, what only the barrier manager sends comes from it, join requests go to it, and requests and replies never
-    /// come one-way. A forwarded request (its manager) and a grant (its ticket) are checked against the view as they are handled.
+    /// sender, what only the barrier manager sends comes from it, arrivals and join requests go to it, and requests and
+    /// replies never come one-way. Returns why <paramref name="message"/> is refused, or null. A forwarded request (its
+    /// manager) and a grant (its ticket) are checked against the view as they are handled.
     /// </summary>
-    private bool MaySay(int from, ProtocolMessage message) => message switch
+    private string? Refusal(int from, ProtocolMessage message) => message switch
     {
-        LockRequest m => m.Requester == from,
-        Suspicion m => m.Reporter == from,
-        LockReport m => m.Drone == from,
-        BarrierArrival m => m.Drone == from,
-        JoinRequest m => m.Drone == from && Self == BarrierManagerDrone,
-        ViewChange or LockReset or BarrierRelease or JoinWelcome => from == BarrierManagerDrone,
-        ForwardedLockRequest or LockGrant or LockBusy => true,
-        _ => false,
+        LockRequest m when m.Requester != from => $"it names drone {m.Requester} as the requester",
+        Suspicion m when m.Reporter != from => $"it names drone {m.Reporter} as the reporter",
+        LockReport m when m.Drone != from => $"it names drone {m.Drone} as the reporting drone",
+        BarrierArrival m when m.Drone != from => $"it names drone {m.Drone} as the arriving drone",
+        JoinRequest m when m.Drone != from => $"it names drone {m.Drone} as the drone that asks",
+        BarrierArrival or JoinRequest when Self != BarrierManagerDrone => $"it goes to the barrier manager (drone {BarrierManagerDrone}) alone",
+        ViewChange or LockReset or BarrierRelease or JoinWelcome when from != BarrierManagerDrone => $"only the barrier manager (drone {BarrierManagerDrone}) sends it",
+        LockRequest or Suspicion or LockReport or BarrierArrival or JoinRequest or ViewChange or LockReset or BarrierRelease or JoinWelcome
+            or ForwardedLockRequest or LockGrant or LockBusy => null,
+        _ => "it is not a one-way message",
     };
 
     /// <summary>

@@ -26,6 +26,35 @@ public sealed class LrcIdentityTests
     }
 
     /// <summary>
+    /// Arrivals go to the barrier manager alone: a member that sends them to another drone anyway is refused there, with a
+    /// protocol error that names it, the message and why, and that drone keeps neither a barrier round nor the records the
+    /// arrivals carry, however many come. The run goes on.
+    /// </summary>
+    [Fact]
+    public void BarrierArrivals_ToADroneThatIsNotTheBarrierManager_AreRefused_AndNothingOfThemIsKept()
+    {
+        using var cluster = new InMemoryCluster(3);
+        var e = cluster.Engines;
+        var before = e[1].ConsistencyBytes;
+        for (var barrier = 0; barrier < 100; barrier++)
+        {
+            var vt = new VectorTimestamp(3);
+            vt.Set(2, barrier + 1);
+            var arrival = new BarrierArrival(barrier, 2, vt.Entries.ToArray(), [new IntervalRecord(2, barrier + 1, vt, [1])], false);
+            var refused = Record.Exception(() => e[1].Handle(2, arrival));
+            Assert.True(refused is InvalidDataException, $"drone 1, not the barrier manager, took drone 2's arrival at barrier {barrier} ({refused?.Message ?? "no error"})");
+            Assert.Contains("unexpected BarrierArrival from drone 2", refused!.Message, StringComparison.Ordinal);
+            Assert.Contains($"the barrier manager (drone {LrcEngine.BarrierManagerDrone})", refused.Message, StringComparison.Ordinal);
+        }
+
+        Assert.True(e[1].Barriers.RoundsUnderWay == 0, $"drone 1 keeps {e[1].Barriers.RoundsUnderWay} barrier round(s) of drone 2's refused arrivals");
+        Assert.True(e[1].ConsistencyBytes == before, $"drone 1 holds {e[1].ConsistencyBytes} bytes of consistency data after drone 2's refused arrivals, {before} before");
+
+        cluster.Run(id => e[id].Barrier(0));
+        Assert.True(e[0].ViewNumber == 0, $"drone 0 is at view {e[0].ViewNumber} after drone 2's refused arrivals; no drone failed");
+    }
+
+    /// <summary>
     /// A member's interval records carry write notices that every drone acts on: a notice of a page outside the heap
     /// would reach every drone with the barrier's release and fail its application thread. It is refused where it comes in.
     /// </summary>
@@ -172,7 +201,7 @@ public sealed class LrcIdentityTests
             return new IntervalRecord(3, k, vt, [.. Enumerable.Range(0, 60)]);
         }
 
-        var big = new BarrierArrival(0, 3, new int[4], [.. Enumerable.Range(1, 4000).Select(Record)], false);
+        var big = new LockReport(0, 3, new int[4], [.. Enumerable.Range(1, 4000).Select(Record)], []);
         var refused = Xunit.Record.Exception(() =>
         {
             for (var i = 0; i < 100; i++)
@@ -196,7 +225,7 @@ public sealed class LrcIdentityTests
     {
         using var cluster = new InMemoryCluster(12, started: 3);
         var e = cluster.Engines;
-        static BarrierArrival Arrival(int from)
+        static LockReport Report(int from)
         {
             IntervalRecord Record(int k)
             {
@@ -205,7 +234,7 @@ public sealed class LrcIdentityTests
                 return new IntervalRecord(from, k, vt, [.. Enumerable.Range(0, 64)]);
             }
 
-            return new BarrierArrival(0, from, new int[12], [.. Enumerable.Range(1, 50).Select(Record)], false);
+            return new LockReport(0, from, new int[12], [.. Enumerable.Range(1, 50).Select(Record)], []);
         }
 
         // Slots 3 to 10 each leave all they may (about 1 MiB); slot 11 then finds drone 1's room for drones not
@@ -217,10 +246,10 @@ public sealed class LrcIdentityTests
             {
                 for (; taken < 1000; taken++)
                 {
-                    e[1].Handle(from, Arrival(from));
+                    e[1].Handle(from, Report(from));
                 }
             });
-            Assert.True(full is InvalidDataException, $"drone 1 kept 1000 arrivals of slot {from}, never admitted");
+            Assert.True(full is InvalidDataException, $"drone 1 kept 1000 reports of slot {from}, never admitted");
             Assert.Contains("sent more than it may before its view", full!.Message, StringComparison.Ordinal);
             return taken;
         }
@@ -232,7 +261,7 @@ public sealed class LrcIdentityTests
         }
 
         var before = Fill(11);
-        Assert.True(before < share, $"slot 11 left {before} arrivals, as many as a slot's whole share ({share}): the room was not full");
+        Assert.True(before < share, $"slot 11 left {before} reports, as many as a slot's whole share ({share}): the room was not full");
 
         // Their links are gone (the mesh reports each): what they left is dropped, and slot 11 may leave its share.
         for (var slot = 3; slot <= 10; slot++)
@@ -241,6 +270,6 @@ public sealed class LrcIdentityTests
         }
 
         var after = Fill(11);
-        Assert.True(before + after >= share, $"slot 11 could leave only {before} + {after} arrivals once the departed slots' were dropped, short of a share ({share})");
+        Assert.True(before + after >= share, $"slot 11 could leave only {before} + {after} reports once the departed slots' were dropped, short of a share ({share})");
     }
 }
