@@ -121,6 +121,70 @@ public sealed class ProtocolCodecTests
     }
 
     /// <summary>
+    /// An arrival gives its VT as the changes since the release its drone last took, and the reader rebuilds it from that
+    /// release's VT, which the barrier manager keeps: the VT and the records read back whole, and the base is named.
+    /// </summary>
+    [Fact]
+    public void BarrierArrival_AgainstARelease_ReadsBackItsWholeVt()
+    {
+        var released = new[] { 4, 1, 4 };
+        var record = new IntervalRecord(2, 5, new VectorTimestamp([4, 2, 5]), [3]);
+        var sent = new BarrierArrival(9, 2, [4, 2, 5], [record], false, new ReleaseBase(6, released));
+        var bytes = Encode(sent);
+        var reader = new MessagePackReader(bytes);
+        var back = (BarrierArrival)ProtocolCodec.Read(ProtocolCodec.BarrierArrivalKind, ref reader, Drones, s => s == 6 ? released : null);
+        Assert.True(
+            back.Timestamp.SequenceEqual(sent.Timestamp) && back.Base?.Sequence == 6 && back.Intervals.Length == 1 && back.Intervals[0].Timestamp.Entries.SequenceEqual(record.Timestamp.Entries),
+            $"drone 2's arrival at barrier 9 against release 6 [4,1,4]: sent VT [4,2,5] and record {record}, read VT [{string.Join(",", back.Timestamp)}], base {back.Base?.Sequence}, records [{string.Join("; ", back.Intervals.Select(r => r.ToString()))}]");
+    }
+
+    /// <summary>An arrival against a release the reader does not keep (it is not the manager, or the release is too old) is refused, naming it.</summary>
+    [Fact]
+    public void BarrierArrival_AgainstAReleaseTheReaderDoesNotKeep_ThrowsInvalidDataNamingIt()
+    {
+        var bytes = Encode(new BarrierArrival(9, 2, [4, 2, 5], [], false, new ReleaseBase(6, [4, 1, 4])));
+        var elsewhere = Assert.Throws<InvalidDataException>(() =>
+        {
+            var reader = new MessagePackReader(bytes);
+            ProtocolCodec.Read(ProtocolCodec.BarrierArrivalKind, ref reader, Drones);
+        });
+        Assert.Contains("changes since release 6, which this drone does not keep", elsewhere.Message, StringComparison.Ordinal);
+        var tooOld = Assert.Throws<InvalidDataException>(() =>
+        {
+            var reader = new MessagePackReader(bytes);
+            ProtocolCodec.Read(ProtocolCodec.BarrierArrivalKind, ref reader, Drones, s => s == 7 ? [4, 1, 4] : null);
+        });
+        Assert.Contains("release 6", tooOld.Message, StringComparison.Ordinal);
+        var wrongSize = Assert.Throws<InvalidDataException>(() =>
+        {
+            var reader = new MessagePackReader(bytes);
+            ProtocolCodec.Read(ProtocolCodec.BarrierArrivalKind, ref reader, Drones, _ => [4, 1]);
+        });
+        Assert.Contains("release 6 has a VT of 2 entries in a run of 3 drone slots", wrongSize.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The bytes of a barrier arrival whose drone wrote one interval since its last release (its own VT entry moved):
+    /// the same from 2 to 32 drones. With the whole VT in the arrival they grew by an entry per drone.
+    /// </summary>
+    [Fact]
+    public void ArrivalBytes_AgainstTheLastRelease_StayFlatFromTwoToThirtyTwoDrones()
+    {
+        var bytes = new Dictionary<int, int>();
+        foreach (var drones in new[] { 2, 4, 8, 16, 32 })
+        {
+            var released = Enumerable.Repeat(1000, drones).ToArray();
+            var vt = released.ToArray();
+            vt[1] = 1001;
+            var record = new IntervalRecord(1, 1001, new VectorTimestamp(vt), [1]);
+            bytes[drones] = Encode(new BarrierArrival(7, 1, vt, [record], false, new ReleaseBase(12, released))).Length;
+        }
+
+        var table = string.Join(", ", bytes.Select(b => $"{b.Key} drones: {b.Value} B"));
+        Assert.True(bytes[32] == bytes[2], $"the bytes of drone 1's arrival (one interval since release 12) grow with the run: {table}");
+    }
+
+    /// <summary>
     /// What a barrier release carries per record, for records of a barrier program (each drone one interval past the
     /// last release): a few bytes whatever the number of drones, not an entry per drone.
     /// </summary>
@@ -157,8 +221,9 @@ public sealed class ProtocolCodecTests
     {
         var output = new ArrayBufferWriter<byte>();
         var writer = new MessagePackWriter(output);
-        writer.WriteArrayHeader(4);
+        writer.WriteArrayHeader(5); // a release: barrier, sequence, VT, records, collect
         writer.Write(1);
+        writer.Write(0);
         writer.WriteArrayHeader(3);
         writer.Write(1);
         writer.Write(1);
@@ -196,8 +261,9 @@ public sealed class ProtocolCodecTests
         const int Records = 2_000_000;
         var output = new ArrayBufferWriter<byte>();
         var writer = new MessagePackWriter(output);
-        writer.WriteArrayHeader(4);
+        writer.WriteArrayHeader(5); // a release: barrier, sequence, VT, records, collect
         writer.Write(1);
+        writer.Write(0);
         writer.WriteArrayHeader(RunDrones);
         for (var d = 0; d < RunDrones; d++)
         {

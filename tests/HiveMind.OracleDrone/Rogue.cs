@@ -382,10 +382,11 @@ internal static class Rogue
             }), "LockRequest has 5 fields, expected 7");
             yield return new Closing("barrier-arrival-with-a-string-barrier", ProtocolCodec.BarrierArrivalKind, t => Encode((ref MessagePackWriter w) =>
             {
-                w.WriteArrayHeader(5);
+                w.WriteArrayHeader(6);
                 w.Write("barrier zero");
                 w.Write(t.Self);
-                WriteInts(ref w, t.Vt);
+                w.Write(0);
+                WriteWholeVt(ref w, t.Vt);
                 w.WriteArrayHeader(0);
                 w.Write(false);
             }), "Unexpected msgpack code 172 (fixstr)");
@@ -405,24 +406,22 @@ internal static class Rogue
             yield return new Closing("lock-grant-of-lock-minus-5", ProtocolCodec.LockGrantKind, t => Encode(new LockGrant(-5, 1, t.Vt, [])), "lock -5 is negative");
             yield return new Closing("barrier-arrival-with-interval-0", ProtocolCodec.BarrierArrivalKind, t => Encode((ref MessagePackWriter w) =>
             {
-                w.WriteArrayHeader(5);
+                w.WriteArrayHeader(6);
                 w.Write(0);
                 w.Write(t.Self);
-                WriteInts(ref w, t.Vt);
+                w.Write(0); // against no release: the VT whole
+                WriteWholeVt(ref w, t.Vt);
+
                 w.WriteArrayHeader(1);
                 w.WriteArrayHeader(4);
                 w.Write(t.Self);
                 w.Write(0);
-                w.WriteArrayHeader(1 + t.Vt.Length); // the record's VT whole (form 1), as the wire carries it
-                w.Write(1);
-                foreach (var entry in t.Vt)
-                {
-                    w.Write(entry);
-                }
+                WriteWholeVt(ref w, t.Vt); // the record's VT whole, as the wire carries it
 
                 WriteInts(ref w, [1 << 30]);
                 w.Write(false);
             }), "bad interval record");
+            yield return new Closing("barrier-arrival-against-release-999", ProtocolCodec.BarrierArrivalKind, t => Encode(new BarrierArrival(0, t.Self, t.Vt, [], false, new ReleaseBase(999, t.Vt))), "changes since release 999, which this drone does not keep");
             yield return new Closing("diff-reply-unasked", ProtocolCodec.DiffReplyKind, _ => Encode(new DiffReply([new PageDiffs(1 << 30, [new CoveredDiff(1, 1, new byte[16])])])), $"unexpected kind {ProtocolCodec.DiffReplyKind} from drone");
             yield return new Closing("page-reply-as-a-request", ProtocolCodec.PageReplyKind, t => Encode(new PageReply(1 << 30, new byte[4096], t.Vt)), $"unexpected kind {ProtocolCodec.PageReplyKind} from drone", Request: true);
             yield return new Closing("unknown-kind-200", 200, t => Encode(new PageRequest(0)), "unexpected kind 200 from drone");
@@ -445,10 +444,11 @@ internal static class Rogue
             {
                 var head = Encode((ref MessagePackWriter w) =>
                 {
-                    w.WriteArrayHeader(5);
+                    w.WriteArrayHeader(6);
                     w.Write(0);
                     w.Write(t.Self);
-                    WriteInts(ref w, t.Vt);
+                    w.Write(0);
+                    WriteWholeVt(ref w, t.Vt);
                 });
                 var body = new byte[BodyAtLimit(t.FrameLimit, ProtocolCodec.BarrierArrivalKind)];
                 head.CopyTo(body, 0);
@@ -610,6 +610,17 @@ internal static class Rogue
             foreach (var value in values)
             {
                 writer.Write(value);
+            }
+        }
+
+        // A VT whole, as the wire carries one that is not given as changes: form 1, then every entry.
+        private static void WriteWholeVt(ref MessagePackWriter writer, int[] vt)
+        {
+            writer.WriteArrayHeader(1 + vt.Length);
+            writer.Write(1);
+            foreach (var entry in vt)
+            {
+                writer.Write(entry);
             }
         }
     }

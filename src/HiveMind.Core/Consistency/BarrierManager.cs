@@ -29,6 +29,11 @@ internal sealed class BarrierManager
     private readonly IntervalStore _store;
     private readonly Dictionary<int, BarrierRound> _rounds = [];
 
+    // The VTs of the last releases, by sequence number: arrivals carry their VT as the changes since the release their
+    // drone last took, and a drone arrives at a barrier only after taking the release before it, so the last few suffice.
+    private readonly Dictionary<int, int[]> _releaseTimestamps = [];
+    private int _releases;
+
     public BarrierManager(LrcEngine engine)
     {
         _engine = engine;
@@ -55,6 +60,21 @@ internal sealed class BarrierManager
             {
                 return _rounds.Count;
             }
+        }
+    }
+
+    /// <summary>How many releases' VTs the manager keeps for arrivals to name as their base.</summary>
+    public const int KeptReleases = 16;
+
+    /// <summary>
+    /// The VT release <paramref name="sequence"/> carried, while it is among the last <see cref="KeptReleases"/>; null
+    /// otherwise (and on every drone but the manager). Any thread: it takes the gate.
+    /// </summary>
+    public int[]? ReleaseTimestamp(int sequence)
+    {
+        lock (_gate)
+        {
+            return _releaseTimestamps.TryGetValue(sequence, out var vt) ? vt : null;
         }
     }
 
@@ -140,9 +160,12 @@ internal sealed class BarrierManager
                 _rounds.Remove(barrier);
 
                 var collect = Admission.StartAdmission(barrier) | round.Collect;
+                var sequence = ++_releases;
+                _releaseTimestamps[sequence] = all.Entries.ToArray();
+                _releaseTimestamps.Remove(sequence - KeptReleases);
                 foreach (var drone in live)
                 {
-                    releases.Add((drone, new BarrierRelease(barrier, all.Entries.ToArray(), _engine.RecordsBetween(round.Arrivals[drone]!, all), collect)));
+                    releases.Add((drone, new BarrierRelease(barrier, all.Entries.ToArray(), _engine.RecordsBetween(round.Arrivals[drone]!, all), collect, sequence)));
                 }
 
                 if (barrier == Collector.DroppedBarrier)

@@ -84,6 +84,10 @@ internal sealed class LrcEngine : IRangeFaultHandler
     private string? _aborted;
     private long _maxReplyBytes;
     private int[] _managerKnows;
+
+    // The manager's sequence number of the release _managerKnows came from (0: none, a newcomer's welcome): the next
+    // arrival's VT travels as its changes since that release.
+    private int _managerKnowsRelease;
     private BarrierRelease? _release;
 
     /// <summary>
@@ -358,7 +362,12 @@ internal sealed class LrcEngine : IRangeFaultHandler
             // records only others know; they come with the live drones' reports of the new view, and the manager
             // releases the round once it holds them.
             arrival = new BarrierArrival(
-                barrierId, Self, _vt.Entries.ToArray(), RecordsBetween(_managerKnows, _vt, d => d == Self || !_membership.IsLive(d)), mayCollect && held > _collector.Threshold);
+                barrierId,
+                Self,
+                _vt.Entries.ToArray(),
+                RecordsBetween(_managerKnows, _vt, d => d == Self || !_membership.IsLive(d)),
+                mayCollect && held > _collector.Threshold,
+                _managerKnowsRelease > 0 ? new ReleaseBase(_managerKnowsRelease, [.. _managerKnows]) : null);
         }
 
         SendToManager(arrival);
@@ -380,6 +389,7 @@ internal sealed class LrcEngine : IRangeFaultHandler
             release = _release!;
             _release = null;
             _managerKnows = release.Timestamp;
+            _managerKnowsRelease = release.Sequence;
         }
 
         Incorporate(release.Timestamp, release.Intervals);
@@ -521,7 +531,11 @@ internal sealed class LrcEngine : IRangeFaultHandler
 
         _store.StartAt(timestamp);
         _managerKnows = [.. timestamp];
+        _managerKnowsRelease = 0; // a welcome, not a release: the first arrival carries the whole VT
     }
+
+    /// <summary>The VT barrier release <paramref name="sequence"/> carried, while the barrier manager keeps it (null elsewhere): the base of an arrival's VT.</summary>
+    internal int[]? ReleaseTimestamp(int sequence) => _barriers.ReleaseTimestamp(sequence);
 
     /// <summary>The records this drone knows that the barrier manager may lack (its last release did not cover them). Caller holds <see cref="_gate"/>.</summary>
     internal IntervalRecord[] RecordsTheManagerMayLack()

@@ -35,15 +35,21 @@ internal sealed record LockGrant(int Lock, long Sequence, int[] Timestamp, Inter
 
 /// <summary>
 /// Arrival at a barrier: the drone's VT, the records the barrier manager's last known VT does not cover, and
-/// whether the drone's consistency data has passed the garbage-collection threshold.
+/// whether the drone's consistency data has passed the garbage-collection threshold. <paramref name="Base"/>, when
+/// given, is the release the drone last took from the manager: the VT then travels as the entries that changed since
+/// that release's VT, which the manager keeps (a drone that took none, a newcomer, sends its whole VT).
 /// </summary>
-internal sealed record BarrierArrival(int Barrier, int Drone, int[] Timestamp, IntervalRecord[] Intervals, bool WantsCollection) : ProtocolMessage;
+internal sealed record BarrierArrival(int Barrier, int Drone, int[] Timestamp, IntervalRecord[] Intervals, bool WantsCollection, ReleaseBase? Base = null) : ProtocolMessage;
+
+/// <summary>A barrier release the manager sent, by its <paramref name="Sequence"/> number, and the VT it carried.</summary>
+internal sealed record ReleaseBase(int Sequence, int[] Timestamp);
 
 /// <summary>
 /// Departure from a barrier: the records the drone's arrival VT did not cover, the VT everyone now has, and
-/// whether this barrier is a garbage-collection barrier (some drone asked for one).
+/// whether this barrier is a garbage-collection barrier (some drone asked for one). <paramref name="Sequence"/> numbers
+/// the manager's releases from 1 (0: none), so that the next arrival can name this one as its base.
 /// </summary>
-internal sealed record BarrierRelease(int Barrier, int[] Timestamp, IntervalRecord[] Intervals, bool Collect) : ProtocolMessage;
+internal sealed record BarrierRelease(int Barrier, int[] Timestamp, IntervalRecord[] Intervals, bool Collect, int Sequence = 0) : ProtocolMessage;
 
 /// <summary>
 /// Request for one writer's diffs of several pages at once: for each page, the writer's intervals whose diffs

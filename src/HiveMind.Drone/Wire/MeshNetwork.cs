@@ -27,6 +27,9 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
     private readonly long _windowBytes;
     private int _drones;
     private LrcEngine? _engine;
+
+    // The barrier manager's last releases' VTs, which arrivals give their VTs against (the engine's; null elsewhere).
+    private Func<int, int[]?>? _releases;
     private MeshNode? _node;
 
     /// <summary>
@@ -50,6 +53,7 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
         _node = node;
         _engine = engine;
         _drones = engine.Drones; // a newcomer learns the run's size only as it joins
+        _releases = engine.ReleaseTimestamp;
     }
 
     public void Send(int drone, ProtocolMessage message)
@@ -295,7 +299,7 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
 
         // A frame that does not decode is the peer's fault: the exception closes its link. What the engine makes of a
         // well-formed message is not: its errors are logged (and answered, for a request), and the link stays up.
-        var message = ProtocolCodec.Read(kind, ref body, _drones);
+        var message = ProtocolCodec.Read(kind, ref body, _drones, _releases);
         if (requestId != 0)
         {
             Serve(node, peer, requestId, message);

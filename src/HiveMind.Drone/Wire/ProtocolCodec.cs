@@ -220,16 +220,20 @@ internal static class ProtocolCodec
 
                 break;
             case BarrierArrival m:
-                writer.WriteArrayHeader(5);
+                // The VT as its changes since the release the drone last took (the manager keeps that release's VT), or
+                // since zero when it took none: an arrival's size does not grow with the run.
+                writer.WriteArrayHeader(6);
                 writer.Write(m.Barrier);
                 writer.Write(m.Drone);
-                WriteInts(ref writer, m.Timestamp);
+                writer.Write(m.Base?.Sequence ?? 0);
+                WriteTimestampChanges(ref writer, m.Timestamp, m.Base is { } @base ? @base.Timestamp : new int[m.Timestamp.Length], m);
                 WriteRecords(ref writer, m.Intervals, m.Timestamp);
                 writer.Write(m.WantsCollection);
                 break;
             case BarrierRelease m:
-                writer.WriteArrayHeader(4);
+                writer.WriteArrayHeader(5);
                 writer.Write(m.Barrier);
+                writer.Write(m.Sequence);
                 WriteInts(ref writer, m.Timestamp);
                 WriteRecords(ref writer, m.Intervals, m.Timestamp);
                 writer.Write(m.Collect);
@@ -281,12 +285,12 @@ internal static class ProtocolCodec
     /// <see cref="DiffReply"/> are slices of <paramref name="body"/>, not copies.
     /// </summary>
     /// <exception cref="InvalidDataException">The body does not describe a valid message.</exception>
-    public static ProtocolMessage Read(byte kind, ReadOnlyMemory<byte> body, int drones)
+    public static ProtocolMessage Read(byte kind, ReadOnlyMemory<byte> body, int drones, Func<int, int[]?>? releases = null)
     {
         var reader = new MessagePackReader(body);
         try
         {
-            return kind == DiffReplyKind ? ReadDiffReply(ref reader, owned: true) : ReadMessage(kind, ref reader, drones);
+            return kind == DiffReplyKind ? ReadDiffReply(ref reader, owned: true) : ReadMessage(kind, ref reader, drones, releases);
         }
         catch (Exception error) when (IsCodecError(error))
         {
@@ -296,11 +300,11 @@ internal static class ProtocolCodec
 
     /// <summary>Reads the message of <paramref name="kind"/> for a run of <paramref name="drones"/> drones.</summary>
     /// <exception cref="InvalidDataException">The body does not describe a valid message.</exception>
-    public static ProtocolMessage Read(byte kind, ref MessagePackReader reader, int drones)
+    public static ProtocolMessage Read(byte kind, ref MessagePackReader reader, int drones, Func<int, int[]?>? releases = null)
     {
         try
         {
-            return ReadMessage(kind, ref reader, drones);
+            return ReadMessage(kind, ref reader, drones, releases);
         }
         catch (Exception error) when (IsCodecError(error))
         {
@@ -311,7 +315,7 @@ internal static class ProtocolCodec
     // The library's decoding errors, which the public Read methods turn into the InvalidDataException they document.
     private static bool IsCodecError(Exception error) => error is not InvalidDataException && MalformedInput.Is(error);
 
-    private static ProtocolMessage ReadMessage(byte kind, ref MessagePackReader reader, int drones)
+    private static ProtocolMessage ReadMessage(byte kind, ref MessagePackReader reader, int drones, Func<int, int[]?>? releases)
     {
         switch (kind)
         {
@@ -356,17 +360,12 @@ internal static class ProtocolCodec
             case JoinWelcomeKind:
                 return ReadJoinWelcome(ref reader, drones);
             case BarrierArrivalKind:
-                {
-                    Fields(ref reader, 5, "BarrierArrival");
-                    var (barrier, drone, timestamp) = (reader.ReadInt32(), Drone(reader.ReadInt32(), drones), ReadTimestamp(ref reader, drones));
-                    return new BarrierArrival(barrier, drone, timestamp, ReadRecords(ref reader, drones, timestamp), reader.ReadBoolean());
-                }
-
+                return ReadBarrierArrival(ref reader, drones, releases);
             case BarrierReleaseKind:
                 {
-                    Fields(ref reader, 4, "BarrierRelease");
-                    var (barrier, timestamp) = (reader.ReadInt32(), ReadTimestamp(ref reader, drones));
-                    return new BarrierRelease(barrier, timestamp, ReadRecords(ref reader, drones, timestamp), reader.ReadBoolean());
+                    Fields(ref reader, 5, "BarrierRelease");
+                    var (barrier, sequence, timestamp) = (reader.ReadInt32(), NonNegative(reader.ReadInt32(), "release sequence"), ReadTimestamp(ref reader, drones));
+                    return new BarrierRelease(barrier, timestamp, ReadRecords(ref reader, drones, timestamp), reader.ReadBoolean(), sequence);
                 }
 
             case PageRequestKind:
@@ -603,52 +602,83 @@ internal static class ProtocolCodec
     /// differ, all of them after a 1. Records that travel together are mostly an entry or two apart (a drone's next
     /// interval, the next drone's interval after the same barrier), so a record costs a few bytes whatever the run's size.
     /// </summary>
+    /// <summary>
+    /// A barrier arrival, whose VT is the changes since release <c>base</c> of the manager (0: since zero), which
+    /// <paramref name="releases"/> gives (the barrier manager keeps its last releases' VTs; anyone else has none).
+    /// </summary>
+    private static BarrierArrival ReadBarrierArrival(ref MessagePackReader reader, int drones, Func<int, int[]?>? releases)
+    {
+        Fields(ref reader, 6, "BarrierArrival");
+        var (barrier, drone, sequence) = (reader.ReadInt32(), Drone(reader.ReadInt32(), drones), NonNegative(reader.ReadInt32(), "release sequence"));
+        ReleaseBase? @base = null;
+        var timestamp = new int[drones];
+        if (sequence > 0)
+        {
+            var known = releases?.Invoke(sequence)
+                ?? throw new InvalidDataException($"barrier arrival of drone {drone} gives its VT as changes since release {sequence}, which this drone does not keep (only the barrier manager keeps its last releases)");
+            if (known.Length != drones)
+            {
+                throw new InvalidDataException($"release {sequence} has a VT of {known.Length} entries in a run of {drones} drone slots");
+            }
+
+            known.CopyTo(timestamp, 0);
+            @base = new ReleaseBase(sequence, known);
+        }
+
+        ReadRecordTimestamp(ref reader, drones, timestamp);
+        return new BarrierArrival(barrier, drone, timestamp, ReadRecords(ref reader, drones, timestamp), reader.ReadBoolean(), @base);
+    }
+
+    /// <summary>Writes <paramref name="vt"/> (of <paramref name="owner"/>, for errors) as the entries that changed from <paramref name="previous"/> (all of them when more than half did).</summary>
+    private static void WriteTimestampChanges(ref MessagePackWriter writer, ReadOnlySpan<int> vt, ReadOnlySpan<int> previous, object owner)
+    {
+        if (vt.Length != previous.Length)
+        {
+            throw new ArgumentException($"{owner} has a VT of {vt.Length} entries where the VT before it has {previous.Length}.", nameof(vt));
+        }
+
+        var changed = 0;
+        for (var d = 0; d < vt.Length; d++)
+        {
+            changed += vt[d] != previous[d] ? 1 : 0;
+        }
+
+        if (2 * changed <= vt.Length)
+        {
+            writer.WriteArrayHeader(1 + (2 * changed));
+            writer.Write(ChangedEntries);
+            for (var d = 0; d < vt.Length; d++)
+            {
+                if (vt[d] != previous[d])
+                {
+                    writer.Write(d);
+                    writer.Write(vt[d]);
+                }
+            }
+        }
+        else
+        {
+            writer.WriteArrayHeader(1 + vt.Length);
+            writer.Write(AllEntries);
+            foreach (var entry in vt)
+            {
+                writer.Write(entry);
+            }
+        }
+    }
+
     private static void WriteRecords(ref MessagePackWriter writer, IntervalRecord[] records, ReadOnlySpan<int> start)
     {
         writer.WriteArrayHeader(records.Length);
         var previous = start.ToArray();
         foreach (var record in records)
         {
-            var vt = record.Timestamp.Entries;
-            if (vt.Length != previous.Length)
-            {
-                throw new ArgumentException($"{record} has a VT of {vt.Length} entries in a message whose VT has {previous.Length}.", nameof(records));
-            }
-
-            var changed = 0;
-            for (var d = 0; d < vt.Length; d++)
-            {
-                changed += vt[d] != previous[d] ? 1 : 0;
-            }
-
             writer.WriteArrayHeader(4);
             writer.Write(record.Drone);
             writer.Write(record.Index);
-            if (2 * changed <= vt.Length)
-            {
-                writer.WriteArrayHeader(1 + (2 * changed));
-                writer.Write(ChangedEntries);
-                for (var d = 0; d < vt.Length; d++)
-                {
-                    if (vt[d] != previous[d])
-                    {
-                        writer.Write(d);
-                        writer.Write(vt[d]);
-                    }
-                }
-            }
-            else
-            {
-                writer.WriteArrayHeader(1 + vt.Length);
-                writer.Write(AllEntries);
-                foreach (var entry in vt)
-                {
-                    writer.Write(entry);
-                }
-            }
-
+            WriteTimestampChanges(ref writer, record.Timestamp.Entries, previous, record);
             WriteInts(ref writer, record.Pages);
-            vt.CopyTo(previous);
+            record.Timestamp.Entries.CopyTo(previous);
         }
     }
 
