@@ -19,9 +19,10 @@ internal static class Handshake
 {
     /// <summary>
     /// The wire's version (older peers are refused at the handshake): 2 since interval records carry their VTs as changes,
-    /// 3 since lock requests may be attempts (answered <c>LockBusy</c>) and drones ask drone 0 to allocate.
+    /// 3 since lock requests may be attempts (answered <c>LockBusy</c>) and drones ask drone 0 to allocate, 4 since a
+    /// whole-page request names several pages and its reply carries a copy of each.
     /// </summary>
-    public const int Version = 3;
+    public const int Version = 4;
 
     /// <summary>The id a newcomer claims before drone 0 has given it one (drones that join a running run).</summary>
     public const int Newcomer = -1;
