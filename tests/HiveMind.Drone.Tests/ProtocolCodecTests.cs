@@ -83,8 +83,8 @@ public sealed class ProtocolCodecTests
             ["BarrierRelease"] = new BarrierRelease(1, [0, 1, 4], [Sample], false),
             ["DiffRequest"] = new DiffRequest([new PageIntervals(9, [1, 4]), new PageIntervals(12, [2])]),
             ["DiffReply"] = new DiffReply([new PageDiffs(9, [new CoveredDiff(1, 4, new byte[] { 1, 2, 3 })]), new PageDiffs(12, [new CoveredDiff(2, 2, Array.Empty<byte>())])]),
-            ["PageRequest"] = new PageRequest(9),
-            ["PageReply"] = new PageReply(9, [1, 2, 3, 4], [0, 2, 1]),
+            ["PageRequest"] = new PageRequest([9, 12, 3]),
+            ["PageReply"] = new PageReply([new PageCopy(9, new byte[] { 1, 2, 3, 4 }, [0, 2, 1]), new PageCopy(12, ReadOnlyMemory<byte>.Empty, [0, 0, 0])]),
             ["Suspicion"] = new Suspicion(2, 1, "silent for 3050 ms", Silent: true),
 
             ["ViewChange"] = new ViewChange(3, [0, 1]),
@@ -361,6 +361,38 @@ public sealed class ProtocolCodecTests
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.True(error is InvalidDataException, $"a DiffReply holding {what} ({hex}...) threw {error?.GetType().Name ?? "nothing"}: {error?.Message}");
         Assert.True(allocated < 64 * 1024, $"a DiffReply holding {what} allocated {allocated} bytes before it was refused");
+    }
+
+    /// <summary>Counts and lengths no frame holds in whole-page requests and replies: refused without allocating for them.</summary>
+    [Theory]
+    [InlineData(ProtocolCodec.PageRequestKind, "dd80000000", "a request of 2^31 pages")]
+    [InlineData(ProtocolCodec.PageRequestKind, "ddffffffff", "a request of 2^32-1 pages")]
+    [InlineData(ProtocolCodec.PageReplyKind, "dd80000000", "a reply of 2^31 copies")]
+    [InlineData(ProtocolCodec.PageReplyKind, "9193cd0100c6ffffffff", "a copy whose bytes are a bin 32 of 4 GB")]
+    [InlineData(ProtocolCodec.PageReplyKind, "9193cd0100c400dd7fffffff", "a copy with an applied vector of 2^31-1 entries")]
+    public void Read_PageMessageWithLyingCounts_ThrowsInvalidDataWithoutLargeAllocation(byte kind, string hex, string what)
+    {
+        var bytes = Convert.FromHexString(hex + new string('0', 32));
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var error = Record.Exception(() => ProtocolCodec.Read(kind, bytes, Drones));
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(error is InvalidDataException, $"a {ProtocolCodec.Name(kind)} holding {what} ({hex}...) threw {error?.GetType().Name ?? "nothing"}: {error?.Message}");
+        Assert.True(allocated < 64 * 1024, $"a {ProtocolCodec.Name(kind)} holding {what} allocated {allocated} bytes before it was refused");
+    }
+
+    /// <summary>A page reply read from a body this drone owns holds its pages as slices of that body, as diff replies do: no copy per page.</summary>
+    [Fact]
+    public void Read_OwnedPageReply_SlicesItsPagesFromTheBody()
+    {
+        var page = Enumerable.Range(0, 4096).Select(i => (byte)i).ToArray();
+        var body = Encode(new PageReply([new PageCopy(5, page, [1, 0, 2]), new PageCopy(6, page, [0, 0, 0])]));
+        var reply = (PageReply)ProtocolCodec.Read(ProtocolCodec.PageReplyKind, body.AsMemory(), Drones);
+        for (var i = 0; i < reply.Copies.Length; i++)
+        {
+            var copy = reply.Copies[i];
+            Assert.True(copy.Bytes.Span.SequenceEqual(page), $"copy {i} (page {copy.Page}) read back other bytes than the page written");
+            Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(copy.Bytes, out var segment) && segment.Array == body, $"copy {i} (page {copy.Page}) is not a slice of the reply's body");
+        }
     }
 
     private static void AssertReadsOrThrowsInvalidData(byte kind, byte[] bytes, string what)

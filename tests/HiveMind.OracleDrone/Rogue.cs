@@ -281,7 +281,7 @@ internal static class Rogue
             Task<Reply> reply;
             try
             {
-                reply = identity.Node.RequestAsync(drone, ProtocolCodec.PageRequestKind, 1 << 30, static (ref MessagePackWriter w, int page) => ProtocolCodec.Write(ref w, new PageRequest(page)), Patience);
+                reply = identity.Node.RequestAsync(drone, ProtocolCodec.PageRequestKind, 1 << 30, static (ref MessagePackWriter w, int page) => ProtocolCodec.Write(ref w, new PageRequest([page])), Patience);
             }
             catch (MeshException)
             {
@@ -402,7 +402,13 @@ internal static class Rogue
             yield return new Closing("view-change-with-drone-999", ProtocolCodec.ViewChangeKind, _ => Encode(new ViewChange(7, [0, 999])), "drone id 999 outside a run of");
             yield return new Closing("lock-reset-naming-drone-4000", ProtocolCodec.LockResetKind, _ => Encode(new LockReset(1, [new LockAssignment(0, true, null, 4000, [], [], null)])), "drone id 4000 outside a run of");
             yield return new Closing("lock-request-with-a-vt-of-3", ProtocolCodec.LockRequestKind, t => Encode(new LockRequest(0, t.Self, 1, [0, 0, 0])), "VT of 3 entries in a run of");
-            yield return new Closing("page-request-for-page-minus-1", ProtocolCodec.PageRequestKind, _ => Encode(new PageRequest(-1)), "page -1 is negative", Request: true);
+            yield return new Closing("page-request-for-page-minus-1", ProtocolCodec.PageRequestKind, _ => Encode(new PageRequest([0, -1])), "page -1 is negative", Request: true);
+            yield return new Closing("page-request-of-a-string", ProtocolCodec.PageRequestKind, _ => Encode((ref MessagePackWriter w) =>
+            {
+                w.WriteArrayHeader(2);
+                w.Write(0);
+                w.Write("page one");
+            }), "Unexpected msgpack code 168 (fixstr)", Request: true);
             yield return new Closing("lock-grant-of-lock-minus-5", ProtocolCodec.LockGrantKind, t => Encode(new LockGrant(-5, 1, t.Vt, [])), "lock -5 is negative");
             yield return new Closing("barrier-arrival-with-interval-0", ProtocolCodec.BarrierArrivalKind, t => Encode((ref MessagePackWriter w) =>
             {
@@ -423,9 +429,9 @@ internal static class Rogue
             }), "bad interval record");
             yield return new Closing("barrier-arrival-against-release-999", ProtocolCodec.BarrierArrivalKind, t => Encode(new BarrierArrival(0, t.Self, t.Vt, [], false, new ReleaseBase(999, t.Vt))), "changes since release 999, which this drone does not keep");
             yield return new Closing("diff-reply-unasked", ProtocolCodec.DiffReplyKind, _ => Encode(new DiffReply([new PageDiffs(1 << 30, [new CoveredDiff(1, 1, new byte[16])])])), $"unexpected kind {ProtocolCodec.DiffReplyKind} from drone");
-            yield return new Closing("page-reply-as-a-request", ProtocolCodec.PageReplyKind, t => Encode(new PageReply(1 << 30, new byte[4096], t.Vt)), $"unexpected kind {ProtocolCodec.PageReplyKind} from drone", Request: true);
-            yield return new Closing("unknown-kind-200", 200, t => Encode(new PageRequest(0)), "unexpected kind 200 from drone");
-            yield return new Closing("unknown-kind-43", MessageKind.FirstApplicationKind + 27, t => Encode(new PageRequest(0)), $"unexpected kind {MessageKind.FirstApplicationKind + 27} from drone");
+            yield return new Closing("page-reply-as-a-request", ProtocolCodec.PageReplyKind, t => Encode(new PageReply([new PageCopy(1 << 30, new byte[4096], t.Vt)])), $"unexpected kind {ProtocolCodec.PageReplyKind} from drone", Request: true);
+            yield return new Closing("unknown-kind-200", 200, t => Encode(new PageRequest([0])), "unexpected kind 200 from drone");
+            yield return new Closing("unknown-kind-43", MessageKind.FirstApplicationKind + 27, t => Encode(new PageRequest([0])), $"unexpected kind {MessageKind.FirstApplicationKind + 27} from drone");
             yield return new Closing("allocate-request-one-way", ProtocolCodec.AllocateRequestKind, _ => Encode((ref MessagePackWriter w) => AllocationCodec.Write(ref w, new AllocateRequest(64, 16))), "sent AllocateRequest one-way, but it is a request");
             yield return new Closing("peer-table-from-a-member", MessageKind.PeerTable, t => Encode((ref MessagePackWriter w) =>
             {
@@ -436,6 +442,7 @@ internal static class Rogue
                 w.Write(1);
             }), "unexpected PeerTable from drone");
             yield return new Closing("diff-request-claiming-2^31-pages", ProtocolCodec.DiffRequestKind, _ => [0xdd, 0x7f, 0xff, 0xff, 0xff, 0x92, 0x00, 0x90], "malformed DiffRequest body (the reader stopped at byte ... a length or count reaches past its end", Request: true);
+            yield return new Closing("page-request-claiming-2^31-pages", ProtocolCodec.PageRequestKind, _ => [0xdd, 0x7f, 0xff, 0xff, 0xff, 0x00, 0x01], "malformed PageRequest body (the reader stopped at byte ... a length or count reaches past its end", Request: true);
             yield return new Closing("reply-nested-100000-deep", MessageKind.Response, _ => [.. Enumerable.Repeat((byte)0x91, 100_000), 0xc0], "nested array or map level(s)");
 
             // At the frame limit exactly: a barrier arrival whose record count is all the bytes left (each taken for a record),
@@ -491,7 +498,7 @@ internal static class Rogue
             yield return new Refused("join-welcome-not-from-drone-0", ProtocolCodec.JoinWelcomeKind, t => Encode(new JoinWelcome(9, [0, t.Self], [], 2, t.Vt, [new PageHolders(0, 1 << 20, [t.Self])], 1, 4096, 1L << 40, [0, 0])), "Drone {D}: unexpected JoinWelcome from drone");
 
             // Requests never come one-way.
-            yield return new Refused("page-request-one-way", ProtocolCodec.PageRequestKind, _ => Encode(new PageRequest(0)), "Drone {D}: unexpected PageRequest from drone");
+            yield return new Refused("page-request-one-way", ProtocolCodec.PageRequestKind, _ => Encode(new PageRequest([0, 1])), "Drone {D}: unexpected PageRequest from drone");
             yield return new Refused("diff-request-one-way", ProtocolCodec.DiffRequestKind, _ => Encode(new DiffRequest([new PageIntervals(1 << 30, [1])])), "Drone {D}: unexpected DiffRequest from drone");
 
             // Well-formed, in the rogue's own name, with ids out of range: a drone not yet admitted may leave them, bounded
@@ -526,9 +533,13 @@ internal static class Rogue
         }
 
         /// <summary>Requests every drone must answer with an error (and log), whoever asks.</summary>
-        private static IEnumerable<Rejected> RejectedRequests()
+        private IEnumerable<Rejected> RejectedRequests()
         {
-            yield return new Rejected("page-request-for-page-2^30", ProtocolCodec.PageRequestKind, _ => Encode(new PageRequest(1 << 30)), "asked for page 1073741824, outside the heap");
+            yield return new Rejected("page-request-for-page-2^30", ProtocolCodec.PageRequestKind, _ => Encode(new PageRequest([1 << 30])), "asked for page 1073741824, outside the heap");
+            yield return new Rejected("page-request-for-the-page-past-the-heap", ProtocolCodec.PageRequestKind, t => Encode(new PageRequest([0, t.Pages])), $"asked for page {pages}, outside the heap of {pages} pages");
+            yield return new Rejected("page-request-for-65-pages", ProtocolCodec.PageRequestKind, _ => Encode(new PageRequest([.. Enumerable.Range(0, LrcEngine.MaxPagesPerDiffRequest + 1)])), $"asked for {LrcEngine.MaxPagesPerDiffRequest + 1} whole page(s) in one request (1 to ");
+            yield return new Rejected("page-request-for-no-page", ProtocolCodec.PageRequestKind, _ => Encode(new PageRequest([])), "asked for 0 whole page(s) in one request (1 to ");
+            yield return new Rejected("page-request-naming-a-page-twice", ProtocolCodec.PageRequestKind, _ => Encode(new PageRequest([0, 1, 0])), "asked for page 0 twice in one request of 3 page(s)");
             yield return new Rejected("diff-request-for-page-2^30", ProtocolCodec.DiffRequestKind, _ => Encode(new DiffRequest([new PageIntervals(1 << 30, [1])])), "asked for diffs of 1 page(s)");
             yield return new Rejected("diff-request-for-65-pages", ProtocolCodec.DiffRequestKind, _ => Encode(new DiffRequest([.. Enumerable.Range(0, LrcEngine.MaxPagesPerDiffRequest + 1).Select(p => new PageIntervals(p, [1]))])), $"asked for diffs of {LrcEngine.MaxPagesPerDiffRequest + 1} page(s)");
 

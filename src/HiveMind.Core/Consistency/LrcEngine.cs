@@ -153,6 +153,16 @@ internal sealed class LrcEngine : IRangeFaultHandler
     /// </summary>
     public static long DefaultReplyBytes(int pageSize) => Math.Max(1L << 20, 2L * pageSize);
 
+    /// <summary>
+    /// The most pages one whole-page request (<see cref="PageRequest"/>) names, which its holder must answer with all of
+    /// them: as many copies as <see cref="MaxReplyBytes"/> holds, at a page and <see cref="PageCopyOverhead"/> bytes each (one
+    /// at least, so a budget under a page still fetches), and at most <see cref="MaxPagesPerDiffRequest"/>.
+    /// </summary>
+    public int MaxPagesPerPageRequest => (int)Math.Clamp(MaxReplyBytes / (PageSize + PageCopyOverhead(Drones)), 1, MaxPagesPerDiffRequest);
+
+    /// <summary>The most bytes a page copy of a <see cref="PageReply"/> takes beyond the page: its array, page number and bin headers, and an applied vector of <paramref name="drones"/> entries.</summary>
+    public static long PageCopyOverhead(int drones) => 16L + (5L * drones);
+
     /// <summary>The most bytes a diff reply's body can hold with a budget of <paramref name="replyBytes"/>, for a request of <paramref name="pages"/> pages at most.</summary>
     public static long MaxDiffReplyBytes(int pageSize, long replyBytes, int pages = MaxPagesPerDiffRequest) =>
         Math.Max(replyBytes, PageDiff.MaxEncodedLength(pageSize)) + (64L * pages) + 64;

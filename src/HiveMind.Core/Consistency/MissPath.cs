@@ -344,7 +344,7 @@ internal sealed class MissPath
                     {
                         // The live copy that holds most of the removed drones' writes becomes the base; our own
                         // writes it lacks are among the diffs applied next, in happens-before order.
-                        adoption.Bytes?.CopyTo(_heap.PageBytes(page));
+                        adoption.Bytes?.Span.CopyTo(_heap.PageBytes(page));
                         entry.AppliedVector = adoption.Applied;
                     }
 
@@ -479,7 +479,7 @@ internal sealed class MissPath
                 }
             }
 
-            PageReply? best = null;
+            PageCopy? best = null;
             var bestGain = 0L;
             foreach (var reply in LiveCopies(page))
             {
@@ -544,15 +544,16 @@ internal sealed class MissPath
     }
 
     /// <summary>The copy of <paramref name="page"/> with the most writes (by applied vector) among the live drones that have one, or null.</summary>
-    private PageReply? NewestLiveCopy(int page) => LiveCopies(page).MaxBy(copy => copy.Applied.Sum(a => (long)a));
+    private PageCopy? NewestLiveCopy(int page) => LiveCopies(page).MaxBy(copy => copy.Applied.Sum(a => (long)a));
 
     /// <summary>
     /// The copies of <paramref name="page"/> the other live drones have, asked for one drone at a time (failure paths
     /// only): a drone without one (it lost its own to garbage collection) or failing too (its own view change follows)
     /// is passed over.
     /// </summary>
-    private IEnumerable<PageReply> LiveCopies(int page)
+    private IEnumerable<PageCopy> LiveCopies(int page)
     {
+        var request = new PageRequest([page]);
         int[] others;
         lock (_gate)
         {
@@ -564,33 +565,64 @@ internal sealed class MissPath
             ProtocolMessage answer;
             try
             {
-                answer = _network.RequestAll([(drone, new PageRequest(page))])[0];
+                answer = _network.RequestAll([(drone, request)])[0];
             }
             catch (DroneUnreachableException)
             {
                 continue;
             }
 
-            if (answer is PageReply reply && IsCopyOf(reply, page))
+            if (Mismatch(request, answer) is null && answer is PageReply { Copies: [var copy] } && copy.Bytes.Length == _heap.PageSize)
             {
-                yield return reply;
+                yield return copy;
             }
         }
     }
 
-    /// <summary>Whether <paramref name="reply"/> is a whole copy of <paramref name="page"/> with an applied vector of this run.</summary>
-    private bool IsCopyOf(PageReply reply, int page) =>
-        reply.Page == page && reply.Bytes.Length == _heap.PageSize && reply.Applied.Length == Drones;
+    /// <summary>
+    /// What is wrong with <paramref name="answer"/> as the reply to <paramref name="request"/>, as the end of "answered the
+    /// request for ...": a reply holds a copy of each page asked, in the order asked, each of a page's bytes or none, with
+    /// an applied vector of this run. Null when nothing is.
+    /// </summary>
+    private string? Mismatch(PageRequest request, ProtocolMessage answer)
+    {
+        if (answer is not PageReply reply || reply.Copies.Length != request.Pages.Length)
+        {
+            var came = answer is PageReply other ? $"{other.Copies.Length} copies" : answer.GetType().Name;
+            return $"{request.Pages.Length} page(s) [{string.Join(", ", request.Pages)}] with {came}";
+        }
+
+        for (var i = 0; i < request.Pages.Length; i++)
+        {
+            var (page, copy) = (request.Pages[i], reply.Copies[i]);
+            if (copy.Page != page)
+            {
+                return $"page {page} with a copy of page {copy.Page} in its place ({i} of {request.Pages.Length})";
+            }
+
+            if (copy.Bytes.Length != 0 && copy.Bytes.Length != _heap.PageSize)
+            {
+                return $"page {page} with a copy of {copy.Bytes.Length} bytes (a page holds {_heap.PageSize}, no copy 0)";
+            }
+
+            if (copy.Applied.Length != Drones)
+            {
+                return $"page {page} with an applied vector of {copy.Applied.Length} entries in a run of {Drones} drone slots";
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>Makes <paramref name="copy"/> (or, when null, the stale copy) what this drone's page holds; it needs no whole page any more.</summary>
-    private void InstallCopy(int page, PageReply? copy)
+    private void InstallCopy(int page, PageCopy? copy)
     {
         var entry = _heap.GetEntry(page);
         lock (entry)
         {
             if (copy is not null)
             {
-                copy.Bytes.CopyTo(_heap.PageBytes(page));
+                copy.Bytes.Span.CopyTo(_heap.PageBytes(page));
                 entry.AppliedVector = copy.Applied;
             }
 
@@ -600,15 +632,16 @@ internal sealed class MissPath
 
     /// <summary>
     /// Replaces this drone's copies of the pages that need it (after garbage collection, or on a drone that joined)
-    /// with their holders' copies and applied vectors: all requests at once, a holder per page chosen so that the
-    /// fetches of one page spread over its holders. A holder that stops answering is waited out until the view
-    /// removes it, and its pages go to the others.
+    /// with their holders' copies and applied vectors: a holder per page chosen so that the fetches of one page spread
+    /// over its holders, each holder asked for its pages in requests of as many as a reply holds, all requests at once
+    /// (the network windows them per holder, so the replies stream). A holder that stops answering is waited out until
+    /// the view removes it, and the pages are asked for again, those of the removed holder from the others.
     /// </summary>
     private void FetchWholePages(IReadOnlyList<int> pages)
     {
         while (true)
         {
-            var requests = new List<(int Drone, ProtocolMessage Request)>();
+            var byHolder = new SortedDictionary<int, List<int>>();
             var orphans = new List<int>();
             lock (_gate)
             {
@@ -626,7 +659,8 @@ internal sealed class MissPath
                     }
                     else
                     {
-                        requests.Add((holders[Self % holders.Length], new PageRequest(page)));
+                        var holder = holders[Self % holders.Length];
+                        (byHolder.TryGetValue(holder, out var list) ? list : byHolder[holder] = []).Add(page);
                     }
                 }
             }
@@ -641,30 +675,51 @@ internal sealed class MissPath
                 Statistics.PagesResurrected += copy is null ? 1 : 0;
             }
 
+            var requests = new List<(int Drone, ProtocolMessage Request)>();
+            var perRequest = _engine.MaxPagesPerPageRequest;
+            foreach (var (holder, list) in byHolder)
+            {
+                foreach (var chunk in list.Chunk(perRequest))
+                {
+                    requests.Add((holder, new PageRequest(chunk)));
+                }
+            }
+
+            if (requests.Count == 0)
+            {
+                return;
+            }
+
+            var asked = byHolder.Values.Sum(list => list.Count);
             try
             {
-                foreach (var chunk in requests.Chunk(LrcEngine.MaxPagesPerDiffRequest))
+                // Every reply is checked before any copy is installed: a holder's bad answer changes nothing here.
+                var replies = _network.RequestAll(requests);
+                for (var i = 0; i < requests.Count; i++)
                 {
-                    var replies = _network.RequestAll(chunk);
-                    for (var i = 0; i < chunk.Length; i++)
+                    var (holder, request) = requests[i];
+                    if (Mismatch((PageRequest)request, replies[i]) is { } wrong)
                     {
-                        var (holder, request) = chunk[i];
-                        var page = ((PageRequest)request).Page;
-                        if (replies[i] is not PageReply reply || !IsCopyOf(reply, page))
-                        {
-                            throw new InvalidDataException($"Drone {Self}: drone {holder} answered the request for page {page} with something else.");
-                        }
-
-                        InstallCopy(page, reply);
-                        Statistics.WholePagesFetched++;
+                        throw new InvalidDataException($"Drone {Self}: drone {holder} answered the request for {wrong}.");
                     }
+
+                    if (((PageReply)replies[i]).Copies.FirstOrDefault(c => c.Bytes.IsEmpty) is { } none)
+                    {
+                        throw new InvalidDataException($"Drone {Self}: drone {holder} answered the request for page {none.Page} with no copy of it, though it holds the page.");
+                    }
+                }
+
+                foreach (var copy in replies.SelectMany(reply => ((PageReply)reply).Copies))
+                {
+                    InstallCopy(copy.Page, copy);
+                    Statistics.WholePagesFetched++;
                 }
 
                 return;
             }
             catch (DroneUnreachableException error) when (error.Drone >= 0)
             {
-                Membership.WaitUntilRemoved(error.Drone, $"whole pages ({requests.Count} asked)");
+                Membership.WaitUntilRemoved(error.Drone, $"whole pages ({asked} asked of {byHolder.Count} holder(s))");
             }
         }
     }
@@ -745,7 +800,7 @@ internal sealed class MissPath
     }
 
     /// <summary>
-    /// Answers a request of another drone for diffs or for a page (the engine has checked that the asker may ask); never
+    /// Answers a request of another drone for diffs or for pages (the engine has checked that the asker may ask); never
     /// waits on the network.
     /// </summary>
     /// <exception cref="InvalidOperationException">The request cannot be answered (named).</exception>
@@ -755,24 +810,55 @@ internal sealed class MissPath
         return request switch
         {
             DiffRequest diffs => DiffsFor(diffs),
-            PageRequest page when (uint)page.Page < (uint)_heap.PageCount => PageFor(page.Page),
-            PageRequest page => throw new InvalidOperationException($"Drone {Self}: page {page.Page} is outside the heap of {_heap.PageCount} pages."),
+            PageRequest pages => new PageReply(Array.ConvertAll(pages.Pages, PageFor)),
             _ => throw new InvalidOperationException($"Drone {Self}: {request.GetType().Name} from drone {from} is not a request."),
         };
     }
 
-    /// <summary>Throws when <paramref name="request"/> names pages outside the heap or asks for more than a request may.</summary>
+    /// <summary>
+    /// Throws when <paramref name="request"/> names pages outside the heap, a page twice, or asks for more than a request
+    /// may (a whole-page request: 1 to <see cref="LrcEngine.MaxPagesPerPageRequest"/> pages; a diff request: at most
+    /// <see cref="LrcEngine.MaxPagesPerDiffRequest"/> pages).
+    /// </summary>
     public void CheckRequest(int from, ProtocolMessage request)
     {
         switch (request)
         {
             case not (PageRequest or DiffRequest):
                 throw new InvalidOperationException($"Drone {Self}: {request.GetType().Name} from drone {from} is not a request.");
-            case PageRequest page when (uint)page.Page >= (uint)_heap.PageCount:
-                throw new InvalidOperationException($"Drone {Self}: drone {from} asked for page {page.Page}, outside the heap of {_heap.PageCount} pages.");
+            case PageRequest pages:
+                CheckPageRequest(from, pages);
+                break;
             case DiffRequest diffs when diffs.Pages.Length > LrcEngine.MaxPagesPerDiffRequest || diffs.Pages.Any(p => (uint)p.Page >= (uint)_heap.PageCount || p.Intervals.Length > MaxIntervalsPerRequest):
                 throw new InvalidOperationException(
                     $"Drone {Self}: drone {from} asked for diffs of {diffs.Pages.Length} page(s) (at most {LrcEngine.MaxPagesPerDiffRequest}, each of {_heap.PageCount} pages, at most {MaxIntervalsPerRequest} intervals each).");
+        }
+    }
+
+    /// <summary>
+    /// Throws unless <paramref name="request"/> names 1 to <see cref="LrcEngine.MaxPagesPerPageRequest"/> pages (what a
+    /// reply of this drone may hold: the asker's limit too), each inside the heap and once.
+    /// </summary>
+    private void CheckPageRequest(int from, PageRequest request)
+    {
+        var limit = _engine.MaxPagesPerPageRequest;
+        if (request.Pages.Length == 0 || request.Pages.Length > limit)
+        {
+            throw new InvalidOperationException($"Drone {Self}: drone {from} asked for {request.Pages.Length} whole page(s) in one request (1 to {limit}).");
+        }
+
+        var seen = new HashSet<int>(request.Pages.Length);
+        foreach (var page in request.Pages)
+        {
+            if ((uint)page >= (uint)_heap.PageCount)
+            {
+                throw new InvalidOperationException($"Drone {Self}: drone {from} asked for page {page}, outside the heap of {_heap.PageCount} pages.");
+            }
+
+            if (!seen.Add(page))
+            {
+                throw new InvalidOperationException($"Drone {Self}: drone {from} asked for page {page} twice in one request of {request.Pages.Length} page(s).");
+            }
         }
     }
 
@@ -854,15 +940,15 @@ internal sealed class MissPath
         return new DiffReply([.. pages]);
     }
 
-    /// <summary>This drone's copy of a page for a drone that lost its own to garbage collection.</summary>
-    private PageReply PageFor(int page)
+    /// <summary>This drone's copy of a page for a drone that lost its own to garbage collection (or joined since).</summary>
+    private PageCopy PageFor(int page)
     {
         var entry = _heap.GetEntry(page);
         lock (entry)
         {
             if (entry.NeedsWholePage)
             {
-                return new PageReply(page, [], new int[Drones]); // no copy here: the asker looks elsewhere
+                return new PageCopy(page, ReadOnlyMemory<byte>.Empty, new int[Drones]); // no copy here: the asker looks elsewhere
             }
 
             var applied = (entry.AppliedVector ?? new int[Drones]).ToArray();
@@ -885,7 +971,7 @@ internal sealed class MissPath
                 }
             }
 
-            return new PageReply(page, bytes, applied);
+            return new PageCopy(page, bytes, applied);
         }
     }
 
@@ -901,5 +987,5 @@ internal sealed class MissPath
     }
 
     /// <summary>What a miss installs for a page that lost diffs with a removed drone: a live copy (or none), its applied vector, our own diffs it lacks.</summary>
-    private sealed record Adoption(byte[]? Bytes, int[] Applied, List<(long Order, int Drone, CoveredDiff Diff)> Own);
+    private sealed record Adoption(ReadOnlyMemory<byte>? Bytes, int[] Applied, List<(long Order, int Drone, CoveredDiff Diff)> Own);
 }

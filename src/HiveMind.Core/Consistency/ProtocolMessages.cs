@@ -76,11 +76,21 @@ internal sealed record PageDiffs(int Page, CoveredDiff[] Diffs);
 /// </summary>
 internal readonly record struct CoveredDiff(int First, int Last, ReadOnlyMemory<byte> Bytes);
 
-/// <summary>Request for the whole of <paramref name="Page"/> (after garbage collection dropped its diffs).</summary>
-internal sealed record PageRequest(int Page) : ProtocolMessage;
+/// <summary>
+/// Request for the whole of each of <paramref name="Pages"/> (after garbage collection dropped their diffs, or on a drone
+/// that joined): one request names as many pages as a reply may hold (<see cref="LrcEngine.MaxPagesPerPageRequest"/>),
+/// each once, so a range miss costs a few requests to each holder, not one per page.
+/// </summary>
+internal sealed record PageRequest(int[] Pages) : ProtocolMessage;
 
-/// <summary>A copy of a page and its applied vector: for each drone, the highest interval whose writes it holds.</summary>
-internal sealed record PageReply(int Page, byte[] Bytes, int[] Applied) : ProtocolMessage;
+/// <summary>The copies of the pages asked for, one per page in the order asked.</summary>
+internal sealed record PageReply(PageCopy[] Copies) : ProtocolMessage;
+
+/// <summary>
+/// A copy of <paramref name="Page"/> (its bytes, a page of them, or none when the drone holds no copy)
+/// and its applied vector: for each drone, the highest interval whose writes it holds.
+/// </summary>
+internal sealed record PageCopy(int Page, ReadOnlyMemory<byte> Bytes, int[] Applied);
 
 /// <summary>
 /// To the barrier manager: <paramref name="Suspect"/>'s link to <paramref name="Reporter"/> broke, or (with

@@ -417,10 +417,10 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
         }
     }
 
-    /// <summary>About how many bytes the reply to <paramref name="request"/> holds, for the window: a page, or a diff reply at most the engine's reply budget.</summary>
+    /// <summary>About how many bytes the reply to <paramref name="request"/> holds, for the window: a page a page asked for, or a diff reply at most the engine's reply budget.</summary>
     private long ExpectedReplyBytes(ProtocolMessage request) => request switch
     {
-        PageRequest => Engine.PageSize + 64L,
+        PageRequest pages => pages.Pages.Length * (Engine.PageSize + LrcEngine.PageCopyOverhead(_drones)),
         DiffRequest diffs => Math.Min(Engine.MaxReplyBytes, diffs.Pages.Sum(p => (long)p.Intervals.Length * (Engine.PageSize + 32L))),
         _ => 1024,
     };

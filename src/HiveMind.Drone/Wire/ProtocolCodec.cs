@@ -119,7 +119,7 @@ internal static class ProtocolCodec
     public static int SizeHint(ProtocolMessage message) => message switch
     {
         DiffReply m => m.Pages.Sum(p => 16 + p.Diffs.Sum(d => 16 + d.Bytes.Length)),
-        PageReply m => m.Bytes.Length + (8 * m.Applied.Length) + 16,
+        PageReply m => m.Copies.Sum(c => c.Bytes.Length + (8 * c.Applied.Length) + 16),
         JoinWelcome m => m.Holders.Sum(h => 12 + (4 * h.Holders.Length)) + (8 * m.Timestamp.Length) + 64,
         _ => 0,
     };
@@ -239,14 +239,18 @@ internal static class ProtocolCodec
                 writer.Write(m.Collect);
                 break;
             case PageRequest m:
-                writer.WriteArrayHeader(1);
-                writer.Write(m.Page);
+                WriteInts(ref writer, m.Pages);
                 break;
             case PageReply m:
-                writer.WriteArrayHeader(3);
-                writer.Write(m.Page);
-                writer.Write(m.Bytes.AsSpan());
-                WriteInts(ref writer, m.Applied);
+                writer.WriteArrayHeader(m.Copies.Length);
+                foreach (var copy in m.Copies)
+                {
+                    writer.WriteArrayHeader(3);
+                    writer.Write(copy.Page);
+                    writer.Write(copy.Bytes.Span);
+                    WriteInts(ref writer, copy.Applied);
+                }
+
                 break;
             case DiffRequest m:
                 writer.WriteArrayHeader(m.Pages.Length);
@@ -282,7 +286,7 @@ internal static class ProtocolCodec
 
     /// <summary>
     /// Reads the message of <paramref name="kind"/> from a body this drone owns: the diffs of a
-    /// <see cref="DiffReply"/> are slices of <paramref name="body"/>, not copies.
+    /// <see cref="DiffReply"/> and the pages of a <see cref="PageReply"/> are slices of <paramref name="body"/>, not copies.
     /// </summary>
     /// <exception cref="InvalidDataException">The body does not describe a valid message.</exception>
     public static ProtocolMessage Read(byte kind, ReadOnlyMemory<byte> body, int drones, Func<int, int[]?>? releases = null)
@@ -290,7 +294,12 @@ internal static class ProtocolCodec
         var reader = new MessagePackReader(body);
         try
         {
-            return kind == DiffReplyKind ? ReadDiffReply(ref reader, owned: true) : ReadMessage(kind, ref reader, drones, releases);
+            return kind switch
+            {
+                DiffReplyKind => ReadDiffReply(ref reader, owned: true),
+                PageReplyKind => ReadPageReply(ref reader, drones, owned: true),
+                _ => ReadMessage(kind, ref reader, drones, releases),
+            };
         }
         catch (Exception error) when (IsCodecError(error))
         {
@@ -369,11 +378,9 @@ internal static class ProtocolCodec
                 }
 
             case PageRequestKind:
-                Fields(ref reader, 1, "PageRequest");
-                return new PageRequest(NonNegative(reader.ReadInt32(), "page"));
+                return new PageRequest(ReadInts(ref reader, "page"));
             case PageReplyKind:
-                Fields(ref reader, 3, "PageReply");
-                return new PageReply(NonNegative(reader.ReadInt32(), "page"), reader.ReadBinary().ToArray(), ReadTimestamp(ref reader, drones));
+                return ReadPageReply(ref reader, drones, owned: false);
             case DiffRequestKind:
                 var asked = new PageIntervals[reader.ReadArrayHeader()];
                 for (var i = 0; i < asked.Length; i++)
@@ -412,6 +419,25 @@ internal static class ProtocolCodec
         }
 
         return new DiffReply(pages);
+    }
+
+    /// <summary>
+    /// A page reply; its pages are slices of the reader's input when this drone <paramref name="owned"/> it, else copies.
+    /// The copies' count is bounded by the bytes left (the reader refuses a count past them), and each copy's applied
+    /// vector must be the run's: whether they are the copies asked for is for the asker to check.
+    /// </summary>
+    private static PageReply ReadPageReply(ref MessagePackReader reader, int drones, bool owned)
+    {
+        var copies = new PageCopy[reader.ReadArrayHeader()];
+        for (var i = 0; i < copies.Length; i++)
+        {
+            Fields(ref reader, 3, "PageReply copy");
+            var page = NonNegative(reader.ReadInt32(), "page");
+            var bytes = reader.ReadBinary();
+            copies[i] = new PageCopy(page, owned ? bytes : bytes.ToArray(), ReadTimestamp(ref reader, drones));
+        }
+
+        return new PageReply(copies);
     }
 
     private static JoinWelcome ReadJoinWelcome(ref MessagePackReader reader, int drones)

@@ -20,7 +20,8 @@ internal static class Handshake
     /// <summary>
     /// The wire's version (older peers are refused at the handshake): 2 since interval records carry their VTs as changes,
     /// 3 since lock requests may be attempts (answered <c>LockBusy</c>) and drones ask drone 0 to allocate, 4 since barrier
-    /// arrivals carry their VTs as the changes since the drone's last release and releases are numbered.
+    /// arrivals carry their VTs as the changes since the drone's last release (releases are numbered) and a whole-page
+    /// request names several pages, its reply a copy of each.
     /// </summary>
     public const int Version = 4;
 

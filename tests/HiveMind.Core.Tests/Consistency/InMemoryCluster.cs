@@ -75,6 +75,12 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
     /// </summary>
     public Func<int, int, ProtocolMessage, TimeSpan>? Delay { get; set; }
 
+    /// <summary>
+    /// Called with (server, asker, reply) for every reply a drone's engine makes, on the server's network thread: the asker
+    /// gets what it returns instead (a reply forged by a test).
+    /// </summary>
+    public Func<int, int, ProtocolMessage, ProtocolMessage>? ForgeReply { get; set; }
+
     /// <summary>Messages of each type each drone has handled (its engine returned), counted after handling.</summary>
     public ConcurrentDictionary<(int Drone, string Type), long> Handled { get; } = new();
 
@@ -231,7 +237,7 @@ internal sealed class InMemoryCluster : ILrcCluster, IDisposable
                     }
                     else if (cluster.Engines[self].Serve(from, message, () => Requeue(from, message, reply)) is { } answer)
                     {
-                        reply.SetResult(answer);
+                        reply.SetResult(cluster.ForgeReply?.Invoke(self, from, answer) ?? answer);
                     }
 
                     // else: the engine serves it again (back through this inbox) once its asker is admitted here.

@@ -106,7 +106,7 @@ public sealed class LrcIdentityTests
             (1, new JoinWelcome(5, [0, 1, 2, 3], [], 0, vt, [], 3, 4096, 4096 * 64, [0, 0])),
             (0, new JoinRequest(1)),
             (1, new JoinRequest(3)),
-            (1, new PageRequest(0)),
+            (1, new PageRequest([0])),
             (2, new DiffRequest([new PageIntervals(0, [1])])),
         };
         foreach (var (drone, message) in forged)
@@ -144,7 +144,7 @@ public sealed class LrcIdentityTests
         var refused = Record.Exception(() => e[0].Handle(3, new BarrierArrival(7, 3, vt, [], true)));
         Assert.True(refused is InvalidDataException, $"drone 0 kept a BarrierArrival of drone 3, which never asked to join ({refused?.Message ?? "no error"})");
         Assert.Contains("drone 3 is not in the run and has not asked to join it", refused!.Message, StringComparison.Ordinal);
-        var parked = Record.Exception(() => e[0].Serve(3, new PageRequest(0), () => { }));
+        var parked = Record.Exception(() => e[0].Serve(3, new PageRequest([0]), () => { }));
         Assert.True(parked is InvalidDataException, $"drone 0 parked a PageRequest of drone 3, which never asked to join ({parked?.Message ?? "no error"})");
 
         e[0].Handle(4, new JoinRequest(4));
@@ -212,7 +212,7 @@ public sealed class LrcIdentityTests
         Assert.True(refused is InvalidDataException, $"drone 1 kept {(refused is null ? "all 100" : "some")} large messages of a drone it never admitted ({refused?.Message})");
         Assert.Contains("sent more than it may before its view", refused!.Message, StringComparison.Ordinal);
 
-        var page = Assert.Throws<InvalidOperationException>(() => e[1].Serve(3, new PageRequest(1 << 30), () => { }));
+        var page = Assert.Throws<InvalidOperationException>(() => e[1].Serve(3, new PageRequest([1 << 30]), () => { }));
         Assert.Contains("outside the heap", page.Message, StringComparison.Ordinal);
     }
 
