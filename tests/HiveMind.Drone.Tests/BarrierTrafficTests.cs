@@ -50,6 +50,39 @@ public sealed class BarrierTrafficTests
         Assert.True(growth < 1.25, $"bytes into the manager per drone and barrier grew {growth:F2} times from 4 to 32 drones (they should not grow): 4 drones: {small}; 32 drones: {large}");
     }
 
+    /// <summary>
+    /// The manager numbers its releases and keeps the VTs of the last <see cref="BarrierManager.KeptReleases"/> for
+    /// arrivals to be read against: after twenty barriers the last release's VT is every drone's, the one
+    /// <see cref="BarrierManager.KeptReleases"/> back is gone, and no other drone keeps any.
+    /// </summary>
+    [Fact]
+    public void BarrierManager_KeepsItsLastReleasesVts_ForArrivalsToBeReadAgainst()
+    {
+        const int Barriers = 20;
+        using var run = new CodecRun(3);
+        run.Run(id =>
+        {
+            for (var barrier = 0; barrier < Barriers; barrier++)
+            {
+                run.Heaps[id].Write((4096L * id) + (8 * barrier), barrier + 1L);
+                run.Engines[id].Barrier(1);
+            }
+        });
+        var manager = run.Engines[LrcEngine.BarrierManagerDrone];
+        var last = manager.Barriers.Releases;
+        Assert.True(last == Barriers, $"drone 0 numbered {last} release(s) after {Barriers} barriers");
+        var kept = manager.ReleaseTimestamp(last);
+        for (var id = 0; id < 3; id++)
+        {
+            var vt = run.Engines[id].Timestamp;
+            Assert.True(kept is not null && kept.SequenceEqual(vt), $"release {last} keeps VT [{string.Join(",", kept ?? [])}], but drone {id} left the barrier with [{string.Join(",", vt)}]");
+        }
+
+        Assert.True(manager.ReleaseTimestamp(last - BarrierManager.KeptReleases + 1) is not null, $"drone 0 no longer keeps release {last - BarrierManager.KeptReleases + 1}, one of its last {BarrierManager.KeptReleases}");
+        Assert.True(manager.ReleaseTimestamp(last - BarrierManager.KeptReleases) is null, $"drone 0 still keeps release {last - BarrierManager.KeptReleases}, older than its last {BarrierManager.KeptReleases}");
+        Assert.True(run.Engines[1].ReleaseTimestamp(last) is null, $"drone 1, not the barrier manager, keeps release {last}");
+    }
+
     private static Traffic Measure(int drones)
     {
         using var run = new CodecRun(drones);

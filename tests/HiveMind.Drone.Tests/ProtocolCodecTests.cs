@@ -127,15 +127,18 @@ public sealed class ProtocolCodecTests
     [Fact]
     public void BarrierArrival_AgainstARelease_ReadsBackItsWholeVt()
     {
-        var released = new[] { 4, 1, 4 };
-        var record = new IntervalRecord(2, 5, new VectorTimestamp([4, 2, 5]), [3]);
-        var sent = new BarrierArrival(9, 2, [4, 2, 5], [record], false, new ReleaseBase(6, released));
+        // Five drones, one entry moved since the release: the VT travels as that change alone, and the reader must take
+        // the other four entries from the release it keeps (a reader that rebuilt from zeros would read [0,0,0,8,0]).
+        const int RunDrones = 5;
+        var released = new[] { 4, 1, 4, 7, 2 };
+        var record = new IntervalRecord(3, 8, new VectorTimestamp([4, 1, 4, 8, 2]), [3]);
+        var sent = new BarrierArrival(9, 3, [4, 1, 4, 8, 2], [record], false, new ReleaseBase(6, released));
         var bytes = Encode(sent);
         var reader = new MessagePackReader(bytes);
-        var back = (BarrierArrival)ProtocolCodec.Read(ProtocolCodec.BarrierArrivalKind, ref reader, Drones, s => s == 6 ? released : null);
+        var back = (BarrierArrival)ProtocolCodec.Read(ProtocolCodec.BarrierArrivalKind, ref reader, RunDrones, s => s == 6 ? [.. released] : null);
         Assert.True(
             back.Timestamp.SequenceEqual(sent.Timestamp) && back.Base?.Sequence == 6 && back.Intervals.Length == 1 && back.Intervals[0].Timestamp.Entries.SequenceEqual(record.Timestamp.Entries),
-            $"drone 2's arrival at barrier 9 against release 6 [4,1,4]: sent VT [4,2,5] and record {record}, read VT [{string.Join(",", back.Timestamp)}], base {back.Base?.Sequence}, records [{string.Join("; ", back.Intervals.Select(r => r.ToString()))}]");
+            $"drone 3's arrival at barrier 9 against release 6 [4,1,4,7,2]: sent VT [4,1,4,8,2] and record {record}, read VT [{string.Join(",", back.Timestamp)}], base {back.Base?.Sequence}, records [{string.Join("; ", back.Intervals.Select(r => r.ToString()))}]");
     }
 
     /// <summary>An arrival against a release the reader does not keep (it is not the manager, or the release is too old) is refused, naming it.</summary>
@@ -295,6 +298,32 @@ public sealed class ProtocolCodecTests
         allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
         Assert.Contains($"{Records} interval records in", error.Message, StringComparison.Ordinal);
         Assert.True(allocated < 4L << 20, $"reading a release of {Records} records ({bytes.Length} bytes) allocated {allocated} bytes before refusing it");
+    }
+
+    /// <summary>
+    /// A request or reply that names more pages than any message may (one byte each, so the frame holds them all) is
+    /// refused before an array is made for them, naming the count and the limit.
+    /// </summary>
+    [Theory]
+    [InlineData(ProtocolCodec.PageRequestKind, "PageRequest pages")]
+    [InlineData(ProtocolCodec.DiffRequestKind, "DiffRequest pages")]
+    [InlineData(ProtocolCodec.PageReplyKind, "PageReply copies")]
+    [InlineData(ProtocolCodec.DiffReplyKind, "DiffReply pages")]
+    public void Read_MorePagesThanAMessageMayName_RefusedNamingTheLimit(byte kind, string what)
+    {
+        var count = ProtocolCodec.MaxDecodedPages + 1;
+        var output = new ArrayBufferWriter<byte>();
+        var writer = new MessagePackWriter(output);
+        writer.WriteArrayHeader(count);
+        for (var i = 0; i < count; i++)
+        {
+            writer.Write(1);
+        }
+
+        writer.Flush();
+        var bytes = output.WrittenSpan.ToArray();
+        var error = Assert.Throws<InvalidDataException>(() => ProtocolCodec.Read(kind, bytes, Drones));
+        Assert.Contains($"{what}: {count}, more than the {ProtocolCodec.MaxDecodedPages} a message may name", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -63,6 +63,18 @@ internal sealed class BarrierManager
         }
     }
 
+    /// <summary>How many releases this drone has sent as the barrier manager (the number of the last one).</summary>
+    public int Releases
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _releases;
+            }
+        }
+    }
+
     /// <summary>How many releases' VTs the manager keeps for arrivals to name as their base.</summary>
     public const int KeptReleases = 16;
 
@@ -74,7 +86,7 @@ internal sealed class BarrierManager
     {
         lock (_gate)
         {
-            return _releaseTimestamps.TryGetValue(sequence, out var vt) ? vt : null;
+            return _releaseTimestamps.TryGetValue(sequence, out var vt) ? [.. vt] : null; // a copy: the base of one message
         }
     }
 

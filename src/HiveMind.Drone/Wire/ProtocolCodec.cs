@@ -20,6 +20,9 @@ internal static class ProtocolCodec
     // The most memory the interval records of one message may take once read: the largest frame a run takes (1 GiB).
     private const long MaxDecodedRecordBytes = 1L << 30;
 
+    /// <summary>Pages a request or reply may name at all, as the decoder sees it (the engine's own limit is far lower).</summary>
+    public const int MaxDecodedPages = 4096;
+
     public const byte LockRequestKind = MessageKind.FirstApplicationKind;
     public const byte ForwardedLockRequestKind = MessageKind.FirstApplicationKind + 1;
     public const byte LockGrantKind = MessageKind.FirstApplicationKind + 2;
@@ -287,6 +290,9 @@ internal static class ProtocolCodec
     /// <summary>
     /// Reads the message of <paramref name="kind"/> from a body this drone owns: the diffs of a
     /// <see cref="DiffReply"/> and the pages of a <see cref="PageReply"/> are slices of <paramref name="body"/>, not copies.
+    /// <paramref name="releases"/> gives the VT of one of the barrier manager's recent releases by its number (the
+    /// manager's engine: <c>LrcEngine.ReleaseTimestamp</c>), which a barrier arrival's VT is written against; without it,
+    /// or when it has none, such an arrival does not decode.
     /// </summary>
     /// <exception cref="InvalidDataException">The body does not describe a valid message.</exception>
     public static ProtocolMessage Read(byte kind, ReadOnlyMemory<byte> body, int drones, Func<int, int[]?>? releases = null)
@@ -307,7 +313,7 @@ internal static class ProtocolCodec
         }
     }
 
-    /// <summary>Reads the message of <paramref name="kind"/> for a run of <paramref name="drones"/> drones.</summary>
+    /// <summary>Reads the message of <paramref name="kind"/> for a run of <paramref name="drones"/> drones (<paramref name="releases"/>: as above).</summary>
     /// <exception cref="InvalidDataException">The body does not describe a valid message.</exception>
     public static ProtocolMessage Read(byte kind, ref MessagePackReader reader, int drones, Func<int, int[]?>? releases = null)
     {
@@ -378,11 +384,21 @@ internal static class ProtocolCodec
                 }
 
             case PageRequestKind:
-                return new PageRequest(ReadInts(ref reader, "page"));
+                {
+                    // At most a request's worth of pages, refused before any array is made for a larger count.
+                    var pages = new int[PagesAtMost(reader.ReadArrayHeader(), "PageRequest pages")];
+                    for (var i = 0; i < pages.Length; i++)
+                    {
+                        pages[i] = NonNegative(reader.ReadInt32(), "page");
+                    }
+
+                    return new PageRequest(pages);
+                }
+
             case PageReplyKind:
                 return ReadPageReply(ref reader, drones, owned: false);
             case DiffRequestKind:
-                var asked = new PageIntervals[reader.ReadArrayHeader()];
+                var asked = new PageIntervals[PagesAtMost(reader.ReadArrayHeader(), "DiffRequest pages")];
                 for (var i = 0; i < asked.Length; i++)
                 {
                     Fields(ref reader, 2, "DiffRequest page");
@@ -400,7 +416,7 @@ internal static class ProtocolCodec
     /// <summary>A diff reply; its diffs are slices of the reader's input when this drone <paramref name="owned"/> it, else copies.</summary>
     private static DiffReply ReadDiffReply(ref MessagePackReader reader, bool owned)
     {
-        var pages = new PageDiffs[reader.ReadArrayHeader()];
+        var pages = new PageDiffs[PagesAtMost(reader.ReadArrayHeader(), "DiffReply pages")];
         for (var i = 0; i < pages.Length; i++)
         {
             Fields(ref reader, 2, "DiffReply page");
@@ -428,7 +444,7 @@ internal static class ProtocolCodec
     /// </summary>
     private static PageReply ReadPageReply(ref MessagePackReader reader, int drones, bool owned)
     {
-        var copies = new PageCopy[reader.ReadArrayHeader()];
+        var copies = new PageCopy[PagesAtMost(reader.ReadArrayHeader(), "PageReply copies")];
         for (var i = 0; i < copies.Length; i++)
         {
             Fields(ref reader, 3, "PageReply copy");
@@ -623,12 +639,6 @@ internal static class ProtocolCodec
     }
 
     /// <summary>
-    /// Interval records, each VT as the entries that differ from the VT before it (the message's own VT for the first
-    /// record, the previous record's for the others) as index/value pairs after a 0, or, when more than half the entries
-    /// differ, all of them after a 1. Records that travel together are mostly an entry or two apart (a drone's next
-    /// interval, the next drone's interval after the same barrier), so a record costs a few bytes whatever the run's size.
-    /// </summary>
-    /// <summary>
     /// A barrier arrival, whose VT is the changes since release <c>base</c> of the manager (0: since zero), which
     /// <paramref name="releases"/> gives (the barrier manager keeps its last releases' VTs; anyone else has none).
     /// </summary>
@@ -651,7 +661,7 @@ internal static class ProtocolCodec
             @base = new ReleaseBase(sequence, known);
         }
 
-        ReadRecordTimestamp(ref reader, drones, timestamp);
+        ReadTimestampChanges(ref reader, drones, timestamp, "barrier arrival's VT");
         return new BarrierArrival(barrier, drone, timestamp, ReadRecords(ref reader, drones, timestamp), reader.ReadBoolean(), @base);
     }
 
@@ -693,6 +703,12 @@ internal static class ProtocolCodec
         }
     }
 
+    /// <summary>
+    /// Interval records, each VT as the entries that differ from the VT before it (the message's own VT for the first
+    /// record, the previous record's for the others) as index/value pairs after a 0, or, when more than half the entries
+    /// differ, all of them after a 1. Records that travel together are mostly an entry or two apart (a drone's next
+    /// interval, the next drone's interval after the same barrier), so a record costs a few bytes whatever the run's size.
+    /// </summary>
     private static void WriteRecords(ref MessagePackWriter writer, IntervalRecord[] records, ReadOnlySpan<int> start)
     {
         writer.WriteArrayHeader(records.Length);
@@ -737,7 +753,7 @@ internal static class ProtocolCodec
             }
 
             (lastDrone, lastIndex) = (drone, index);
-            ReadRecordTimestamp(ref reader, drones, vt);
+            ReadTimestampChanges(ref reader, drones, vt, "interval record's VT");
             var pages = ReadInts(ref reader, "page");
             try
             {
@@ -752,11 +768,11 @@ internal static class ProtocolCodec
         return records;
     }
 
-    /// <summary>Turns <paramref name="vt"/> (the VT before) into the record's, as <see cref="WriteRecords"/> wrote it.</summary>
-    private static void ReadRecordTimestamp(ref MessagePackReader reader, int drones, int[] vt)
+    /// <summary>Turns <paramref name="vt"/> (the VT before) into the one written after it (<see cref="WriteTimestampChanges"/>); errors name <paramref name="what"/>.</summary>
+    private static void ReadTimestampChanges(ref MessagePackReader reader, int drones, int[] vt, string what)
     {
         var count = reader.ReadArrayHeader();
-        var form = count > 0 ? reader.ReadInt32() : throw new InvalidDataException("interval record's VT is empty: no form, no entries");
+        var form = count > 0 ? reader.ReadInt32() : throw new InvalidDataException($"{what} is empty: no form, no entries");
         if (form == AllEntries && count == 1 + drones)
         {
             for (var d = 0; d < drones; d++)
@@ -769,7 +785,7 @@ internal static class ProtocolCodec
 
         if (form != ChangedEntries || count % 2 != 1 || count > 1 + (2 * drones))
         {
-            throw new InvalidDataException($"interval record's VT: form {form} with {count - 1} numbers is neither index/value pairs nor the {drones} entries of the run");
+            throw new InvalidDataException($"{what}: form {form} with {count - 1} numbers is neither index/value pairs nor the {drones} entries of the run");
         }
 
         var last = -1;
@@ -778,7 +794,7 @@ internal static class ProtocolCodec
             var entry = Drone(reader.ReadInt32(), drones);
             if (entry <= last)
             {
-                throw new InvalidDataException($"interval record's VT changes name drone {entry} after drone {last}");
+                throw new InvalidDataException($"{what} changes name drone {entry} after drone {last}");
             }
 
             vt[entry] = NonNegative(reader.ReadInt32(), "VT entry");
@@ -795,6 +811,14 @@ internal static class ProtocolCodec
             throw new InvalidDataException($"{what} has {actual} fields, expected {count}");
         }
     }
+
+    /// <summary>
+    /// A count of pages in one request or reply, refused before an array is made for it past <see cref="MaxDecodedPages"/>:
+    /// far above the <see cref="LrcEngine.MaxPagesPerDiffRequest"/> an honest one names (the engine refuses those past it,
+    /// saying why), far below what a frame of one-byte items could claim.
+    /// </summary>
+    private static int PagesAtMost(int count, string what) =>
+        count <= MaxDecodedPages ? count : throw new InvalidDataException($"{what}: {count}, more than the {MaxDecodedPages} a message may name");
 
     private static int Drone(int id, int drones) =>
         (uint)id < (uint)drones ? id : throw new InvalidDataException($"drone id {id} outside a run of {drones} drones");
