@@ -114,31 +114,20 @@ internal sealed class Collector
             _modifiedSinceCollection.Clear();
         }
 
-        foreach (var page in noticed)
+        // Every twin and run goes with the diffs. A noticed page's valid copy is current (a newer notice would have
+        // invalidated it); an invalid one lost its diffs and needs a whole page.
+        foreach (var (pages, noticedPages) in new[] { (noticed, true), (modified, false) })
         {
-            var entry = _heap.GetEntry(page);
-            lock (entry)
+            foreach (var page in pages)
             {
-                entry.TwinInterval = 0;
-                entry.RunIntervals.Clear();
-                _heap.DropTwin(page);
-
-                // A valid copy is current (a newer notice would have invalidated it); an invalid one lost its diffs.
-                if (_heap.GetAccess(page) == PageAccess.NoAccess)
+                var entry = _heap.GetEntry(page);
+                lock (entry)
                 {
-                    entry.NeedsWholePage = true;
+                    entry.TwinInterval = 0;
+                    entry.RunIntervals.Clear();
+                    _heap.DropTwin(page);
+                    entry.NeedsWholePage |= noticedPages && _heap.GetAccess(page) == PageAccess.NoAccess;
                 }
-            }
-        }
-
-        foreach (var page in modified)
-        {
-            var entry = _heap.GetEntry(page);
-            lock (entry)
-            {
-                entry.TwinInterval = 0;
-                entry.RunIntervals.Clear();
-                _heap.DropTwin(page);
             }
         }
 
