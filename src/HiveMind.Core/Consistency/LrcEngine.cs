@@ -160,6 +160,14 @@ internal sealed class LrcEngine : IRangeFaultHandler
     /// </summary>
     public int MaxPagesPerPageRequest => (int)Math.Clamp(MaxReplyBytes / (PageSize + PageCopyOverhead(Drones)), 1, MaxPagesPerDiffRequest);
 
+    /// <summary>
+    /// About the most bytes of pages one batch of whole-page requests asks for (a request at least, whatever its size).
+    /// The replies of a batch stay alive until its copies are installed (the copies are slices of the reply bodies), so
+    /// a range miss after a collection asks batch after batch, installing each before sending the next: what it holds at
+    /// once stays near this, however long the range, and 8 MiB is still 32 requests of 64 4 KiB pages in flight.
+    /// </summary>
+    public const long MaxWholePageBatchBytes = 8L << 20;
+
     /// <summary>The most bytes a page copy of a <see cref="PageReply"/> takes beyond the page: its array, page number and bin headers, and an applied vector of <paramref name="drones"/> entries.</summary>
     public static long PageCopyOverhead(int drones) => 16L + (5L * drones);
 

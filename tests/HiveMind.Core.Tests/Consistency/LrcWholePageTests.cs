@@ -56,6 +56,63 @@ public sealed class LrcWholePageTests
         Assert.True(requests == expected, $"drone 0 sent {requests} page request(s) to drone 1 for {Pages} pages with a reply budget of {budget} bytes ({PageSize}-byte pages), expected {expected} ({perRequest} a request)");
     }
 
+    /// <summary>
+    /// A range longer than a batch of whole pages (150 pages of 64 KiB: 9.4 MiB, 10 requests of 15 pages) goes out in
+    /// batches of at most <see cref="LrcEngine.MaxWholePageBatchBytes"/> of pages, each installed before the next is sent,
+    /// so that a range miss holds about a batch of replies at once however long the range; with two holders each batch
+    /// asks both in turn (4 requests each in the first batch of 8, not 5 and 3).
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void RangeMiss_AfterCollection_LongerThanABatch_AsksBatchAfterBatch_InstallingEachBeforeTheNext(int holders)
+    {
+        const int pageSize = 64 << 10;
+        using var cluster = WrittenAndCollected(holders, out var writerOf, pageSize: pageSize);
+        var perRequest = cluster.Engines[0].MaxPagesPerPageRequest;
+        var perBatch = (int)(LrcEngine.MaxWholePageBatchBytes / ((long)perRequest * pageSize));
+        var requests = Pages / perRequest;
+        Assert.True(Pages / holders % perRequest == 0, $"{Pages / holders} pages a holder do not fill requests of {perRequest}: the expected batches below assume full requests");
+        var expected = Enumerable.Range(0, requests).Chunk(perBatch).Select(batch => batch.Length).ToArray();
+        Assert.True(expected.Length > 1, $"{Pages} pages of {pageSize} bytes in requests of {perRequest} fit one batch of {LrcEngine.MaxWholePageBatchBytes} bytes: the test asks for more");
+
+        // As each holder serves each request: how many of the pages drone 0 asked for are installed there.
+        var served = new List<(int Holder, int First, int Installed)>();
+        cluster.ForgeReply = (server, asker, reply) =>
+        {
+            if (reply is PageReply { Copies: [var first, ..] })
+            {
+                var installed = Enumerable.Range(FirstPage, Pages).Count(p => !cluster.Heaps[0].GetEntry(p).NeedsWholePage);
+                lock (served)
+                {
+                    served.Add((server, first.Page, installed));
+                }
+            }
+
+            return reply;
+        };
+        ReadAndCheck(cluster, writerOf);
+
+        var batches = cluster.Batches.Where(b => b.Drone == 0).Select(b => b.Requests).ToArray();
+        Assert.True(
+            batches.SequenceEqual(expected),
+            $"drone 0 sent request batches of [{string.Join(", ", batches)}] for {Pages} whole pages of {pageSize} bytes ({perRequest} a request) from {holders} holder(s), expected [{string.Join(", ", expected)}] (at most {LrcEngine.MaxWholePageBatchBytes} bytes of pages a batch)");
+        Assert.True(served.Count == requests, $"drones 1..{holders} served {served.Count} page request(s) of drone 0, expected {requests}");
+        for (var holder = 1; holder <= holders; holder++)
+        {
+            // A holder's j-th request is the (j * holders + holder - 1)-th sent: the holders take turns.
+            var mine = served.Where(s => s.Holder == holder).ToList();
+            for (var j = 0; j < mine.Count; j++)
+            {
+                var batch = ((j * holders) + holder - 1) / perBatch;
+                var before = batch * perBatch * perRequest;
+                Assert.True(
+                    mine[j].Installed == before,
+                    $"drone {holder} served drone 0's request for pages from {mine[j].First} (its request {j}, in batch {batch}) while drone 0 had {mine[j].Installed} of the pages installed, expected the {before} of the batches before it");
+            }
+        }
+    }
+
     public static TheoryData<string, int[], string> BadRequests => new()
     {
         { "no page", [], "asked for 0 whole page(s) in one request (1 to 64)" },
@@ -121,21 +178,22 @@ public sealed class LrcWholePageTests
     };
 
     /// <summary>
-    /// 3 drones; drone 1 writes pages 1..150 (with <paramref name="holders"/> 2, drone 2 writes the second half), then a
-    /// barrier that collects: drone 0's copies of them need whole pages. <paramref name="writerOf"/>: each page's writer.
+    /// <paramref name="drones"/> drones (3 by default) with pages of <paramref name="pageSize"/> bytes; drone 1 writes
+    /// pages 1..150 (with <paramref name="holders"/> 2, drone 2 writes the second half), then a barrier that collects:
+    /// drone 0's copies of them need whole pages. <paramref name="writerOf"/>: each page's writer.
     /// </summary>
-    private static InMemoryCluster WrittenAndCollected(int holders, out int[] writerOf)
+    private static InMemoryCluster WrittenAndCollected(int holders, out int[] writerOf, int drones = 3, int pageSize = PageSize)
     {
         var writers = Enumerable.Range(0, Pages).Select(i => holders == 1 || i < Pages / 2 ? 1 : 2).ToArray();
         writerOf = writers;
-        var cluster = new InMemoryCluster(3, new HeapOptions { PageSize = PageSize, HeapSize = PageSize * 256L }, EveryBarrier);
+        var cluster = new InMemoryCluster(drones, new HeapOptions { PageSize = pageSize, HeapSize = pageSize * 256L }, EveryBarrier);
         cluster.Run(id =>
         {
             for (var i = 0; i < Pages; i++)
             {
                 if (writers[i] == id)
                 {
-                    var words = cluster.Heaps[id].WriteSpan<int>((long)(FirstPage + i) * PageSize, PageSize / 4);
+                    var words = cluster.Heaps[id].WriteSpan<int>((long)(FirstPage + i) * pageSize, pageSize / 4);
                     for (var k = 0; k < words.Length; k++)
                     {
                         words[k] = Value(FirstPage + i, k);
@@ -155,15 +213,29 @@ public sealed class LrcWholePageTests
     }
 
     /// <summary>Drone 0 reads every word of the pages through one span (one range miss) and checks each against its writer's value.</summary>
-    private static void ReadAndCheck(InMemoryCluster cluster, int[] writerOf)
+    private static void ReadAndCheck(InMemoryCluster cluster, int[] writerOf) => Check(ReadAll(cluster), cluster.Heaps[0].PageSize, writerOf, lost: []);
+
+    /// <summary>Drone 0 reads every word of the pages through one span: one range miss.</summary>
+    private static int[] ReadAll(InMemoryCluster cluster)
     {
-        var words = cluster.Heaps[0].ReadSpan<int>((long)FirstPage * PageSize, Pages * PageSize / 4).ToArray();
+        var pageSize = cluster.Heaps[0].PageSize;
+        return cluster.Heaps[0].ReadSpan<int>((long)FirstPage * pageSize, Pages * pageSize / 4).ToArray();
+    }
+
+    /// <summary>
+    /// Checks the words drone 0 read against their writers' values, or 0 (what drone 0's copy held before) for a page
+    /// whose writer is among <paramref name="lost"/>: its writes died with it.
+    /// </summary>
+    private static void Check(int[] words, int pageSize, int[] writerOf, int[] lost)
+    {
         for (var i = 0; i < words.Length; i++)
         {
-            var (page, k) = (FirstPage + (i / (PageSize / 4)), i % (PageSize / 4));
+            var (page, k) = (FirstPage + (i / (pageSize / 4)), i % (pageSize / 4));
+            var writer = writerOf[page - FirstPage];
+            var expected = lost.Contains(writer) ? 0 : Value(page, k);
             Assert.True(
-                words[i] == Value(page, k),
-                $"drone 0 reads {words[i]} at 0x{((long)page * PageSize) + (4L * k):X} (page {page}, drone {writerOf[page - FirstPage]}'s) after the collection, expected {Value(page, k)}");
+                words[i] == expected,
+                $"drone 0 reads {words[i]} at 0x{((long)page * pageSize) + (4L * k):X} (page {page}, drone {writer}'s{(lost.Contains(writer) ? ", which failed" : string.Empty)}) after the collection, expected {expected}");
         }
     }
 
