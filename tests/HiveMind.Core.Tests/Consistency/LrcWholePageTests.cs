@@ -113,6 +113,61 @@ public sealed class LrcWholePageTests
         }
     }
 
+    /// <summary>
+    /// A holder that stops answering mid-batch: 4 drones, drones 1 and 2 each wrote 75 of the pages, and drone 0's batch
+    /// (2 requests to each) fails as a whole on frozen drone 2 though drone 1 answered. Once the view removes drone 2,
+    /// drone 0 asks drone 1 again for all its 75 pages (2 requests) and reads them right, and keeps its stale copy of
+    /// drone 2's 75, whose writes died with it: 75 pages fetched (none counted twice), 75 resurrected.
+    /// </summary>
+    [Fact]
+    public void RangeMiss_HolderUnreachableMidBatch_AsksTheWholeBatchAgainOnceTheHolderIsRemoved()
+    {
+        using var cluster = WrittenAndCollected(holders: 2, out var writerOf, drones: 4);
+        var statistics = cluster.Engines[0].Statistics;
+        var (fetched, resurrected) = (statistics.WholePagesFetched, statistics.PagesResurrected);
+        var servedBefore = cluster.Handled.GetValueOrDefault((1, nameof(PageRequest)));
+        var whole = new List<int[]>(); // the pages of each request for more than one page that drone 1 served drone 0
+        cluster.ForgeReply = (server, asker, reply) =>
+        {
+            if (server == 1 && asker == 0 && reply is PageReply { Copies.Length: > 1 } copies)
+            {
+                whole.Add([.. copies.Copies.Select(c => c.Page)]);
+            }
+
+            return reply;
+        };
+
+        cluster.Freeze(2);
+        var words = Array.Empty<int>();
+        cluster.Run(id =>
+        {
+            if (id == 0)
+            {
+                words = ReadAll(cluster);
+            }
+            else if (id == 2)
+            {
+                // Drone 0's batch went out once drone 1 served its 2 requests of it (those to drone 2 failed at once).
+                cluster.WaitHandled<PageRequest>(1, servedBefore + 2);
+                cluster.Fail(2);
+            }
+        });
+
+        Check(words, PageSize, writerOf, lost: [2]);
+        var batches = cluster.Batches.Where(b => b.Drone == 0 && b.Requests > 1).Select(b => b.Requests).ToArray();
+        Assert.True(batches.SequenceEqual([4, 2]), $"drone 0 sent request batches of [{string.Join(", ", batches)}] (those of more than one request) for {Pages} whole pages of drones 1 and 2 with drone 2 failing, expected [4, 2]: 2 requests to each, then drone 1's 2 again");
+        int[][] once = [.. Enumerable.Range(FirstPage, Pages).Where(p => writerOf[p - FirstPage] == 1).Chunk(cluster.Engines[0].MaxPagesPerPageRequest)];
+        int[][] expected = [.. once, .. once];
+        Assert.True(
+            whole.Count == expected.Length && whole.Zip(expected).All(pair => pair.First.SequenceEqual(pair.Second)),
+            $"drone 1 served drone 0 whole-page requests for [{string.Join("; ", whole.Select(Describe))}], expected its pages twice: [{string.Join("; ", expected.Select(Describe))}]");
+        var (newlyFetched, newlyResurrected) = (statistics.WholePagesFetched - fetched, statistics.PagesResurrected - resurrected);
+        Assert.True(newlyFetched == Pages / 2, $"drone 0 counted {newlyFetched} whole pages fetched, expected drone 1's {Pages / 2} (counted once, though asked twice)");
+        Assert.True(newlyResurrected == Pages / 2, $"drone 0 counted {newlyResurrected} pages resurrected, expected failed drone 2's {Pages / 2}");
+
+        static string Describe(int[] pages) => $"{pages[0]}..{pages[^1]} ({pages.Length})";
+    }
+
     public static TheoryData<string, int[], string> BadRequests => new()
     {
         { "no page", [], "asked for 0 whole page(s) in one request (1 to 64)" },
