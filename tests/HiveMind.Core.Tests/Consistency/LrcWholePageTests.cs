@@ -16,7 +16,8 @@ public sealed class LrcWholePageTests
 
     /// <summary>
     /// Drone 1 writes 150 pages (or drones 1 and 2 half each), the barrier collects, and drone 0 reads them all through
-    /// one span: one batch of ceil(pages / 64) requests to each holder, every page whole from its holder.
+    /// one span: one batch of ceil(pages / MaxPagesPerPageRequest) requests to each holder (64 pages a request: what
+    /// the default reply budget holds of 4 KiB pages, at most 64), every page whole from its holder.
     /// </summary>
     [Theory]
     [InlineData(1)]
@@ -27,11 +28,12 @@ public sealed class LrcWholePageTests
         var before = cluster.Engines[0].Statistics.WholePagesFetched;
         ReadAndCheck(cluster, writerOf);
 
+        var perRequest = cluster.Engines[0].MaxPagesPerPageRequest;
         var requests = Enumerable.Range(1, holders).Select(h => cluster.Delivered.GetValueOrDefault((h, nameof(PageRequest)))).ToArray();
-        var expected = Enumerable.Range(1, holders).Select(h => (long)Math.Ceiling(writerOf.Count(w => w == h) / (double)LrcEngine.MaxPagesPerDiffRequest)).ToArray();
+        var expected = Enumerable.Range(1, holders).Select(h => (long)Math.Ceiling(writerOf.Count(w => w == h) / (double)perRequest)).ToArray();
         Assert.True(
             requests.SequenceEqual(expected),
-            $"drone 0 sent [{string.Join(", ", requests)}] page request(s) to drones 1..{holders} for {Pages} pages after a collection, expected [{string.Join(", ", expected)}] ({LrcEngine.MaxPagesPerDiffRequest} pages a request)");
+            $"drone 0 sent [{string.Join(", ", requests)}] page request(s) to drones 1..{holders} for {Pages} pages after a collection, expected [{string.Join(", ", expected)}] ({perRequest} pages a request)");
         var batches = cluster.Batches.Where(b => b.Drone == 0).Select(b => b.Requests).ToList();
         Assert.True(batches.SequenceEqual([(int)expected.Sum()]), $"drone 0 sent request batches of [{string.Join(", ", batches)}] for {Pages} whole pages of {holders} holder(s), expected one batch of {expected.Sum()}");
         var fetched = cluster.Engines[0].Statistics.WholePagesFetched - before;
@@ -168,10 +170,11 @@ public sealed class LrcWholePageTests
         static string Describe(int[] pages) => $"{pages[0]}..{pages[^1]} ({pages.Length})";
     }
 
+    /// <summary>Bad whole-page requests to a drone of 3 with 4 KiB pages and the default reply budget, whose limit is 64 pages a request.</summary>
     public static TheoryData<string, int[], string> BadRequests => new()
     {
         { "no page", [], "asked for 0 whole page(s) in one request (1 to 64)" },
-        { "65 pages", [.. Enumerable.Range(0, LrcEngine.MaxPagesPerDiffRequest + 1)], "asked for 65 whole page(s) in one request (1 to 64)" },
+        { "65 pages", [.. Enumerable.Range(0, 65)], "asked for 65 whole page(s) in one request (1 to 64)" },
         { "page -1", [3, -1], "asked for page -1, outside the heap of 256 pages" },
         { "the page past the heap", [3, 256], "asked for page 256, outside the heap of 256 pages" },
         { "a page twice", [3, 4, 5, 4], "asked for page 4 twice in one request of 4 page(s)" },
