@@ -157,6 +157,11 @@ internal sealed class LrcEngine : IRangeFaultHandler
     /// The most pages one whole-page request (<see cref="PageRequest"/>) names, which its holder must answer with all of
     /// them: as many copies as <see cref="MaxReplyBytes"/> holds, at a page and <see cref="PageCopyOverhead"/> bytes each (one
     /// at least, so a budget under a page still fetches), and at most <see cref="MaxPagesPerDiffRequest"/>.
+    /// Every drone of a run must compute the same value: it is both what an asker puts in a request and what a holder
+    /// accepts (<see cref="MissPath.CheckRequest"/>), so a drone whose limit were smaller would refuse the others'
+    /// requests. It follows from <see cref="MaxReplyBytes"/>, the page size and the slot count, equal on all drones
+    /// today (<c>Drone</c> sets <see cref="MaxReplyBytes"/> from <see cref="DefaultReplyBytes"/> of the page size, within
+    /// the frame limit the run's options give); a budget that may differ between drones needs a limit agreed by the run.
     /// </summary>
     public int MaxPagesPerPageRequest => (int)Math.Clamp(MaxReplyBytes / (PageSize + PageCopyOverhead(Drones)), 1, MaxPagesPerDiffRequest);
 
