@@ -157,8 +157,21 @@ internal sealed class LrcEngine : IRangeFaultHandler
     /// The most pages one whole-page request (<see cref="PageRequest"/>) names, which its holder must answer with all of
     /// them: as many copies as <see cref="MaxReplyBytes"/> holds, at a page and <see cref="PageCopyOverhead"/> bytes each (one
     /// at least, so a budget under a page still fetches), and at most <see cref="MaxPagesPerDiffRequest"/>.
+    /// Every drone of a run must compute the same value: it is both what an asker puts in a request and what a holder
+    /// accepts (<see cref="MissPath.CheckRequest"/>), so a drone whose limit were smaller would refuse the others'
+    /// requests. It follows from <see cref="MaxReplyBytes"/>, the page size and the slot count, equal on all drones
+    /// today (<c>Drone</c> sets <see cref="MaxReplyBytes"/> from <see cref="DefaultReplyBytes"/> of the page size, within
+    /// the frame limit the run's options give); a budget that may differ between drones needs a limit agreed by the run.
     /// </summary>
     public int MaxPagesPerPageRequest => (int)Math.Clamp(MaxReplyBytes / (PageSize + PageCopyOverhead(Drones)), 1, MaxPagesPerDiffRequest);
+
+    /// <summary>
+    /// About the most bytes of pages one batch of whole-page requests asks for (a request at least, whatever its size).
+    /// The replies of a batch stay alive until its copies are installed (the copies are slices of the reply bodies), so
+    /// a range miss after a collection asks batch after batch, installing each before sending the next: what it holds at
+    /// once stays near this, however long the range, and 8 MiB is still 32 requests of 64 4 KiB pages in flight.
+    /// </summary>
+    public const long MaxWholePageBatchBytes = 8L << 20;
 
     /// <summary>The most bytes a page copy of a <see cref="PageReply"/> takes beyond the page: its array, page number and bin headers, and an applied vector of <paramref name="drones"/> entries.</summary>
     public static long PageCopyOverhead(int drones) => 16L + (5L * drones);

@@ -633,9 +633,11 @@ internal sealed class MissPath
     /// <summary>
     /// Replaces this drone's copies of the pages that need it (after garbage collection, or on a drone that joined)
     /// with their holders' copies and applied vectors: a holder per page chosen so that the fetches of one page spread
-    /// over its holders, each holder asked for its pages in requests of as many as a reply holds, all requests at once
-    /// (the network windows them per holder, so the replies stream). A holder that stops answering is waited out until
-    /// the view removes it, and the pages are asked for again, those of the removed holder from the others.
+    /// over its holders, each holder asked for its pages in requests of as many as a reply holds, the requests sent in
+    /// batches of about <see cref="LrcEngine.MaxWholePageBatchBytes"/> of pages (the network windows a batch per holder,
+    /// so the replies stream), each batch installed before the next goes. A holder that stops answering is waited out
+    /// until the view removes it, and the pages not yet installed are asked for again, those of the removed holder from
+    /// the others.
     /// </summary>
     private void FetchWholePages(IReadOnlyList<int> pages)
     {
@@ -675,15 +677,14 @@ internal sealed class MissPath
                 Statistics.PagesResurrected += copy is null ? 1 : 0;
             }
 
-            var requests = new List<(int Drone, ProtocolMessage Request)>();
+            // The holders' requests in turns (each holder's first, then each one's second, ...), so that every batch
+            // keeps all the holders busy.
             var perRequest = _engine.MaxPagesPerPageRequest;
-            foreach (var (holder, list) in byHolder)
-            {
-                foreach (var chunk in list.Chunk(perRequest))
-                {
-                    requests.Add((holder, new PageRequest(chunk)));
-                }
-            }
+            var requests = byHolder
+                .SelectMany(pair => pair.Value.Chunk(perRequest).Select((chunk, turn) => (Turn: turn, Holder: pair.Key, Pages: chunk)))
+                .OrderBy(request => request.Turn) // stable: holders in order within a turn
+                .Select(request => (request.Holder, (ProtocolMessage)new PageRequest(request.Pages)))
+                .ToList();
 
             if (requests.Count == 0)
             {
@@ -693,26 +694,9 @@ internal sealed class MissPath
             var asked = byHolder.Values.Sum(list => list.Count);
             try
             {
-                // Every reply is checked before any copy is installed: a holder's bad answer changes nothing here.
-                var replies = _network.RequestAll(requests);
-                for (var i = 0; i < requests.Count; i++)
+                foreach (var batch in Batches(requests))
                 {
-                    var (holder, request) = requests[i];
-                    if (Mismatch((PageRequest)request, replies[i]) is { } wrong)
-                    {
-                        throw new InvalidDataException($"Drone {Self}: drone {holder} answered the request for {wrong}.");
-                    }
-
-                    if (((PageReply)replies[i]).Copies.FirstOrDefault(c => c.Bytes.IsEmpty) is { } none)
-                    {
-                        throw new InvalidDataException($"Drone {Self}: drone {holder} answered the request for page {none.Page} with no copy of it, though it holds the page.");
-                    }
-                }
-
-                foreach (var copy in replies.SelectMany(reply => ((PageReply)reply).Copies))
-                {
-                    InstallCopy(copy.Page, copy);
-                    Statistics.WholePagesFetched++;
+                    FetchBatch(batch);
                 }
 
                 return;
@@ -721,6 +705,59 @@ internal sealed class MissPath
             {
                 Membership.WaitUntilRemoved(error.Drone, $"whole pages ({asked} asked of {byHolder.Count} holder(s))");
             }
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="requests"/> in order, cut into batches of at most <see cref="LrcEngine.MaxWholePageBatchBytes"/>
+    /// of pages asked, a request at least each.
+    /// </summary>
+    private IEnumerable<List<(int Drone, ProtocolMessage Request)>> Batches(List<(int Drone, ProtocolMessage Request)> requests)
+    {
+        var batch = new List<(int Drone, ProtocolMessage Request)>();
+        var bytes = 0L;
+        foreach (var request in requests)
+        {
+            var size = (long)((PageRequest)request.Request).Pages.Length * _heap.PageSize;
+            if (batch.Count > 0 && bytes + size > LrcEngine.MaxWholePageBatchBytes)
+            {
+                yield return batch;
+                (batch, bytes) = ([], 0);
+            }
+
+            batch.Add(request);
+            bytes += size;
+        }
+
+        yield return batch;
+    }
+
+    /// <summary>
+    /// Sends one batch of whole-page requests at once and installs the copies, after checking every reply: a holder's
+    /// bad answer changes nothing of the batch. The replies (whose bodies the copies are slices of) are garbage when
+    /// this returns.
+    /// </summary>
+    private void FetchBatch(List<(int Drone, ProtocolMessage Request)> requests)
+    {
+        var replies = _network.RequestAll(requests);
+        for (var i = 0; i < requests.Count; i++)
+        {
+            var (holder, request) = requests[i];
+            if (Mismatch((PageRequest)request, replies[i]) is { } wrong)
+            {
+                throw new InvalidDataException($"Drone {Self}: drone {holder} answered the request for {wrong}.");
+            }
+
+            if (((PageReply)replies[i]).Copies.FirstOrDefault(c => c.Bytes.IsEmpty) is { } none)
+            {
+                throw new InvalidDataException($"Drone {Self}: drone {holder} answered the request for page {none.Page} with no copy of it, though it holds the page.");
+            }
+        }
+
+        foreach (var copy in replies.SelectMany(reply => ((PageReply)reply).Copies))
+        {
+            InstallCopy(copy.Page, copy);
+            Statistics.WholePagesFetched++;
         }
     }
 

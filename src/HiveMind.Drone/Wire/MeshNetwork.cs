@@ -418,10 +418,17 @@ internal sealed partial class MeshNetwork : IDroneNetwork, IFrameConsumer
     }
 
     /// <summary>About how many bytes the reply to <paramref name="request"/> holds, for the window: a page a page asked for, or a diff reply at most the engine's reply budget.</summary>
-    private long ExpectedReplyBytes(ProtocolMessage request) => request switch
+    private long ExpectedReplyBytes(ProtocolMessage request) => ExpectedReplyBytes(request, Engine.PageSize, Engine.MaxReplyBytes, _drones);
+
+    /// <summary>
+    /// About how many bytes the reply to <paramref name="request"/> holds in a run of <paramref name="drones"/> slots with
+    /// pages of <paramref name="pageSize"/> bytes and a reply budget of <paramref name="maxReplyBytes"/>: a page and a
+    /// copy's overhead a page asked for, or a diff reply of a page an interval, at most the budget (internal: the tests pin it).
+    /// </summary>
+    internal static long ExpectedReplyBytes(ProtocolMessage request, int pageSize, long maxReplyBytes, int drones) => request switch
     {
-        PageRequest pages => pages.Pages.Length * (Engine.PageSize + LrcEngine.PageCopyOverhead(_drones)),
-        DiffRequest diffs => Math.Min(Engine.MaxReplyBytes, diffs.Pages.Sum(p => (long)p.Intervals.Length * (Engine.PageSize + 32L))),
+        PageRequest pages => pages.Pages.Length * (pageSize + LrcEngine.PageCopyOverhead(drones)),
+        DiffRequest diffs => Math.Min(maxReplyBytes, diffs.Pages.Sum(p => (long)p.Intervals.Length * (pageSize + 32L))),
         _ => 1024,
     };
 
