@@ -56,6 +56,7 @@ public sealed partial class Drone
     /// <exception cref="InvalidOperationException">This drone does not hold the lock; the condition is used with another lock; its queue is full.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The lock or condition id is out of range (--locks, --conditions).</exception>
     /// <exception cref="RunAbortedException">The run stopped for this drone while the thread waited.</exception>
+    /// <exception cref="ThreadInterruptedException">The thread was interrupted while it waited: it holds the lock again, as after <see cref="Monitor.Wait(object)"/>.</exception>
     public void LockCondWait(int lockId, int condId)
     {
         CheckHeld(lockId, condId, "waits on");
@@ -67,11 +68,23 @@ public sealed partial class Drone
             _waiters.Add(ticket, new ConditionWaiter(condId));
         }
 
+        var released = false;
         try
         {
             Enqueue(lockId, condId, ticket);
             LockRelease(lockId);
+            released = true;
             AwaitWake(lockId, condId, ticket);
+        }
+        catch (ThreadInterruptedException) when (released)
+        {
+            // As Monitor.Wait: the interrupted thread has the lock again when the exception reaches it, and its entry
+            // leaves the queue, or a later signal would be spent on a waiter that is no longer there. (A run that stopped
+            // meanwhile throws its own reason from here instead.)
+            TakeLock(lockId, condId);
+            AcquireTaken(lockId);
+            RemoveEntry(lockId, condId, ticket);
+            throw;
         }
         finally
         {

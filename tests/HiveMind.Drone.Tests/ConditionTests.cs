@@ -353,6 +353,70 @@ public sealed class ConditionTests
     }
 
     /// <summary>
+    /// A waiting thread that is interrupted (<see cref="Thread.Interrupt"/>) has the lock again when the
+    /// <see cref="ThreadInterruptedException"/> reaches it, as with <see cref="Monitor.Wait(object)"/>, and its entry has
+    /// left the condition's queue: another drone's signal then wakes the thread that waited behind it, instead of being
+    /// spent on the interrupted one's stale entry.
+    /// </summary>
+    [Fact]
+    public void Wait_Interrupted_RetakesTheLockAndLeavesTheQueue_SoAPeersSignalWakesTheNextWaiter()
+    {
+        using var cluster = new DroneCluster(2);
+        using var aHolds = new ManualResetEventSlim();
+        using var bHolds = new ManualResetEventSlim();
+        using var aDone = new ManualResetEventSlim();
+        using var bDone = new ManualResetEventSlim();
+        Exception? aEnded = null, aAfter = null, bEnded = null;
+        cluster.Run(id =>
+        {
+            var drone = cluster[id];
+            if (id == 1)
+            {
+                // The signaller, once drone 0's thread A is back from its interrupted wait: one signal, for one waiter.
+                Assert.True(aDone.Wait(Limit), "drone 0's thread A did not come back from its interrupted wait on condition 0 of lock 0");
+                drone.LockAcquire(0);
+                drone.LockCondSignal(0, 0);
+                drone.LockRelease(0);
+                return;
+            }
+
+            var a = new Thread(() =>
+            {
+                drone.LockAcquire(0);
+                aHolds.Set();
+                aEnded = Record.Exception(() => drone.LockCondWait(0, 0));
+                aAfter = Record.Exception(() => drone.LockRelease(0)); // held again after the interrupted wait
+                aDone.Set();
+            });
+            var b = new Thread(() =>
+            {
+                aHolds.Wait(Limit);
+                bEnded = Record.Exception(() =>
+                {
+                    drone.LockAcquire(0); // once thread A gave the lock up in its wait
+                    bHolds.Set();
+                    drone.LockCondWait(0, 0); // behind A in the queue
+                    drone.LockRelease(0);
+                });
+                bDone.Set();
+            });
+            a.Start();
+            b.Start();
+            Assert.True(bHolds.Wait(Limit), "drone 0's thread B did not take lock 0 after thread A began to wait on condition 0");
+            drone.LockAcquire(0); // once B gave it up in its wait too: both are in condition 0's queue, A first
+            drone.LockRelease(0);
+            a.Interrupt();
+            Assert.True(bDone.Wait(Limit), "drone 1's signal on condition 0 did not wake drone 0's thread B, which waited behind the interrupted thread A (spent on A's stale entry?)");
+            a.Join(Limit);
+            b.Join(Limit);
+        }, Limit * 2);
+
+        Assert.True(aEnded is ThreadInterruptedException, $"drone 0's thread A: its interrupted wait ended with {aEnded?.GetType().Name ?? "no exception"}: {aEnded?.Message}");
+        Assert.True(aAfter is null, $"drone 0's thread A could not release lock 0 after its interrupted wait (it should hold the lock again): {aAfter?.GetType().Name}: {aAfter?.Message}");
+        Assert.True(bEnded is null, $"drone 0's thread B's wait ended with {bEnded?.GetType().Name}: {bEnded?.Message}");
+    }
+
+    /// <summary>
     /// A drone waits on a condition when the other drone of the run goes (drone 0, or drone 1 in a run that does not
     /// recover): the run stops for the waiter, whose wait ends with the reason instead of hanging.
     /// </summary>
