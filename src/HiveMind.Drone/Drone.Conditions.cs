@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using HiveMind.Consistency;
 using HiveMind.Net.Transport;
 using HiveMind.Wire;
@@ -69,6 +70,8 @@ public sealed partial class Drone
         }
 
         var released = false;
+        ThreadInterruptedException? interrupted = null;
+        var woken = false;
         try
         {
             Enqueue(lockId, condId, ticket);
@@ -76,30 +79,50 @@ public sealed partial class Drone
             released = true;
             AwaitWake(lockId, condId, ticket);
         }
-        catch (ThreadInterruptedException) when (released)
+        catch (ThreadInterruptedException error) when (released)
         {
-            // As Monitor.Wait: the interrupted thread has the lock again when the exception reaches it, and its entry
-            // leaves the queue, or a later signal would be spent on a waiter that is no longer there. (A run that stopped
-            // meanwhile throws its own reason from here instead.)
-            TakeLock(lockId, condId);
-            AcquireTaken(lockId);
-            RemoveEntry(lockId, condId, ticket);
-            throw;
+            interrupted = error; // answered once the lock is taken again, below
         }
         finally
         {
             lock (_conditionGate)
             {
+                woken = _waiters[ticket].Woken;
                 _waiters.Remove(ticket);
             }
         }
 
-        TakeLock(lockId, condId);
+        // As Monitor.Wait: the thread has the lock again before it returns, even when interrupted, in the wait or while it
+        // takes the lock back from another thread of this drone. (A run that stopped meanwhile throws its own reason here.)
+        while (true)
+        {
+            try
+            {
+                TakeLock(lockId, condId);
+                break;
+            }
+            catch (ThreadInterruptedException error)
+            {
+                interrupted ??= error;
+            }
+        }
+
         AcquireTaken(lockId);
 
-        // Woken without a signal taking its entry (a wake for all when a drone left the run): the entry goes now, or a
-        // later signal would spend itself on a waiter that is no longer there.
+        // Woken without a signal taking its entry (a wake for all when a drone left the run), or interrupted: the entry goes
+        // now, or a later signal would spend itself on a waiter that is no longer there.
         RemoveEntry(lockId, condId, ticket);
+        if (interrupted is not null)
+        {
+            // A wake that came before the interrupt is passed on, as POSIX asks of a cancelled waiter, so that no other
+            // waiter loses it (one more wake is harmless under Mesa semantics).
+            if (woken)
+            {
+                LockCondSignal(lockId, condId);
+            }
+
+            ExceptionDispatchInfo.Throw(interrupted);
+        }
     }
 
     /// <summary>Takes this drone's <paramref name="ticket"/> out of the condition's queue if it is still there (holding the lock).</summary>

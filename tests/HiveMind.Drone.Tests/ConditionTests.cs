@@ -417,6 +417,46 @@ public sealed class ConditionTests
     }
 
     /// <summary>
+    /// A thread woken by a signal and interrupted while it takes the lock back from another thread of its drone still
+    /// comes back holding the lock (the interrupt is answered once it has it), as <see cref="Monitor.Wait(object)"/> does.
+    /// </summary>
+    [Fact]
+    public void Wait_InterruptedWhileTakingTheLockBack_ComesBackHoldingIt()
+    {
+        using var drone = Drone.Start(new DroneOptions { HeapSize = "1MiB", Quiet = true });
+        using var aHolds = new ManualResetEventSlim();
+        using var signalled = new ManualResetEventSlim();
+        using var interrupted = new ManualResetEventSlim();
+        Exception? aEnded = null, aAfter = null, bEnded = null;
+        var a = new Thread(() =>
+        {
+            drone.LockAcquire(0);
+            aHolds.Set();
+            aEnded = Record.Exception(() => drone.LockCondWait(0, 0));
+            aAfter = Record.Exception(() => drone.LockRelease(0)); // held again, interrupt or not
+        });
+        var b = new Thread(() => bEnded = Record.Exception(() =>
+        {
+            aHolds.Wait(Limit);
+            drone.LockAcquire(0); // once thread A gave it up in its wait
+            drone.LockCondSignal(0, 0); // A wakes, and waits for the lock B still holds
+            signalled.Set();
+            interrupted.Wait(Limit);
+            drone.LockRelease(0);
+        }));
+        a.Start();
+        b.Start();
+        Assert.True(signalled.Wait(Limit), "drone 0's thread B did not take lock 0 and signal condition 0 after thread A began to wait");
+        a.Interrupt(); // A is woken and cannot have the lock before B lets it go
+        interrupted.Set();
+        Assert.True(a.Join(Limit), "drone 0's thread A did not come back from its wait on condition 0 of lock 0");
+        Assert.True(b.Join(Limit), "drone 0's thread B did not release lock 0");
+        Assert.True(aEnded is ThreadInterruptedException, $"drone 0's thread A: its interrupted wait ended with {aEnded?.GetType().Name ?? "no exception"}: {aEnded?.Message}");
+        Assert.True(aAfter is null, $"drone 0's thread A could not release lock 0 after its interrupted wait (it should hold the lock again): {aAfter?.GetType().Name}: {aAfter?.Message}");
+        Assert.True(bEnded is null, $"drone 0's thread B: {bEnded?.GetType().Name}: {bEnded?.Message}");
+    }
+
+    /// <summary>
     /// A drone waits on a condition when the other drone of the run goes (drone 0, or drone 1 in a run that does not
     /// recover): the run stops for the waiter, whose wait ends with the reason instead of hanging.
     /// </summary>
