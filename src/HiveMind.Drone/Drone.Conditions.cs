@@ -57,7 +57,12 @@ public sealed partial class Drone
     /// <exception cref="InvalidOperationException">This drone does not hold the lock; the condition is used with another lock; its queue is full.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The lock or condition id is out of range (--locks, --conditions).</exception>
     /// <exception cref="RunAbortedException">The run stopped for this drone while the thread waited.</exception>
-    /// <exception cref="ThreadInterruptedException">The thread was interrupted while it waited: it holds the lock again, as after <see cref="Monitor.Wait(object)"/>.</exception>
+    /// <exception cref="ThreadInterruptedException">
+    /// The thread was interrupted while it waited for a wake or for the lock from another of the drone's threads: it holds
+    /// the lock again, as after <see cref="Monitor.Wait(object)"/>, and a signal that had chosen it is passed on. (An
+    /// interrupt inside the protocol's own acquire, while another drone holds the lock, is not answered this way: as for
+    /// <see cref="LockAcquire"/>, it leaves the lock's request outstanding.)
+    /// </exception>
     public void LockCondWait(int lockId, int condId)
     {
         CheckHeld(lockId, condId, "waits on");
@@ -71,7 +76,6 @@ public sealed partial class Drone
 
         var released = false;
         ThreadInterruptedException? interrupted = null;
-        var woken = false;
         try
         {
             Enqueue(lockId, condId, ticket);
@@ -87,7 +91,6 @@ public sealed partial class Drone
         {
             lock (_conditionGate)
             {
-                woken = _waiters[ticket].Woken;
                 _waiters.Remove(ticket);
             }
         }
@@ -111,12 +114,13 @@ public sealed partial class Drone
 
         // Woken without a signal taking its entry (a wake for all when a drone left the run), or interrupted: the entry goes
         // now, or a later signal would spend itself on a waiter that is no longer there.
-        RemoveEntry(lockId, condId, ticket);
+        var queued = RemoveEntry(lockId, condId, ticket);
         if (interrupted is not null)
         {
-            // A wake that came before the interrupt is passed on, as POSIX asks of a cancelled waiter, so that no other
-            // waiter loses it (one more wake is harmless under Mesa semantics).
-            if (woken)
+            // An interrupted waiter whose entry a signal took (before the interrupt, or while it took the lock back: the
+            // wake then found no waiter) passes a signal on, as POSIX asks of a cancelled waiter, so that no other waiter
+            // loses it (one more wake is harmless under Mesa semantics).
+            if (!queued)
             {
                 LockCondSignal(lockId, condId);
             }
@@ -125,8 +129,8 @@ public sealed partial class Drone
         }
     }
 
-    /// <summary>Takes this drone's <paramref name="ticket"/> out of the condition's queue if it is still there (holding the lock).</summary>
-    private void RemoveEntry(int lockId, int condId, ulong ticket)
+    /// <summary>Takes this drone's <paramref name="ticket"/> out of the condition's queue if it is still there (holding the lock); whether it was.</summary>
+    private bool RemoveEntry(int lockId, int condId, ulong ticket)
     {
         var queue = QueueOf(condId);
         var (_, head, count) = ReadQueue(lockId, condId, queue);
@@ -145,8 +149,10 @@ public sealed partial class Drone
             }
 
             Heap.Write(queue + (2 * sizeof(int)), count - 1);
-            return;
+            return true;
         }
+
+        return false;
     }
 
     /// <summary>

@@ -433,11 +433,21 @@ public sealed class ConditionTests
             drone.LockAcquire(0);
             aHolds.Set();
             aEnded = Record.Exception(() => drone.LockCondWait(0, 0));
-            aAfter = Record.Exception(() => drone.LockRelease(0)); // held again, interrupt or not
+            aAfter = Record.Exception(() =>
+            {
+                drone.LockRelease(0); // held again, interrupt or not
+                try
+                {
+                    Thread.Sleep(0); // an interrupt still pending ends here (see below)
+                }
+                catch (ThreadInterruptedException)
+                {
+                }
+            });
         });
         var b = new Thread(() => bEnded = Record.Exception(() =>
         {
-            aHolds.Wait(Limit);
+            Assert.True(aHolds.Wait(Limit), "drone 0's thread A did not take lock 0");
             drone.LockAcquire(0); // once thread A gave it up in its wait
             drone.LockCondSignal(0, 0); // A wakes, and waits for the lock B still holds
             signalled.Set();
@@ -447,12 +457,68 @@ public sealed class ConditionTests
         a.Start();
         b.Start();
         Assert.True(signalled.Wait(Limit), "drone 0's thread B did not take lock 0 and signal condition 0 after thread A began to wait");
-        a.Interrupt(); // A is woken and cannot have the lock before B lets it go
+
+        // A is woken and cannot have the lock before B lets it go: it blocks (in its wait, or for the lock), and an
+        // interrupt that finds it blocked is thrown there. One that finds it pulsed but not yet running (a state that still
+        // reads as blocked) stays pending, and A may then find the lock free: .NET raises it at A's next block instead.
+        // Either way A comes back holding the lock.
+        Assert.True(SpinWait.SpinUntil(() => (a.ThreadState & ThreadState.WaitSleepJoin) != 0, Limit), "drone 0's thread A did not block on lock 0, which thread B holds");
+        a.Interrupt();
         interrupted.Set();
         Assert.True(a.Join(Limit), "drone 0's thread A did not come back from its wait on condition 0 of lock 0");
         Assert.True(b.Join(Limit), "drone 0's thread B did not release lock 0");
-        Assert.True(aEnded is ThreadInterruptedException, $"drone 0's thread A: its interrupted wait ended with {aEnded?.GetType().Name ?? "no exception"}: {aEnded?.Message}");
+        Assert.True(aEnded is null or ThreadInterruptedException, $"drone 0's thread A: its interrupted wait ended with {aEnded?.GetType().Name}: {aEnded?.Message}");
         Assert.True(aAfter is null, $"drone 0's thread A could not release lock 0 after its interrupted wait (it should hold the lock again): {aAfter?.GetType().Name}: {aAfter?.Message}");
+        Assert.True(bEnded is null, $"drone 0's thread B: {bEnded?.GetType().Name}: {bEnded?.Message}");
+    }
+
+    /// <summary>
+    /// A signal made while an interrupted waiter takes the lock back (its entry still first in the queue) is not lost: the
+    /// thread that waits behind it wakes, whichever of the two the signal found first.
+    /// </summary>
+    [Fact]
+    public void Wait_SignalledWhileAnInterruptedWaiterTakesTheLockBack_WakesTheNextWaiter()
+    {
+        using var drone = Drone.Start(new DroneOptions { HeapSize = "1MiB", Quiet = true });
+        using var aHolds = new ManualResetEventSlim();
+        using var bHolds = new ManualResetEventSlim();
+        Exception? aEnded = null, aAfter = null, bEnded = null;
+        var a = new Thread(() =>
+        {
+            drone.LockAcquire(0);
+            aHolds.Set();
+            aEnded = Record.Exception(() => drone.LockCondWait(0, 0));
+            aAfter = Record.Exception(() =>
+            {
+                drone.LockRelease(0); // held again after the wait
+                try
+                {
+                    Thread.Sleep(0); // an interrupt still pending (it found the thread running) ends here
+                }
+                catch (ThreadInterruptedException)
+                {
+                }
+            });
+        });
+        var b = new Thread(() => bEnded = Record.Exception(() =>
+        {
+            Assert.True(aHolds.Wait(Limit), "drone 0's thread A did not take lock 0");
+            drone.LockAcquire(0); // once A gave it up in its wait
+            bHolds.Set();
+            drone.LockCondWait(0, 0); // behind A in the queue
+            drone.LockRelease(0);
+        }));
+        a.Start();
+        b.Start();
+        Assert.True(bHolds.Wait(Limit), "drone 0's thread B did not take lock 0 after thread A began to wait on condition 0");
+        drone.LockAcquire(0); // once B waits too: the queue is A, B
+        a.Interrupt(); // A takes the lock back, which this thread holds
+        drone.LockCondSignal(0, 0); // one signal: it must reach B, through A's entry or past it
+        drone.LockRelease(0);
+        Assert.True(b.Join(Limit), "the signal made while drone 0's interrupted thread A took lock 0 back did not wake thread B, which waited behind it on condition 0");
+        Assert.True(a.Join(Limit), "drone 0's thread A did not come back from its interrupted wait");
+        Assert.True(aEnded is null or ThreadInterruptedException, $"drone 0's thread A's wait ended with {aEnded?.GetType().Name}: {aEnded?.Message}");
+        Assert.True(aAfter is null, $"drone 0's thread A could not release lock 0 after its interrupted wait: {aAfter?.GetType().Name}: {aAfter?.Message}");
         Assert.True(bEnded is null, $"drone 0's thread B: {bEnded?.GetType().Name}: {bEnded?.Message}");
     }
 
