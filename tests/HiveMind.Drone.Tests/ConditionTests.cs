@@ -362,11 +362,8 @@ public sealed class ConditionTests
     public void Wait_Interrupted_RetakesTheLockAndLeavesTheQueue_SoAPeersSignalWakesTheNextWaiter()
     {
         using var cluster = new DroneCluster(2);
-        using var aHolds = new ManualResetEventSlim();
-        using var bHolds = new ManualResetEventSlim();
         using var aDone = new ManualResetEventSlim();
-        using var bDone = new ManualResetEventSlim();
-        Exception? aEnded = null, aAfter = null, bEnded = null;
+        WaitingThread? a = null, b = null;
         cluster.Run(id =>
         {
             var drone = cluster[id];
@@ -380,40 +377,16 @@ public sealed class ConditionTests
                 return;
             }
 
-            var a = new Thread(() =>
-            {
-                drone.LockAcquire(0);
-                aHolds.Set();
-                aEnded = Record.Exception(() => drone.LockCondWait(0, 0));
-                aAfter = Record.Exception(() => drone.LockRelease(0)); // held again after the interrupted wait
-                aDone.Set();
-            });
-            var b = new Thread(() =>
-            {
-                aHolds.Wait(Limit);
-                bEnded = Record.Exception(() =>
-                {
-                    drone.LockAcquire(0); // once thread A gave the lock up in its wait
-                    bHolds.Set();
-                    drone.LockCondWait(0, 0); // behind A in the queue
-                    drone.LockRelease(0);
-                });
-                bDone.Set();
-            });
-            a.Start();
-            b.Start();
-            Assert.True(bHolds.Wait(Limit), "drone 0's thread B did not take lock 0 after thread A began to wait on condition 0");
-            drone.LockAcquire(0); // once B gave it up in its wait too: both are in condition 0's queue, A first
-            drone.LockRelease(0);
-            a.Interrupt();
-            Assert.True(bDone.Wait(Limit), "drone 1's signal on condition 0 did not wake drone 0's thread B, which waited behind the interrupted thread A (spent on A's stale entry?)");
-            a.Join(Limit);
-            b.Join(Limit);
+            (a, b) = TwoWaiters(drone);
+            a.Thread.Interrupt();
+            Assert.True(a.Thread.Join(Limit), "drone 0's thread A did not come back from its interrupted wait");
+            aDone.Set();
+            Assert.True(b.Thread.Join(Limit), "drone 1's signal on condition 0 did not wake drone 0's thread B, which waited behind the interrupted thread A (spent on A's stale entry?)");
         }, Limit * 2);
 
-        Assert.True(aEnded is ThreadInterruptedException, $"drone 0's thread A: its interrupted wait ended with {aEnded?.GetType().Name ?? "no exception"}: {aEnded?.Message}");
-        Assert.True(aAfter is null, $"drone 0's thread A could not release lock 0 after its interrupted wait (it should hold the lock again): {aAfter?.GetType().Name}: {aAfter?.Message}");
-        Assert.True(bEnded is null, $"drone 0's thread B's wait ended with {bEnded?.GetType().Name}: {bEnded?.Message}");
+        Assert.True(a!.Ended is ThreadInterruptedException, $"drone 0's thread A: its interrupted wait ended with {a.Ended?.GetType().Name ?? "no exception"}: {a.Ended?.Message}");
+        a.CheckHeldAfter();
+        b!.CheckEndedWell();
     }
 
     /// <summary>
@@ -424,52 +397,20 @@ public sealed class ConditionTests
     public void Wait_InterruptedWhileTakingTheLockBack_ComesBackHoldingIt()
     {
         using var drone = Drone.Start(new DroneOptions { HeapSize = "1MiB", Quiet = true });
-        using var aHolds = new ManualResetEventSlim();
-        using var signalled = new ManualResetEventSlim();
-        using var interrupted = new ManualResetEventSlim();
-        Exception? aEnded = null, aAfter = null, bEnded = null;
-        var a = new Thread(() =>
-        {
-            drone.LockAcquire(0);
-            aHolds.Set();
-            aEnded = Record.Exception(() => drone.LockCondWait(0, 0));
-            aAfter = Record.Exception(() =>
-            {
-                drone.LockRelease(0); // held again, interrupt or not
-                try
-                {
-                    Thread.Sleep(0); // an interrupt still pending ends here (see below)
-                }
-                catch (ThreadInterruptedException)
-                {
-                }
-            });
-        });
-        var b = new Thread(() => bEnded = Record.Exception(() =>
-        {
-            Assert.True(aHolds.Wait(Limit), "drone 0's thread A did not take lock 0");
-            drone.LockAcquire(0); // once thread A gave it up in its wait
-            drone.LockCondSignal(0, 0); // A wakes, and waits for the lock B still holds
-            signalled.Set();
-            interrupted.Wait(Limit);
-            drone.LockRelease(0);
-        }));
-        a.Start();
-        b.Start();
-        Assert.True(signalled.Wait(Limit), "drone 0's thread B did not take lock 0 and signal condition 0 after thread A began to wait");
+        var a = new WaitingThread(drone, "A");
+        drone.LockAcquire(0); // A waits
+        drone.LockCondSignal(0, 0); // A wakes, and waits for the lock this thread holds
 
-        // A is woken and cannot have the lock before B lets it go: it blocks (in its wait, or for the lock), and an
-        // interrupt that finds it blocked is thrown there. One that finds it pulsed but not yet running (a state that still
-        // reads as blocked) stays pending, and A may then find the lock free: .NET raises it at A's next block instead.
-        // Either way A comes back holding the lock.
-        Assert.True(SpinWait.SpinUntil(() => (a.ThreadState & ThreadState.WaitSleepJoin) != 0, Limit), "drone 0's thread A did not block on lock 0, which thread B holds");
-        a.Interrupt();
-        interrupted.Set();
-        Assert.True(a.Join(Limit), "drone 0's thread A did not come back from its wait on condition 0 of lock 0");
-        Assert.True(b.Join(Limit), "drone 0's thread B did not release lock 0");
-        Assert.True(aEnded is null or ThreadInterruptedException, $"drone 0's thread A: its interrupted wait ended with {aEnded?.GetType().Name}: {aEnded?.Message}");
-        Assert.True(aAfter is null, $"drone 0's thread A could not release lock 0 after its interrupted wait (it should hold the lock again): {aAfter?.GetType().Name}: {aAfter?.Message}");
-        Assert.True(bEnded is null, $"drone 0's thread B: {bEnded?.GetType().Name}: {bEnded?.Message}");
+        // A cannot have the lock before this thread lets it go: it blocks (in its wait, or for the lock), and an interrupt
+        // that finds it blocked is thrown there. One that finds it pulsed but not yet running (a state that still reads as
+        // blocked) stays pending, and A may then find the lock free: .NET raises it at A's next block instead. Either way
+        // A comes back holding the lock.
+        Assert.True(SpinWait.SpinUntil(() => (a.Thread.ThreadState & ThreadState.WaitSleepJoin) != 0, Limit), "drone 0's thread A did not block on lock 0, which the test's thread holds");
+        a.Thread.Interrupt();
+        drone.LockRelease(0);
+        Assert.True(a.Thread.Join(Limit), "drone 0's thread A did not come back from its wait on condition 0 of lock 0");
+        Assert.True(a.Ended is null or ThreadInterruptedException, $"drone 0's thread A: its interrupted wait ended with {a.Ended?.GetType().Name}: {a.Ended?.Message}");
+        a.CheckHeldAfter();
     }
 
     /// <summary>
@@ -480,46 +421,75 @@ public sealed class ConditionTests
     public void Wait_SignalledWhileAnInterruptedWaiterTakesTheLockBack_WakesTheNextWaiter()
     {
         using var drone = Drone.Start(new DroneOptions { HeapSize = "1MiB", Quiet = true });
-        using var aHolds = new ManualResetEventSlim();
-        using var bHolds = new ManualResetEventSlim();
-        Exception? aEnded = null, aAfter = null, bEnded = null;
-        var a = new Thread(() =>
-        {
-            drone.LockAcquire(0);
-            aHolds.Set();
-            aEnded = Record.Exception(() => drone.LockCondWait(0, 0));
-            aAfter = Record.Exception(() =>
-            {
-                drone.LockRelease(0); // held again after the wait
-                try
-                {
-                    Thread.Sleep(0); // an interrupt still pending (it found the thread running) ends here
-                }
-                catch (ThreadInterruptedException)
-                {
-                }
-            });
-        });
-        var b = new Thread(() => bEnded = Record.Exception(() =>
-        {
-            Assert.True(aHolds.Wait(Limit), "drone 0's thread A did not take lock 0");
-            drone.LockAcquire(0); // once A gave it up in its wait
-            bHolds.Set();
-            drone.LockCondWait(0, 0); // behind A in the queue
-            drone.LockRelease(0);
-        }));
-        a.Start();
-        b.Start();
-        Assert.True(bHolds.Wait(Limit), "drone 0's thread B did not take lock 0 after thread A began to wait on condition 0");
-        drone.LockAcquire(0); // once B waits too: the queue is A, B
-        a.Interrupt(); // A takes the lock back, which this thread holds
+        var (a, b) = TwoWaiters(drone);
+        drone.LockAcquire(0); // the queue is A, B
+        a.Thread.Interrupt(); // A takes the lock back, which this thread holds
         drone.LockCondSignal(0, 0); // one signal: it must reach B, through A's entry or past it
         drone.LockRelease(0);
-        Assert.True(b.Join(Limit), "the signal made while drone 0's interrupted thread A took lock 0 back did not wake thread B, which waited behind it on condition 0");
-        Assert.True(a.Join(Limit), "drone 0's thread A did not come back from its interrupted wait");
-        Assert.True(aEnded is null or ThreadInterruptedException, $"drone 0's thread A's wait ended with {aEnded?.GetType().Name}: {aEnded?.Message}");
-        Assert.True(aAfter is null, $"drone 0's thread A could not release lock 0 after its interrupted wait: {aAfter?.GetType().Name}: {aAfter?.Message}");
-        Assert.True(bEnded is null, $"drone 0's thread B: {bEnded?.GetType().Name}: {bEnded?.Message}");
+        Assert.True(b.Thread.Join(Limit), "the signal made while drone 0's interrupted thread A took lock 0 back did not wake thread B, which waited behind it on condition 0");
+        Assert.True(a.Thread.Join(Limit), "drone 0's thread A did not come back from its interrupted wait");
+        Assert.True(a.Ended is null or ThreadInterruptedException, $"drone 0's thread A's wait ended with {a.Ended?.GetType().Name}: {a.Ended?.Message}");
+        a.CheckHeldAfter();
+        b.CheckEndedWell();
+    }
+
+    /// <summary>Threads A and B of <paramref name="drone"/> waiting on condition 0 of lock 0, A first in its queue; lock 0 is free when this returns.</summary>
+    private static (WaitingThread A, WaitingThread B) TwoWaiters(Drone drone)
+    {
+        var a = new WaitingThread(drone, "A");
+        return (a, new WaitingThread(drone, "B")); // B starts once A waits: behind it in the queue
+    }
+
+    /// <summary>
+    /// A thread of drone 0 that takes lock 0, waits on condition 0, then releases the lock, which it must hold again
+    /// whatever ended the wait, and ends an interrupt still pending. The constructor returns once the thread waits (gave
+    /// the lock up), so threads made one after another queue in that order.
+    /// </summary>
+    private sealed class WaitingThread
+    {
+        private readonly string _name;
+
+        public WaitingThread(Drone drone, string name)
+        {
+            _name = name;
+            using var holds = new ManualResetEventSlim();
+            Thread = new Thread(() =>
+            {
+                drone.LockAcquire(0);
+                holds.Set();
+                Ended = Record.Exception(() => drone.LockCondWait(0, 0));
+                After = Record.Exception(() =>
+                {
+                    drone.LockRelease(0);
+                    try
+                    {
+                        Thread.Sleep(0); // an interrupt still pending (it found the thread running) ends here
+                    }
+                    catch (ThreadInterruptedException)
+                    {
+                    }
+                });
+            });
+            Thread.Start();
+            Assert.True(holds.Wait(Limit), $"drone 0's thread {name} did not take lock 0");
+            drone.LockAcquire(0); // only once the thread gave it up in its wait
+            drone.LockRelease(0);
+        }
+
+        public Thread Thread { get; }
+
+        public Exception? Ended { get; private set; }
+
+        public Exception? After { get; private set; }
+
+        public void CheckHeldAfter() =>
+            Assert.True(After is null, $"drone 0's thread {_name} could not release lock 0 after its wait (it should hold the lock again): {After?.GetType().Name}: {After?.Message}");
+
+        public void CheckEndedWell()
+        {
+            Assert.True(Ended is null, $"drone 0's thread {_name}'s wait ended with {Ended?.GetType().Name}: {Ended?.Message}");
+            CheckHeldAfter();
+        }
     }
 
     /// <summary>
