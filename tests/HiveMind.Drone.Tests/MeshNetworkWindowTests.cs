@@ -1,7 +1,5 @@
-using System.Buffers;
 using HiveMind.Consistency;
 using HiveMind.Wire;
-using MessagePack;
 
 namespace HiveMind.DroneTests;
 
@@ -21,19 +19,10 @@ public sealed class MeshNetworkWindowTests
     {
         var asked = Enumerable.Range(int.MaxValue - pages, pages).ToArray();
         var reply = new PageReply([.. asked.Select(page => new PageCopy(page, new byte[pageSize], Enumerable.Repeat(int.MaxValue, drones).ToArray()))]);
-        var largest = Encode(reply).Length;
+        var largest = ProtocolCodecTests.Encode(reply).Length;
         var expected = MeshNetwork.ExpectedReplyBytes(new PageRequest(asked), pageSize, LrcEngine.DefaultReplyBytes(pageSize), drones);
         Assert.True(
             expected >= largest && expected <= largest + (16L * pages),
             $"the window expects {expected} bytes for a reply to a request for {pages} page(s) of {pageSize} bytes in a run of {drones} slots, whose largest reply encodes to {largest} bytes (expected {largest} to {largest + (16L * pages)})");
-    }
-
-    private static byte[] Encode(ProtocolMessage message)
-    {
-        var output = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(output);
-        ProtocolCodec.Write(ref writer, message);
-        writer.Flush();
-        return output.WrittenSpan.ToArray();
     }
 }

@@ -436,7 +436,8 @@ public sealed class ProtocolCodecTests
         Assert.True(viaReader is null or InvalidDataException, $"{what} ({Convert.ToHexString(bytes)}), read with a reader, threw {viaReader?.GetType().Name}: {viaReader?.Message}");
     }
 
-    private static byte[] Encode(ProtocolMessage message)
+    /// <summary>A protocol message as the wire carries its body.</summary>
+    internal static byte[] Encode(ProtocolMessage message)
     {
         var output = new ArrayBufferWriter<byte>();
         var writer = new MessagePackWriter(output);
