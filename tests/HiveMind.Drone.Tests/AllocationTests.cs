@@ -1,4 +1,3 @@
-using System.Buffers;
 using HiveMind.Allocation;
 using HiveMind.Consistency;
 using HiveMind.Net.Transport;
@@ -500,24 +499,11 @@ public sealed class AllocationTests
 
     private static string Describe(Action action) => Record.Exception(action) is { } error ? $"{error.GetType().Name}: {error.Message}" : "no exception";
 
-    private static byte[] Encode(object value)
+    private static byte[] Encode(object value) => value switch
     {
-        var output = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(output);
-        switch (value)
-        {
-            case AllocateRequest r:
-                AllocationCodec.Write(ref writer, r);
-                break;
-            case FreeRequest r:
-                AllocationCodec.Write(ref writer, r);
-                break;
-            case AllocationReply r:
-                AllocationCodec.Write(ref writer, r);
-                break;
-        }
-
-        writer.Flush();
-        return output.WrittenSpan.ToArray();
-    }
+        AllocateRequest r => WireBodies.Of(r, AllocationCodec.Write),
+        FreeRequest r => WireBodies.Of(r, AllocationCodec.Write),
+        AllocationReply r => WireBodies.Of(r, AllocationCodec.Write),
+        _ => throw new ArgumentException($"{value} is not an allocation message", nameof(value)),
+    };
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using HiveMind.Consistency;
 using HiveMind.Memory;
@@ -173,11 +172,7 @@ public sealed class BarrierTrafficTests
 
             public void Send(int drone, ProtocolMessage message)
             {
-                var output = new ArrayBufferWriter<byte>();
-                var writer = new MessagePackWriter(output);
-                ProtocolCodec.Write(ref writer, message);
-                writer.Flush();
-                var body = output.WrittenSpan.ToArray();
+                var body = WireBodies.Of(message, ProtocolCodec.Write);
                 if (drone != self && (drone == LrcEngine.BarrierManagerDrone || self == LrcEngine.BarrierManagerDrone))
                 {
                     var toManager = drone == LrcEngine.BarrierManagerDrone;

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using HiveMind.Allocation;
@@ -705,12 +704,5 @@ public sealed class ConditionTests
         }
     }
 
-    private static byte[] Encode(ConditionWake wake)
-    {
-        var output = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(output);
-        ConditionWake.Write(ref writer, wake);
-        writer.Flush();
-        return output.WrittenSpan.ToArray();
-    }
+    private static byte[] Encode(ConditionWake wake) => WireBodies.Of(wake, ConditionWake.Write);
 }

@@ -437,14 +437,7 @@ public sealed class ProtocolCodecTests
     }
 
     /// <summary>A protocol message as the wire carries its body.</summary>
-    internal static byte[] Encode(ProtocolMessage message)
-    {
-        var output = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(output);
-        ProtocolCodec.Write(ref writer, message);
-        writer.Flush();
-        return output.WrittenSpan.ToArray();
-    }
+    internal static byte[] Encode(ProtocolMessage message) => WireBodies.Of(message, ProtocolCodec.Write);
 
     // Records compare arrays by reference; compare what they hold instead.
     private static string Describe(object? value) => value switch

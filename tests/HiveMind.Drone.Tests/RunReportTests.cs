@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using HiveMind.Consistency;
@@ -222,11 +221,7 @@ public sealed class RunReportTests : IDisposable
 
     private static RunReport RoundTrip(RunReport report, int drones)
     {
-        var output = new ArrayBufferWriter<byte>();
-        var writer = new MessagePackWriter(output);
-        RunReport.Write(ref writer, report);
-        writer.Flush();
-        var reader = new MessagePackReader(output.WrittenMemory);
+        var reader = new MessagePackReader(WireBodies.Of(report, RunReport.Write));
         return RunReport.Read(ref reader, drones);
     }
 }
